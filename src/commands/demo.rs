@@ -1,0 +1,94 @@
+//! `demo`: the whole job on the built-in mock tenant, in one command.
+//!
+//! Generates a tenant with a planted compromise, serves it on loopback with throttling and a
+//! few faults switched on, and pulls the victim's mailbox with the real client over HTTP.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+
+use crate::cli::{DemoArgs, PagingMode};
+use crate::commands::mock_tenant::{corpus_by_mailbox, default_corpus, write_corpus};
+use crate::config::{Destination, PullConfig, QueryConfig};
+use crate::error::AppError;
+use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, TokioSleeper};
+use crate::mock::{FaultSettings, ServerSettings, TokenSpec};
+use crate::odata::ActivityFilter;
+use crate::output::{OutputError, OutputPlan};
+use crate::secret::SecretString;
+
+const DEMO_TOKEN: &str = "demo-token";
+
+pub async fn run(args: &DemoArgs, quiet: bool, interrupt: impl Future<Output = ()>) -> Result<(), AppError> {
+    let out_dir = &args.out_dir;
+    if out_dir.exists() && std::fs::read_dir(out_dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(OutputError::Exists { path: out_dir.display().to_string() }.into());
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| OutputError::io("cannot create", out_dir, e))?;
+
+    let corpus = default_corpus(args.seed);
+    let truth = corpus.truth.clone().unwrap_or_default();
+    let corpus_path = out_dir.join("corpus.jsonl");
+    write_corpus(&corpus, &corpus_path)?;
+    let truth_path = out_dir.join("truth.json");
+    std::fs::write(&truth_path, serde_json::to_vec_pretty(&truth).unwrap_or_default())
+        .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
+
+    let settings = ServerSettings {
+        tokens: vec![TokenSpec { token: DEMO_TOKEN.into(), me: None, withdrawn: false }],
+        throttle: Some((10_000, Duration::from_secs(600))),
+        faults: FaultSettings { fail_rate: 0.05, truncate_rate: 0.02, seed: args.seed, ..FaultSettings::default() },
+        ..ServerSettings::default()
+    };
+    let server = crate::mock::start(corpus_by_mailbox(corpus), settings)
+        .await
+        .map_err(|e| AppError::Other(format!("cannot start the mock tenant on loopback: {e}")))?;
+    if !quiet {
+        eprintln!("mock tenant at {} (throttling on, 5% 503s, 2% cut-off bodies)", server.url);
+        eprintln!("pulling {} ...", truth.mailbox);
+    }
+    let output = out_dir.join(format!("{}.csv", truth.mailbox));
+    let config = PullConfig {
+        client: ClientOptions {
+            base_url: server.url.clone(),
+            api_version: "v2.0".into(),
+            user: truth.mailbox.clone(),
+            credentials: Credentials::Bearer(SecretString::new(DEMO_TOKEN)),
+            timeout: Duration::from_secs(60),
+            retry: RetryPolicy {
+                max_retries: 8,
+                max_server_wait: Duration::from_secs(600),
+                backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5) },
+            },
+            budget: RateBudget::default(),
+        },
+        query: QueryConfig {
+            filter: ActivityFilter { start: None, end: Utc::now().trunc_subsecs(0), types: vec![], app_types: vec![] },
+            select: None,
+            page_size: 1000,
+            paging: PagingMode::Keyset,
+        },
+        destination: Destination::Files(OutputPlan::new(&output, None, false)?),
+        sanitize: true,
+        dry_run: false,
+        show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let pulled = crate::commands::pull::run(&config, Arc::new(TokioSleeper), interrupt).await;
+    let requests = server.requests();
+    let _ = server.shutdown().await;
+    let summary = pulled?;
+    if !quiet {
+        crate::commands::pull::print_summary(&summary);
+        eprintln!("  ({requests} requests answered by the mock tenant)");
+        eprintln!();
+        eprintln!("Written to {}:", out_dir.display());
+        eprintln!("  corpus.jsonl      the whole mock tenant ({} mailboxes)", 5);
+        eprintln!("  truth.json        what was planted: attacker IPs {}", truth.attacker_ips.join(", "));
+        eprintln!("  {}.csv   open in a spreadsheet; one column per property", truth.mailbox);
+        eprintln!("  {}.jsonl the raw evidence the CSV was derived from", truth.mailbox);
+        eprintln!("Try: grep -c ServerLogon {}", output.with_extension("jsonl").display());
+    }
+    Ok(())
+}

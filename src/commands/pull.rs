@@ -1,0 +1,346 @@
+//! `pull`: one mailbox into JSON Lines (and CSV), with a manifest.
+
+use std::fs::File;
+use std::future::Future;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::cli::PagingMode;
+use crate::config::{spool_path, Destination, PullConfig, QueryConfig};
+use crate::error::AppError;
+use crate::http::{ActivitiesClient, RequestStats, Sleeper};
+use crate::odata::PageQuery;
+use crate::output::{
+    commit, write_csv_from_jsonl, CsvOptions, CsvSchema, HashingWriter, JsonlWriter, Manifest,
+    ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullStatus,
+};
+use crate::paging::{KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
+use crate::progress::PullProgress;
+use crate::record::Activity;
+
+/// What a finished pull wrote.
+#[derive(Debug, Clone)]
+pub struct PullSummary {
+    pub records: u64,
+    pub files: Vec<ManifestFile>,
+    pub manifest: Option<PathBuf>,
+}
+
+/// Either pager, chosen by `--paging`.
+pub enum AnyPager<'a> {
+    Keyset(KeysetPager<'a>),
+    Skip(SkipPager<'a>),
+}
+
+impl<'a> AnyPager<'a> {
+    pub fn new(client: &'a ActivitiesClient, query: &'a QueryConfig) -> Result<Self, PagingError> {
+        Ok(match query.paging {
+            PagingMode::Keyset => AnyPager::Keyset(KeysetPager::new(
+                client,
+                &query.filter,
+                query.select.as_deref(),
+                query.page_size,
+            )),
+            PagingMode::Skip => AnyPager::Skip(SkipPager::new(
+                client,
+                &query.filter,
+                query.select.as_deref(),
+                query.page_size,
+                spool_path("skip"),
+            )?),
+        })
+    }
+
+    pub fn first_query(&self) -> PageQuery<'a> {
+        match self {
+            AnyPager::Keyset(p) => p.first_query(),
+            AnyPager::Skip(p) => p.first_query(),
+        }
+    }
+}
+
+impl Pager for AnyPager<'_> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Activity>>, PagingError> {
+        match self {
+            AnyPager::Keyset(p) => p.next_batch().await,
+            AnyPager::Skip(p) => p.next_batch().await,
+        }
+    }
+
+    fn progress(&self) -> PagerProgress {
+        match self {
+            AnyPager::Keyset(p) => p.progress(),
+            AnyPager::Skip(p) => p.progress(),
+        }
+    }
+}
+
+/// Runs a pull to its end, or until `interrupt` resolves.
+pub async fn run(
+    config: &PullConfig,
+    sleeper: Arc<dyn Sleeper>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<PullSummary, AppError> {
+    let client = ActivitiesClient::new(config.client.clone(), sleeper)?;
+    let mut pager = AnyPager::new(&client, &config.query)?;
+    if config.dry_run {
+        print!("{}", client.describe_request(&pager.first_query()));
+        return Ok(PullSummary { records: 0, files: vec![], manifest: None });
+    }
+    let started = Utc::now();
+    let first_request = client.url_for(&pager.first_query());
+    let progress = PullProgress::new(config.show_progress);
+    let mut interrupt = std::pin::pin!(interrupt);
+    let summary = match &config.destination {
+        Destination::Stdout(format) => {
+            to_stdout(&mut pager, &client, *format, config.sanitize, &progress, &mut interrupt).await
+        }
+        Destination::Files(plan) => {
+            let context = ManifestContext {
+                config,
+                started,
+                first_request,
+                stats: client.stats(),
+            };
+            to_files(&mut pager, plan, &context, &progress, &mut interrupt).await
+        }
+    };
+    progress.finish();
+    summary
+}
+
+/// Pulls every batch into `writer` (and `schema`), stopping early on `interrupt`.
+async fn fetch_into<W: Write>(
+    pager: &mut AnyPager<'_>,
+    stats: &RequestStats,
+    writer: &mut JsonlWriter<W>,
+    mut schema: Option<&mut CsvSchema>,
+    progress: &PullProgress,
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), AppError> {
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = interrupt.as_mut() => return Err(AppError::Interrupted),
+            batch = pager.next_batch() => batch?,
+        };
+        let Some(batch) = batch else { return Ok(()) };
+        for record in &batch {
+            writer
+                .write(record)
+                .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
+            if let Some(schema) = schema.as_deref_mut() {
+                schema.observe(record.raw_json()).map_err(|e| {
+                    AppError::Other(format!("record {} is not a JSON object: {e}", record.key()))
+                })?;
+            }
+        }
+        progress.update(writer.records(), &pager.progress(), stats);
+    }
+}
+
+async fn to_stdout(
+    pager: &mut AnyPager<'_>,
+    client: &ActivitiesClient,
+    format: OutputFormat,
+    sanitize: bool,
+    progress: &PullProgress,
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<PullSummary, AppError> {
+    if format == OutputFormat::Jsonl {
+        let mut writer = JsonlWriter::new(std::io::stdout());
+        fetch_into(pager, client.stats(), &mut writer, None, progress, interrupt).await?;
+        let records = writer.records();
+        writer.finish().map_err(|e| AppError::Other(format!("cannot write to stdout: {e}")))?;
+        report_empty(records);
+        return Ok(PullSummary { records, files: vec![], manifest: None });
+    }
+    // The CSV header needs every column first: spool the evidence, then convert.
+    let spool = spool_path("stdout");
+    let result = async {
+        let file = File::create(&spool).map_err(|e| OutputError::io("cannot create", &spool, e))?;
+        let mut writer = JsonlWriter::new(file);
+        let mut schema = CsvSchema::default();
+        fetch_into(pager, client.stats(), &mut writer, Some(&mut schema), progress, interrupt).await?;
+        writer.finish().map_err(|e| OutputError::io("cannot write", &spool, e))?;
+        let reader = BufReader::new(File::open(&spool).map_err(|e| OutputError::io("cannot open", &spool, e))?);
+        let records = write_csv_from_jsonl(reader, &schema, std::io::stdout(), CsvOptions { sanitize })
+            .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
+        report_empty(records);
+        Ok(PullSummary { records, files: vec![], manifest: None })
+    }
+    .await;
+    let _ = std::fs::remove_file(&spool);
+    result
+}
+
+struct ManifestContext<'a> {
+    config: &'a PullConfig,
+    started: DateTime<Utc>,
+    first_request: String,
+    stats: &'a RequestStats,
+}
+
+impl ManifestContext<'_> {
+    fn manifest(
+        &self,
+        status: PullStatus,
+        reason: Option<String>,
+        records: u64,
+        pages: u64,
+        files: Vec<ManifestFile>,
+    ) -> Manifest {
+        let query = &self.config.query;
+        let client = &self.config.client;
+        let wait_millis = RequestStats::get(&self.stats.throttle_wait_millis);
+        Manifest {
+            tool: "o365-activities".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            status,
+            reason,
+            query: ManifestQuery {
+                base_url: client.base_url.clone(),
+                api_version: client.api_version.clone(),
+                mailbox: client.user.clone(),
+                filter: query.filter.expression(None),
+                paging: format!("{:?}", query.paging).to_lowercase(),
+                page_size: query.page_size,
+                select: query.select.clone(),
+                first_request: self.first_request.clone(),
+            },
+            records,
+            pages,
+            requests: RequestStats::get(&self.stats.requests),
+            retries: RequestStats::get(&self.stats.retries),
+            throttle_waits: RequestStats::get(&self.stats.throttle_waits),
+            throttle_wait_seconds: wait_millis as f64 / 1000.0,
+            files,
+        }
+    }
+}
+
+async fn to_files(
+    pager: &mut AnyPager<'_>,
+    plan: &OutputPlan,
+    context: &ManifestContext<'_>,
+    progress: &PullProgress,
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<PullSummary, AppError> {
+    let temp_evidence = OutputPlan::temporary(&plan.evidence);
+    let file = File::create(&temp_evidence)
+        .map_err(|e| OutputError::io("cannot create", &temp_evidence, e))?;
+    let mut writer = JsonlWriter::new(file);
+    let mut schema = CsvSchema::default();
+    let wants_csv = plan.format == OutputFormat::Csv;
+    let fetched = fetch_into(
+        pager,
+        context.stats,
+        &mut writer,
+        wants_csv.then_some(&mut schema),
+        progress,
+        interrupt,
+    )
+    .await;
+    let records = writer.records();
+    let pages = pager.progress().pages;
+    let (_, evidence_sha, evidence_bytes) = writer
+        .finish()
+        .map_err(|e| OutputError::io("cannot write", &temp_evidence, e))?;
+
+    if let Err(error) = fetched {
+        let kept = OutputPlan::partial(&plan.evidence);
+        std::fs::rename(&temp_evidence, &kept)
+            .map_err(|e| OutputError::io("cannot keep the partial result as", &kept, e))?;
+        let files = vec![manifest_file(&kept, "evidence (partial)", evidence_sha, evidence_bytes)];
+        let manifest = context.manifest(PullStatus::Incomplete, Some(error.to_string()), records, pages, files);
+        manifest.write(&plan.partial_manifest())?;
+        return Err(AppError::Partial {
+            error: Box::new(error),
+            kept: format!(
+                "{} ({records} records; manifest {})",
+                kept.display(),
+                plan.partial_manifest().display()
+            ),
+        });
+    }
+
+    let mut files = vec![manifest_file(&plan.evidence, "evidence", evidence_sha, evidence_bytes)];
+    let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
+    if wants_csv {
+        let temp_csv = OutputPlan::temporary(&plan.primary);
+        let (sha, bytes) = convert_to_csv(&temp_evidence, &temp_csv, &schema, context.config.sanitize)?;
+        files.push(manifest_file(&plan.primary, "csv", sha, bytes));
+        temporaries.push((temp_csv, plan.primary.clone()));
+    }
+    // An old manifest must never describe the new files, even for a moment.
+    if plan.manifest.exists() {
+        std::fs::remove_file(&plan.manifest).map_err(|e| OutputError::io("cannot replace", &plan.manifest, e))?;
+    }
+    for (temporary, final_path) in &temporaries {
+        commit(temporary, final_path)?;
+    }
+    context
+        .manifest(PullStatus::Complete, None, records, pages, files.clone())
+        .write(&plan.manifest)?;
+    report_empty(records);
+    Ok(PullSummary {
+        records,
+        files,
+        manifest: Some(plan.manifest.clone()),
+    })
+}
+
+fn convert_to_csv(
+    evidence: &Path,
+    csv_path: &Path,
+    schema: &CsvSchema,
+    sanitize: bool,
+) -> Result<(String, u64), OutputError> {
+    let reader = BufReader::with_capacity(
+        256 * 1024,
+        File::open(evidence).map_err(|e| OutputError::io("cannot open", evidence, e))?,
+    );
+    let file = File::create(csv_path).map_err(|e| OutputError::io("cannot create", csv_path, e))?;
+    let mut hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    write_csv_from_jsonl(reader, schema, &mut hashing, CsvOptions { sanitize })
+        .map_err(|e| OutputError::io("cannot write", csv_path, e))?;
+    let (buffered, sha, bytes) = hashing.finish();
+    buffered
+        .into_inner()
+        .map_err(|e| OutputError::io("cannot write", csv_path, e.into_error()))?;
+    Ok((sha, bytes))
+}
+
+fn manifest_file(path: &Path, role: &str, sha256: String, bytes: u64) -> ManifestFile {
+    ManifestFile {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        role: role.to_string(),
+        sha256,
+        bytes,
+    }
+}
+
+fn report_empty(records: u64) {
+    if records == 0 {
+        tracing::warn!("no activities matched the query: the result is empty (not an error)");
+    }
+}
+
+/// The closing lines on stderr: what was written, where, and its hashes.
+pub fn print_summary(summary: &PullSummary) {
+    let Some(manifest) = &summary.manifest else { return };
+    eprintln!("pulled {} activities", summary.records);
+    let folder = manifest.parent().unwrap_or(Path::new("."));
+    for file in &summary.files {
+        eprintln!("  {}  {} ({} bytes, {})", file.sha256, folder.join(&file.name).display(), file.bytes, file.role);
+    }
+    eprintln!("  manifest: {}", manifest.display());
+}

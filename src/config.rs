@@ -1,0 +1,217 @@
+//! Turning parsed arguments into a validated pull configuration, before any work starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::cli::{ApiVersion, ConnectionArgs, PagingMode, PullArgs, QueryArgs};
+use crate::error::AppError;
+use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
+use crate::odata::ActivityFilter;
+use crate::output::{OutputFormat, OutputPlan};
+use crate::secret::SecretString;
+use crate::timespec::{parse_time, RangeEnd};
+
+pub const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
+pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
+
+/// Where a pull's records go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Files(OutputPlan),
+    Stdout(OutputFormat),
+}
+
+/// The query part of a pull, shared by `pull` and (later) `batch`.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    pub filter: ActivityFilter,
+    pub select: Option<Vec<String>>,
+    pub page_size: u32,
+    pub paging: PagingMode,
+}
+
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    pub client: ClientOptions,
+    pub query: QueryConfig,
+    pub destination: Destination,
+    pub sanitize: bool,
+    pub dry_run: bool,
+    pub show_progress: bool,
+}
+
+impl PullConfig {
+    pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
+        let query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        let client = client_options(&args.user, &args.connection, args.dry_run)?;
+        let destination = if args.output.as_os_str() == "-" {
+            Destination::Stdout(args.format.unwrap_or(OutputFormat::Jsonl))
+        } else if args.dry_run {
+            Destination::Stdout(args.format.unwrap_or(OutputFormat::Jsonl))
+        } else {
+            Destination::Files(OutputPlan::new(&args.output, args.format, args.force)?)
+        };
+        Ok(PullConfig {
+            client,
+            query,
+            destination,
+            sanitize: !args.no_sanitize,
+            dry_run: args.dry_run,
+            show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        })
+    }
+}
+
+impl QueryConfig {
+    pub fn from_args(
+        query: &QueryArgs,
+        connection: &ConnectionArgs,
+        now: DateTime<Utc>,
+    ) -> Result<Self, AppError> {
+        let start = query
+            .start
+            .as_deref()
+            .map(|t| parse_time(t, now, RangeEnd::Start).map_err(|e| AppError::Usage(format!("--start: {e}"))))
+            .transpose()?;
+        let end = match query.end.as_deref() {
+            Some(t) => parse_time(t, now, RangeEnd::End).map_err(|e| AppError::Usage(format!("--end: {e}")))?,
+            None => now.trunc_subsecs(0),
+        };
+        if let Some(start) = start {
+            if start > end {
+                return Err(AppError::Usage(format!(
+                    "--start {} is after --end {}: swap them or widen the range",
+                    start.to_rfc3339(),
+                    end.to_rfc3339()
+                )));
+            }
+        }
+        for (flag, values) in [("--types", &query.types), ("--app-types", &query.app_types)] {
+            if values.iter().any(|v| v.trim().is_empty()) {
+                return Err(AppError::Usage(format!("{flag} has an empty value")));
+            }
+        }
+        let select = if query.select.is_empty() {
+            None
+        } else {
+            let mut select: Vec<String> = ["Id", "TimeStamp"].iter().map(|s| s.to_string()).collect();
+            for property in &query.select {
+                let property = property.trim();
+                if property.is_empty() || !property.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    return Err(AppError::Usage(format!(
+                        "--select {property:?} is not a property name (letters, digits and _ only)"
+                    )));
+                }
+                if !select.iter().any(|s| s == property) {
+                    select.push(property.to_string());
+                }
+            }
+            Some(select)
+        };
+        Ok(QueryConfig {
+            filter: ActivityFilter {
+                start,
+                end,
+                types: query.types.clone(),
+                app_types: query.app_types.clone(),
+            },
+            select,
+            page_size: connection.page_size,
+            paging: connection.paging,
+        })
+    }
+}
+
+/// Credentials and endpoint for one mailbox. Without credentials only a dry run may go on.
+pub fn client_options(
+    user: &str,
+    connection: &ConnectionArgs,
+    dry_run: bool,
+) -> Result<ClientOptions, AppError> {
+    let user = user.trim();
+    if user.is_empty() {
+        return Err(AppError::Usage("--user is empty: give a UPN such as victim@contoso.com, or me".into()));
+    }
+    let credentials = match (&connection.username, &connection.token) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::Usage(
+                "both --username (Basic) and a token (--token or OAUTH_TOKEN) were given: use one".into(),
+            ))
+        }
+        (Some(username), None) => {
+            if connection.api_version != ApiVersion::V1 {
+                return Err(AppError::Usage(
+                    "Basic authentication (--username) works only with --api-version v1.0".into(),
+                ));
+            }
+            Credentials::Basic {
+                username: username.clone(),
+                password: basic_password(username, dry_run)?,
+            }
+        }
+        (None, Some(token)) if !token.expose().trim().is_empty() => {
+            Credentials::Bearer(SecretString::new(token.expose().trim()))
+        }
+        _ if dry_run => Credentials::Bearer(SecretString::new("")),
+        _ => {
+            return Err(AppError::Usage(
+                "no credentials: pass --token or set OAUTH_TOKEN (an OAuth 2.0 access token), or \
+                 use --username with --api-version v1.0"
+                    .into(),
+            ))
+        }
+    };
+    let default_base = if connection.username.is_some() {
+        DEFAULT_BASIC_BASE_URL
+    } else {
+        DEFAULT_BASE_URL
+    };
+    let base_url = connection.base_url.clone().unwrap_or_else(|| default_base.to_string());
+    let parsed = reqwest::Url::parse(&base_url)
+        .map_err(|e| AppError::Usage(format!("--base-url {base_url:?} is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(AppError::Usage(format!(
+            "--base-url {base_url:?} must be an http(s) URL without a query, e.g. https://outlook.office.com"
+        )));
+    }
+    Ok(ClientOptions {
+        base_url,
+        api_version: connection.api_version.as_str().to_string(),
+        user: user.to_string(),
+        credentials,
+        timeout: Duration::from_secs(connection.timeout),
+        retry: RetryPolicy {
+            max_retries: connection.max_retries,
+            max_server_wait: Duration::from_secs(connection.max_wait),
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                cap: Duration::from_secs(60),
+            },
+        },
+        budget: RateBudget::default(),
+    })
+}
+
+fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppError> {
+    if let Ok(password) = std::env::var("O365_PASSWORD") {
+        return Ok(SecretString::new(password));
+    }
+    if dry_run {
+        return Ok(SecretString::new(""));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(AppError::Usage(
+            "no password for --username: set O365_PASSWORD (an app password if MFA is on)".into(),
+        ));
+    }
+    rpassword::prompt_password(format!("Password (or app password) for {username}: "))
+        .map(SecretString::new)
+        .map_err(|e| AppError::Usage(format!("cannot read the password: {e}")))
+}
+
+/// A spool file for skip paging, in the system's temporary folder.
+pub fn spool_path(label: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("o365-activities-{label}-{}.spool", std::process::id()))
+}

@@ -1,0 +1,79 @@
+//! The top-level error and its exit code.
+
+use crate::http::{HttpError, Refusal};
+use crate::output::OutputError;
+use crate::paging::PagingError;
+
+/// Exit codes, as README documents them.
+pub mod exit_code {
+    pub const OTHER: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const REFUSED: i32 = 3;
+    pub const GAVE_UP: i32 = 4;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+
+    #[error("{0}")]
+    GaveUp(String),
+
+    #[error("interrupted: the pull stopped before it was complete")]
+    Interrupted,
+
+    #[error(transparent)]
+    Output(#[from] OutputError),
+
+    #[error(transparent)]
+    Paging(PagingError),
+
+    #[error("{0}")]
+    Other(String),
+
+    /// A failure after records were written: the partial result's location is attached.
+    #[error("{error}\npartial result kept: {kept}")]
+    Partial { error: Box<AppError>, kept: String },
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Usage(_) | AppError::Output(OutputError::Exists { .. })
+            | AppError::Output(OutputError::UnknownFormat { .. })
+            | AppError::Output(OutputError::EvidenceClash { .. }) => exit_code::USAGE,
+            AppError::Refused(_) => exit_code::REFUSED,
+            AppError::GaveUp(_) => exit_code::GAVE_UP,
+            AppError::Interrupted => exit_code::INTERRUPTED,
+            AppError::Partial { error, .. } => error.exit_code(),
+            AppError::Output(_) | AppError::Paging(_) | AppError::Other(_) => exit_code::OTHER,
+        }
+    }
+}
+
+impl From<PagingError> for AppError {
+    fn from(error: PagingError) -> Self {
+        match error {
+            PagingError::Http(http) => http.into(),
+            other => AppError::Paging(other),
+        }
+    }
+}
+
+impl From<HttpError> for AppError {
+    fn from(error: HttpError) -> Self {
+        match error {
+            HttpError::Refused(refusal) => AppError::Refused(refusal),
+            gave_up @ HttpError::GaveUp { .. } => AppError::GaveUp(format!(
+                "{gave_up}. The service may be overloaded or throttling hard: run again later, or \
+                 raise --max-retries"
+            )),
+            HttpError::Setup(message) => AppError::Other(message),
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The Activities client: one page request, with retries, limits and counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, USER_AGENT};
+use reqwest::StatusCode;
+use serde::Serialize;
+
+use super::error::{describe_wait, HttpError, Refusal};
+use super::limiter::{MailboxLimiter, RateBudget};
+use super::retry::{classify_status, RetryDecision, RetryPolicy};
+use super::sleeper::Sleeper;
+use super::Credentials;
+use crate::odata::{user_path_segment, PageQuery};
+use crate::record::{parse_page, Activity};
+
+pub const PREFER_ACTIVITY_ACCESS: &str = "exchange.behavior=\"ActivityAccess\"";
+pub const ACCEPT_NO_METADATA: &str = "application/json; odata.metadata=none";
+pub const TOOL_USER_AGENT: &str = concat!("o365-activities/", env!("CARGO_PKG_VERSION"));
+
+/// Everything needed to reach one mailbox.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub base_url: String,
+    pub api_version: String,
+    /// A UPN, or `me`.
+    pub user: String,
+    pub credentials: Credentials,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    pub budget: RateBudget,
+}
+
+/// Counters for the manifest and the progress line, shared across tasks.
+#[derive(Debug, Default, Serialize)]
+pub struct RequestStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttle_waits: AtomicU64,
+    pub throttle_wait_millis: AtomicU64,
+}
+
+impl RequestStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Why one attempt did not produce a page.
+enum AttemptFailure {
+    Refused(Refusal),
+    Retryable {
+        decision: RetryDecision,
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct ActivitiesClient {
+    http: reqwest::Client,
+    endpoint: String,
+    options: ClientOptions,
+    limiter: Arc<MailboxLimiter>,
+    sleeper: Arc<dyn Sleeper>,
+    stats: Arc<RequestStats>,
+    jitter: Mutex<fastrand::Rng>,
+}
+
+impl ActivitiesClient {
+    pub fn new(options: ClientOptions, sleeper: Arc<dyn Sleeper>) -> Result<Self, HttpError> {
+        let limiter = Arc::new(MailboxLimiter::new(options.budget));
+        Self::with_limiter(options, sleeper, limiter)
+    }
+
+    /// A client that shares its mailbox budget with others (several windows of one mailbox).
+    pub fn with_limiter(
+        options: ClientOptions,
+        sleeper: Arc<dyn Sleeper>,
+        limiter: Arc<MailboxLimiter>,
+    ) -> Result<Self, HttpError> {
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(30)))
+            .build()
+            .map_err(|err| HttpError::Setup(err.to_string()))?;
+        let endpoint = format!(
+            "{}/api/{}/{}/Activities",
+            options.base_url.trim_end_matches('/'),
+            options.api_version,
+            user_path_segment(&options.user)
+        );
+        Ok(ActivitiesClient {
+            http,
+            endpoint,
+            options,
+            limiter,
+            sleeper,
+            stats: Arc::new(RequestStats::default()),
+            jitter: Mutex::new(fastrand::Rng::new()),
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<RequestStats> {
+        &self.stats
+    }
+
+    pub fn url_for(&self, query: &PageQuery<'_>) -> String {
+        format!("{}?{}", self.endpoint, query.to_query_string())
+    }
+
+    /// The request as `--dry-run` prints it, secrets redacted.
+    pub fn describe_request(&self, query: &PageQuery<'_>) -> String {
+        format!(
+            "GET {}\nAuthorization: {}\nPrefer: {PREFER_ACTIVITY_ACCESS}\nAccept: {ACCEPT_NO_METADATA}\nUser-Agent: {TOOL_USER_AGENT}\n",
+            self.url_for(query),
+            self.options.credentials.redacted()
+        )
+    }
+
+    /// Fetches one page, retrying as the policy allows.
+    pub async fn fetch_page(&self, query: &PageQuery<'_>) -> Result<Vec<Activity>, HttpError> {
+        let url = self.url_for(query);
+        let policy = self.options.retry;
+        let mut retries = 0u32;
+        loop {
+            let failure = match self.attempt(&url, query, retries).await {
+                Ok(records) => return Ok(records),
+                Err(failure) => failure,
+            };
+            let (decision, reason) = match failure {
+                AttemptFailure::Refused(refusal) => return Err(refusal.into()),
+                AttemptFailure::Retryable { decision, reason } => (decision, reason),
+            };
+            if retries >= policy.max_retries {
+                return Err(HttpError::GaveUp {
+                    attempts: retries + 1,
+                    last: reason,
+                });
+            }
+            let wait = match decision {
+                RetryDecision::WaitAsTold(asked) => {
+                    let wait = asked.min(policy.max_server_wait);
+                    self.stats.throttle_waits.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .throttle_wait_millis
+                        .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                    let capped = if asked > wait {
+                        format!(" (it asked for {}, capped)", describe_wait(asked))
+                    } else {
+                        String::new()
+                    };
+                    tracing::warn!(
+                        "{reason}: the server asked us to wait; waiting {}{capped} before retry {}/{}",
+                        describe_wait(wait),
+                        retries + 1,
+                        policy.max_retries
+                    );
+                    wait
+                }
+                _ => {
+                    let wait = {
+                        let mut rng = self.jitter.lock().unwrap_or_else(|e| e.into_inner());
+                        policy.backoff.delay(retries, &mut rng)
+                    };
+                    tracing::warn!(
+                        "{reason}; retrying in {} (retry {}/{})",
+                        describe_wait(wait),
+                        retries + 1,
+                        policy.max_retries
+                    );
+                    wait
+                }
+            };
+            self.sleeper.sleep(wait).await;
+            retries += 1;
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &str,
+        query: &PageQuery<'_>,
+        retries: u32,
+    ) -> Result<Vec<Activity>, AttemptFailure> {
+        let _permit = self.limiter.acquire().await;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, self.options.credentials.header_value())
+            .header("Prefer", PREFER_ACTIVITY_ACCESS)
+            .header(ACCEPT, ACCEPT_NO_METADATA)
+            .header(USER_AGENT, TOOL_USER_AGENT)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::debug!("GET {url} -> no response (attempt {})", retries + 1);
+                return Err(AttemptFailure::Retryable {
+                    decision: RetryDecision::Backoff,
+                    reason: format!("request failed: {}", error_chain(&err)),
+                });
+            }
+        };
+        let status = response.status();
+        tracing::debug!("GET {url} -> {status} (attempt {})", retries + 1);
+        let headers = response.headers().clone();
+        let body = response.bytes().await;
+        if status.is_success() {
+            let body = body.map_err(|err| AttemptFailure::Retryable {
+                decision: RetryDecision::Backoff,
+                reason: format!("the response body was cut off: {}", error_chain(&err)),
+            })?;
+            return parse_page(&body).map_err(|err| AttemptFailure::Retryable {
+                decision: RetryDecision::Backoff,
+                reason: err.to_string(),
+            });
+        }
+        let body = body.map(|b| b.to_vec()).unwrap_or_default();
+        match classify_status(status, &headers, SystemTime::now()) {
+            RetryDecision::Fatal => Err(AttemptFailure::Refused(self.refusal(
+                status, &headers, &body, url, query,
+            ))),
+            decision => Err(AttemptFailure::Retryable {
+                decision,
+                reason: format!("HTTP {status}"),
+            }),
+        }
+    }
+
+    fn refusal(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        url: &str,
+        query: &PageQuery<'_>,
+    ) -> Refusal {
+        let message = error_message(body);
+        match status {
+            StatusCode::UNAUTHORIZED => Refusal::Unauthorized {
+                reason: diagnostics_reason(headers).unwrap_or_else(|| {
+                    "no reason given (no x-ms-diagnostics header)".to_string()
+                }),
+            },
+            StatusCode::FORBIDDEN if message.contains("is not allowed") => {
+                Refusal::ApiWithdrawn { message }
+            }
+            StatusCode::FORBIDDEN => Refusal::Forbidden { message },
+            StatusCode::NOT_FOUND if message.contains("ActivityLogs") => {
+                Refusal::NoMailboxPermission {
+                    mailbox: self.options.user.clone(),
+                    message,
+                }
+            }
+            StatusCode::NOT_FOUND => Refusal::NotFound {
+                url: url.to_string(),
+                message,
+            },
+            StatusCode::BAD_REQUEST => Refusal::BadRequest {
+                message,
+                query: query
+                    .parameters()
+                    .iter()
+                    .map(|(name, value)| format!("{name}={value}"))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            },
+            other => Refusal::Other {
+                status: other.as_u16(),
+                message,
+            },
+        }
+    }
+}
+
+/// The `error.message` of an OData error body, or the body itself, or a placeholder.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+        let message = envelope.error.message.unwrap_or_default();
+        return match envelope.error.code {
+            Some(code) if !code.is_empty() => format!("{code}: {message}"),
+            _ => message,
+        };
+    }
+    let text = String::from_utf8_lossy(body).trim().chars().take(500).collect::<String>();
+    if text.is_empty() {
+        "empty body".to_string()
+    } else {
+        text
+    }
+}
+
+/// The `reason="..."` of `x-ms-diagnostics: 2000003;reason="...";error_category="..."`.
+fn diagnostics_reason(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get("x-ms-diagnostics")?.to_str().ok()?;
+    let reason = value
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("reason="))
+        .map(|r| r.trim_matches('"').to_string());
+    Some(reason.unwrap_or_else(|| value.to_string()))
+}
+
+/// An error with its sources, for a one-line log.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn reads_the_diagnostics_reason() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-ms-diagnostics",
+            HeaderValue::from_static(
+                "2000003;reason=\"The token has expired.\";error_category=\"invalid_token\"",
+            ),
+        );
+        assert_eq!(diagnostics_reason(&headers).as_deref(), Some("The token has expired."));
+    }
+
+    #[test]
+    fn reads_odata_error_bodies() {
+        assert_eq!(
+            error_message(br#"{"error":{"code":"ErrorInvalidUrlQuery","message":"bad $top"}}"#),
+            "ErrorInvalidUrlQuery: bad $top"
+        );
+        assert_eq!(error_message(b""), "empty body");
+        assert_eq!(error_message(b"oops"), "oops");
+    }
+}

@@ -1,0 +1,77 @@
+//! What can go wrong talking to the service, each with what to do about it.
+
+use std::time::Duration;
+
+/// The service refused the request; retrying the same request cannot help.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "the server rejected the credentials (401 Unauthorized): {reason}. An OAuth token lives 60 \
+         minutes: if it has expired, get a new one and run again (--token or OAUTH_TOKEN)"
+    )]
+    Unauthorized { reason: String },
+
+    #[error(
+        "the server answered 403 {message:?}: Microsoft withdrew the Activities API in July 2018 \
+         and now refuses every application id. A live tenant cannot serve this request; use the \
+         mock tenant (o365-activities mock-tenant serve) to rehearse"
+    )]
+    ApiWithdrawn { message: String },
+
+    #[error(
+        "the server answered 403 Forbidden ({message}): no valid credentials were accepted. Supply \
+         an OAuth token with --token or OAUTH_TOKEN (scope Mail.Read, plus Mail.Read.Shared for \
+         other users' mailboxes), or --username for Basic authentication on --api-version v1.0"
+    )]
+    Forbidden { message: String },
+
+    #[error(
+        "mailbox {mailbox} refused access (404 {message:?}): the caller has no permission on this \
+         mailbox. Grant it FullAccess (Add-MailboxPermission -Identity {mailbox} -User <analyst> \
+         -AccessRights FullAccess) with a token carrying Mail.Read.Shared, or use an app with the \
+         Mail.Read application permission and admin consent. New grants take minutes to hours to \
+         propagate: if you just granted it, wait and run again"
+    )]
+    NoMailboxPermission { mailbox: String, message: String },
+
+    #[error(
+        "the server answered 404 Not Found ({message}) for {url}: check --base-url and --api-version"
+    )]
+    NotFound { url: String, message: String },
+
+    #[error("the server rejected the request (400 Bad Request): {message}. The query was: {query}")]
+    BadRequest { message: String, query: String },
+
+    #[error("the server answered {status}: {message}")]
+    Other { status: u16, message: String },
+}
+
+/// Any failure of one page request, after the retry policy has had its say.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+
+    #[error("gave up after {attempts} attempts; the last failure was: {last}")]
+    GaveUp { attempts: u32, last: String },
+
+    #[error("cannot build the HTTP client: {0}")]
+    Setup(String),
+}
+
+impl HttpError {
+    /// How long the caller should know was spent waiting is tracked in `RequestStats`;
+    /// this only tells whether the failure was a refusal (exit 3) or exhaustion (exit 4).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, HttpError::Refused(_))
+    }
+}
+
+/// Human text for a wait, used in warnings.
+pub fn describe_wait(wait: Duration) -> String {
+    if wait.as_secs() >= 120 {
+        format!("{} min {} s", wait.as_secs() / 60, wait.as_secs() % 60)
+    } else {
+        format!("{:.1} s", wait.as_secs_f64())
+    }
+}

@@ -1,0 +1,16 @@
+//! o365-activities: retrieve Office 365 mailbox activities (the Outlook Activities API) as
+//! evidence, and a mock tenant to rehearse and test against.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mock;
+pub mod odata;
+pub mod output;
+pub mod paging;
+pub mod progress;
+pub mod record;
+pub mod secret;
+pub mod timespec;

@@ -1,0 +1,92 @@
+//! The mock tenant: a faithful emulator of the Activities API, and the corpus it serves.
+//!
+//! Its request handling is written from the reference alone and shares no query-building
+//! code with the client.
+
+pub mod filter;
+pub mod generate;
+mod server;
+pub mod store;
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
+pub use server::{start, FaultSettings, RunningServer, ServerSettings, TokenSpec};
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Corpus file to write (JSON Lines, one activity per line with a `_mailbox` field)
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write what the scenario planted (mailbox, attacker IPs, activity Ids) as JSON
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Number of mailboxes
+    #[arg(long, default_value_t = 5)]
+    pub users: usize,
+    /// Ordinary activities per mailbox (the scenario adds its own)
+    #[arg(long, default_value_t = 2000)]
+    pub per_user: usize,
+    /// Days of history (the service kept six months)
+    #[arg(long, default_value_t = 180)]
+    pub days: u32,
+    /// Newest activity time (default 2018-06-01T00:00:00Z)
+    #[arg(long)]
+    pub end: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "none")]
+    pub scenario: Scenario,
+    /// Replace existing files
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Corpus to serve (default: a generated tenant with the bec scenario)
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free one)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: String,
+    /// Also write the base URL to this file (atomically)
+    #[arg(long)]
+    pub url_file: Option<PathBuf>,
+    /// Accepted Bearer tokens: TOKEN, TOKEN=UPN (whose mailbox `me` is), or withdrawn:TOKEN
+    /// (answers 403 AppId ... is not allowed). Basic auth on v1.0 takes any user with a token as password
+    #[arg(long, value_delimiter = ',', default_value = "mock-token")]
+    pub tokens: Vec<String>,
+    /// Milliseconds of latency added to every response
+    #[arg(long, default_value_t = 0)]
+    pub latency: u64,
+    /// Share of requests answered 503 (some with Retry-After)
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Share of requests whose connection is dropped without an answer
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_rate: f64,
+    /// Share of pages whose body is cut off mid-way
+    #[arg(long, default_value_t = 0.0)]
+    pub truncate_rate: f64,
+    /// Request budget per mailbox and token, e.g. 10000/600 (answers 429 beyond it)
+    #[arg(long, value_name = "LIMIT/SECONDS")]
+    pub throttle: Option<String>,
+    /// Concurrent requests allowed per mailbox (the 5th of 4 gets 429); 0 for no limit
+    #[arg(long, default_value_t = 4)]
+    pub max_concurrent: usize,
+    /// Tokens expire this many seconds after their first use
+    #[arg(long)]
+    pub token_ttl: Option<u64>,
+    /// New activities appended to the mailbox on each request (a live mailbox)
+    #[arg(long, default_value_t = 0)]
+    pub insert_per_request: usize,
+    /// Oldest activities purged on each request (retention)
+    #[arg(long, default_value_t = 0)]
+    pub age_per_request: usize,
+    /// Seed of every random fault
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}

@@ -1,0 +1,210 @@
+//! Where a pull's files go, and how they get there: written under temporary names, renamed
+//! into place only when complete, kept under `.partial` names when not, never clobbering an
+//! earlier result without `--force`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Flattened CSV (plus the JSON Lines it was derived from, beside it)
+    Csv,
+    /// JSON Lines: each record exactly as received
+    Jsonl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path} already exists: choose another --output, or pass --force to replace it once the new pull completes")]
+    Exists { path: String },
+    #[error("cannot tell the format of {path:?} from its extension: name it .csv, .jsonl or .ndjson, or pass --format csv|jsonl")]
+    UnknownFormat { path: String },
+    #[error("--output {path:?} would be overwritten by the CSV's own JSON Lines evidence file: name the CSV output .csv")]
+    EvidenceClash { path: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: io::Error,
+    },
+}
+
+impl OutputError {
+    pub fn io(action: &'static str, path: &Path, source: io::Error) -> Self {
+        OutputError::Io {
+            action,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// A written file's identity, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileDigest {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// The files of one pull to disk (stdout pulls have no plan: nothing to rename or hash).
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub format: OutputFormat,
+    /// The file named by `--output`.
+    pub primary: PathBuf,
+    /// The JSON Lines evidence: the primary itself for JSON Lines, `<stem>.jsonl` for CSV.
+    pub evidence: PathBuf,
+    pub manifest: PathBuf,
+}
+
+impl OutputFormat {
+    /// The format an output path implies, if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(OutputFormat::Csv),
+            "jsonl" | "ndjson" => Some(OutputFormat::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+impl OutputPlan {
+    /// Plans the files for `--output path`; refuses to replace existing ones unless `force`.
+    pub fn new(path: &Path, format: Option<OutputFormat>, force: bool) -> Result<Self, OutputError> {
+        let format = format
+            .or_else(|| OutputFormat::from_path(path))
+            .ok_or_else(|| OutputError::UnknownFormat {
+                path: path.display().to_string(),
+            })?;
+        let evidence = match format {
+            OutputFormat::Jsonl => path.to_path_buf(),
+            OutputFormat::Csv => path.with_extension("jsonl"),
+        };
+        if format == OutputFormat::Csv && evidence == path {
+            return Err(OutputError::EvidenceClash {
+                path: path.display().to_string(),
+            });
+        }
+        let plan = OutputPlan {
+            format,
+            primary: path.to_path_buf(),
+            evidence,
+            manifest: with_suffix(path, ".manifest.json"),
+        };
+        if !force {
+            for existing in plan.final_paths() {
+                if existing.exists() {
+                    return Err(OutputError::Exists {
+                        path: existing.display().to_string(),
+                    });
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    fn final_paths(&self) -> Vec<&Path> {
+        let mut paths = vec![self.primary.as_path(), self.manifest.as_path()];
+        if self.evidence != self.primary {
+            paths.push(&self.evidence);
+        }
+        paths
+    }
+
+    /// Where a file is written before it is complete: a hidden name in the same folder, so the
+    /// final rename is atomic.
+    pub fn temporary(final_path: &Path) -> PathBuf {
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        final_path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    }
+
+    /// Where an incomplete file is kept: its final name plus `.partial`.
+    pub fn partial(final_path: &Path) -> PathBuf {
+        with_suffix(final_path, ".partial")
+    }
+
+    /// The manifest of an incomplete pull, beside the partial files.
+    pub fn partial_manifest(&self) -> PathBuf {
+        with_suffix(&Self::partial(&self.primary), ".manifest.json")
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Flushes a finished temporary file to disk and renames it into place.
+pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
+    File::open(temporary)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| OutputError::io("cannot flush", temporary, e))?;
+    std::fs::rename(temporary, final_path).map_err(|e| OutputError::io("cannot rename into", final_path, e))
+}
+
+/// SHA-256 and size of a file on disk.
+pub fn hash_file(path: &Path) -> Result<FileDigest, OutputError> {
+    let mut file = File::open(path).map_err(|e| OutputError::io("cannot open", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| OutputError::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    Ok(FileDigest {
+        path: path.to_path_buf(),
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_csv_with_evidence_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = OutputPlan::new(&dir.path().join("a.csv"), None, false).unwrap();
+        assert_eq!(plan.format, OutputFormat::Csv);
+        assert_eq!(plan.evidence, dir.path().join("a.jsonl"));
+        assert_eq!(plan.manifest, dir.path().join("a.csv.manifest.json"));
+        assert_eq!(plan.partial_manifest(), dir.path().join("a.csv.partial.manifest.json"));
+    }
+
+    #[test]
+    fn refuses_unknown_formats_clashes_and_clobbering() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            OutputPlan::new(&dir.path().join("a.txt"), None, false),
+            Err(OutputError::UnknownFormat { .. })
+        ));
+        assert!(matches!(
+            OutputPlan::new(&dir.path().join("a.jsonl"), Some(OutputFormat::Csv), false),
+            Err(OutputError::EvidenceClash { .. })
+        ));
+        std::fs::write(dir.path().join("a.jsonl"), "x").unwrap();
+        assert!(matches!(
+            OutputPlan::new(&dir.path().join("a.csv"), None, false),
+            Err(OutputError::Exists { .. })
+        ));
+        assert!(OutputPlan::new(&dir.path().join("a.csv"), None, true).is_ok());
+    }
+}

@@ -1,0 +1,54 @@
+//! JSON Lines evidence: each record's JSON text exactly as received, one per line.
+
+use std::io::{self, BufWriter, Write};
+
+use super::hashing::HashingWriter;
+use crate::record::Activity;
+
+pub struct JsonlWriter<W: Write> {
+    out: HashingWriter<BufWriter<W>>,
+    records: u64,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    pub fn new(inner: W) -> Self {
+        JsonlWriter {
+            out: HashingWriter::new(BufWriter::with_capacity(256 * 1024, inner)),
+            records: 0,
+        }
+    }
+
+    pub fn write(&mut self, record: &Activity) -> io::Result<()> {
+        // The server's text may hold raw line breaks only inside whitespace between tokens;
+        // JSON strings cannot contain them, so collapsing them keeps one record per line and
+        // changes no value.
+        let raw = record.raw_json();
+        if raw.contains(['\n', '\r']) {
+            let one_line: String = raw
+                .chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+                .collect();
+            self.out.write_all(one_line.as_bytes())?;
+        } else {
+            self.out.write_all(raw.as_bytes())?;
+        }
+        self.out.write_all(b"\n")?;
+        self.records += 1;
+        Ok(())
+    }
+
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.out.bytes()
+    }
+
+    /// Flushes; returns the inner writer, SHA-256 and size.
+    pub fn finish(self) -> io::Result<(W, String, u64)> {
+        let (buffered, sha256, bytes) = self.out.finish();
+        let inner = buffered.into_inner().map_err(|e| e.into_error())?;
+        Ok((inner, sha256, bytes))
+    }
+}

@@ -1,0 +1,72 @@
+//! The manifest: what was asked, what came back, and the hash of every file written.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::files::{commit, OutputError, OutputPlan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullStatus {
+    Complete,
+    Incomplete,
+}
+
+/// One file of the result, named relative to the manifest's folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub role: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestQuery {
+    pub base_url: String,
+    pub api_version: String,
+    pub mailbox: String,
+    pub filter: String,
+    pub paging: String,
+    pub page_size: u32,
+    pub select: Option<Vec<String>>,
+    /// The first request exactly as sent (no credentials are ever part of a URL).
+    pub first_request: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub tool: String,
+    pub tool_version: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub status: PullStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub query: ManifestQuery,
+    pub records: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttle_waits: u64,
+    pub throttle_wait_seconds: f64,
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// Writes the manifest atomically at `path`.
+    pub fn write(&self, path: &Path) -> Result<(), OutputError> {
+        let temporary = OutputPlan::temporary(path);
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
+        text.push('\n');
+        std::fs::write(&temporary, text).map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+        commit(&temporary, path)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, OutputError> {
+        let text = std::fs::read_to_string(path).map_err(|e| OutputError::io("cannot read", path, e))?;
+        serde_json::from_str(&text).map_err(|e| OutputError::io("cannot parse", path, e.into()))
+    }
+}

@@ -1,0 +1,166 @@
+//! Keyset paging: `$orderby=TimeStamp asc`, each request starting at the last TimeStamp reached.
+//!
+//! Records below the bound are already written; records at the bound are held in a `TieGroup`
+//! until a later TimeStamp closes the group, so every written record is final and a checkpoint
+//! is just the bound. When a whole page shares the bound's TimeStamp, `$skip` pages within it.
+//! New activities (after the frozen end) and retention purges (before the bound) cannot shift
+//! anything: the bound is a time, not an offset.
+
+use chrono::{DateTime, Utc};
+
+use super::tie_order::TieGroup;
+use super::{Pager, PagerProgress, PagingError};
+use crate::http::ActivitiesClient;
+use crate::odata::{ActivityFilter, Order, PageQuery};
+use crate::record::Activity;
+
+pub struct KeysetPager<'a> {
+    client: &'a ActivitiesClient,
+    filter: &'a ActivityFilter,
+    select: Option<&'a [String]>,
+    page_size: u32,
+    /// Everything strictly before this TimeStamp has been handed out.
+    bound: Option<DateTime<Utc>>,
+    /// Offset within the records at `bound`, when a page did not get past it.
+    skip: u64,
+    group: TieGroup,
+    pages: u64,
+    finished: bool,
+}
+
+impl<'a> KeysetPager<'a> {
+    pub fn new(
+        client: &'a ActivitiesClient,
+        filter: &'a ActivityFilter,
+        select: Option<&'a [String]>,
+        page_size: u32,
+    ) -> Self {
+        KeysetPager {
+            client,
+            filter,
+            select,
+            page_size,
+            bound: None,
+            skip: 0,
+            group: TieGroup::default(),
+            pages: 0,
+            finished: false,
+        }
+    }
+
+    /// Resumes after a checkpoint: everything before `bound` is already written.
+    pub fn resume_from(mut self, bound: Option<DateTime<Utc>>) -> Self {
+        self.bound = bound;
+        self.group = TieGroup::default();
+        self.group.close(bound);
+        self
+    }
+
+    /// The first request, as `--dry-run` shows it.
+    pub fn first_query(&self) -> PageQuery<'a> {
+        self.query()
+    }
+
+    /// The checkpoint: every record before this TimeStamp has been handed out.
+    pub fn bound(&self) -> Option<DateTime<Utc>> {
+        self.bound
+    }
+
+    fn query(&self) -> PageQuery<'a> {
+        PageQuery {
+            filter: self.filter,
+            lower_bound: self.bound,
+            order: Order::Ascending,
+            top: self.page_size,
+            skip: self.skip,
+            select: self.select,
+        }
+    }
+
+    /// Sorts one page into the group and the records it closes.
+    fn absorb(&mut self, page: Vec<Activity>) -> Result<PageOutcome, PagingError> {
+        let mut outcome = PageOutcome::default();
+        let bound_at_request = self.bound;
+        let mut previous: Option<DateTime<Utc>> = None;
+        for record in page {
+            // A record without a usable time stays with its neighbours.
+            let Some(time) = record.timestamp().or(previous).or(self.bound) else {
+                outcome.in_final_group += 1;
+                outcome.new_records += usize::from(self.group.insert(record));
+                continue;
+            };
+            if previous.is_some_and(|p| time < p) {
+                return Err(PagingError::Protocol(format!(
+                    "a page was not in ascending TimeStamp order ({time} after {}); the server \
+                     ignored $orderby=TimeStamp asc",
+                    previous.unwrap_or(time)
+                )));
+            }
+            previous = Some(time);
+            if bound_at_request.is_some_and(|bound| time < bound) {
+                continue; // handed out already
+            }
+            if self.group.timestamp() != Some(time) {
+                outcome.closed.extend(self.group.close(Some(time)));
+                self.bound = Some(time);
+                outcome.in_final_group = 0;
+            }
+            outcome.in_final_group += 1;
+            outcome.new_records += usize::from(self.group.insert(record));
+        }
+        Ok(outcome)
+    }
+}
+
+#[derive(Default)]
+struct PageOutcome {
+    closed: Vec<Activity>,
+    /// Records of the page (new or repeated) at the TimeStamp now held as the group.
+    in_final_group: usize,
+    new_records: usize,
+}
+
+impl Pager for KeysetPager<'_> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Activity>>, PagingError> {
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let query = self.query();
+            let page = self.client.fetch_page(&query).await?;
+            self.pages += 1;
+            let received = page.len();
+            let full = received >= self.page_size as usize;
+            let bound_before = self.bound;
+            let mut outcome = self.absorb(page)?;
+            if !full {
+                self.finished = true;
+                outcome.closed.extend(self.group.close(self.bound));
+            } else if outcome.in_final_group < received {
+                // The page got past older records: the next one starts at the held group.
+                self.skip = 0;
+            } else if outcome.new_records == 0 {
+                return Err(PagingError::Protocol(format!(
+                    "a full page at TimeStamp {:?} with $skip={} brought nothing new; the server \
+                     seems to ignore $skip, so paging cannot make progress",
+                    self.bound, self.skip
+                )));
+            } else if self.bound != bound_before {
+                // The whole page is the start of one TimeStamp's records: page within it.
+                self.skip = received as u64;
+            } else {
+                self.skip += received as u64;
+            }
+            if !outcome.closed.is_empty() || self.finished {
+                return Ok(Some(outcome.closed));
+            }
+        }
+    }
+
+    fn progress(&self) -> PagerProgress {
+        PagerProgress {
+            pages: self.pages,
+            reached: self.bound,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Offset paging as the blog documents it (`$top` + `$skip`), made as safe as offsets allow.
+//!
+//! Requests are ordered `TimeStamp desc` under the frozen `TimeStamp le end` bound, so:
+//! - activities created after the pull started fall outside the bound and shift nothing;
+//! - the retention purge removes the *oldest* records, which sit after every unread offset,
+//!   so it cannot open a gap among the records still to be read;
+//! - an activity that appears inside the range during the pull (a client-clock TimeStamp in
+//!   the past) shifts later offsets by one: the repeat at the next page's head is dropped by
+//!   comparing keys with the previous page. Shifts larger than a page, or records removed
+//!   inside the range by anything but retention, are not detected: use keyset paging.
+//!
+//! Pages arrive newest first; they are spooled to a temporary file and handed out in reverse,
+//! so output is ascending and memory stays constant.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use super::tie_order::TieGroup;
+use super::{Pager, PagerProgress, PagingError};
+use crate::http::ActivitiesClient;
+use crate::odata::{ActivityFilter, Order, PageQuery};
+use crate::record::Activity;
+
+pub struct SkipPager<'a> {
+    client: &'a ActivitiesClient,
+    filter: &'a ActivityFilter,
+    select: Option<&'a [String]>,
+    page_size: u32,
+    skip: u64,
+    previous_keys: HashSet<String>,
+    spool: Spool,
+    pages: u64,
+    oldest_seen: Option<DateTime<Utc>>,
+    fetching_done: bool,
+    group: TieGroup,
+}
+
+/// Spooled pages: newline-separated raw records, with each page's byte range.
+struct Spool {
+    path: PathBuf,
+    writer: Option<BufWriter<File>>,
+    reader: Option<File>,
+    pages: Vec<(u64, u64)>,
+    written: u64,
+}
+
+impl<'a> SkipPager<'a> {
+    pub fn new(
+        client: &'a ActivitiesClient,
+        filter: &'a ActivityFilter,
+        select: Option<&'a [String]>,
+        page_size: u32,
+        spool_path: PathBuf,
+    ) -> Result<Self, PagingError> {
+        let file = File::create(&spool_path).map_err(|source| PagingError::Spool {
+            path: spool_path.display().to_string(),
+            source,
+        })?;
+        Ok(SkipPager {
+            client,
+            filter,
+            select,
+            page_size,
+            skip: 0,
+            previous_keys: HashSet::new(),
+            spool: Spool {
+                path: spool_path,
+                writer: Some(BufWriter::new(file)),
+                reader: None,
+                pages: Vec::new(),
+                written: 0,
+            },
+            pages: 0,
+            oldest_seen: None,
+            fetching_done: false,
+            group: TieGroup::default(),
+        })
+    }
+
+    pub fn first_query(&self) -> PageQuery<'a> {
+        self.query()
+    }
+
+    fn query(&self) -> PageQuery<'a> {
+        PageQuery {
+            filter: self.filter,
+            lower_bound: None,
+            order: Order::Descending,
+            top: self.page_size,
+            skip: self.skip,
+            select: self.select,
+        }
+    }
+
+    async fn fetch_everything(&mut self) -> Result<(), PagingError> {
+        while !self.fetching_done {
+            let page = self.client.fetch_page(&self.query()).await?;
+            self.pages += 1;
+            let received = page.len();
+            let keys: HashSet<String> = page.iter().map(|r| r.key().to_string()).collect();
+            let fresh: Vec<Activity> = page
+                .into_iter()
+                .filter(|r| !self.previous_keys.contains(r.key()))
+                .collect();
+            if received > 0 && fresh.is_empty() {
+                return Err(PagingError::Protocol(format!(
+                    "the page at $skip={} repeated the previous page; the server seems to ignore \
+                     $skip, so paging cannot make progress",
+                    self.skip
+                )));
+            }
+            if let Some(oldest) = fresh.iter().filter_map(Activity::timestamp).min() {
+                self.oldest_seen = Some(self.oldest_seen.map_or(oldest, |o| o.min(oldest)));
+            }
+            self.spool.append_page(&fresh)?;
+            self.previous_keys = keys;
+            self.skip += received as u64;
+            self.fetching_done = received < self.page_size as usize;
+        }
+        self.spool.finish_writing()
+    }
+}
+
+impl Spool {
+    fn error(&self, source: std::io::Error) -> PagingError {
+        PagingError::Spool {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn append_page(&mut self, records: &[Activity]) -> Result<(), PagingError> {
+        let start = self.written;
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            PagingError::Protocol("internal: spool written after it was closed".to_string())
+        })?;
+        let mut result = Ok(());
+        for record in records {
+            result = result
+                .and_then(|_| writer.write_all(record.raw_json().as_bytes()))
+                .and_then(|_| writer.write_all(b"\n"));
+            self.written += record.raw_json().len() as u64 + 1;
+        }
+        result.map_err(|e| self.error(e))?;
+        self.pages.push((start, self.written));
+        Ok(())
+    }
+
+    fn finish_writing(&mut self) -> Result<(), PagingError> {
+        if let Some(writer) = self.writer.take() {
+            let file = writer.into_inner().map_err(|e| self.error(e.into_error()))?;
+            drop(file);
+            self.reader = Some(File::open(&self.path).map_err(|e| self.error(e))?);
+        }
+        Ok(())
+    }
+
+    /// The last page not yet read back, its records oldest first.
+    fn pop_page_reversed(&mut self) -> Result<Option<Vec<Activity>>, PagingError> {
+        let Some((start, end)) = self.pages.pop() else {
+            return Ok(None);
+        };
+        let reader = self.reader.as_mut().ok_or_else(|| {
+            PagingError::Protocol("internal: spool read before it was written".to_string())
+        })?;
+        let mut bytes = vec![0; (end - start) as usize];
+        let read = reader
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| reader.read_exact(&mut bytes));
+        read.map_err(|e| self.error(e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        let mut records = Vec::new();
+        for line in text.lines().rev() {
+            let record = Activity::from_json(line).map_err(|e| {
+                self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            })?;
+            records.push(record);
+        }
+        Ok(Some(records))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Pager for SkipPager<'_> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Activity>>, PagingError> {
+        if !self.fetching_done {
+            self.fetch_everything().await?;
+        }
+        let Some(page) = self.spool.pop_page_reversed()? else {
+            let rest = self.group.close(None);
+            return Ok((!rest.is_empty()).then_some(rest));
+        };
+        let mut ready = Vec::new();
+        let mut previous = self.group.timestamp();
+        for record in page {
+            let time = record.timestamp().or(previous);
+            if previous.is_some_and(|p| time.is_some_and(|t| t < p)) {
+                return Err(PagingError::Protocol(
+                    "pages were not in descending TimeStamp order; the server ignored \
+                     $orderby=TimeStamp desc"
+                        .to_string(),
+                ));
+            }
+            if time != self.group.timestamp() {
+                ready.extend(self.group.close(time));
+            }
+            previous = time;
+            self.group.insert(record);
+        }
+        Ok(Some(ready))
+    }
+
+    fn progress(&self) -> PagerProgress {
+        PagerProgress {
+            pages: self.pages,
+            reached: self.oldest_seen,
+        }
+    }
+}
