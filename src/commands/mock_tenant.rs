@@ -153,11 +153,11 @@ pub async fn serve(args: &ServeArgs, verbose: u8, signal: impl Future<Output = (
     let server = crate::mock::start(mailboxes, settings)
         .await
         .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.addr)))?;
-    println!("{}", server.url);
-    let _ = std::io::stdout().flush();
     if let Some(path) = &args.url_file {
         write_atomically(path, format!("{}\n", server.url).as_bytes())?;
     }
+    println!("{}", server.url);
+    let _ = std::io::stdout().flush();
     eprintln!("mock tenant serving {} mailboxes: {}", summary.len(), summary.join(", "));
     eprintln!("tokens: {}; stop with Ctrl-C", args.tokens.join(", "));
     server

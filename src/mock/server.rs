@@ -258,9 +258,12 @@ impl Tenant {
         }
         if let Some(ttl) = self.settings.faults.token_ttl {
             let mut first_use = self.first_use.lock().map_err(|_| unauthorized("internal"))?;
-            let first = *first_use.entry(token.clone()).or_insert_with(Instant::now);
-            if first.elapsed() > ttl {
-                return Err(unauthorized("The token has expired."));
+            match first_use.get(&token) {
+                Some(first) if first.elapsed() > ttl => return Err(unauthorized("The token has expired.")),
+                Some(_) => {}
+                None => {
+                    first_use.insert(token.clone(), Instant::now());
+                }
             }
         }
         Ok((token, basic_user.or_else(|| spec.me.clone())))

@@ -127,6 +127,8 @@ fn cell_text(value: &RawValue) -> Result<Cow<'_, str>, serde_json::Error> {
     let text = value.get();
     match text.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<Cow<str>>(text),
+        // Nested values are re-encoded compactly, whatever whitespace the server sent.
+        Some(b'[') | Some(b'{') => Ok(Cow::Owned(serde_json::from_str::<serde_json::Value>(text)?.to_string())),
         _ if text == "null" => Ok(Cow::Borrowed("")),
         _ => Ok(Cow::Borrowed(text)),
     }

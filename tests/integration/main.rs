@@ -1,0 +1,12 @@
+//! Integration tests: the client against wiremock, the mock tenant over HTTP, and the binary.
+
+mod support;
+
+mod binary;
+mod filter_escaping;
+mod mock_tenant;
+mod output;
+mod paging;
+mod refusals;
+mod requests;
+mod retries;

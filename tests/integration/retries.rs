@@ -1,0 +1,125 @@
+//! Throttling, transient faults and giving up.
+
+use std::time::Duration;
+
+use o365_activities::error::AppError;
+use o365_activities::output::{Manifest, PullStatus};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+async fn serve_one_record_after(server: &MockServer, failures: Vec<ResponseTemplate>) {
+    for failure in failures {
+        Mock::given(method("GET")).respond_with(failure).up_to_n_times(1).mount(server).await;
+    }
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[record("a", "2018-05-01T00:00:00.000Z")])))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn waits_as_told_by_retry_after_on_429() {
+    let server = MockServer::start().await;
+    serve_one_record_after(&server, vec![ResponseTemplate::new(429).insert_header("Retry-After", "7")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &[])).await;
+    assert_eq!(result.unwrap().records, 1);
+    assert_eq!(sleeper.waits(), vec![Duration::from_secs(7)]);
+    let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
+    assert_eq!((manifest.retries, manifest.throttle_waits, manifest.requests), (1, 1, 2));
+    assert_eq!(manifest.throttle_wait_seconds, 7.0);
+}
+
+#[tokio::test]
+async fn reads_http_dates_and_rate_limit_reset_and_caps_long_waits() {
+    let server = MockServer::start().await;
+    let in_an_hour = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let reset = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
+    serve_one_record_after(
+        &server,
+        vec![
+            ResponseTemplate::new(429).insert_header("Retry-After", in_an_hour.as_str()),
+            ResponseTemplate::new(503).insert_header("Rate-Limit-Reset", reset.as_str()),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &["--max-wait", "600"])).await;
+    result.unwrap();
+    let waits = sleeper.waits();
+    assert_eq!(waits[0], Duration::from_secs(600), "an hour is capped at --max-wait");
+    assert!(waits[1] > Duration::from_secs(25) && waits[1] <= Duration::from_secs(30), "{waits:?}");
+}
+
+#[tokio::test]
+async fn backs_off_through_a_burst_of_503s_and_truncated_bodies() {
+    let server = MockServer::start().await;
+    serve_one_record_after(
+        &server,
+        vec![
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(500),
+            ResponseTemplate::new(200).set_body_string(r#"{"value":[{"Id":"a","TimeSt"#),
+            ResponseTemplate::new(408),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &[])).await;
+    assert_eq!(result.unwrap().records, 1);
+    let waits = sleeper.waits();
+    assert_eq!(waits.len(), 4);
+    for (attempt, wait) in waits.iter().enumerate() {
+        let ceiling = Duration::from_millis(500) * 2u32.pow(attempt as u32);
+        assert!(*wait <= ceiling, "attempt {attempt}: {wait:?} above {ceiling:?}");
+    }
+    assert_eq!(ids_in(&dir.path().join("o.jsonl")), vec!["a"]);
+}
+
+#[tokio::test]
+async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[
+            record("a", "2018-05-01T00:00:00.000Z"),
+            record("b", "2018-05-02T00:00:00.000Z"),
+        ])))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.csv");
+    let (result, sleeper) = run(&config(&server.uri(), &output, &["--page-size", "2", "--max-retries", "2"])).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 4, "{error}");
+    assert!(error.to_string().contains("gave up after 3 attempts"), "{error}");
+    assert_eq!(sleeper.waits().len(), 2);
+    assert!(!output.exists(), "the final name must only ever hold a complete result");
+    assert!(!dir.path().join("o.jsonl").exists());
+    let partial = dir.path().join("o.jsonl.partial");
+    // Record b is held back: its TimeStamp group could still grow on the next page.
+    assert_eq!(ids_in(&partial), vec!["a"]);
+    let manifest = Manifest::read(&dir.path().join("o.csv.partial.manifest.json")).unwrap();
+    assert_eq!(manifest.status, PullStatus::Incomplete);
+    assert!(manifest.reason.unwrap().contains("503"));
+    assert_eq!(manifest.records, 1);
+    assert!(matches!(error, AppError::Partial { .. }));
+}
+
+#[tokio::test]
+async fn connection_failures_are_retried() {
+    // Nothing listens on this port once the listener is gone.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let (result, sleeper) = run(&config(&uri, &dir.path().join("o.jsonl"), &["--max-retries", "3"])).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 4);
+    assert!(error.to_string().contains("request failed"), "{error}");
+    assert_eq!(sleeper.waits().len(), 3);
+}

@@ -1,0 +1,72 @@
+//! Shared helpers: building pull configurations the way the CLI does, and records.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use clap::Parser;
+use o365_activities::cli::{Cli, Command};
+use o365_activities::commands::pull::{self, PullSummary};
+use o365_activities::config::PullConfig;
+use o365_activities::error::AppError;
+use o365_activities::http::RecordingSleeper;
+use serde_json::{json, Value};
+
+pub const USER: &str = "victim@contoso.com";
+pub const USER_PATH: &str = "/api/v2.0/Users('victim@contoso.com')/Activities";
+pub const TOKEN: &str = "test-token";
+
+/// The instant every test pull treats as "now" (the frozen end).
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).unwrap()
+}
+
+pub const END_LITERAL: &str = "2018-06-01T00:00:00Z";
+
+/// A pull configuration from command-line words, as `main` builds it.
+pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
+    let output = output.to_string_lossy().into_owned();
+    let mut words = vec![
+        "o365-activities", "pull", "--user", USER, "--output", &output, "--token", TOKEN, "--base-url", base_url,
+    ];
+    words.extend_from_slice(extra);
+    let cli = Cli::try_parse_from(words).expect("valid arguments");
+    let Command::Pull(args) = cli.command else { panic!("not a pull") };
+    PullConfig::from_args(&args, now(), true).expect("valid configuration")
+}
+
+/// Runs a pull with waits recorded instead of slept.
+pub async fn run(config: &PullConfig) -> (Result<PullSummary, AppError>, RecordingSleeper) {
+    let sleeper = RecordingSleeper::default();
+    let result = pull::run(config, Arc::new(sleeper.clone()), std::future::pending()).await;
+    (result, sleeper)
+}
+
+/// A record in the reference's shape.
+pub fn record(id: &str, timestamp: &str) -> Value {
+    json!({
+        "Id": id,
+        "ActivityCreationTime": timestamp,
+        "ActivityIdType": "MarkAsRead",
+        "AppIdType": "Web",
+        "ClientVersion": "15.00.1497.010",
+        "ClientSessionId": "1c6c6a80-b98b-45ef-8a4e-b874f3fe375f",
+        "ActivityItemId": format!("item-{id}"),
+        "TimeStamp": timestamp,
+        "TenantId": "679126f3-02de-3513-e336-0eac1294b120",
+        "CustomProperties": [{"Name": "SourceFolder", "Value": "Inbox"}]
+    })
+}
+
+pub fn page(records: &[Value]) -> Value {
+    json!({ "value": records })
+}
+
+/// Ids of a JSON Lines file, in order.
+pub fn ids_in(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["Id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
