@@ -136,7 +136,12 @@ pub enum PagingMode {
 #[derive(Debug, Args, Clone)]
 pub struct ConnectionArgs {
     /// OAuth 2.0 access token (Bearer)
-    #[arg(long, env = "OAUTH_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "OAUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<SecretString>,
 
     /// Basic authentication user (--api-version v1.0 only); the password comes from
@@ -203,12 +208,26 @@ mod tests {
     #[test]
     fn retriever_py_flags_work_unchanged() {
         let cli = Cli::try_parse_from([
-            "o365-activities", "pull", "--user", "victim@contoso.com", "--output", "activities.csv",
-            "--types", "ServerLogon", "SearchResult", "--start", "2018-05-01T00:00:00Z",
-            "--end", "2018-05-31T23:59:59Z", "--token", "t",
+            "o365-activities",
+            "pull",
+            "--user",
+            "victim@contoso.com",
+            "--output",
+            "activities.csv",
+            "--types",
+            "ServerLogon",
+            "SearchResult",
+            "--start",
+            "2018-05-01T00:00:00Z",
+            "--end",
+            "2018-05-31T23:59:59Z",
+            "--token",
+            "t",
         ])
         .unwrap();
-        let Command::Pull(pull) = cli.command else { panic!("not pull") };
+        let Command::Pull(pull) = cli.command else {
+            panic!("not pull")
+        };
         assert_eq!(pull.query.types, vec!["ServerLogon", "SearchResult"]);
         assert_eq!(pull.connection.token.unwrap().expose(), "t");
     }

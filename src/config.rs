@@ -46,9 +46,8 @@ impl PullConfig {
     pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
         let query = QueryConfig::from_args(&args.query, &args.connection, now)?;
         let client = client_options(&args.user, &args.connection, args.dry_run)?;
-        let destination = if args.output.as_os_str() == "-" {
-            Destination::Stdout(args.format.unwrap_or(OutputFormat::Jsonl))
-        } else if args.dry_run {
+        // A dry run writes nothing, so it neither plans files nor refuses existing ones.
+        let destination = if args.output.as_os_str() == "-" || args.dry_run {
             Destination::Stdout(args.format.unwrap_or(OutputFormat::Jsonl))
         } else {
             Destination::Files(OutputPlan::new(&args.output, args.format, args.force)?)
@@ -73,10 +72,14 @@ impl QueryConfig {
         let start = query
             .start
             .as_deref()
-            .map(|t| parse_time(t, now, RangeEnd::Start).map_err(|e| AppError::Usage(format!("--start: {e}"))))
+            .map(|t| {
+                parse_time(t, now, RangeEnd::Start)
+                    .map_err(|e| AppError::Usage(format!("--start: {e}")))
+            })
             .transpose()?;
         let end = match query.end.as_deref() {
-            Some(t) => parse_time(t, now, RangeEnd::End).map_err(|e| AppError::Usage(format!("--end: {e}")))?,
+            Some(t) => parse_time(t, now, RangeEnd::End)
+                .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
             None => now.trunc_subsecs(0),
         };
         if let Some(start) = start {
@@ -96,10 +99,15 @@ impl QueryConfig {
         let select = if query.select.is_empty() {
             None
         } else {
-            let mut select: Vec<String> = ["Id", "TimeStamp"].iter().map(|s| s.to_string()).collect();
+            let mut select: Vec<String> =
+                ["Id", "TimeStamp"].iter().map(|s| s.to_string()).collect();
             for property in &query.select {
                 let property = property.trim();
-                if property.is_empty() || !property.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if property.is_empty()
+                    || !property
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
                     return Err(AppError::Usage(format!(
                         "--select {property:?} is not a property name (letters, digits and _ only)"
                     )));
@@ -132,43 +140,47 @@ pub fn client_options(
 ) -> Result<ClientOptions, AppError> {
     let user = user.trim();
     if user.is_empty() {
-        return Err(AppError::Usage("--user is empty: give a UPN such as victim@contoso.com, or me".into()));
+        return Err(AppError::Usage(
+            "--user is empty: give a UPN such as victim@contoso.com, or me".into(),
+        ));
     }
-    let credentials = match (&connection.username, &connection.token) {
-        (Some(_), Some(_)) => {
-            return Err(AppError::Usage(
-                "both --username (Basic) and a token (--token or OAUTH_TOKEN) were given: use one".into(),
-            ))
-        }
-        (Some(username), None) => {
-            if connection.api_version != ApiVersion::V1 {
-                return Err(AppError::Usage(
-                    "Basic authentication (--username) works only with --api-version v1.0".into(),
-                ));
+    let credentials =
+        match (&connection.username, &connection.token) {
+            (Some(_), Some(_)) => return Err(AppError::Usage(
+                "both --username (Basic) and a token (--token or OAUTH_TOKEN) were given: use one"
+                    .into(),
+            )),
+            (Some(username), None) => {
+                if connection.api_version != ApiVersion::V1 {
+                    return Err(AppError::Usage(
+                        "Basic authentication (--username) works only with --api-version v1.0"
+                            .into(),
+                    ));
+                }
+                Credentials::Basic {
+                    username: username.clone(),
+                    password: basic_password(username, dry_run)?,
+                }
             }
-            Credentials::Basic {
-                username: username.clone(),
-                password: basic_password(username, dry_run)?,
+            (None, Some(token)) if !token.expose().trim().is_empty() => {
+                Credentials::Bearer(SecretString::new(token.expose().trim()))
             }
-        }
-        (None, Some(token)) if !token.expose().trim().is_empty() => {
-            Credentials::Bearer(SecretString::new(token.expose().trim()))
-        }
-        _ if dry_run => Credentials::Bearer(SecretString::new("")),
-        _ => {
-            return Err(AppError::Usage(
+            _ if dry_run => Credentials::Bearer(SecretString::new("")),
+            _ => return Err(AppError::Usage(
                 "no credentials: pass --token or set OAUTH_TOKEN (an OAuth 2.0 access token), or \
                  use --username with --api-version v1.0"
                     .into(),
-            ))
-        }
-    };
+            )),
+        };
     let default_base = if connection.username.is_some() {
         DEFAULT_BASIC_BASE_URL
     } else {
         DEFAULT_BASE_URL
     };
-    let base_url = connection.base_url.clone().unwrap_or_else(|| default_base.to_string());
+    let base_url = connection
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base.to_string());
     let parsed = reqwest::Url::parse(&base_url)
         .map_err(|e| AppError::Usage(format!("--base-url {base_url:?} is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
@@ -213,5 +225,8 @@ fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppErro
 
 /// A spool file for skip paging, in the system's temporary folder.
 pub fn spool_path(label: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("o365-activities-{label}-{}.spool", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "o365-activities-{label}-{}.spool",
+        std::process::id()
+    ))
 }

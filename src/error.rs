@@ -44,7 +44,8 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Usage(_) | AppError::Output(OutputError::Exists { .. })
+            AppError::Usage(_)
+            | AppError::Output(OutputError::Exists { .. })
             | AppError::Output(OutputError::UnknownFormat { .. })
             | AppError::Output(OutputError::EvidenceClash { .. }) => exit_code::USAGE,
             AppError::Refused(_) => exit_code::REFUSED,

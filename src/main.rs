@@ -15,11 +15,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { exit_code::USAGE as u8 } else { 0 });
+            return ExitCode::from(if err.use_stderr() {
+                exit_code::USAGE as u8
+            } else {
+                0
+            });
         }
     };
     init_logging(cli.quiet, cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("o365-activities: error: cannot start the async runtime: {err}");

@@ -107,7 +107,10 @@ mod tests {
         let plain = br#"{"value":[{"Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z", "X" : 1 }]}"#;
         let annotated = br#"{"@odata.context":"x","value":[{"@odata.id":"u","@odata.etag":"W/\"1\"","Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z"}]}"#;
         let records = parse_page(plain).unwrap();
-        assert_eq!(records[0].raw_json(), r#"{"Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z", "X" : 1 }"#);
+        assert_eq!(
+            records[0].raw_json(),
+            r#"{"Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z", "X" : 1 }"#
+        );
         assert_eq!(records[0].key(), "a");
         assert_eq!(parse_page(annotated).unwrap()[0].key(), "a");
     }
@@ -116,7 +119,10 @@ mod tests {
     fn tolerates_missing_and_null_keys() {
         let records = parse_page(br#"{"value":[{"Id":null,"TimeStamp":null,"ActivityCreationTime":"2018-07-02T12:14:13Z"},{}]}"#).unwrap();
         assert!(records[0].key().starts_with("sha256:"));
-        assert_eq!(records[0].timestamp().unwrap().to_rfc3339(), "2018-07-02T12:14:13+00:00");
+        assert_eq!(
+            records[0].timestamp().unwrap().to_rfc3339(),
+            "2018-07-02T12:14:13+00:00"
+        );
         assert_eq!(records[1].timestamp(), None);
         assert_ne!(records[0].key(), records[1].key());
     }

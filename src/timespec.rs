@@ -13,7 +13,11 @@ pub enum RangeEnd {
 /// Parses `2018-01-01T00:00:00Z`, `2018-01-01T02:00:00+02:00`, `2018-01-01 00:00:00` (UTC),
 /// `2018-01-01`, or a relative age before `now`: `30d`, `12h`, `45m`, `2w`.
 /// The result is normalized to whole seconds in UTC.
-pub fn parse_time(text: &str, now: DateTime<Utc>, which: RangeEnd) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(
+    text: &str,
+    now: DateTime<Utc>,
+    which: RangeEnd,
+) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Some(age) = parse_relative(text) {
         let age = age?;
@@ -22,7 +26,11 @@ pub fn parse_time(text: &str, now: DateTime<Utc>, which: RangeEnd) -> Result<Dat
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
         return Ok(instant.with_timezone(&Utc).trunc_subsecs(0));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(naive.and_utc().trunc_subsecs(0));
         }
@@ -86,25 +94,46 @@ mod tests {
     #[test]
     fn accepts_iso_with_zone_or_offset() {
         let start = RangeEnd::Start;
-        assert_eq!(parse_time("2018-01-01T00:00:00Z", now(), start), Ok(utc(2018, 1, 1, 0, 0, 0)));
+        assert_eq!(
+            parse_time("2018-01-01T00:00:00Z", now(), start),
+            Ok(utc(2018, 1, 1, 0, 0, 0))
+        );
         assert_eq!(
             parse_time("2018-01-01T02:00:00.999+02:00", now(), start),
             Ok(utc(2018, 1, 1, 0, 0, 0))
         );
-        assert_eq!(parse_time("2018-01-01 05:06:07", now(), start), Ok(utc(2018, 1, 1, 5, 6, 7)));
+        assert_eq!(
+            parse_time("2018-01-01 05:06:07", now(), start),
+            Ok(utc(2018, 1, 1, 5, 6, 7))
+        );
     }
 
     #[test]
     fn bare_dates_cover_the_whole_day() {
-        assert_eq!(parse_time("2018-05-31", now(), RangeEnd::Start), Ok(utc(2018, 5, 31, 0, 0, 0)));
-        assert_eq!(parse_time("2018-05-31", now(), RangeEnd::End), Ok(utc(2018, 5, 31, 23, 59, 59)));
+        assert_eq!(
+            parse_time("2018-05-31", now(), RangeEnd::Start),
+            Ok(utc(2018, 5, 31, 0, 0, 0))
+        );
+        assert_eq!(
+            parse_time("2018-05-31", now(), RangeEnd::End),
+            Ok(utc(2018, 5, 31, 23, 59, 59))
+        );
     }
 
     #[test]
     fn relative_ages_count_back_from_now() {
-        assert_eq!(parse_time("30d", now(), RangeEnd::Start), Ok(utc(2018, 5, 2, 12, 0, 0)));
-        assert_eq!(parse_time("12h", now(), RangeEnd::Start), Ok(utc(2018, 6, 1, 0, 0, 0)));
-        assert_eq!(parse_time("2w", now(), RangeEnd::Start), Ok(utc(2018, 5, 18, 12, 0, 0)));
+        assert_eq!(
+            parse_time("30d", now(), RangeEnd::Start),
+            Ok(utc(2018, 5, 2, 12, 0, 0))
+        );
+        assert_eq!(
+            parse_time("12h", now(), RangeEnd::Start),
+            Ok(utc(2018, 6, 1, 0, 0, 0))
+        );
+        assert_eq!(
+            parse_time("2w", now(), RangeEnd::Start),
+            Ok(utc(2018, 5, 18, 12, 0, 0))
+        );
     }
 
     #[test]

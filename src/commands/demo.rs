@@ -21,10 +21,21 @@ use crate::secret::SecretString;
 
 const DEMO_TOKEN: &str = "demo-token";
 
-pub async fn run(args: &DemoArgs, quiet: bool, interrupt: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn run(
+    args: &DemoArgs,
+    quiet: bool,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let out_dir = &args.out_dir;
-    if out_dir.exists() && std::fs::read_dir(out_dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        return Err(OutputError::Exists { path: out_dir.display().to_string() }.into());
+    if out_dir.exists()
+        && std::fs::read_dir(out_dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(OutputError::Exists {
+            path: out_dir.display().to_string(),
+        }
+        .into());
     }
     std::fs::create_dir_all(out_dir).map_err(|e| OutputError::io("cannot create", out_dir, e))?;
 
@@ -33,20 +44,35 @@ pub async fn run(args: &DemoArgs, quiet: bool, interrupt: impl Future<Output = (
     let corpus_path = out_dir.join("corpus.jsonl");
     write_corpus(&corpus, &corpus_path)?;
     let truth_path = out_dir.join("truth.json");
-    std::fs::write(&truth_path, serde_json::to_vec_pretty(&truth).unwrap_or_default())
-        .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
+    std::fs::write(
+        &truth_path,
+        serde_json::to_vec_pretty(&truth).unwrap_or_default(),
+    )
+    .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
 
     let settings = ServerSettings {
-        tokens: vec![TokenSpec { token: DEMO_TOKEN.into(), me: None, withdrawn: false }],
+        tokens: vec![TokenSpec {
+            token: DEMO_TOKEN.into(),
+            me: None,
+            withdrawn: false,
+        }],
         throttle: Some((10_000, Duration::from_secs(600))),
-        faults: FaultSettings { fail_rate: 0.05, truncate_rate: 0.02, seed: args.seed, ..FaultSettings::default() },
+        faults: FaultSettings {
+            fail_rate: 0.05,
+            truncate_rate: 0.02,
+            seed: args.seed,
+            ..FaultSettings::default()
+        },
         ..ServerSettings::default()
     };
     let server = crate::mock::start(corpus_by_mailbox(corpus), settings)
         .await
         .map_err(|e| AppError::Other(format!("cannot start the mock tenant on loopback: {e}")))?;
     if !quiet {
-        eprintln!("mock tenant at {} (throttling on, 5% 503s, 2% cut-off bodies)", server.url);
+        eprintln!(
+            "mock tenant at {} (throttling on, 5% 503s, 2% cut-off bodies)",
+            server.url
+        );
         eprintln!("pulling {} ...", truth.mailbox);
     }
     let output = out_dir.join(format!("{}.csv", truth.mailbox));
@@ -60,12 +86,20 @@ pub async fn run(args: &DemoArgs, quiet: bool, interrupt: impl Future<Output = (
             retry: RetryPolicy {
                 max_retries: 8,
                 max_server_wait: Duration::from_secs(600),
-                backoff: Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5) },
+                backoff: Backoff {
+                    base: Duration::from_millis(100),
+                    cap: Duration::from_secs(5),
+                },
             },
             budget: RateBudget::default(),
         },
         query: QueryConfig {
-            filter: ActivityFilter { start: None, end: Utc::now().trunc_subsecs(0), types: vec![], app_types: vec![] },
+            filter: ActivityFilter {
+                start: None,
+                end: Utc::now().trunc_subsecs(0),
+                types: vec![],
+                app_types: vec![],
+            },
             select: None,
             page_size: 1000,
             paging: PagingMode::Keyset,
@@ -84,11 +118,26 @@ pub async fn run(args: &DemoArgs, quiet: bool, interrupt: impl Future<Output = (
         eprintln!("  ({requests} requests answered by the mock tenant)");
         eprintln!();
         eprintln!("Written to {}:", out_dir.display());
-        eprintln!("  corpus.jsonl      the whole mock tenant ({} mailboxes)", 5);
-        eprintln!("  truth.json        what was planted: attacker IPs {}", truth.attacker_ips.join(", "));
-        eprintln!("  {}.csv   open in a spreadsheet; one column per property", truth.mailbox);
-        eprintln!("  {}.jsonl the raw evidence the CSV was derived from", truth.mailbox);
-        eprintln!("Try: grep -c ServerLogon {}", output.with_extension("jsonl").display());
+        eprintln!(
+            "  corpus.jsonl      the whole mock tenant ({} mailboxes)",
+            5
+        );
+        eprintln!(
+            "  truth.json        what was planted: attacker IPs {}",
+            truth.attacker_ips.join(", ")
+        );
+        eprintln!(
+            "  {}.csv   open in a spreadsheet; one column per property",
+            truth.mailbox
+        );
+        eprintln!(
+            "  {}.jsonl the raw evidence the CSV was derived from",
+            truth.mailbox
+        );
+        eprintln!(
+            "Try: grep -c ServerLogon {}",
+            output.with_extension("jsonl").display()
+        );
     }
     Ok(())
 }

@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use crate::error::AppError;
 use crate::mock::store::{load_corpus, StoredActivity, MAILBOX_FIELD};
-use crate::mock::{generate as generate_corpus, Corpus, CorpusSpec, FaultSettings, GenerateArgs, Scenario, ServeArgs, ServerSettings, TokenSpec};
+use crate::mock::{
+    generate as generate_corpus, Corpus, CorpusSpec, FaultSettings, GenerateArgs, Scenario,
+    ServeArgs, ServerSettings, TokenSpec,
+};
 use crate::output::{commit, OutputError, OutputPlan};
 use crate::timespec::{parse_time, RangeEnd};
 
 pub fn generate(args: &GenerateArgs, quiet: bool) -> Result<(), AppError> {
     let end = match &args.end {
-        Some(text) => parse_time(text, chrono::Utc::now(), RangeEnd::End).map_err(|e| AppError::Usage(format!("--end: {e}")))?,
+        Some(text) => parse_time(text, chrono::Utc::now(), RangeEnd::End)
+            .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
         None => crate::mock::generate::default_end(),
     };
     if args.users == 0 {
@@ -22,7 +26,10 @@ pub fn generate(args: &GenerateArgs, quiet: bool) -> Result<(), AppError> {
     }
     for path in std::iter::once(&args.out).chain(args.truth.as_ref()) {
         if path.exists() && !args.force {
-            return Err(OutputError::Exists { path: path.display().to_string() }.into());
+            return Err(OutputError::Exists {
+                path: path.display().to_string(),
+            }
+            .into());
         }
     }
     let spec = CorpusSpec {
@@ -40,9 +47,16 @@ pub fn generate(args: &GenerateArgs, quiet: bool) -> Result<(), AppError> {
         write_atomically(path, &serde_json::to_vec_pretty(&truth).unwrap_or_default())?;
     }
     if !quiet {
-        eprintln!("wrote {records} activities in {} mailboxes to {}", corpus.mailboxes.len(), args.out.display());
+        eprintln!(
+            "wrote {records} activities in {} mailboxes to {}",
+            corpus.mailboxes.len(),
+            args.out.display()
+        );
         if let Some(truth) = &corpus.truth {
-            eprintln!("planted a {} compromise in {}", truth.scenario, truth.mailbox);
+            eprintln!(
+                "planted a {} compromise in {}",
+                truth.scenario, truth.mailbox
+            );
         }
     }
     Ok(())
@@ -51,7 +65,8 @@ pub fn generate(args: &GenerateArgs, quiet: bool) -> Result<(), AppError> {
 /// Writes the corpus as JSON Lines, each record prefixed with its mailbox.
 pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, AppError> {
     let temporary = OutputPlan::temporary(path);
-    let file = std::fs::File::create(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+    let file = std::fs::File::create(&temporary)
+        .map_err(|e| OutputError::io("cannot create", &temporary, e))?;
     let mut out = std::io::BufWriter::new(file);
     let mut records = 0u64;
     let mailbox_field = serde_json::to_string(MAILBOX_FIELD).unwrap_or_default();
@@ -64,7 +79,8 @@ pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, AppError> {
             records += 1;
         }
     }
-    out.flush().map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+    out.flush()
+        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
     drop(out);
     commit(&temporary, path)?;
     Ok(records)
@@ -72,7 +88,8 @@ pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, AppError> {
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     let temporary = OutputPlan::temporary(path);
-    std::fs::write(&temporary, bytes).map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+    std::fs::write(&temporary, bytes)
+        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
     commit(&temporary, path)?;
     Ok(())
 }
@@ -90,28 +107,42 @@ pub fn default_corpus(seed: u64) -> Corpus {
 }
 
 pub fn corpus_by_mailbox(corpus: Corpus) -> BTreeMap<String, Vec<StoredActivity>> {
-    corpus.mailboxes.into_iter().map(|(upn, activities)| (upn.to_ascii_lowercase(), activities)).collect()
+    corpus
+        .mailboxes
+        .into_iter()
+        .map(|(upn, activities)| (upn.to_ascii_lowercase(), activities))
+        .collect()
 }
 
 /// Turns `serve`'s flags into server settings.
 pub fn server_settings(args: &ServeArgs, log_requests: bool) -> Result<ServerSettings, AppError> {
-    let addr = args
-        .addr
-        .parse()
-        .map_err(|e| AppError::Usage(format!("--addr {:?} is not an address like 127.0.0.1:0: {e}", args.addr)))?;
+    let addr = args.addr.parse().map_err(|e| {
+        AppError::Usage(format!(
+            "--addr {:?} is not an address like 127.0.0.1:0: {e}",
+            args.addr
+        ))
+    })?;
     let tokens = args
         .tokens
         .iter()
         .map(|t| TokenSpec::parse(t.trim()).map_err(AppError::Usage))
         .collect::<Result<Vec<_>, _>>()?;
     let throttle = args.throttle.as_deref().map(parse_throttle).transpose()?;
-    for (flag, rate) in [("--fail-rate", args.fail_rate), ("--reset-rate", args.reset_rate), ("--truncate-rate", args.truncate_rate)] {
+    for (flag, rate) in [
+        ("--fail-rate", args.fail_rate),
+        ("--reset-rate", args.reset_rate),
+        ("--truncate-rate", args.truncate_rate),
+    ] {
         if !(0.0..=1.0).contains(&rate) {
-            return Err(AppError::Usage(format!("{flag} {rate} must be between 0 and 1")));
+            return Err(AppError::Usage(format!(
+                "{flag} {rate} must be between 0 and 1"
+            )));
         }
     }
     if args.fail_rate + args.reset_rate + args.truncate_rate > 1.0 {
-        return Err(AppError::Usage("--fail-rate, --reset-rate and --truncate-rate add up to more than 1".into()));
+        return Err(AppError::Usage(
+            "--fail-rate, --reset-rate and --truncate-rate add up to more than 1".into(),
+        ));
     }
     Ok(ServerSettings {
         addr,
@@ -133,7 +164,11 @@ pub fn server_settings(args: &ServeArgs, log_requests: bool) -> Result<ServerSet
 }
 
 fn parse_throttle(text: &str) -> Result<(usize, Duration), AppError> {
-    let bad = || AppError::Usage(format!("--throttle {text:?} must be LIMIT/SECONDS, e.g. 10000/600"));
+    let bad = || {
+        AppError::Usage(format!(
+            "--throttle {text:?} must be LIMIT/SECONDS, e.g. 10000/600"
+        ))
+    };
     let (limit, seconds) = text.split_once('/').ok_or_else(bad)?;
     let limit: usize = limit.trim().parse().map_err(|_| bad())?;
     let seconds: u64 = seconds.trim().parse().map_err(|_| bad())?;
@@ -143,13 +178,20 @@ fn parse_throttle(text: &str) -> Result<(usize, Duration), AppError> {
     Ok((limit, Duration::from_secs(seconds)))
 }
 
-pub async fn serve(args: &ServeArgs, verbose: u8, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn serve(
+    args: &ServeArgs,
+    verbose: u8,
+    signal: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let settings = server_settings(args, verbose > 0)?;
     let mailboxes = match &args.corpus {
         Some(path) => load_corpus(path).map_err(AppError::Usage)?,
         None => corpus_by_mailbox(default_corpus(args.seed)),
     };
-    let summary: Vec<String> = mailboxes.iter().map(|(upn, a)| format!("{upn} ({})", a.len())).collect();
+    let summary: Vec<String> = mailboxes
+        .iter()
+        .map(|(upn, a)| format!("{upn} ({})", a.len()))
+        .collect();
     let server = crate::mock::start(mailboxes, settings)
         .await
         .map_err(|e| AppError::Usage(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -158,7 +200,11 @@ pub async fn serve(args: &ServeArgs, verbose: u8, signal: impl Future<Output = (
     }
     println!("{}", server.url);
     let _ = std::io::stdout().flush();
-    eprintln!("mock tenant serving {} mailboxes: {}", summary.len(), summary.join(", "));
+    eprintln!(
+        "mock tenant serving {} mailboxes: {}",
+        summary.len(),
+        summary.join(", ")
+    );
     eprintln!("tokens: {}; stop with Ctrl-C", args.tokens.join(", "));
     server
         .serve_until(signal)
@@ -172,7 +218,10 @@ mod tests {
 
     #[test]
     fn throttle_specs() {
-        assert_eq!(parse_throttle("10000/600").unwrap(), (10000, Duration::from_secs(600)));
+        assert_eq!(
+            parse_throttle("10000/600").unwrap(),
+            (10000, Duration::from_secs(600))
+        );
         assert!(parse_throttle("10000").is_err());
         assert!(parse_throttle("0/5").is_err());
     }

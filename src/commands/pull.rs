@@ -88,7 +88,11 @@ pub async fn run(
     let mut pager = AnyPager::new(&client, &config.query)?;
     if config.dry_run {
         print!("{}", client.describe_request(&pager.first_query()));
-        return Ok(PullSummary { records: 0, files: vec![], manifest: None });
+        return Ok(PullSummary {
+            records: 0,
+            files: vec![],
+            manifest: None,
+        });
     }
     let started = Utc::now();
     let first_request = client.url_for(&pager.first_query());
@@ -96,7 +100,15 @@ pub async fn run(
     let mut interrupt = std::pin::pin!(interrupt);
     let summary = match &config.destination {
         Destination::Stdout(format) => {
-            to_stdout(&mut pager, &client, *format, config.sanitize, &progress, &mut interrupt).await
+            to_stdout(
+                &mut pager,
+                &client,
+                *format,
+                config.sanitize,
+                &progress,
+                &mut interrupt,
+            )
+            .await
         }
         Destination::Files(plan) => {
             let context = ManifestContext {
@@ -152,11 +164,25 @@ async fn to_stdout(
 ) -> Result<PullSummary, AppError> {
     if format == OutputFormat::Jsonl {
         let mut writer = JsonlWriter::new(std::io::stdout());
-        fetch_into(pager, client.stats(), &mut writer, None, progress, interrupt).await?;
+        fetch_into(
+            pager,
+            client.stats(),
+            &mut writer,
+            None,
+            progress,
+            interrupt,
+        )
+        .await?;
         let records = writer.records();
-        writer.finish().map_err(|e| AppError::Other(format!("cannot write to stdout: {e}")))?;
+        writer
+            .finish()
+            .map_err(|e| AppError::Other(format!("cannot write to stdout: {e}")))?;
         report_empty(records);
-        return Ok(PullSummary { records, files: vec![], manifest: None });
+        return Ok(PullSummary {
+            records,
+            files: vec![],
+            manifest: None,
+        });
     }
     // The CSV header needs every column first: spool the evidence, then convert.
     let spool = spool_path("stdout");
@@ -164,13 +190,30 @@ async fn to_stdout(
         let file = File::create(&spool).map_err(|e| OutputError::io("cannot create", &spool, e))?;
         let mut writer = JsonlWriter::new(file);
         let mut schema = CsvSchema::default();
-        fetch_into(pager, client.stats(), &mut writer, Some(&mut schema), progress, interrupt).await?;
-        writer.finish().map_err(|e| OutputError::io("cannot write", &spool, e))?;
-        let reader = BufReader::new(File::open(&spool).map_err(|e| OutputError::io("cannot open", &spool, e))?);
-        let records = write_csv_from_jsonl(reader, &schema, std::io::stdout(), CsvOptions { sanitize })
-            .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
+        fetch_into(
+            pager,
+            client.stats(),
+            &mut writer,
+            Some(&mut schema),
+            progress,
+            interrupt,
+        )
+        .await?;
+        writer
+            .finish()
+            .map_err(|e| OutputError::io("cannot write", &spool, e))?;
+        let reader = BufReader::new(
+            File::open(&spool).map_err(|e| OutputError::io("cannot open", &spool, e))?,
+        );
+        let records =
+            write_csv_from_jsonl(reader, &schema, std::io::stdout(), CsvOptions { sanitize })
+                .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
         report_empty(records);
-        Ok(PullSummary { records, files: vec![], manifest: None })
+        Ok(PullSummary {
+            records,
+            files: vec![],
+            manifest: None,
+        })
     }
     .await;
     let _ = std::fs::remove_file(&spool);
@@ -256,8 +299,19 @@ async fn to_files(
         let kept = OutputPlan::partial(&plan.evidence);
         std::fs::rename(&temp_evidence, &kept)
             .map_err(|e| OutputError::io("cannot keep the partial result as", &kept, e))?;
-        let files = vec![manifest_file(&kept, "evidence (partial)", evidence_sha, evidence_bytes)];
-        let manifest = context.manifest(PullStatus::Incomplete, Some(error.to_string()), records, pages, files);
+        let files = vec![manifest_file(
+            &kept,
+            "evidence (partial)",
+            evidence_sha,
+            evidence_bytes,
+        )];
+        let manifest = context.manifest(
+            PullStatus::Incomplete,
+            Some(error.to_string()),
+            records,
+            pages,
+            files,
+        );
         manifest.write(&plan.partial_manifest())?;
         return Err(AppError::Partial {
             error: Box::new(error),
@@ -269,17 +323,24 @@ async fn to_files(
         });
     }
 
-    let mut files = vec![manifest_file(&plan.evidence, "evidence", evidence_sha, evidence_bytes)];
+    let mut files = vec![manifest_file(
+        &plan.evidence,
+        "evidence",
+        evidence_sha,
+        evidence_bytes,
+    )];
     let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
     if wants_csv {
         let temp_csv = OutputPlan::temporary(&plan.primary);
-        let (sha, bytes) = convert_to_csv(&temp_evidence, &temp_csv, &schema, context.config.sanitize)?;
+        let (sha, bytes) =
+            convert_to_csv(&temp_evidence, &temp_csv, &schema, context.config.sanitize)?;
         files.push(manifest_file(&plan.primary, "csv", sha, bytes));
         temporaries.push((temp_csv, plan.primary.clone()));
     }
     // An old manifest must never describe the new files, even for a moment.
     if plan.manifest.exists() {
-        std::fs::remove_file(&plan.manifest).map_err(|e| OutputError::io("cannot replace", &plan.manifest, e))?;
+        std::fs::remove_file(&plan.manifest)
+            .map_err(|e| OutputError::io("cannot replace", &plan.manifest, e))?;
     }
     for (temporary, final_path) in &temporaries {
         commit(temporary, final_path)?;
@@ -336,11 +397,19 @@ fn report_empty(records: u64) {
 
 /// The closing lines on stderr: what was written, where, and its hashes.
 pub fn print_summary(summary: &PullSummary) {
-    let Some(manifest) = &summary.manifest else { return };
+    let Some(manifest) = &summary.manifest else {
+        return;
+    };
     eprintln!("pulled {} activities", summary.records);
     let folder = manifest.parent().unwrap_or(Path::new("."));
     for file in &summary.files {
-        eprintln!("  {}  {} ({} bytes, {})", file.sha256, folder.join(&file.name).display(), file.bytes, file.role);
+        eprintln!(
+            "  {}  {} ({} bytes, {})",
+            file.sha256,
+            folder.join(&file.name).display(),
+            file.bytes,
+            file.role
+        );
     }
     eprintln!("  manifest: {}", manifest.display());
 }

@@ -222,9 +222,9 @@ impl ActivitiesClient {
         }
         let body = body.map(|b| b.to_vec()).unwrap_or_default();
         match classify_status(status, &headers, SystemTime::now()) {
-            RetryDecision::Fatal => Err(AttemptFailure::Refused(self.refusal(
-                status, &headers, &body, url, query,
-            ))),
+            RetryDecision::Fatal => Err(AttemptFailure::Refused(
+                self.refusal(status, &headers, &body, url, query),
+            )),
             decision => Err(AttemptFailure::Retryable {
                 decision,
                 reason: format!("HTTP {status}"),
@@ -243,9 +243,8 @@ impl ActivitiesClient {
         let message = error_message(body);
         match status {
             StatusCode::UNAUTHORIZED => Refusal::Unauthorized {
-                reason: diagnostics_reason(headers).unwrap_or_else(|| {
-                    "no reason given (no x-ms-diagnostics header)".to_string()
-                }),
+                reason: diagnostics_reason(headers)
+                    .unwrap_or_else(|| "no reason given (no x-ms-diagnostics header)".to_string()),
             },
             StatusCode::FORBIDDEN if message.contains("is not allowed") => {
                 Refusal::ApiWithdrawn { message }
@@ -298,7 +297,11 @@ fn error_message(body: &[u8]) -> String {
             _ => message,
         };
     }
-    let text = String::from_utf8_lossy(body).trim().chars().take(500).collect::<String>();
+    let text = String::from_utf8_lossy(body)
+        .trim()
+        .chars()
+        .take(500)
+        .collect::<String>();
     if text.is_empty() {
         "empty body".to_string()
     } else {
@@ -342,7 +345,10 @@ mod tests {
                 "2000003;reason=\"The token has expired.\";error_category=\"invalid_token\"",
             ),
         );
-        assert_eq!(diagnostics_reason(&headers).as_deref(), Some("The token has expired."));
+        assert_eq!(
+            diagnostics_reason(&headers).as_deref(),
+            Some("The token has expired.")
+        );
     }
 
     #[test]

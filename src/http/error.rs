@@ -39,7 +39,9 @@ pub enum Refusal {
     )]
     NotFound { url: String, message: String },
 
-    #[error("the server rejected the request (400 Bad Request): {message}. The query was: {query}")]
+    #[error(
+        "the server rejected the request (400 Bad Request): {message}. The query was: {query}"
+    )]
     BadRequest { message: String, query: String },
 
     #[error("the server answered {status}: {message}")]

@@ -36,7 +36,12 @@ pub fn classify_status(status: StatusCode, headers: &HeaderMap, now: SystemTime)
 
 /// `Retry-After` (delay seconds or an HTTP date) or, failing that, `Rate-Limit-Reset` (a UTC time).
 pub fn server_requested_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(value) = header("retry-after") {
         if let Ok(seconds) = value.parse::<u64>() {
             return Some(Duration::from_secs(seconds));
@@ -112,13 +117,32 @@ mod tests {
     fn classifies_statuses() {
         let now = SystemTime::now();
         let none = HeaderMap::new();
-        assert_eq!(classify_status(StatusCode::TOO_MANY_REQUESTS, &none, now), RetryDecision::Backoff);
-        assert_eq!(classify_status(StatusCode::BAD_GATEWAY, &none, now), RetryDecision::Backoff);
-        assert_eq!(classify_status(StatusCode::REQUEST_TIMEOUT, &none, now), RetryDecision::Backoff);
-        assert_eq!(classify_status(StatusCode::UNAUTHORIZED, &none, now), RetryDecision::Fatal);
-        assert_eq!(classify_status(StatusCode::NOT_FOUND, &none, now), RetryDecision::Fatal);
         assert_eq!(
-            classify_status(StatusCode::SERVICE_UNAVAILABLE, &headers(&[("retry-after", "7")]), now),
+            classify_status(StatusCode::TOO_MANY_REQUESTS, &none, now),
+            RetryDecision::Backoff
+        );
+        assert_eq!(
+            classify_status(StatusCode::BAD_GATEWAY, &none, now),
+            RetryDecision::Backoff
+        );
+        assert_eq!(
+            classify_status(StatusCode::REQUEST_TIMEOUT, &none, now),
+            RetryDecision::Backoff
+        );
+        assert_eq!(
+            classify_status(StatusCode::UNAUTHORIZED, &none, now),
+            RetryDecision::Fatal
+        );
+        assert_eq!(
+            classify_status(StatusCode::NOT_FOUND, &none, now),
+            RetryDecision::Fatal
+        );
+        assert_eq!(
+            classify_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &headers(&[("retry-after", "7")]),
+                now
+            ),
             RetryDecision::WaitAsTold(Duration::from_secs(7))
         );
     }
@@ -131,19 +155,29 @@ mod tests {
             server_requested_wait(&headers(&[("retry-after", &in_90s)]), now),
             Some(Duration::from_secs(90))
         );
-        let reset = chrono::DateTime::<chrono::Utc>::from(now + Duration::from_secs(42)).to_rfc3339();
+        let reset =
+            chrono::DateTime::<chrono::Utc>::from(now + Duration::from_secs(42)).to_rfc3339();
         assert_eq!(
             server_requested_wait(&headers(&[("rate-limit-reset", &reset)]), now),
             Some(Duration::from_secs(42))
         );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(5));
-        assert_eq!(server_requested_wait(&headers(&[("retry-after", &past)]), now), Some(Duration::ZERO));
-        assert_eq!(server_requested_wait(&headers(&[("retry-after", "soon")]), now), None);
+        assert_eq!(
+            server_requested_wait(&headers(&[("retry-after", &past)]), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            server_requested_wait(&headers(&[("retry-after", "soon")]), now),
+            None
+        );
     }
 
     #[test]
     fn backoff_grows_to_its_cap_with_full_jitter() {
-        let backoff = Backoff { base: Duration::from_millis(500), cap: Duration::from_secs(60) };
+        let backoff = Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+        };
         assert_eq!(backoff.ceiling(0), Duration::from_millis(500));
         assert_eq!(backoff.ceiling(3), Duration::from_secs(4));
         assert_eq!(backoff.ceiling(30), Duration::from_secs(60));

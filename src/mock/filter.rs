@@ -53,7 +53,10 @@ pub fn parse(text: &str) -> Result<Expr, String> {
     let mut parser = Parser { tokens, at: 0 };
     let expr = parser.or()?;
     if parser.at != parser.tokens.len() {
-        return Err(format!("unexpected {:?} after a complete expression", parser.tokens[parser.at]));
+        return Err(format!(
+            "unexpected {:?} after a complete expression",
+            parser.tokens[parser.at]
+        ));
     }
     Ok(expr)
 }
@@ -169,7 +172,11 @@ impl Parser {
                 "lt" => Comparison::Lt,
                 _ => return Err(format!("unknown operator '{op}'")),
             },
-            other => return Err(format!("expected an operator after {property} but found {other:?}")),
+            other => {
+                return Err(format!(
+                    "expected an operator after {property} but found {other:?}"
+                ))
+            }
         };
         let value = self.next();
         match property {
@@ -199,7 +206,9 @@ impl Parser {
                 };
                 match value {
                     Some(Token::Quoted(text)) => Ok(Expr::Text(property, equal, text)),
-                    other => Err(format!("expected a quoted string literal but found {other:?}")),
+                    other => Err(format!(
+                        "expected a quoted string literal but found {other:?}"
+                    )),
                 }
             }
             other => Err(format!("the property '{other}' cannot be filtered on")),
@@ -258,28 +267,41 @@ mod tests {
     use super::*;
 
     fn fields(t: i64, ty: &'static str, app: &'static str) -> Fields<'static> {
-        Fields { time_nanos: t, activity_type: ty, app_type: app }
+        Fields {
+            time_nanos: t,
+            activity_type: ty,
+            app_type: app,
+        }
     }
 
     #[test]
     fn parses_the_blogs_filter() {
-        let e = parse("(TimeStamp ge 2018-01-01T00:00:00Z and TimeStamp le 2018-01-31T23:59:59Z)").unwrap();
-        let jan = DateTime::parse_from_rfc3339("2018-01-15T00:00:00Z").unwrap().timestamp_nanos_opt().unwrap();
+        let e = parse("(TimeStamp ge 2018-01-01T00:00:00Z and TimeStamp le 2018-01-31T23:59:59Z)")
+            .unwrap();
+        let jan = DateTime::parse_from_rfc3339("2018-01-15T00:00:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
         assert!(e.matches(&fields(jan, "Move", "Web")));
         assert!(!e.matches(&fields(jan * 2, "Move", "Web")));
-        assert_eq!(e.time_range().2, true);
+        assert!(e.time_range().2);
     }
 
     #[test]
     fn doubled_quotes_stay_inside_the_literal() {
         let e = parse("ActivityIdType eq 'x'' or 1 eq 1'").unwrap();
-        assert_eq!(e, Expr::Text(TextProperty::ActivityIdType, true, "x' or 1 eq 1".into()));
+        assert_eq!(
+            e,
+            Expr::Text(TextProperty::ActivityIdType, true, "x' or 1 eq 1".into())
+        );
         assert!(!e.matches(&fields(0, "Move", "Web")));
     }
 
     #[test]
     fn not_and_or_precedence() {
-        let e = parse("not AppIdType eq 'Web' and (ActivityIdType eq 'A' or ActivityIdType ne 'B')").unwrap();
+        let e =
+            parse("not AppIdType eq 'Web' and (ActivityIdType eq 'A' or ActivityIdType ne 'B')")
+                .unwrap();
         assert!(e.matches(&fields(0, "A", "IMAP4")));
         assert!(!e.matches(&fields(0, "A", "Web")));
         assert!(!e.time_range().2);

@@ -77,8 +77,8 @@ pub struct Corpus {
 const TENANT_ID: &str = "679126f3-02de-3513-e336-0eac1294b120";
 
 const FIRST_NAMES: &[&str] = &[
-    "alice", "bruno", "chen", "dana", "emeka", "fatima", "george", "hana", "ivan", "julia",
-    "kofi", "lena", "miguel", "nadia", "oscar", "priya", "quinn", "rosa", "sven", "tariq",
+    "alice", "bruno", "chen", "dana", "emeka", "fatima", "george", "hana", "ivan", "julia", "kofi",
+    "lena", "miguel", "nadia", "oscar", "priya", "quinn", "rosa", "sven", "tariq",
 ];
 const LAST_NAMES: &[&str] = &[
     "johnson", "okafor", "li", "schmidt", "garcia", "haddad", "novak", "tanaka", "silva", "brown",
@@ -125,9 +125,17 @@ const SEARCHES: &[&str] = &[
     "training <required> & overdue",
 ];
 
-const FOLDERS: &[&str] = &["Inbox", "Archive", "Projects", "Receipts", "Travel", "Deleted Items"];
+const FOLDERS: &[&str] = &[
+    "Inbox",
+    "Archive",
+    "Projects",
+    "Receipts",
+    "Travel",
+    "Deleted Items",
+];
 
-const OWNER_DESKTOP_UA: &str = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.9226; Pro)";
+const OWNER_DESKTOP_UA: &str =
+    "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.9226; Pro)";
 const OWNER_BROWSER_UA: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/67.0.3396.87 Safari/537.36";
 const OWNER_MOBILE_UA: &str =
@@ -180,7 +188,11 @@ impl Builder {
     }
 
     fn uuid(&mut self) -> String {
-        let h = |rng: &mut Rng, n: usize| (0..n).map(|_| format!("{:x}", rng.u8(0..16))).collect::<String>();
+        let h = |rng: &mut Rng, n: usize| {
+            (0..n)
+                .map(|_| format!("{:x}", rng.u8(0..16)))
+                .collect::<String>()
+        };
         format!(
             "{}-{}-{}-{}-{}",
             h(&mut self.rng, 8),
@@ -259,7 +271,11 @@ fn client_version(app: &str) -> &'static str {
 }
 
 fn query_xml(raw: &str) -> String {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let tokens: String = raw
         .split_whitespace()
         .map(|t| format!("<Token>{}</Token>", escape(t)))
@@ -273,7 +289,12 @@ fn query_xml(raw: &str) -> String {
 }
 
 fn ip(rng: &mut Rng, first: u8) -> String {
-    format!("{first}.{}.{}.{}", rng.u8(0..=255), rng.u8(0..=255), rng.u8(1..=254))
+    format!(
+        "{first}.{}.{}.{}",
+        rng.u8(0..=255),
+        rng.u8(0..=255),
+        rng.u8(1..=254)
+    )
 }
 
 pub fn generate(spec: &CorpusSpec) -> Corpus {
@@ -288,7 +309,13 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
         let others: Vec<&Owner> = owners.iter().filter(|o| o.upn != owner.upn).collect();
         let (mut activities, messages) = ordinary_mailbox(&mut builder, spec, owner, &others);
         if index == 0 && spec.scenario == Scenario::Bec {
-            truth = Some(plant_bec(&mut builder, spec, owner, &messages, &mut activities));
+            truth = Some(plant_bec(
+                &mut builder,
+                spec,
+                owner,
+                &messages,
+                &mut activities,
+            ));
         }
         activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
         mailboxes.push((owner.upn.clone(), activities));
@@ -301,12 +328,20 @@ fn owners(rng: &mut Rng, count: usize) -> Vec<Owner> {
         .map(|i| {
             let first = FIRST_NAMES[i % FIRST_NAMES.len()];
             let last = LAST_NAMES[(i / FIRST_NAMES.len() + i) % LAST_NAMES.len()];
-            let suffix = if i >= FIRST_NAMES.len() { format!("{}", i / FIRST_NAMES.len()) } else { String::new() };
+            let suffix = if i >= FIRST_NAMES.len() {
+                format!("{}", i / FIRST_NAMES.len())
+            } else {
+                String::new()
+            };
             let home = [73u8, 24, 98, 71][i % 4];
             Owner {
                 upn: format!("{first}.{last}{suffix}@contoso.com"),
                 display: format!("{}{} {}", first[..1].to_uppercase(), &first[1..], last),
-                ips: vec![ip(rng, home), ip(rng, home), format!("198.51.100.{}", 10 + i % 200)],
+                ips: vec![
+                    ip(rng, home),
+                    ip(rng, home),
+                    format!("198.51.100.{}", 10 + i % 200),
+                ],
                 utc_offset_hours: [-5i64, -6, -8, 1][i % 4],
             }
         })
@@ -320,7 +355,9 @@ fn working_time(rng: &mut Rng, day: DateTime<Utc>, offset_hours: i64) -> DateTim
         80..=94 => rng.i64(18..23),
         _ => rng.i64(0..8),
     };
-    day + Duration::hours(hour - offset_hours) + Duration::seconds(rng.i64(0..3600)) + Duration::milliseconds(rng.i64(0..1000))
+    day + Duration::hours(hour - offset_hours)
+        + Duration::seconds(rng.i64(0..3600))
+        + Duration::milliseconds(rng.i64(0..1000))
 }
 
 fn pick_day(rng: &mut Rng, spec: &CorpusSpec) -> DateTime<Utc> {
@@ -370,7 +407,9 @@ fn ordinary_mailbox(
             continue;
         }
         last_user_action = time;
-        let Some(active) = session.as_mut() else { continue };
+        let Some(active) = session.as_mut() else {
+            continue;
+        };
         let recent = &messages[messages.len().saturating_sub(40)..];
         let message = recent[b.rng.usize(..recent.len())].clone();
         activities.push(user_action(b, time, active, &message, owner));
@@ -383,7 +422,10 @@ fn open_session(b: &mut Builder, _time: DateTime<Utc>, owner: &Owner) -> Session
         0..=64 => ("Outlook", OWNER_DESKTOP_UA),
         65..=84 => ("Web", OWNER_BROWSER_UA),
         85..=96 => ("Mobile", OWNER_MOBILE_UA),
-        _ => ("MacOutlook", "MacOutlook/16.14.0.180610 (Intelx64 Mac OS X Version 10.13.5)"),
+        _ => (
+            "MacOutlook",
+            "MacOutlook/16.14.0.180610 (Intelx64 Mac OS X Version 10.13.5)",
+        ),
     };
     Session {
         app,
@@ -394,7 +436,12 @@ fn open_session(b: &mut Builder, _time: DateTime<Utc>, owner: &Owner) -> Session
     }
 }
 
-fn logon_records(b: &mut Builder, time: DateTime<Utc>, owner: &Owner, session: &Session) -> Vec<StoredActivity> {
+fn logon_records(
+    b: &mut Builder,
+    time: DateTime<Utc>,
+    owner: &Owner,
+    session: &Session,
+) -> Vec<StoredActivity> {
     let mut records = Vec::new();
     let server = vec![
         ("ClientIP", session.ip.clone()),
@@ -414,8 +461,21 @@ fn logon_records(b: &mut Builder, time: DateTime<Utc>, owner: &Owner, session: &
             ("Flights", "WebPushNotifications,SearchRefiners".to_string()),
             ("InferenceUiReady", "True".to_string()),
         ];
-        let mut sess = Session { sequence: 0, session_id: session.session_id.clone(), app: session.app, ip: session.ip.clone(), user_agent: session.user_agent };
-        records.push(b.record(time + Duration::milliseconds(800), "Logon", "Web", Some(&mut sess), "", web));
+        let mut sess = Session {
+            sequence: 0,
+            session_id: session.session_id.clone(),
+            app: session.app,
+            ip: session.ip.clone(),
+            user_agent: session.user_agent,
+        };
+        records.push(b.record(
+            time + Duration::milliseconds(800),
+            "Logon",
+            "Web",
+            Some(&mut sess),
+            "",
+            web,
+        ));
     }
     records
 }
@@ -430,15 +490,23 @@ fn deliver(
 ) -> Message {
     let item_id = b.id("AAMkAGI2");
     let (subject, sender, attachment) = match planted {
-        Some((subject, sender, attachment)) => (subject.to_string(), sender.to_string(), attachment.to_string()),
+        Some((subject, sender, attachment)) => (
+            subject.to_string(),
+            sender.to_string(),
+            attachment.to_string(),
+        ),
         None => {
             let subject = SUBJECTS[b.rng.usize(..SUBJECTS.len())].to_string();
             let sender = if !others.is_empty() && b.rng.bool() {
                 others[b.rng.usize(..others.len())].upn.clone()
             } else {
-                ["newsletter@fabrikam.com", "billing@northwind.example", "o'connor@tailspin.example", "team@litware.example"]
-                    [b.rng.usize(..4)]
-                    .to_string()
+                [
+                    "newsletter@fabrikam.com",
+                    "billing@northwind.example",
+                    "o'connor@tailspin.example",
+                    "team@litware.example",
+                ][b.rng.usize(..4)]
+                .to_string()
             };
             let attachment = match b.rng.u8(0..10) {
                 0 => "Report_Q2.pdf (pdf, ByValue)".to_string(),
@@ -453,7 +521,11 @@ fn deliver(
     for i in 1..recipient_count {
         recipients.push(format!("colleague{i}@contoso.com"));
     }
-    let internet_message_id = format!("<{}@{}>", b.uuid(), sender.split('@').nth(1).unwrap_or("mail.example"));
+    let internet_message_id = format!(
+        "<{}@{}>",
+        b.uuid(),
+        sender.split('@').nth(1).unwrap_or("mail.example")
+    );
     let sent = time - Duration::seconds(b.rng.i64(2..300));
     let custom = vec![
         ("SenderSmtpAddress", sender.clone()),
@@ -472,44 +544,81 @@ fn deliver(
         ("MessageGuid", b.uuid()),
     ];
     activities.push(b.record(time, "MessageDelivered", "Exchange", None, &item_id, custom));
-    Message { item_id, subject, sender, received: time, internet_message_id }
+    Message {
+        item_id,
+        subject,
+        sender,
+        received: time,
+        internet_message_id,
+    }
 }
 
-fn user_action(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, message: &Message, owner: &Owner) -> StoredActivity {
+fn user_action(
+    b: &mut Builder,
+    time: DateTime<Utc>,
+    session: &mut Session,
+    message: &Message,
+    owner: &Owner,
+) -> StoredActivity {
     let app = session.app;
     let received = received_time_text(message.received);
     let roll = b.rng.u8(0..100);
     let (kind, item, custom): (&str, &str, Vec<(&str, String)>) = match roll {
-        0..=21 => ("ReadingPaneDisplayStart", &message.item_id, vec![
-            ("IsConversation", "False".into()),
-            ("ConversationId", b.id("AAQkAG")),
-            ("SelectedFolderName", "Inbox".into()),
-        ]),
-        22..=35 => ("ReadingPaneDisplayEnd", &message.item_id, vec![("IsConversation", "False".into())]),
-        36..=49 => ("MarkAsRead", &message.item_id, vec![
-            ("ReceivedTime", received),
-            ("SenderAddress", message.sender.clone()),
-            ("InternetMessageId", message.internet_message_id.clone()),
-            ("SourceFolder", "Inbox".into()),
-            ("ItemClass", "IPM.Note".into()),
-        ]),
+        0..=21 => (
+            "ReadingPaneDisplayStart",
+            &message.item_id,
+            vec![
+                ("IsConversation", "False".into()),
+                ("ConversationId", b.id("AAQkAG")),
+                ("SelectedFolderName", "Inbox".into()),
+            ],
+        ),
+        22..=35 => (
+            "ReadingPaneDisplayEnd",
+            &message.item_id,
+            vec![("IsConversation", "False".into())],
+        ),
+        36..=49 => (
+            "MarkAsRead",
+            &message.item_id,
+            vec![
+                ("ReceivedTime", received),
+                ("SenderAddress", message.sender.clone()),
+                ("InternetMessageId", message.internet_message_id.clone()),
+                ("SourceFolder", "Inbox".into()),
+                ("ItemClass", "IPM.Note".into()),
+            ],
+        ),
         50..=55 => {
             let target = FOLDERS[b.rng.usize(..FOLDERS.len() - 1)];
-            ("Move", &message.item_id, vec![
-                ("MoveType", "Move".into()),
-                ("SourceFolder", "Inbox".into()),
-                ("TargetFolder", target.into()),
-            ])
+            (
+                "Move",
+                &message.item_id,
+                vec![
+                    ("MoveType", "Move".into()),
+                    ("SourceFolder", "Inbox".into()),
+                    ("TargetFolder", target.into()),
+                ],
+            )
         }
         56..=61 => {
-            let delete = ["MoveToDeletedItems", "SoftDelete", "MoveToDeletedItems"][b.rng.usize(..3)];
-            ("Delete", &message.item_id, vec![
-                ("DeleteType", delete.into()),
-                ("SourceDefaultFolderType", "Inbox".into()),
-            ])
+            let delete =
+                ["MoveToDeletedItems", "SoftDelete", "MoveToDeletedItems"][b.rng.usize(..3)];
+            (
+                "Delete",
+                &message.item_id,
+                vec![
+                    ("DeleteType", delete.into()),
+                    ("SourceDefaultFolderType", "Inbox".into()),
+                ],
+            )
         }
         62..=66 => ("Reply", &message.item_id, reply_props(message, &received)),
-        67..=68 => ("ReplyAll", &message.item_id, reply_props(message, &received)),
+        67..=68 => (
+            "ReplyAll",
+            &message.item_id,
+            reply_props(message, &received),
+        ),
         69..=70 => ("Forward", &message.item_id, reply_props(message, &received)),
         71..=75 => ("MessageSent", "", Vec::new()),
         76..=80 => {
@@ -519,18 +628,30 @@ fn user_action(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, mess
             } else {
                 SEARCHES[b.rng.usize(..SEARCHES.len())].to_string()
             };
-            ("SearchResult", "", vec![
-                ("Query", query_xml(&query)),
-                ("ResIds", format!("{};{}", b.id("AAMk"), b.id("AAMk"))),
-                ("Sid", b.uuid()),
-                ("Folders", "Inbox;Sent Items".into()),
-                ("MaxRes", "25".into()),
-                ("App", app.into()),
-            ])
+            (
+                "SearchResult",
+                "",
+                vec![
+                    ("Query", query_xml(&query)),
+                    ("ResIds", format!("{};{}", b.id("AAMk"), b.id("AAMk"))),
+                    ("Sid", b.uuid()),
+                    ("Folders", "Inbox;Sent Items".into()),
+                    ("MaxRes", "25".into()),
+                    ("App", app.into()),
+                ],
+            )
         }
-        81..=82 => ("SearchSuggestionsDisplay", "", vec![("SuggestionStimulus", "b".into())]),
+        81..=82 => (
+            "SearchSuggestionsDisplay",
+            "",
+            vec![("SuggestionStimulus", "b".into())],
+        ),
         83..=84 => ("LinkClicked", &message.item_id, Vec::new()),
-        85..=86 => ("OpenedAnAttachment", &message.item_id, vec![("AttachmentAction", "Preview".into())]),
+        85..=86 => (
+            "OpenedAnAttachment",
+            &message.item_id,
+            vec![("AttachmentAction", "Preview".into())],
+        ),
         87..=88 => ("MarkAsUnread", &message.item_id, Vec::new()),
         89..=90 => ("Flag", &message.item_id, Vec::new()),
         91..=93 => ("CreateAppointment", "", Vec::new()),
@@ -539,7 +660,11 @@ fn user_action(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, mess
         _ => ("ContactCreated", "", Vec::new()),
     };
     // LinkClicked and OpenedAnAttachment are recorded only for Outlook on the web.
-    let app = if matches!(kind, "LinkClicked" | "OpenedAnAttachment") { "Web" } else { app };
+    let app = if matches!(kind, "LinkClicked" | "OpenedAnAttachment") {
+        "Web"
+    } else {
+        app
+    };
     let item = item.to_string();
     let _ = owner;
     b.record(time, kind, app, Some(session), &item, custom)
@@ -567,7 +692,11 @@ fn plant_bec(
         seed: spec.seed,
         mailbox: owner.upn.clone(),
         owner_ips: owner.ips.clone(),
-        attacker_ips: vec!["105.112.96.14".into(), "197.210.54.77".into(), "41.190.3.120".into()],
+        attacker_ips: vec![
+            "105.112.96.14".into(),
+            "197.210.54.77".into(),
+            "41.190.3.120".into(),
+        ],
         attacker_user_agents: vec![ATTACKER_UA.into()],
         ..Truth::default()
     };
@@ -577,16 +706,25 @@ fn plant_bec(
         .and_hms_opt(0, 0, 0)
         .map(|d| d.and_utc())
         .unwrap_or(spec.end);
-    let local = |day: DateTime<Utc>, h: i64, m: i64| day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m);
+    let local = |day: DateTime<Utc>, h: i64, m: i64| {
+        day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m)
+    };
 
     // The lure: a remittance notice with an HTML attachment.
     let phish_time = local(phish_day, 10, 12);
     let attachment = "Remittance_Advice_88213.htm";
-    let phish = deliver(b, phish_time, owner, &[], activities, Some((
-        "Remittance Advice - Payment #88213",
-        "accounts.payable@paym3nts-remit.com",
-        &format!("{attachment} (htm, ByValue)"),
-    )));
+    let phish = deliver(
+        b,
+        phish_time,
+        owner,
+        &[],
+        activities,
+        Some((
+            "Remittance Advice - Payment #88213",
+            "accounts.payable@paym3nts-remit.com",
+            &format!("{attachment} (htm, ByValue)"),
+        )),
+    );
     let phish_record = activities.last().map(|a| a.id.clone()).unwrap_or_default();
     truth.phishing = PlantedMessage {
         activity_id: phish_record.clone(),
@@ -597,31 +735,88 @@ fn plant_bec(
     };
     truth.attacker_activity_ids.push(phish_record);
     // The victim opens it on the web and "logs in" to the fake page.
-    let mut victim = Session { app: "Web", session_id: b.uuid(), ip: owner.ips[0].clone(), user_agent: OWNER_BROWSER_UA, sequence: 0 };
-    activities.extend(logon_records(b, phish_time + Duration::minutes(20), owner, &victim));
-    activities.push(b.record(phish_time + Duration::minutes(21), "ReadingPaneDisplayStart", "Web", Some(&mut victim), &phish.item_id, vec![("IsConversation", "False".into())]));
-    activities.push(b.record(phish_time + Duration::minutes(22), "OpenedAnAttachment", "Web", Some(&mut victim), &phish.item_id, vec![("AttachmentAction", "Open".into())]));
+    let mut victim = Session {
+        app: "Web",
+        session_id: b.uuid(),
+        ip: owner.ips[0].clone(),
+        user_agent: OWNER_BROWSER_UA,
+        sequence: 0,
+    };
+    activities.extend(logon_records(
+        b,
+        phish_time + Duration::minutes(20),
+        owner,
+        &victim,
+    ));
+    activities.push(b.record(
+        phish_time + Duration::minutes(21),
+        "ReadingPaneDisplayStart",
+        "Web",
+        Some(&mut victim),
+        &phish.item_id,
+        vec![("IsConversation", "False".into())],
+    ));
+    activities.push(b.record(
+        phish_time + Duration::minutes(22),
+        "OpenedAnAttachment",
+        "Web",
+        Some(&mut victim),
+        &phish.item_id,
+        vec![("AttachmentAction", "Open".into())],
+    ));
 
     // Finance mail the attacker will read, delivered before the compromise.
     let mut finance: Vec<Message> = FINANCE_SUBJECTS
         .iter()
         .enumerate()
-        .map(|(i, subject)| deliver(b, phish_time - Duration::days(3 + i as i64) , owner, &[], activities, Some((subject, "finance@northwind.example", "Invoice_4471.pdf (pdf, ByValue)"))))
+        .map(|(i, subject)| {
+            deliver(
+                b,
+                phish_time - Duration::days(3 + i as i64),
+                owner,
+                &[],
+                activities,
+                Some((
+                    subject,
+                    "finance@northwind.example",
+                    "Invoice_4471.pdf (pdf, ByValue)",
+                )),
+            )
+        })
         .collect();
     finance.extend(messages.iter().rev().take(2).cloned());
 
-    let searches = ["wire transfer", "invoice", "payment", "bank details", "ACH routing"];
+    let searches = [
+        "wire transfer",
+        "invoice",
+        "payment",
+        "bank details",
+        "ACH routing",
+    ];
     truth.finance_search_terms = searches.iter().map(|s| s.to_string()).collect();
     let mut attacker_ids = Vec::new();
     for (visit, day_offset) in [1i64, 2, 4, 6, 9].into_iter().enumerate() {
         // Attacker hours: the middle of the owner's night.
-        let start = phish_day + Duration::days(day_offset) + Duration::hours(2 - owner.utc_offset_hours) + Duration::minutes(7 * visit as i64);
+        let start = phish_day
+            + Duration::days(day_offset)
+            + Duration::hours(2 - owner.utc_offset_hours)
+            + Duration::minutes(7 * visit as i64);
         if start >= spec.end {
             break;
         }
         let attacker_ip = truth.attacker_ips[visit % 2].clone();
-        let client_ip = if visit == 1 { format!("{attacker_ip},52.96.40.13") } else { attacker_ip.clone() };
-        let mut session = Session { app: "Web", session_id: b.uuid(), ip: client_ip, user_agent: ATTACKER_UA, sequence: 0 };
+        let client_ip = if visit == 1 {
+            format!("{attacker_ip},52.96.40.13")
+        } else {
+            attacker_ip.clone()
+        };
+        let mut session = Session {
+            app: "Web",
+            session_id: b.uuid(),
+            ip: client_ip,
+            user_agent: ATTACKER_UA,
+            sequence: 0,
+        };
         for record in logon_records(b, start, owner, &session) {
             attacker_ids.push(record.id.clone());
             activities.push(record);
@@ -629,14 +824,21 @@ fn plant_bec(
         let mut t = start + Duration::minutes(1);
         for term in searches.iter().skip(visit % 3).take(2) {
             let (result_id, search_id) = (b.id("AAMk"), b.uuid());
-            let record = b.record(t, "SearchResult", "Web", Some(&mut session), "", vec![
-                ("Query", query_xml(term)),
-                ("ResIds", result_id),
-                ("Sid", search_id),
-                ("Folders", "AllItems".into()),
-                ("MaxRes", "50".into()),
-                ("App", "Web".into()),
-            ]);
+            let record = b.record(
+                t,
+                "SearchResult",
+                "Web",
+                Some(&mut session),
+                "",
+                vec![
+                    ("Query", query_xml(term)),
+                    ("ResIds", result_id),
+                    ("Sid", search_id),
+                    ("Folders", "AllItems".into()),
+                    ("MaxRes", "50".into()),
+                    ("App", "Web".into()),
+                ],
+            );
             truth.finance_search_ids.push(record.id.clone());
             attacker_ids.push(record.id.clone());
             activities.push(record);
@@ -644,7 +846,14 @@ fn plant_bec(
         }
         for message in finance.iter().skip(visit % finance.len()).take(2) {
             for kind in ["ReadingPaneDisplayStart", "ReadingPaneDisplayEnd"] {
-                let record = b.record(t, kind, "Web", Some(&mut session), &message.item_id, vec![("IsConversation", "False".into())]);
+                let record = b.record(
+                    t,
+                    kind,
+                    "Web",
+                    Some(&mut session),
+                    &message.item_id,
+                    vec![("IsConversation", "False".into())],
+                );
                 if kind == "ReadingPaneDisplayStart" {
                     truth.finance_read_ids.push(record.id.clone());
                 }
@@ -656,12 +865,26 @@ fn plant_bec(
         if visit == 2 {
             // The fraud: a reply with new bank details, then hidden in RSS Feeds.
             let sent_item = b.id("AAMkAGI2");
-            let sent = b.record(t, "MessageSent", "Web", Some(&mut session), &sent_item, Vec::new());
-            let moved = b.record(t + Duration::minutes(2), "Move", "Web", Some(&mut session), &sent_item, vec![
-                ("MoveType", "Move".into()),
-                ("SourceFolder", "Sent Items".into()),
-                ("TargetFolder", "RSS Feeds".into()),
-            ]);
+            let sent = b.record(
+                t,
+                "MessageSent",
+                "Web",
+                Some(&mut session),
+                &sent_item,
+                Vec::new(),
+            );
+            let moved = b.record(
+                t + Duration::minutes(2),
+                "Move",
+                "Web",
+                Some(&mut session),
+                &sent_item,
+                vec![
+                    ("MoveType", "Move".into()),
+                    ("SourceFolder", "Sent Items".into()),
+                    ("TargetFolder", "RSS Feeds".into()),
+                ],
+            );
             truth.hidden_sent_item = HiddenItem {
                 item_id: sent_item,
                 sent_activity_id: sent.id.clone(),
@@ -674,13 +897,20 @@ fn plant_bec(
         if visit == 3 {
             // A full-mailbox sync over IMAP4: no read events follow.
             let imap_ip = truth.attacker_ips[2].clone();
-            let imap = b.record(t + Duration::minutes(30), "ServerLogon", "IMAP4", None, "", vec![
-                ("ClientIP", imap_ip),
-                ("UserName", owner.upn.clone()),
-                ("Result", "Success".into()),
-                ("ExceptionInfo", String::new()),
-                ("UserAgent", String::new()),
-            ]);
+            let imap = b.record(
+                t + Duration::minutes(30),
+                "ServerLogon",
+                "IMAP4",
+                None,
+                "",
+                vec![
+                    ("ClientIP", imap_ip),
+                    ("UserName", owner.upn.clone()),
+                    ("Result", "Success".into()),
+                    ("ExceptionInfo", String::new()),
+                    ("UserAgent", String::new()),
+                ],
+            );
             truth.imap_logon_ids.push(imap.id.clone());
             attacker_ids.push(imap.id.clone());
             activities.push(imap);
@@ -693,5 +923,9 @@ fn plant_bec(
 
 /// The corpus end used when none is given: the last day the live API answered.
 pub fn default_end() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).single().unwrap_or_else(Utc::now).with_nanosecond(0).unwrap_or_else(Utc::now)
+    Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+        .with_nanosecond(0)
+        .unwrap_or_else(Utc::now)
 }

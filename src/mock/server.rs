@@ -1,5 +1,8 @@
 //! The emulated Activities endpoint over HTTP (axum).
 
+// Each check returns the exact response to send on failure; boxing them would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,7 +44,11 @@ impl TokenSpec {
         if token.is_empty() {
             return Err(format!("--tokens entry {text:?} has an empty token"));
         }
-        Ok(TokenSpec { token: token.to_string(), me, withdrawn })
+        Ok(TokenSpec {
+            token: token.to_string(),
+            me,
+            withdrawn,
+        })
     }
 }
 
@@ -72,7 +79,11 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tokens: vec![TokenSpec { token: "mock-token".into(), me: None, withdrawn: false }],
+            tokens: vec![TokenSpec {
+                token: "mock-token".into(),
+                me: None,
+                withdrawn: false,
+            }],
             throttle: None,
             max_concurrent: 4,
             faults: FaultSettings::default(),
@@ -116,7 +127,10 @@ impl RunningServer {
     }
 
     /// Serves until `signal` resolves.
-    pub async fn serve_until(self, signal: impl std::future::Future<Output = ()>) -> Result<(), std::io::Error> {
+    pub async fn serve_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), std::io::Error> {
         signal.await;
         self.shutdown().await
     }
@@ -133,7 +147,12 @@ pub async fn start(
     let tenant = Arc::new(Tenant {
         mailboxes: mailboxes
             .into_iter()
-            .map(|(upn, activities)| (upn.to_ascii_lowercase(), RwLock::new(Mailbox::new(activities))))
+            .map(|(upn, activities)| {
+                (
+                    upn.to_ascii_lowercase(),
+                    RwLock::new(Mailbox::new(activities)),
+                )
+            })
             .collect(),
         first_mailbox,
         rng: Mutex::new(fastrand::Rng::with_seed(settings.faults.seed)),
@@ -146,7 +165,13 @@ pub async fn start(
     });
     let router = Router::new()
         .route("/api/{version}/{user}/Activities", get(activities))
-        .fallback(|| async { odata_error(StatusCode::NOT_FOUND, "ErrorInvalidUrl", "The requested URL was not found.") })
+        .fallback(|| async {
+            odata_error(
+                StatusCode::NOT_FOUND,
+                "ErrorInvalidUrl",
+                "The requested URL was not found.",
+            )
+        })
         .with_state(Arc::clone(&tenant));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -167,7 +192,12 @@ pub async fn start(
 
 fn odata_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
-    (status, [("content-type", "application/json; charset=utf-8")], body).into_response()
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn unauthorized(reason: &str) -> Response {
@@ -179,7 +209,9 @@ fn unauthorized(reason: &str) -> Response {
     }
     headers.insert(
         "www-authenticate",
-        HeaderValue::from_static("Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", error=\"invalid_token\""),
+        HeaderValue::from_static(
+            "Bearer client_id=\"00000002-0000-0ff1-ce00-000000000000\", error=\"invalid_token\"",
+        ),
     );
     response
 }
@@ -210,7 +242,9 @@ enum Fault {
 impl Tenant {
     fn draw_fault(&self) -> Fault {
         let faults = &self.settings.faults;
-        let Ok(mut rng) = self.rng.lock() else { return Fault::None };
+        let Ok(mut rng) = self.rng.lock() else {
+            return Fault::None;
+        };
         let roll = rng.f64();
         if roll < faults.fail_rate {
             let retry_after = rng.bool().then(|| rng.u64(1..=2));
@@ -225,15 +259,25 @@ impl Tenant {
     }
 
     /// The caller's identity (a token), or the error response to send.
-    fn authenticate(&self, headers: &HeaderMap, version: &str) -> Result<(String, Option<String>), Response> {
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        version: &str,
+    ) -> Result<(String, Option<String>), Response> {
         let Some(authorization) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-            return Err(odata_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", "Access is denied. Check credentials and try again."));
+            return Err(odata_error(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access is denied. Check credentials and try again.",
+            ));
         };
         let (token, basic_user) = if let Some(token) = authorization.strip_prefix("Bearer ") {
             (token.trim().to_string(), None)
         } else if let Some(encoded) = authorization.strip_prefix("Basic ") {
             if version != "v1.0" {
-                return Err(unauthorized("Basic authentication is accepted only by the v1.0 endpoint."));
+                return Err(unauthorized(
+                    "Basic authentication is accepted only by the v1.0 endpoint.",
+                ));
             }
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
@@ -244,7 +288,11 @@ impl Tenant {
             };
             (password.to_string(), Some(user.to_ascii_lowercase()))
         } else {
-            return Err(odata_error(StatusCode::FORBIDDEN, "ErrorAccessDenied", "Access is denied. Check credentials and try again."));
+            return Err(odata_error(
+                StatusCode::FORBIDDEN,
+                "ErrorAccessDenied",
+                "Access is denied. Check credentials and try again.",
+            ));
         };
         let Some(spec) = self.settings.tokens.iter().find(|t| t.token == token) else {
             return Err(unauthorized("The token is not valid."));
@@ -257,9 +305,14 @@ impl Tenant {
             ));
         }
         if let Some(ttl) = self.settings.faults.token_ttl {
-            let mut first_use = self.first_use.lock().map_err(|_| unauthorized("internal"))?;
+            let mut first_use = self
+                .first_use
+                .lock()
+                .map_err(|_| unauthorized("internal"))?;
             match first_use.get(&token) {
-                Some(first) if first.elapsed() > ttl => return Err(unauthorized("The token has expired.")),
+                Some(first) if first.elapsed() > ttl => {
+                    return Err(unauthorized("The token has expired."))
+                }
                 Some(_) => {}
                 None => {
                     first_use.insert(token.clone(), Instant::now());
@@ -270,16 +323,33 @@ impl Tenant {
     }
 
     /// 429 when the caller is over its budget for this mailbox; the Rate-Limit headers otherwise.
-    fn throttle(&self, mailbox: &str, token: &str) -> Result<Vec<(&'static str, String)>, Response> {
-        let Some((limit, window)) = self.settings.throttle else { return Ok(Vec::new()) };
-        let Ok(mut windows) = self.windows.lock() else { return Ok(Vec::new()) };
-        let starts = windows.entry((mailbox.to_string(), token.to_string())).or_default();
+    fn throttle(
+        &self,
+        mailbox: &str,
+        token: &str,
+    ) -> Result<Vec<(&'static str, String)>, Response> {
+        let Some((limit, window)) = self.settings.throttle else {
+            return Ok(Vec::new());
+        };
+        let Ok(mut windows) = self.windows.lock() else {
+            return Ok(Vec::new());
+        };
+        let starts = windows
+            .entry((mailbox.to_string(), token.to_string()))
+            .or_default();
         let now = Instant::now();
-        while starts.front().is_some_and(|s| now.duration_since(*s) >= window) {
+        while starts
+            .front()
+            .is_some_and(|s| now.duration_since(*s) >= window)
+        {
             starts.pop_front();
         }
-        let reset_in = starts.front().map(|s| window.saturating_sub(now.duration_since(*s))).unwrap_or(window);
-        let reset_at = chrono::Utc::now() + chrono::Duration::from_std(reset_in).unwrap_or_default();
+        let reset_in = starts
+            .front()
+            .map(|s| window.saturating_sub(now.duration_since(*s)))
+            .unwrap_or(window);
+        let reset_at =
+            chrono::Utc::now() + chrono::Duration::from_std(reset_in).unwrap_or_default();
         let reset_text = reset_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         if starts.len() >= limit {
             let retry_after = reset_in.as_secs_f64().ceil().max(1.0) as u64;
@@ -294,7 +364,10 @@ impl Tenant {
                 ("rate-limit-limit", limit.to_string()),
                 ("rate-limit-remaining", "0".to_string()),
                 ("rate-limit-reset", reset_text),
-                ("rate-limit-reason", "Request limit exceeded for this mailbox and application.".to_string()),
+                (
+                    "rate-limit-reason",
+                    "Request limit exceeded for this mailbox and application.".to_string(),
+                ),
             ] {
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     headers.insert(name, value);
@@ -312,7 +385,10 @@ impl Tenant {
 
     fn enter(&self, mailbox: &str) -> Result<InFlight<'_>, Response> {
         let limit = self.settings.max_concurrent;
-        let mut counts = self.in_flight.lock().map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+        let mut counts = self
+            .in_flight
+            .lock()
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
         let count = counts.entry(mailbox.to_string()).or_insert(0);
         if limit > 0 && *count >= limit {
             let mut response = odata_error(
@@ -320,11 +396,16 @@ impl Tenant {
                 "ApplicationThrottled",
                 "Too many concurrent requests for this mailbox.",
             );
-            response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
             return Err(response);
         }
         *count += 1;
-        Ok(InFlight { tenant: self, mailbox: mailbox.to_string() })
+        Ok(InFlight {
+            tenant: self,
+            mailbox: mailbox.to_string(),
+        })
     }
 
     /// Live-mailbox effects of one request: new activities in, oldest out.
@@ -333,7 +414,9 @@ impl Tenant {
         if faults.insert_per_request == 0 && faults.age_per_request == 0 {
             return;
         }
-        let Ok(mut mailbox) = mailbox.write() else { return };
+        let Ok(mut mailbox) = mailbox.write() else {
+            return;
+        };
         mailbox.purge_oldest(faults.age_per_request);
         for _ in 0..faults.insert_per_request {
             let n = self.inserted.fetch_add(1, Ordering::Relaxed);
@@ -368,23 +451,43 @@ struct Options {
 
 fn parse_options(query: Option<&str>) -> Result<Options, Response> {
     let bad = |code: &str, message: String| odata_error(StatusCode::BAD_REQUEST, code, &message);
-    let mut options = Options { filter: None, descending: true, top: 10, skip: 0, select: None };
+    let mut options = Options {
+        filter: None,
+        descending: true,
+        top: 10,
+        skip: 0,
+        select: None,
+    };
     let mut seen = std::collections::HashSet::new();
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if !seen.insert(name.to_string()) {
-            return Err(bad("ErrorInvalidUrlQuery", format!("The query option '{name}' is given more than once.")));
+            return Err(bad(
+                "ErrorInvalidUrlQuery",
+                format!("The query option '{name}' is given more than once."),
+            ));
         }
         match name.as_ref() {
             "$filter" => {
-                let expr = filter::parse(&value)
-                    .map_err(|e| bad("ErrorInvalidUrlQueryFilter", format!("The $filter is not valid: {e}.")))?;
+                let expr = filter::parse(&value).map_err(|e| {
+                    bad(
+                        "ErrorInvalidUrlQueryFilter",
+                        format!("The $filter is not valid: {e}."),
+                    )
+                })?;
                 options.filter = Some(expr);
             }
             "$orderby" => {
                 options.descending = match value.split_whitespace().collect::<Vec<_>>().as_slice() {
                     ["TimeStamp"] | ["TimeStamp", "asc"] => false,
                     ["TimeStamp", "desc"] => true,
-                    _ => return Err(bad("ErrorInvalidUrlQuery", format!("The $orderby '{value}' is not supported; only TimeStamp asc|desc."))),
+                    _ => {
+                        return Err(bad(
+                            "ErrorInvalidUrlQuery",
+                            format!(
+                                "The $orderby '{value}' is not supported; only TimeStamp asc|desc."
+                            ),
+                        ))
+                    }
                 };
             }
             "$top" => {
@@ -392,15 +495,29 @@ fn parse_options(query: Option<&str>) -> Result<Options, Response> {
                     .parse::<usize>()
                     .ok()
                     .filter(|t| (1..=1000).contains(t))
-                    .ok_or_else(|| bad("ErrorInvalidUrlQuery", format!("The $top value '{value}' must be between 1 and 1000.")))?;
+                    .ok_or_else(|| {
+                        bad(
+                            "ErrorInvalidUrlQuery",
+                            format!("The $top value '{value}' must be between 1 and 1000."),
+                        )
+                    })?;
             }
             "$skip" => {
-                options.skip = value
-                    .parse::<usize>()
-                    .map_err(|_| bad("ErrorInvalidUrlQuery", format!("The $skip value '{value}' is not a whole number.")))?;
+                options.skip = value.parse::<usize>().map_err(|_| {
+                    bad(
+                        "ErrorInvalidUrlQuery",
+                        format!("The $skip value '{value}' is not a whole number."),
+                    )
+                })?;
             }
             "$select" => {
-                options.select = Some(value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect());
+                options.select = Some(
+                    value
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                );
             }
             _ => {}
         }
@@ -437,11 +554,21 @@ async fn activities(
     response
 }
 
-async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>, headers: &HeaderMap) -> Response {
+async fn answer(
+    tenant: &Tenant,
+    version: &str,
+    user: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response {
     let fault = tenant.draw_fault();
     match fault {
         Fault::Fail { retry_after } => {
-            let mut response = odata_error(StatusCode::SERVICE_UNAVAILABLE, "ErrorServerBusy", "The server is busy. Try again later.");
+            let mut response = odata_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ErrorServerBusy",
+                "The server is busy. Try again later.",
+            );
             if let Some(seconds) = retry_after {
                 if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                     response.headers_mut().insert("retry-after", value);
@@ -451,22 +578,34 @@ async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>,
         }
         Fault::Reset => {
             let stream = futures::stream::once(async {
-                Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "mock reset"))
+                Err::<bytes::Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "mock reset",
+                ))
             });
             return Response::new(Body::from_stream(stream));
         }
         Fault::Truncate | Fault::None => {}
     }
     if !matches!(version, "v1.0" | "v2.0" | "beta") {
-        return odata_error(StatusCode::NOT_FOUND, "ErrorInvalidUrl", "Unknown API version.");
+        return odata_error(
+            StatusCode::NOT_FOUND,
+            "ErrorInvalidUrl",
+            "Unknown API version.",
+        );
     }
     let (token, me) = match tenant.authenticate(headers, version) {
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let prefer = headers.get_all("prefer").iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|p| p.trim().replace(' ', "") == "exchange.behavior=\"ActivityAccess\"")
-    });
+    let prefer = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',')
+                .any(|p| p.trim().replace(' ', "") == "exchange.behavior=\"ActivityAccess\"")
+        });
     if !prefer {
         return odata_error(
             StatusCode::BAD_REQUEST,
@@ -476,11 +615,16 @@ async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>,
     }
     let upn = match mailbox_of(user) {
         Some(upn) => upn,
-        None if user.eq_ignore_ascii_case("me") => match me.or_else(|| tenant.first_mailbox.clone()) {
-            Some(upn) => upn,
-            None => String::new(),
-        },
-        None => return odata_error(StatusCode::NOT_FOUND, "ErrorInvalidUrl", "The user segment must be me or Users('upn')."),
+        None if user.eq_ignore_ascii_case("me") => me
+            .or_else(|| tenant.first_mailbox.clone())
+            .unwrap_or_default(),
+        None => {
+            return odata_error(
+                StatusCode::NOT_FOUND,
+                "ErrorInvalidUrl",
+                "The user segment must be me or Users('upn').",
+            )
+        }
     };
     let Some(mailbox) = tenant.mailboxes.get(&upn) else {
         return odata_error(
@@ -520,10 +664,20 @@ async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>,
             top: options.top,
             skip: options.skip,
         };
-        render_page(&mailbox.page(&spec), options.select.as_deref(), annotate, version, user)
+        render_page(
+            &mailbox.page(&spec),
+            options.select.as_deref(),
+            annotate,
+            version,
+            user,
+        )
     };
     let body = if matches!(fault, Fault::Truncate) && body.len() > 2 {
-        let cut = tenant.rng.lock().map(|mut r| r.usize(1..body.len() - 1)).unwrap_or(body.len() / 2);
+        let cut = tenant
+            .rng
+            .lock()
+            .map(|mut r| r.usize(1..body.len() - 1))
+            .unwrap_or(body.len() / 2);
         body[..cut].to_vec()
     } else {
         body
@@ -532,7 +686,9 @@ async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>,
     let response_headers = response.headers_mut();
     response_headers.insert(
         "content-type",
-        HeaderValue::from_static("application/json; odata.metadata=none; odata.streaming=true; charset=utf-8"),
+        HeaderValue::from_static(
+            "application/json; odata.metadata=none; odata.streaming=true; charset=utf-8",
+        ),
     );
     for (name, value) in rate_headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -542,8 +698,15 @@ async fn answer(tenant: &Tenant, version: &str, user: &str, query: Option<&str>,
     response
 }
 
-fn render_page(records: &[&StoredActivity], select: Option<&[String]>, annotate: bool, version: &str, user: &str) -> Vec<u8> {
-    let mut body = Vec::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 128);
+fn render_page(
+    records: &[&StoredActivity],
+    select: Option<&[String]>,
+    annotate: bool,
+    version: &str,
+    user: &str,
+) -> Vec<u8> {
+    let mut body =
+        Vec::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 128);
     body.push(b'{');
     if annotate {
         body.extend_from_slice(format!("\"@odata.context\":\"https://outlook.office.com/api/{version}/$metadata#{user}/Activities\",").as_bytes());
@@ -576,7 +739,8 @@ fn render_page(records: &[&StoredActivity], select: Option<&[String]>, annotate:
 
 /// `$select`: the named properties in the record's own order, Id always included.
 fn project(json: &str, select: &[String]) -> String {
-    let Ok(serde_json::Value::Object(record)) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(serde_json::Value::Object(record)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
         return json.to_string();
     };
     let kept: serde_json::Map<String, serde_json::Value> = record
@@ -592,7 +756,10 @@ mod tests {
 
     #[test]
     fn user_segments_decode_quotes_and_case() {
-        assert_eq!(mailbox_of("Users('o''brien@x.com')"), Some("o'brien@x.com".into()));
+        assert_eq!(
+            mailbox_of("Users('o''brien@x.com')"),
+            Some("o'brien@x.com".into())
+        );
         assert_eq!(mailbox_of("users('A B@X.com')"), Some("a b@x.com".into()));
         assert_eq!(mailbox_of("me"), None);
         assert_eq!(mailbox_of("Users(x)"), None);
@@ -609,6 +776,9 @@ mod tests {
 
     #[test]
     fn projection_keeps_id() {
-        assert_eq!(project(r#"{"Id":"a","TimeStamp":"t","X":1}"#, &["TimeStamp".into()]), r#"{"Id":"a","TimeStamp":"t"}"#);
+        assert_eq!(
+            project(r#"{"Id":"a","TimeStamp":"t","X":1}"#, &["TimeStamp".into()]),
+            r#"{"Id":"a","TimeStamp":"t"}"#
+        );
     }
 }

@@ -26,7 +26,13 @@ pub struct StoredActivity {
 impl StoredActivity {
     /// Reads the keys the server needs out of a record object.
     pub fn from_value(record: &Value) -> Result<Self, String> {
-        let text = |name: &str| record.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+        let text = |name: &str| {
+            record
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let time = text("TimeStamp");
         let time_nanos = chrono::DateTime::parse_from_rfc3339(&time)
             .ok()
@@ -80,12 +86,15 @@ impl Mailbox {
 
     /// The records of one page, in the requested order.
     pub fn page(&self, spec: &PageSpec<'_>) -> Vec<&StoredActivity> {
-        let (low, high, bounds_are_everything) = spec
-            .filter
-            .map(Expr::time_range)
-            .unwrap_or((i64::MIN, i64::MAX, true));
+        let (low, high, bounds_are_everything) =
+            spec.filter
+                .map(Expr::time_range)
+                .unwrap_or((i64::MIN, i64::MAX, true));
         let start = self.activities.partition_point(|a| a.time_nanos < low);
-        let end = self.activities.partition_point(|a| a.time_nanos <= high).max(start);
+        let end = self
+            .activities
+            .partition_point(|a| a.time_nanos <= high)
+            .max(start);
         let candidates = &self.activities[start..end];
         if bounds_are_everything {
             let available = candidates.len().saturating_sub(spec.skip);
@@ -94,7 +103,9 @@ impl Mailbox {
                 let last = candidates.len() - spec.skip.min(candidates.len());
                 candidates[last - count..last].iter().rev().collect()
             } else {
-                candidates[spec.skip.min(candidates.len())..][..count].iter().collect()
+                candidates[spec.skip.min(candidates.len())..][..count]
+                    .iter()
+                    .collect()
             };
         }
         let matches = |a: &&StoredActivity| {
@@ -111,7 +122,11 @@ impl Mailbox {
         } else {
             Box::new(candidates.iter())
         };
-        ordered.filter(matches).skip(spec.skip).take(spec.top).collect()
+        ordered
+            .filter(matches)
+            .skip(spec.skip)
+            .take(spec.top)
+            .collect()
     }
 
     /// Adds an activity (a live mailbox), keeping the order.
@@ -132,7 +147,8 @@ impl Mailbox {
 
 /// Reads a corpus file: one record per line, each with a `_mailbox` field.
 pub fn load_corpus(path: &Path) -> Result<BTreeMap<String, Vec<StoredActivity>>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open corpus {}: {e}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open corpus {}: {e}", path.display()))?;
     let mut mailboxes: BTreeMap<String, Vec<StoredActivity>> = BTreeMap::new();
     for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("cannot read corpus {}: {e}", path.display()))?;
@@ -162,7 +178,11 @@ mod tests {
             .map(|i| StoredActivity {
                 time_nanos: (i / 2) as i64 * 1_000_000,
                 id: format!("id{i}"),
-                activity_type: if i % 3 == 0 { "Move".into() } else { "Delete".into() },
+                activity_type: if i % 3 == 0 {
+                    "Move".into()
+                } else {
+                    "Delete".into()
+                },
                 app_type: "Web".into(),
                 json: format!("{{\"Id\":\"id{i}\"}}"),
             })
@@ -177,10 +197,23 @@ mod tests {
     #[test]
     fn time_bounded_pages_by_index_both_ways() {
         let m = mailbox();
-        let f = parse("TimeStamp ge 1970-01-01T00:00:00.001Z and TimeStamp lt 1970-01-01T00:00:00.004Z").unwrap();
-        let asc = PageSpec { filter: Some(&f), descending: false, top: 3, skip: 1 };
+        let f = parse(
+            "TimeStamp ge 1970-01-01T00:00:00.001Z and TimeStamp lt 1970-01-01T00:00:00.004Z",
+        )
+        .unwrap();
+        let asc = PageSpec {
+            filter: Some(&f),
+            descending: false,
+            top: 3,
+            skip: 1,
+        };
         assert_eq!(ids(m.page(&asc)), vec!["id3", "id4", "id5"]);
-        let desc = PageSpec { filter: Some(&f), descending: true, top: 4, skip: 4 };
+        let desc = PageSpec {
+            filter: Some(&f),
+            descending: true,
+            top: 4,
+            skip: 4,
+        };
         assert_eq!(ids(m.page(&desc)), vec!["id3", "id2"]);
     }
 
@@ -188,7 +221,12 @@ mod tests {
     fn type_filters_scan_candidates() {
         let m = mailbox();
         let f = parse("ActivityIdType eq 'Move'").unwrap();
-        let spec = PageSpec { filter: Some(&f), descending: true, top: 10, skip: 1 };
+        let spec = PageSpec {
+            filter: Some(&f),
+            descending: true,
+            top: 10,
+            skip: 1,
+        };
         assert_eq!(ids(m.page(&spec)), vec!["id6", "id3", "id0"]);
     }
 
@@ -196,7 +234,13 @@ mod tests {
     fn insert_and_purge_keep_order() {
         let mut m = mailbox();
         assert_eq!(m.purge_oldest(3), 3);
-        m.insert(StoredActivity { time_nanos: 0, id: "early".into(), activity_type: String::new(), app_type: String::new(), json: String::new() });
+        m.insert(StoredActivity {
+            time_nanos: 0,
+            id: "early".into(),
+            activity_type: String::new(),
+            app_type: String::new(),
+            json: String::new(),
+        });
         assert_eq!(m.activities()[0].id, "early");
         assert_eq!(m.activities()[1].id, "id3");
     }

@@ -100,6 +100,9 @@ mod tests {
         let whole = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
         assert_eq!(format_timestamp_literal(whole), "2018-01-01T00:00:00Z");
         let fraction = whole + chrono::Duration::nanoseconds(123_456_789);
-        assert_eq!(format_timestamp_literal(fraction), "2018-01-01T00:00:00.123Z");
+        assert_eq!(
+            format_timestamp_literal(fraction),
+            "2018-01-01T00:00:00.123Z"
+        );
     }
 }

@@ -58,7 +58,10 @@ impl ActivityFilter {
             (a, b) => a.or(b),
         };
         if let Some(start) = start {
-            clauses.push(format!("(TimeStamp ge {})", format_timestamp_literal(start)));
+            clauses.push(format!(
+                "(TimeStamp ge {})",
+                format_timestamp_literal(start)
+            ));
         }
         clauses.push(format!(
             "(TimeStamp le {})",
@@ -142,8 +145,12 @@ mod tests {
         let f = filter();
         let earlier = Utc.with_ymd_and_hms(2018, 4, 1, 0, 0, 0).unwrap();
         let later = Utc.with_ymd_and_hms(2018, 5, 2, 3, 4, 5).unwrap();
-        assert!(f.expression(Some(earlier)).starts_with("(TimeStamp ge 2018-05-01T00:00:00Z)"));
-        assert!(f.expression(Some(later)).starts_with("(TimeStamp ge 2018-05-02T03:04:05Z)"));
+        assert!(f
+            .expression(Some(earlier))
+            .starts_with("(TimeStamp ge 2018-05-01T00:00:00Z)"));
+        assert!(f
+            .expression(Some(later))
+            .starts_with("(TimeStamp ge 2018-05-02T03:04:05Z)"));
     }
 
     #[test]
@@ -160,7 +167,10 @@ mod tests {
             select: Some(&select),
         };
         let qs = q.to_query_string();
-        assert!(qs.contains("ActivityIdType%20eq%20'a%26b%3Dc%23d%2Be%25'"), "{qs}");
+        assert!(
+            qs.contains("ActivityIdType%20eq%20'a%26b%3Dc%23d%2Be%25'"),
+            "{qs}"
+        );
         assert!(qs.contains("&$orderby=TimeStamp%20asc&$select=Id,TimeStamp&$top=1000&$skip=2000"));
         assert_eq!(qs.matches('&').count(), 4);
     }

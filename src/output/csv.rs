@@ -43,7 +43,12 @@ pub fn write_csv_from_jsonl(
             Some(&i) => push_cell(&mut row[i], value, options.sanitize),
             None => unknown_column = Some(column.to_string()),
         })
-        .map_err(|err| invalid(format!("line {} of the JSON Lines is not a record: {err}", number + 1)))?;
+        .map_err(|err| {
+            invalid(format!(
+                "line {} of the JSON Lines is not a record: {err}",
+                number + 1
+            ))
+        })?;
         if let Some(column) = unknown_column {
             return Err(invalid(format!(
                 "line {} has column {column:?} that the schema never saw",
@@ -97,7 +102,10 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let headers = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
-        let s = headers.iter().position(|h| h == "CustomProperties.S").unwrap();
+        let s = headers
+            .iter()
+            .position(|h| h == "CustomProperties.S")
+            .unwrap();
         assert_eq!(&row[s], "a,b \"c\"\r\n\td ☃ مرحبا 日本");
     }
 }

@@ -76,7 +76,11 @@ impl OutputFormat {
 
 impl OutputPlan {
     /// Plans the files for `--output path`; refuses to replace existing ones unless `force`.
-    pub fn new(path: &Path, format: Option<OutputFormat>, force: bool) -> Result<Self, OutputError> {
+    pub fn new(
+        path: &Path,
+        format: Option<OutputFormat>,
+        force: bool,
+    ) -> Result<Self, OutputError> {
         let format = format
             .or_else(|| OutputFormat::from_path(path))
             .ok_or_else(|| OutputError::UnknownFormat {
@@ -149,7 +153,8 @@ pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
     File::open(temporary)
         .and_then(|f| f.sync_all())
         .map_err(|e| OutputError::io("cannot flush", temporary, e))?;
-    std::fs::rename(temporary, final_path).map_err(|e| OutputError::io("cannot rename into", final_path, e))
+    std::fs::rename(temporary, final_path)
+        .map_err(|e| OutputError::io("cannot rename into", final_path, e))
 }
 
 /// SHA-256 and size of a file on disk.
@@ -186,7 +191,10 @@ mod tests {
         assert_eq!(plan.format, OutputFormat::Csv);
         assert_eq!(plan.evidence, dir.path().join("a.jsonl"));
         assert_eq!(plan.manifest, dir.path().join("a.csv.manifest.json"));
-        assert_eq!(plan.partial_manifest(), dir.path().join("a.csv.partial.manifest.json"));
+        assert_eq!(
+            plan.partial_manifest(),
+            dir.path().join("a.csv.partial.manifest.json")
+        );
     }
 
     #[test]

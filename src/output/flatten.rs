@@ -128,7 +128,9 @@ fn cell_text(value: &RawValue) -> Result<Cow<'_, str>, serde_json::Error> {
     match text.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<Cow<str>>(text),
         // Nested values are re-encoded compactly, whatever whitespace the server sent.
-        Some(b'[') | Some(b'{') => Ok(Cow::Owned(serde_json::from_str::<serde_json::Value>(text)?.to_string())),
+        Some(b'[') | Some(b'{') => Ok(Cow::Owned(
+            serde_json::from_str::<serde_json::Value>(text)?.to_string(),
+        )),
         _ if text == "null" => Ok(Cow::Borrowed("")),
         _ => Ok(Cow::Borrowed(text)),
     }
@@ -215,20 +217,34 @@ mod tests {
     fn top_level_names_cannot_pose_as_custom_columns() {
         let raw = r#"{"CustomProperties.ClientIP":"x","\\y":"z","CustomProperties":{"odd":1}}"#;
         let got: Vec<String> = cells(raw).into_iter().map(|(c, _)| c).collect();
-        assert_eq!(got, vec!["\\CustomProperties.ClientIP", "\\\\y", "CustomProperties"]);
+        assert_eq!(
+            got,
+            vec!["\\CustomProperties.ClientIP", "\\\\y", "CustomProperties"]
+        );
     }
 
     #[test]
     fn header_order_is_fixed() {
         let mut schema = CsvSchema::default();
         schema.observe(r#"{"Zed":1,"Id":"a","CustomProperties":[{"Name":"B","Value":"1"},{"Name":"A","Value":"2"}]}"#).unwrap();
-        schema.observe(r#"{"TenantId":"t","CustomProperties":[7]}"#).unwrap();
+        schema
+            .observe(r#"{"TenantId":"t","CustomProperties":[7]}"#)
+            .unwrap();
         assert_eq!(
             schema.header(),
             vec![
-                "TimeStamp", "ActivityIdType", "AppIdType", "ActivityItemId",
-                "ActivityCreationTime", "ClientSessionId", "Id", "TenantId", "Zed",
-                "CustomProperties", "CustomProperties.A", "CustomProperties.B",
+                "TimeStamp",
+                "ActivityIdType",
+                "AppIdType",
+                "ActivityItemId",
+                "ActivityCreationTime",
+                "ClientSessionId",
+                "Id",
+                "TenantId",
+                "Zed",
+                "CustomProperties",
+                "CustomProperties.A",
+                "CustomProperties.B",
             ]
         );
     }

@@ -61,12 +61,14 @@ impl Manifest {
         let mut text = serde_json::to_string_pretty(self)
             .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
         text.push('\n');
-        std::fs::write(&temporary, text).map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+        std::fs::write(&temporary, text)
+            .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
         commit(&temporary, path)
     }
 
     pub fn read(path: &Path) -> Result<Self, OutputError> {
-        let text = std::fs::read_to_string(path).map_err(|e| OutputError::io("cannot read", path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| OutputError::io("cannot read", path, e))?;
         serde_json::from_str(&text).map_err(|e| OutputError::io("cannot parse", path, e.into()))
     }
 }

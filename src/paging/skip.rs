@@ -152,7 +152,9 @@ impl Spool {
 
     fn finish_writing(&mut self) -> Result<(), PagingError> {
         if let Some(writer) = self.writer.take() {
-            let file = writer.into_inner().map_err(|e| self.error(e.into_error()))?;
+            let file = writer
+                .into_inner()
+                .map_err(|e| self.error(e.into_error()))?;
             drop(file);
             self.reader = Some(File::open(&self.path).map_err(|e| self.error(e))?);
         }
@@ -172,14 +174,12 @@ impl Spool {
             .seek(SeekFrom::Start(start))
             .and_then(|_| reader.read_exact(&mut bytes));
         read.map_err(|e| self.error(e))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         let mut records = Vec::new();
         for line in text.lines().rev() {
-            let record = Activity::from_json(line).map_err(|e| {
-                self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            })?;
+            let record = Activity::from_json(line)
+                .map_err(|e| self.error(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
             records.push(record);
         }
         Ok(Some(records))

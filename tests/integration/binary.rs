@@ -15,34 +15,55 @@ fn binary() -> Command {
 /// Runs the binary off the async runtime; returns (exit code, stderr).
 async fn run_binary(args: Vec<String>) -> (i32, String) {
     tokio::task::spawn_blocking(move || {
-        let output = binary().args(&args).env_remove("OAUTH_TOKEN").output().unwrap();
-        (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+        let output = binary()
+            .args(&args)
+            .env_remove("OAUTH_TOKEN")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     })
     .await
     .unwrap()
 }
 
 fn pull_args(base_url: &str, user: &str, output: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["pull", "--user", user, "--output", output.to_str().unwrap(), "--token", TOKEN, "--base-url", base_url]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "pull",
+        "--user",
+        user,
+        "--output",
+        output.to_str().unwrap(),
+        "--token",
+        TOKEN,
+        "--base-url",
+        base_url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
 
 async fn tenant(faults: FaultSettings) -> o365_activities::mock::RunningServer {
-    let corpus = o365_activities::commands::mock_tenant::corpus_by_mailbox(o365_activities::mock::generate(
-        &o365_activities::mock::CorpusSpec {
+    let corpus = o365_activities::commands::mock_tenant::corpus_by_mailbox(
+        o365_activities::mock::generate(&o365_activities::mock::CorpusSpec {
             users: 1,
             per_user: 300,
             days: 30,
             end: now(),
             seed: 4,
             scenario: o365_activities::mock::Scenario::None,
-        },
-    ));
-    let settings = ServerSettings { tokens: vec![TokenSpec::parse(TOKEN).unwrap()], faults, ..ServerSettings::default() };
+        }),
+    );
+    let settings = ServerSettings {
+        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
+        faults,
+        ..ServerSettings::default()
+    };
     start(corpus, settings).await.unwrap()
 }
 
@@ -51,10 +72,22 @@ async fn usage_errors_exit_2_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("o.csv");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-        ("http://127.0.0.1:9", vec!["--start", "yesterday"], "ISO 8601"),
-        ("http://127.0.0.1:9", vec!["--start", "2018-02-01", "--end", "2018-01-01"], "after --end"),
+        (
+            "http://127.0.0.1:9",
+            vec!["--start", "yesterday"],
+            "ISO 8601",
+        ),
+        (
+            "http://127.0.0.1:9",
+            vec!["--start", "2018-02-01", "--end", "2018-01-01"],
+            "after --end",
+        ),
         ("http://127.0.0.1:9", vec!["--page-size", "1001"], "1001"),
-        ("http://127.0.0.1:9", vec!["--username", "a@b.c"], "both --username"),
+        (
+            "http://127.0.0.1:9",
+            vec!["--username", "a@b.c"],
+            "both --username",
+        ),
         ("ftp://x", vec![], "http(s)"),
     ];
     for (base_url, extra, hint) in cases {
@@ -62,7 +95,14 @@ async fn usage_errors_exit_2_with_a_hint() {
         assert_eq!(code, 2, "{extra:?}: {stderr}");
         assert!(stderr.contains(hint), "{extra:?}: {stderr}");
     }
-    let (code, stderr) = run_binary(vec!["pull".into(), "--user".into(), USER.into(), "--output".into(), out.display().to_string()]).await;
+    let (code, stderr) = run_binary(vec![
+        "pull".into(),
+        "--user".into(),
+        USER.into(),
+        "--output".into(),
+        out.display().to_string(),
+    ])
+    .await;
     assert_eq!(code, 2);
     assert!(stderr.contains("OAUTH_TOKEN"), "{stderr}");
     assert!(!out.exists());
@@ -72,13 +112,32 @@ async fn usage_errors_exit_2_with_a_hint() {
 async fn refused_exits_3_and_gave_up_exits_4() {
     let server = tenant(FaultSettings::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let (code, stderr) = run_binary(pull_args(&server.url, "nobody@contoso.com", &dir.path().join("a.csv"), &[])).await;
+    let (code, stderr) = run_binary(pull_args(
+        &server.url,
+        "nobody@contoso.com",
+        &dir.path().join("a.csv"),
+        &[],
+    ))
+    .await;
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("FullAccess"), "{stderr}");
-    assert!(!stderr.contains(TOKEN), "the token never appears in messages");
+    assert!(
+        !stderr.contains(TOKEN),
+        "the token never appears in messages"
+    );
 
-    let failing = tenant(FaultSettings { fail_rate: 1.0, ..FaultSettings::default() }).await;
-    let (code, stderr) = run_binary(pull_args(&failing.url, "alice.johnson@contoso.com", &dir.path().join("b.csv"), &["--max-retries", "1"])).await;
+    let failing = tenant(FaultSettings {
+        fail_rate: 1.0,
+        ..FaultSettings::default()
+    })
+    .await;
+    let (code, stderr) = run_binary(pull_args(
+        &failing.url,
+        "alice.johnson@contoso.com",
+        &dir.path().join("b.csv"),
+        &["--max-retries", "1"],
+    ))
+    .await;
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("partial result kept"), "{stderr}");
     assert!(dir.path().join("b.jsonl.partial").exists());
@@ -88,15 +147,31 @@ async fn refused_exits_3_and_gave_up_exits_4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_to_stdout_and_dry_runs_with_the_token_redacted() {
     let server = tenant(FaultSettings::default()).await;
-    let args = pull_args(&server.url, "alice.johnson@contoso.com", std::path::Path::new("-"), &["--types", "ServerLogon"]);
-    let output = tokio::task::spawn_blocking(move || binary().args(&args).output().unwrap()).await.unwrap();
+    let args = pull_args(
+        &server.url,
+        "alice.johnson@contoso.com",
+        std::path::Path::new("-"),
+        &["--types", "ServerLogon"],
+    );
+    let output = tokio::task::spawn_blocking(move || binary().args(&args).output().unwrap())
+        .await
+        .unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.lines().count() > 5);
-    assert!(stdout.lines().all(|l| l.contains("\"ActivityIdType\":\"ServerLogon\"")));
+    assert!(stdout
+        .lines()
+        .all(|l| l.contains("\"ActivityIdType\":\"ServerLogon\"")));
 
-    let args = pull_args(&server.url, "alice.johnson@contoso.com", std::path::Path::new("x.csv"), &["--dry-run"]);
-    let output = tokio::task::spawn_blocking(move || binary().args(&args).output().unwrap()).await.unwrap();
+    let args = pull_args(
+        &server.url,
+        "alice.johnson@contoso.com",
+        std::path::Path::new("x.csv"),
+        &["--dry-run"],
+    );
+    let output = tokio::task::spawn_blocking(move || binary().args(&args).output().unwrap())
+        .await
+        .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("GET http://"), "{stdout}");
     assert!(stdout.contains("Authorization: Bearer <redacted>"));
@@ -109,13 +184,22 @@ fn mock_tenant_serve_prints_its_url_first_and_answers() {
     let dir = tempfile::tempdir().unwrap();
     let url_file = dir.path().join("url");
     let mut child = binary()
-        .args(["mock-tenant", "serve", "--url-file", url_file.to_str().unwrap(), "--tokens", "t1"])
+        .args([
+            "mock-tenant",
+            "serve",
+            "--url-file",
+            url_file.to_str().unwrap(),
+            "--tokens",
+            "t1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
     let url = first_line.trim().to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_eq!(std::fs::read_to_string(&url_file).unwrap().trim(), url);
@@ -128,7 +212,10 @@ fn mock_tenant_serve_prints_its_url_first_and_answers() {
 mod reqwest {
     /// A minimal blocking GET (the test runs outside an async runtime).
     pub fn blocking_get_status(url: &str) -> u16 {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async { ::reqwest::get(url).await.unwrap().status().as_u16() })
     }
 }

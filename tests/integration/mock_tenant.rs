@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use o365_activities::mock::store::StoredActivity;
-use o365_activities::mock::{generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec};
+use o365_activities::mock::{
+    generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -23,7 +25,11 @@ fn small_corpus(seed: u64) -> BTreeMap<String, Vec<StoredActivity>> {
     });
     let mut mailboxes: BTreeMap<String, Vec<StoredActivity>> = BTreeMap::new();
     for (i, (_, activities)) in corpus.mailboxes.into_iter().enumerate() {
-        let name = if i == 0 { MAILBOX.to_string() } else { format!("other{i}@contoso.com") };
+        let name = if i == 0 {
+            MAILBOX.to_string()
+        } else {
+            format!("other{i}@contoso.com")
+        };
         mailboxes.insert(name, activities);
     }
     mailboxes
@@ -45,7 +51,12 @@ async fn serve(settings: ServerSettings) -> (RunningServer, Vec<StoredActivity>)
     (start(corpus, settings).await.unwrap(), victim)
 }
 
-async fn get(server: &RunningServer, path_and_query: &str, token: Option<&str>, prefer: bool) -> (StatusCode, reqwest::header::HeaderMap, String) {
+async fn get(
+    server: &RunningServer,
+    path_and_query: &str,
+    token: Option<&str>,
+    prefer: bool,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let mut request = reqwest::Client::new()
         .get(format!("{}{path_and_query}", server.url))
         .header("Accept", "application/json; odata.metadata=none");
@@ -63,7 +74,12 @@ async fn get(server: &RunningServer, path_and_query: &str, token: Option<&str>, 
 
 fn ids(body: &str) -> Vec<String> {
     let page: Value = serde_json::from_str(body).unwrap();
-    page["value"].as_array().unwrap().iter().map(|r| r["Id"].as_str().unwrap().to_string()).collect()
+    page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 const VICTIM: &str = "/api/v2.0/Users('Victim%40Contoso.com')/Activities";
@@ -88,8 +104,12 @@ async fn default_page_is_ten_newest_first_and_options_apply() {
     assert_eq!(ids(&body), expected);
 
     let bound = &victim[100];
-    let literal = serde_json::from_str::<Value>(&bound.json).unwrap()["TimeStamp"].as_str().unwrap().to_string();
-    let query = format!("?$filter=TimeStamp%20gt%20{literal}&$orderby=TimeStamp&$top=3&$select=TimeStamp");
+    let literal = serde_json::from_str::<Value>(&bound.json).unwrap()["TimeStamp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let query =
+        format!("?$filter=TimeStamp%20gt%20{literal}&$orderby=TimeStamp&$top=3&$select=TimeStamp");
     let (_, _, body) = get(&server, &format!("{VICTIM}{query}"), Some(TOKEN), true).await;
     let page: Value = serde_json::from_str(&body).unwrap();
     let first = page["value"][0].as_object().unwrap();
@@ -103,7 +123,13 @@ async fn serves_the_crowdstrike_retrievers_requests_unchanged() {
     let select = "TimeStamp,AppIdType,ActivityIdType,ActivityItemId,ActivityCreationTime,ClientSessionId,CustomProperties";
     let mut seen = Vec::new();
     for skip in (0..).step_by(1000) {
-        let (status, _, body) = get(&server, &format!("{VICTIM}?$top=1000&$skip={skip}&$select={select}"), Some(TOKEN), true).await;
+        let (status, _, body) = get(
+            &server,
+            &format!("{VICTIM}?$top=1000&$skip={skip}&$select={select}"),
+            Some(TOKEN),
+            true,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         let page = ids(&body);
         let done = page.len() < 1000;
@@ -125,7 +151,10 @@ async fn errors_are_those_the_reference_describes() {
     let (status, headers, body) = get(&server, VICTIM, Some("wrong"), true).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.is_empty());
-    assert!(headers["x-ms-diagnostics"].to_str().unwrap().contains("reason="));
+    assert!(headers["x-ms-diagnostics"]
+        .to_str()
+        .unwrap()
+        .contains("reason="));
 
     let (status, _, body) = get(&server, VICTIM, Some("old-app"), true).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -134,11 +163,23 @@ async fn errors_are_those_the_reference_describes() {
     let (status, _, _) = get(&server, VICTIM, Some(TOKEN), false).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (status, _, body) = get(&server, "/api/v2.0/Users('nobody@contoso.com')/Activities", Some(TOKEN), true).await;
+    let (status, _, body) = get(
+        &server,
+        "/api/v2.0/Users('nobody@contoso.com')/Activities",
+        Some(TOKEN),
+        true,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("Default folder ActivityLogs not found"));
 
-    for bad in ["$top=0", "$top=1001", "$filter=TimeStamp%20ge%20'2018-01-01T00:00:00Z'", "$orderby=Id", "$skip=-1"] {
+    for bad in [
+        "$top=0",
+        "$top=1001",
+        "$filter=TimeStamp%20ge%20'2018-01-01T00:00:00Z'",
+        "$orderby=Id",
+        "$skip=-1",
+    ] {
         let (status, _, body) = get(&server, &format!("{VICTIM}?{bad}"), Some(TOKEN), true).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         let error: Value = serde_json::from_str(&body).unwrap();
@@ -164,7 +205,11 @@ async fn without_metadata_none_records_carry_odata_annotations() {
 
 #[tokio::test]
 async fn throttles_by_window_and_by_concurrency() {
-    let (server, _) = serve(ServerSettings { throttle: Some((3, Duration::from_secs(60))), ..settings() }).await;
+    let (server, _) = serve(ServerSettings {
+        throttle: Some((3, Duration::from_secs(60))),
+        ..settings()
+    })
+    .await;
     for _ in 0..3 {
         let (status, headers, _) = get(&server, VICTIM, Some(TOKEN), true).await;
         assert_eq!(status, StatusCode::OK);
@@ -178,28 +223,66 @@ async fn throttles_by_window_and_by_concurrency() {
     assert!(headers.contains_key("rate-limit-reset") && headers.contains_key("rate-limit-reason"));
 
     let slow = ServerSettings {
-        faults: FaultSettings { latency: Duration::from_millis(400), ..FaultSettings::default() },
+        faults: FaultSettings {
+            latency: Duration::from_millis(400),
+            ..FaultSettings::default()
+        },
         ..settings()
     };
     let (server, _) = serve(slow).await;
     let requests = (0..5).map(|_| get(&server, VICTIM, Some(TOKEN), true));
-    let statuses: Vec<StatusCode> = futures::future::join_all(requests).await.into_iter().map(|(s, _, _)| s).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 4, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 1);
+    let statuses: Vec<StatusCode> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|(s, _, _)| s)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn faults_fail_reset_truncate_and_expire_tokens() {
-    let with = |faults: FaultSettings| ServerSettings { faults, ..settings() };
-    let (server, _) = serve(with(FaultSettings { fail_rate: 1.0, ..Default::default() })).await;
-    assert_eq!(get(&server, VICTIM, Some(TOKEN), true).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let with = |faults: FaultSettings| ServerSettings {
+        faults,
+        ..settings()
+    };
+    let (server, _) = serve(with(FaultSettings {
+        fail_rate: 1.0,
+        ..Default::default()
+    }))
+    .await;
+    assert_eq!(
+        get(&server, VICTIM, Some(TOKEN), true).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
-    let (server, _) = serve(with(FaultSettings { truncate_rate: 1.0, ..Default::default() })).await;
+    let (server, _) = serve(with(FaultSettings {
+        truncate_rate: 1.0,
+        ..Default::default()
+    }))
+    .await;
     let (status, _, body) = get(&server, VICTIM, Some(TOKEN), true).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(serde_json::from_str::<Value>(&body).is_err(), "a cut-off body is not JSON");
+    assert!(
+        serde_json::from_str::<Value>(&body).is_err(),
+        "a cut-off body is not JSON"
+    );
 
-    let (server, _) = serve(with(FaultSettings { reset_rate: 1.0, ..Default::default() })).await;
+    let (server, _) = serve(with(FaultSettings {
+        reset_rate: 1.0,
+        ..Default::default()
+    }))
+    .await;
     let sent = reqwest::Client::new()
         .get(format!("{}{VICTIM}", server.url))
         .header("Authorization", format!("Bearer {TOKEN}"))
@@ -211,54 +294,131 @@ async fn faults_fail_reset_truncate_and_expire_tokens() {
     };
     assert!(failed, "a reset connection yields no usable answer");
 
-    let (server, _) = serve(with(FaultSettings { token_ttl: Some(Duration::ZERO), ..Default::default() })).await;
-    assert_eq!(get(&server, VICTIM, Some(TOKEN), true).await.0, StatusCode::OK);
+    let (server, _) = serve(with(FaultSettings {
+        token_ttl: Some(Duration::ZERO),
+        ..Default::default()
+    }))
+    .await;
+    assert_eq!(
+        get(&server, VICTIM, Some(TOKEN), true).await.0,
+        StatusCode::OK
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
     let (status, headers, _) = get(&server, VICTIM, Some(TOKEN), true).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(headers["x-ms-diagnostics"].to_str().unwrap().contains("expired"));
+    assert!(headers["x-ms-diagnostics"]
+        .to_str()
+        .unwrap()
+        .contains("expired"));
 }
 
 #[tokio::test]
 async fn live_mailbox_inserts_and_ages() {
-    let faults = FaultSettings { insert_per_request: 2, age_per_request: 3, ..Default::default() };
-    let (server, victim) = serve(ServerSettings { faults, ..settings() }).await;
-    let (_, _, first) = get(&server, &format!("{VICTIM}?$orderby=TimeStamp%20asc&$top=1"), Some(TOKEN), true).await;
-    assert_eq!(ids(&first), vec![victim[3].id.clone()], "three oldest purged");
+    let faults = FaultSettings {
+        insert_per_request: 2,
+        age_per_request: 3,
+        ..Default::default()
+    };
+    let (server, victim) = serve(ServerSettings {
+        faults,
+        ..settings()
+    })
+    .await;
+    let (_, _, first) = get(
+        &server,
+        &format!("{VICTIM}?$orderby=TimeStamp%20asc&$top=1"),
+        Some(TOKEN),
+        true,
+    )
+    .await;
+    assert_eq!(
+        ids(&first),
+        vec![victim[3].id.clone()],
+        "three oldest purged"
+    );
     let (_, _, newest) = get(&server, &format!("{VICTIM}?$top=1"), Some(TOKEN), true).await;
-    assert!(ids(&newest)[0].starts_with("AAMkAGlive"), "new activities arrive at the head");
+    assert!(
+        ids(&newest)[0].starts_with("AAMkAGlive"),
+        "new activities arrive at the head"
+    );
 }
 
 #[test]
 fn generator_is_deterministic_and_realistic() {
-    let spec = CorpusSpec { users: 3, per_user: 3000, days: 180, end: now(), seed: 11, scenario: Scenario::Bec };
+    let spec = CorpusSpec {
+        users: 3,
+        per_user: 3000,
+        days: 180,
+        end: now(),
+        seed: 11,
+        scenario: Scenario::Bec,
+    };
     let a = generate(&spec);
     let b = generate(&spec);
     let flat = |c: &o365_activities::mock::Corpus| -> Vec<String> {
-        c.mailboxes.iter().flat_map(|(_, acts)| acts.iter().map(|x| x.json.clone())).collect()
+        c.mailboxes
+            .iter()
+            .flat_map(|(_, acts)| acts.iter().map(|x| x.json.clone()))
+            .collect()
     };
     assert_eq!(flat(&a), flat(&b));
-    assert_ne!(flat(&a), flat(&generate(&CorpusSpec { seed: 12, ..spec.clone() })));
+    assert_ne!(
+        flat(&a),
+        flat(&generate(&CorpusSpec {
+            seed: 12,
+            ..spec.clone()
+        }))
+    );
 
     let documented = [
-        "Delete", "Forward", "LinkClicked", "MarkAsRead", "MarkAsUnread", "MessageDelivered", "MessageSent", "Move",
-        "OpenedAnAttachment", "ReadingPaneDisplayEnd", "ReadingPaneDisplayStart", "Reply", "SearchResult", "ServerLogon",
+        "Delete",
+        "Forward",
+        "LinkClicked",
+        "MarkAsRead",
+        "MarkAsUnread",
+        "MessageDelivered",
+        "MessageSent",
+        "Move",
+        "OpenedAnAttachment",
+        "ReadingPaneDisplayEnd",
+        "ReadingPaneDisplayStart",
+        "Reply",
+        "SearchResult",
+        "ServerLogon",
     ];
     for (upn, activities) in &a.mailboxes {
-        let types: HashSet<&str> = activities.iter().map(|x| x.activity_type.as_str()).collect();
+        let types: HashSet<&str> = activities
+            .iter()
+            .map(|x| x.activity_type.as_str())
+            .collect();
         for t in documented {
             assert!(types.contains(t), "{upn} has no {t}");
         }
         let delivered: HashSet<&str> = activities
             .iter()
             .filter(|x| x.activity_type == "MessageDelivered")
-            .map(|x| serde_json::from_str::<Value>(&x.json).unwrap()["ActivityItemId"].as_str().unwrap().to_string())
+            .map(|x| {
+                serde_json::from_str::<Value>(&x.json).unwrap()["ActivityItemId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .map(|s| &*Box::leak(s.into_boxed_str()))
             .collect();
-        for x in activities.iter().filter(|x| matches!(x.activity_type.as_str(), "ReadingPaneDisplayStart" | "MarkAsRead" | "Reply" | "ReplyAll" | "Forward")) {
+        for x in activities.iter().filter(|x| {
+            matches!(
+                x.activity_type.as_str(),
+                "ReadingPaneDisplayStart" | "MarkAsRead" | "Reply" | "ReplyAll" | "Forward"
+            )
+        }) {
             let record: Value = serde_json::from_str(&x.json).unwrap();
             let item = record["ActivityItemId"].as_str().unwrap();
-            assert!(delivered.contains(item), "{} {} does not join", x.activity_type, x.id);
+            assert!(
+                delivered.contains(item),
+                "{} {} does not join",
+                x.activity_type,
+                x.id
+            );
         }
         let ids: HashSet<&str> = activities.iter().map(|x| x.id.as_str()).collect();
         assert_eq!(ids.len(), activities.len(), "ids are unique");
@@ -266,7 +426,10 @@ fn generator_is_deterministic_and_realistic() {
             *m.entry(x.app_type.as_str()).or_default() += 1;
             m
         });
-        assert!(apps["Outlook"] > apps.get("Web").copied().unwrap_or(0), "{apps:?}");
+        assert!(
+            apps["Outlook"] > apps.get("Web").copied().unwrap_or(0),
+            "{apps:?}"
+        );
     }
     let truth = a.truth.unwrap();
     let victim = &a.mailboxes[0].1;
@@ -275,26 +438,60 @@ fn generator_is_deterministic_and_realistic() {
         assert!(victim_ids.contains(id.as_str()));
     }
     assert!(!truth.imap_logon_ids.is_empty() && !truth.finance_search_ids.is_empty());
-    let hidden = victim.iter().find(|x| x.id == truth.hidden_sent_item.move_activity_id).unwrap();
+    let hidden = victim
+        .iter()
+        .find(|x| x.id == truth.hidden_sent_item.move_activity_id)
+        .unwrap();
     assert!(hidden.json.contains("RSS Feeds"));
     let text: String = victim.iter().map(|x| x.json.as_str()).collect();
-    assert!(text.contains("=HYPERLINK") && text.contains("\\n") && text.contains("\\t") && text.contains("会议"));
+    assert!(
+        text.contains("=HYPERLINK")
+            && text.contains("\\n")
+            && text.contains("\\t")
+            && text.contains("会议")
+    );
     assert!(text.contains("<Query><RawQuery>"));
 }
 
 /// Pulls the victim with the real client through faults and throttling; returns the Ids.
-async fn pull_through_faults(paging: &str, faults: FaultSettings) -> (Vec<String>, Vec<StoredActivity>, u64) {
-    let settings = ServerSettings { throttle: Some((40, Duration::from_secs(1))), faults, ..settings() };
+async fn pull_through_faults(
+    paging: &str,
+    faults: FaultSettings,
+) -> (Vec<String>, Vec<StoredActivity>, u64) {
+    let settings = ServerSettings {
+        throttle: Some((40, Duration::from_secs(1))),
+        faults,
+        ..settings()
+    };
     let (server, victim) = serve(settings).await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("victim.csv");
-    let mut config = config(&server.url, &output, &["--paging", paging, "--page-size", "50", "--max-retries", "30"]);
+    let mut config = config(
+        &server.url,
+        &output,
+        &[
+            "--paging",
+            paging,
+            "--page-size",
+            "50",
+            "--max-retries",
+            "30",
+        ],
+    );
     config.query.filter.end = chrono::Utc::now();
     let sleeper = std::sync::Arc::new(o365_activities::http::TokioSleeper);
-    let summary = o365_activities::commands::pull::run(&config, sleeper, std::future::pending()).await.unwrap();
-    let manifest = o365_activities::output::Manifest::read(&dir.path().join("victim.csv.manifest.json")).unwrap();
+    let summary = o365_activities::commands::pull::run(&config, sleeper, std::future::pending())
+        .await
+        .unwrap();
+    let manifest =
+        o365_activities::output::Manifest::read(&dir.path().join("victim.csv.manifest.json"))
+            .unwrap();
     assert_eq!(manifest.records, summary.records);
-    (ids_in(&dir.path().join("victim.jsonl")), victim, manifest.requests)
+    (
+        ids_in(&dir.path().join("victim.jsonl")),
+        victim,
+        manifest.requests,
+    )
 }
 
 fn assert_no_duplicates(ids: &[String]) {
@@ -304,7 +501,13 @@ fn assert_no_duplicates(ids: &[String]) {
 
 #[tokio::test]
 async fn keyset_pull_through_faults_and_throttling_is_exact() {
-    let faults = FaultSettings { fail_rate: 0.08, reset_rate: 0.04, truncate_rate: 0.04, seed: 5, ..Default::default() };
+    let faults = FaultSettings {
+        fail_rate: 0.08,
+        reset_rate: 0.04,
+        truncate_rate: 0.04,
+        seed: 5,
+        ..Default::default()
+    };
     let (ids, victim, _) = pull_through_faults("keyset", faults).await;
     let expected: Vec<String> = victim.iter().map(|a| a.id.clone()).collect();
     assert_eq!(ids, expected);
@@ -313,16 +516,31 @@ async fn keyset_pull_through_faults_and_throttling_is_exact() {
 #[tokio::test]
 async fn a_changing_mailbox_yields_no_duplicate_and_no_gap() {
     for paging in ["keyset", "skip"] {
-        let faults = FaultSettings { insert_per_request: 4, age_per_request: 3, fail_rate: 0.05, seed: 9, ..Default::default() };
+        let faults = FaultSettings {
+            insert_per_request: 4,
+            age_per_request: 3,
+            fail_rate: 0.05,
+            seed: 9,
+            ..Default::default()
+        };
         let (ids, victim, requests) = pull_through_faults(paging, faults).await;
         assert_no_duplicates(&ids);
         // Every activity still retained when the pull ended must be there, in order.
         let purged = (3 * requests as usize).min(victim.len());
         let survivors: Vec<String> = victim[purged..].iter().map(|a| a.id.clone()).collect();
-        assert!(ids.iter().all(|id| !id.starts_with("AAMkAGlive")), "{paging}: activity after the frozen end");
+        assert!(
+            ids.iter().all(|id| !id.starts_with("AAMkAGlive")),
+            "{paging}: activity after the frozen end"
+        );
         let got = ids;
-        assert!(got.ends_with(&survivors), "{paging}: a surviving activity is missing or out of order");
+        assert!(
+            got.ends_with(&survivors),
+            "{paging}: a surviving activity is missing or out of order"
+        );
         let all: HashSet<&String> = victim.iter().map(|a| &a.id).collect();
-        assert!(got.iter().all(|id| all.contains(id)), "{paging}: an unknown activity appeared");
+        assert!(
+            got.iter().all(|id| all.contains(id)),
+            "{paging}: an unknown activity appeared"
+        );
     }
 }

@@ -17,8 +17,14 @@ fn filter_from(bound: Option<&str>) -> String {
     }
 }
 
-async fn expect_page(server: &MockServer, bound: Option<&str>, skip: Option<&str>, records: &[serde_json::Value]) {
-    let mock = Mock::given(query_param("$filter", filter_from(bound).as_str())).and(query_param("$top", "3"));
+async fn expect_page(
+    server: &MockServer,
+    bound: Option<&str>,
+    skip: Option<&str>,
+    records: &[serde_json::Value],
+) {
+    let mock = Mock::given(query_param("$filter", filter_from(bound).as_str()))
+        .and(query_param("$top", "3"));
     let mock = match skip {
         Some(skip) => mock.and(query_param("$skip", skip)),
         None => mock.and(query_param_is_missing("$skip")),
@@ -33,12 +39,23 @@ async fn expect_page(server: &MockServer, bound: Option<&str>, skip: Option<&str
 async fn keyset_raises_the_bound_and_pages_within_a_crowded_timestamp() {
     let server = MockServer::start().await;
     let (a, b, c, d, e, f) = (
-        record("A", T1), record("B", T2), record("C", T2), record("D", T2), record("E", T2), record("F", T3),
+        record("A", T1),
+        record("B", T2),
+        record("C", T2),
+        record("D", T2),
+        record("E", T2),
+        record("F", T3),
     );
     // Server tie order differs from Id order on purpose: C before B.
     expect_page(&server, None, None, &[a, c.clone(), b.clone()]).await;
     expect_page(&server, Some("2018-05-01T10:00:00.250Z"), None, &[c, b, d]).await;
-    expect_page(&server, Some("2018-05-01T10:00:00.250Z"), Some("3"), &[e, f]).await;
+    expect_page(
+        &server,
+        Some("2018-05-01T10:00:00.250Z"),
+        Some("3"),
+        &[e, f],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let (result, _) = run(&config(&server.uri(), &output, &["--page-size", "3"])).await;
@@ -51,13 +68,28 @@ async fn a_first_page_of_one_timestamp_pages_with_skip_instead_of_looping() {
     let server = MockServer::start().await;
     let same: Vec<_> = (1..=7).map(|i| record(&format!("X{i}"), T1)).collect();
     expect_page(&server, None, None, &same[0..3]).await;
-    expect_page(&server, Some("2018-05-01T10:00:00Z"), Some("3"), &same[3..6]).await;
-    expect_page(&server, Some("2018-05-01T10:00:00Z"), Some("6"), &same[6..7]).await;
+    expect_page(
+        &server,
+        Some("2018-05-01T10:00:00Z"),
+        Some("3"),
+        &same[3..6],
+    )
+    .await;
+    expect_page(
+        &server,
+        Some("2018-05-01T10:00:00Z"),
+        Some("6"),
+        &same[6..7],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let (result, _) = run(&config(&server.uri(), &output, &["--page-size", "3"])).await;
     assert_eq!(result.unwrap().records, 7);
-    assert_eq!(ids_in(&output), vec!["X1", "X2", "X3", "X4", "X5", "X6", "X7"]);
+    assert_eq!(
+        ids_in(&output),
+        vec!["X1", "X2", "X3", "X4", "X5", "X6", "X7"]
+    );
 }
 
 #[tokio::test]
@@ -70,7 +102,12 @@ async fn a_server_that_ignores_skip_is_caught_not_looped() {
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, _) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &["--page-size", "3"])).await;
+    let (result, _) = run(&config(
+        &server.uri(),
+        &dir.path().join("o.jsonl"),
+        &["--page-size", "3"],
+    ))
+    .await;
     let error = result.unwrap_err();
     assert!(error.to_string().contains("ignore $skip"), "{error}");
 }
@@ -79,12 +116,22 @@ async fn a_server_that_ignores_skip_is_caught_not_looped() {
 async fn a_page_out_of_order_is_refused() {
     let server = MockServer::start().await;
     Mock::given(query_param("$top", "3"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[record("B", T3), record("A", T1)])))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(page(&[record("B", T3), record("A", T1)])),
+        )
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, _) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &["--page-size", "3"])).await;
-    assert!(result.unwrap_err().to_string().contains("ascending TimeStamp order"));
+    let (result, _) = run(&config(
+        &server.uri(),
+        &dir.path().join("o.jsonl"),
+        &["--page-size", "3"],
+    ))
+    .await;
+    assert!(result
+        .unwrap_err()
+        .to_string()
+        .contains("ascending TimeStamp order"));
 }
 
 #[tokio::test]
@@ -108,7 +155,10 @@ async fn records_with_missing_null_and_extra_properties_and_odata_annotations_su
     let (result, _) = run(&config(&server.uri(), &output, &[])).await;
     assert_eq!(result.unwrap().records, 3);
     let jsonl = std::fs::read_to_string(dir.path().join("o.jsonl")).unwrap();
-    assert!(jsonl.starts_with(r#"{"@odata.id":"x","@odata.etag":"W/\"1\"","Id":"a""#), "lossless: {jsonl}");
+    assert!(
+        jsonl.starts_with(r#"{"@odata.id":"x","@odata.etag":"W/\"1\"","Id":"a""#),
+        "lossless: {jsonl}"
+    );
     let mut reader = csv::Reader::from_path(&output).unwrap();
     let headers = reader.headers().unwrap().clone();
     assert!(headers.iter().any(|h| h == "@odata.etag"));
@@ -121,7 +171,12 @@ async fn records_with_missing_null_and_extra_properties_and_odata_annotations_su
 #[tokio::test]
 async fn skip_paging_reads_newest_first_and_writes_oldest_first() {
     let server = MockServer::start().await;
-    let newest_first = [record("D", T3), record("C", T2), record("B", T2), record("A", T1)];
+    let newest_first = [
+        record("D", T3),
+        record("C", T2),
+        record("B", T2),
+        record("A", T1),
+    ];
     Mock::given(query_param("$orderby", "TimeStamp desc"))
         .and(query_param_is_missing("$skip"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(&newest_first[0..2])))
@@ -142,7 +197,12 @@ async fn skip_paging_reads_newest_first_and_writes_oldest_first() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
-    let (result, _) = run(&config(&server.uri(), &output, &["--paging", "skip", "--page-size", "2"])).await;
+    let (result, _) = run(&config(
+        &server.uri(),
+        &output,
+        &["--paging", "skip", "--page-size", "2"],
+    ))
+    .await;
     assert_eq!(result.unwrap().records, 4);
     assert_eq!(ids_in(&output), vec!["A", "B", "C", "D"]);
 }

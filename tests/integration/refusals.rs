@@ -7,7 +7,11 @@ use crate::support::*;
 
 async fn refusal(response: ResponseTemplate) -> (String, i32, usize) {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(response).expect(1).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(response)
+        .expect(1)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &[])).await;
     let error = result.unwrap_err();
@@ -18,7 +22,10 @@ async fn refusal(response: ResponseTemplate) -> (String, i32, usize) {
 async fn expired_token_shows_the_diagnostics_reason() {
     let (message, code, retries) = refusal(
         ResponseTemplate::new(401)
-            .insert_header("x-ms-diagnostics", "2000003;reason=\"The token has expired.\";error_category=\"invalid_token\"")
+            .insert_header(
+                "x-ms-diagnostics",
+                "2000003;reason=\"The token has expired.\";error_category=\"invalid_token\"",
+            )
             .insert_header("WWW-Authenticate", "Bearer error=\"invalid_token\""),
     )
     .await;
@@ -34,7 +41,10 @@ async fn withdrawn_app_explains_the_2018_withdrawal() {
     })))
     .await;
     assert_eq!(code, 3);
-    assert!(message.contains("withdrew the Activities API in July 2018"), "{message}");
+    assert!(
+        message.contains("withdrew the Activities API in July 2018"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -51,7 +61,10 @@ async fn missing_permission_explains_fullaccess_and_propagation() {
     })))
     .await;
     assert_eq!(code, 3);
-    assert!(message.contains("FullAccess") && message.contains("Mail.Read.Shared"), "{message}");
+    assert!(
+        message.contains("FullAccess") && message.contains("Mail.Read.Shared"),
+        "{message}"
+    );
     assert!(message.contains("propagate"), "{message}");
     assert!(message.contains(USER), "{message}");
 }

@@ -13,7 +13,10 @@ async fn sends_the_documented_headers_and_the_blogs_filter() {
         .and(header("Prefer", "exchange.behavior=\"ActivityAccess\""))
         .and(header("Authorization", "Bearer test-token"))
         .and(header("Accept", "application/json; odata.metadata=none"))
-        .and(header("User-Agent", concat!("o365-activities/", env!("CARGO_PKG_VERSION"))))
+        .and(header(
+            "User-Agent",
+            concat!("o365-activities/", env!("CARGO_PKG_VERSION")),
+        ))
         .and(query_param(
             "$filter",
             "(TimeStamp ge 2018-05-01T00:00:00Z) and (TimeStamp le 2018-05-31T23:59:59Z) and \
@@ -31,12 +34,24 @@ async fn sends_the_documented_headers_and_the_blogs_filter() {
     let config = config(
         &server.uri(),
         &dir.path().join("out.csv"),
-        &["--types", "ServerLogon", "SearchResult", "--start", "2018-05-01T00:00:00Z", "--end", "2018-05-31T23:59:59Z"],
+        &[
+            "--types",
+            "ServerLogon",
+            "SearchResult",
+            "--start",
+            "2018-05-01T00:00:00Z",
+            "--end",
+            "2018-05-31T23:59:59Z",
+        ],
     );
     let (result, _) = run(&config).await;
     assert_eq!(result.unwrap().records, 0);
     let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1, "an empty result is a header-only CSV");
+    assert_eq!(
+        csv.lines().count(),
+        1,
+        "an empty result is a header-only CSV"
+    );
 }
 
 #[tokio::test]
@@ -59,8 +74,16 @@ async fn app_types_select_offsets_and_page_size() {
         &server.uri(),
         &dir.path().join("out.jsonl"),
         &[
-            "--api-version", "beta", "--app-types", "IMAP4,POP3", "--select", "ActivityIdType,ClientSessionId,Id",
-            "--page-size", "50", "--start", "2018-05-01",
+            "--api-version",
+            "beta",
+            "--app-types",
+            "IMAP4,POP3",
+            "--select",
+            "ActivityIdType,ClientSessionId,Id",
+            "--page-size",
+            "50",
+            "--start",
+            "2018-05-01",
         ],
     );
     config.client.user = "me".into();
@@ -71,13 +94,21 @@ async fn app_types_select_offsets_and_page_size() {
 #[tokio::test]
 async fn relative_start_counts_back_from_the_frozen_end() {
     let server = MockServer::start().await;
-    Mock::given(query_param("$filter", "(TimeStamp ge 2018-05-02T00:00:00Z) and (TimeStamp le 2018-06-01T00:00:00Z)"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
-        .expect(1)
-        .mount(&server)
-        .await;
+    Mock::given(query_param(
+        "$filter",
+        "(TimeStamp ge 2018-05-02T00:00:00Z) and (TimeStamp le 2018-06-01T00:00:00Z)",
+    ))
+    .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+    .expect(1)
+    .mount(&server)
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, _) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &["--start", "30d"])).await;
+    let (result, _) = run(&config(
+        &server.uri(),
+        &dir.path().join("o.jsonl"),
+        &["--start", "30d"],
+    ))
+    .await;
     result.unwrap();
 }
 
@@ -85,7 +116,10 @@ async fn relative_start_counts_back_from_the_frozen_end() {
 async fn basic_authentication_on_v1() {
     let server = MockServer::start().await;
     Mock::given(path("/api/v1.0/Users('victim@contoso.com')/Activities"))
-        .and(header("Authorization", "Basic YW5hbHlzdEBjb250b3NvLmNvbTpzM2NyZXQ="))
+        .and(header(
+            "Authorization",
+            "Basic YW5hbHlzdEBjb250b3NvLmNvbTpzM2NyZXQ=",
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
         .expect(1)
         .mount(&server)
@@ -94,11 +128,23 @@ async fn basic_authentication_on_v1() {
     std::env::set_var("O365_PASSWORD", "s3cret");
     let output = dir.path().join("o.jsonl");
     let cli = <o365_activities::cli::Cli as clap::Parser>::try_parse_from([
-        "o365-activities", "pull", "--user", USER, "--output", output.to_str().unwrap(), "--username",
-        "analyst@contoso.com", "--api-version", "v1.0", "--base-url", &server.uri(),
+        "o365-activities",
+        "pull",
+        "--user",
+        USER,
+        "--output",
+        output.to_str().unwrap(),
+        "--username",
+        "analyst@contoso.com",
+        "--api-version",
+        "v1.0",
+        "--base-url",
+        &server.uri(),
     ])
     .unwrap();
-    let o365_activities::cli::Command::Pull(args) = cli.command else { panic!() };
+    let o365_activities::cli::Command::Pull(args) = cli.command else {
+        panic!()
+    };
     let config = o365_activities::config::PullConfig::from_args(&args, now(), true).unwrap();
     let (result, _) = run(&config).await;
     result.unwrap();
@@ -107,11 +153,13 @@ async fn basic_authentication_on_v1() {
 #[tokio::test]
 async fn upn_is_an_escaped_percent_encoded_literal() {
     let server = MockServer::start().await;
-    Mock::given(path("/api/v2.0/Users('o''brien%20x@contoso.com')/Activities"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
-        .expect(1)
-        .mount(&server)
-        .await;
+    Mock::given(path(
+        "/api/v2.0/Users('o''brien%20x@contoso.com')/Activities",
+    ))
+    .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+    .expect(1)
+    .mount(&server)
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(&server.uri(), &dir.path().join("o.jsonl"), &[]);
     config.client.user = "o'brien x@contoso.com".into();
@@ -122,9 +170,18 @@ async fn upn_is_an_escaped_percent_encoded_literal() {
 #[tokio::test]
 async fn dry_run_sends_nothing() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, _) = run(&config(&server.uri(), &dir.path().join("o.csv"), &["--dry-run"])).await;
+    let (result, _) = run(&config(
+        &server.uri(),
+        &dir.path().join("o.csv"),
+        &["--dry-run"],
+    ))
+    .await;
     result.unwrap();
     assert!(!dir.path().join("o.csv").exists());
 }

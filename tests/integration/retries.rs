@@ -11,10 +11,17 @@ use crate::support::*;
 
 async fn serve_one_record_after(server: &MockServer, failures: Vec<ResponseTemplate>) {
     for failure in failures {
-        Mock::given(method("GET")).respond_with(failure).up_to_n_times(1).mount(server).await;
+        Mock::given(method("GET"))
+            .respond_with(failure)
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
     }
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[record("a", "2018-05-01T00:00:00.000Z")])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(&[record("a", "2018-05-01T00:00:00.000Z")])),
+        )
         .mount(server)
         .await;
 }
@@ -22,20 +29,28 @@ async fn serve_one_record_after(server: &MockServer, failures: Vec<ResponseTempl
 #[tokio::test]
 async fn waits_as_told_by_retry_after_on_429() {
     let server = MockServer::start().await;
-    serve_one_record_after(&server, vec![ResponseTemplate::new(429).insert_header("Retry-After", "7")]).await;
+    serve_one_record_after(
+        &server,
+        vec![ResponseTemplate::new(429).insert_header("Retry-After", "7")],
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &[])).await;
     assert_eq!(result.unwrap().records, 1);
     assert_eq!(sleeper.waits(), vec![Duration::from_secs(7)]);
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
-    assert_eq!((manifest.retries, manifest.throttle_waits, manifest.requests), (1, 1, 2));
+    assert_eq!(
+        (manifest.retries, manifest.throttle_waits, manifest.requests),
+        (1, 1, 2)
+    );
     assert_eq!(manifest.throttle_wait_seconds, 7.0);
 }
 
 #[tokio::test]
 async fn reads_http_dates_and_rate_limit_reset_and_caps_long_waits() {
     let server = MockServer::start().await;
-    let in_an_hour = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
+    let in_an_hour =
+        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
     let reset = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
     serve_one_record_after(
         &server,
@@ -46,11 +61,23 @@ async fn reads_http_dates_and_rate_limit_reset_and_caps_long_waits() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, sleeper) = run(&config(&server.uri(), &dir.path().join("o.jsonl"), &["--max-wait", "600"])).await;
+    let (result, sleeper) = run(&config(
+        &server.uri(),
+        &dir.path().join("o.jsonl"),
+        &["--max-wait", "600"],
+    ))
+    .await;
     result.unwrap();
     let waits = sleeper.waits();
-    assert_eq!(waits[0], Duration::from_secs(600), "an hour is capped at --max-wait");
-    assert!(waits[1] > Duration::from_secs(25) && waits[1] <= Duration::from_secs(30), "{waits:?}");
+    assert_eq!(
+        waits[0],
+        Duration::from_secs(600),
+        "an hour is capped at --max-wait"
+    );
+    assert!(
+        waits[1] > Duration::from_secs(25) && waits[1] <= Duration::from_secs(30),
+        "{waits:?}"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +100,10 @@ async fn backs_off_through_a_burst_of_503s_and_truncated_bodies() {
     assert_eq!(waits.len(), 4);
     for (attempt, wait) in waits.iter().enumerate() {
         let ceiling = Duration::from_millis(500) * 2u32.pow(attempt as u32);
-        assert!(*wait <= ceiling, "attempt {attempt}: {wait:?} above {ceiling:?}");
+        assert!(
+            *wait <= ceiling,
+            "attempt {attempt}: {wait:?} above {ceiling:?}"
+        );
     }
     assert_eq!(ids_in(&dir.path().join("o.jsonl")), vec!["a"]);
 }
@@ -90,15 +120,30 @@ async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(3)
+        .mount(&server)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.csv");
-    let (result, sleeper) = run(&config(&server.uri(), &output, &["--page-size", "2", "--max-retries", "2"])).await;
+    let (result, sleeper) = run(&config(
+        &server.uri(),
+        &output,
+        &["--page-size", "2", "--max-retries", "2"],
+    ))
+    .await;
     let error = result.unwrap_err();
     assert_eq!(error.exit_code(), 4, "{error}");
-    assert!(error.to_string().contains("gave up after 3 attempts"), "{error}");
+    assert!(
+        error.to_string().contains("gave up after 3 attempts"),
+        "{error}"
+    );
     assert_eq!(sleeper.waits().len(), 2);
-    assert!(!output.exists(), "the final name must only ever hold a complete result");
+    assert!(
+        !output.exists(),
+        "the final name must only ever hold a complete result"
+    );
     assert!(!dir.path().join("o.jsonl").exists());
     let partial = dir.path().join("o.jsonl.partial");
     // Record b is held back: its TimeStamp group could still grow on the next page.
@@ -117,7 +162,12 @@ async fn connection_failures_are_retried() {
     let uri = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let dir = tempfile::tempdir().unwrap();
-    let (result, sleeper) = run(&config(&uri, &dir.path().join("o.jsonl"), &["--max-retries", "3"])).await;
+    let (result, sleeper) = run(&config(
+        &uri,
+        &dir.path().join("o.jsonl"),
+        &["--max-retries", "3"],
+    ))
+    .await;
     let error = result.unwrap_err();
     assert_eq!(error.exit_code(), 4);
     assert!(error.to_string().contains("request failed"), "{error}");

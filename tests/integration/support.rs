@@ -27,11 +27,22 @@ pub const END_LITERAL: &str = "2018-06-01T00:00:00Z";
 pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
     let output = output.to_string_lossy().into_owned();
     let mut words = vec![
-        "o365-activities", "pull", "--user", USER, "--output", &output, "--token", TOKEN, "--base-url", base_url,
+        "o365-activities",
+        "pull",
+        "--user",
+        USER,
+        "--output",
+        &output,
+        "--token",
+        TOKEN,
+        "--base-url",
+        base_url,
     ];
     words.extend_from_slice(extra);
     let cli = Cli::try_parse_from(words).expect("valid arguments");
-    let Command::Pull(args) = cli.command else { panic!("not a pull") };
+    let Command::Pull(args) = cli.command else {
+        panic!("not a pull")
+    };
     PullConfig::from_args(&args, now(), true).expect("valid configuration")
 }
 
@@ -67,6 +78,11 @@ pub fn ids_in(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
-        .map(|line| serde_json::from_str::<Value>(line).unwrap()["Id"].as_str().unwrap_or("").to_string())
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["Id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect()
 }
