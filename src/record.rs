@@ -6,6 +6,9 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
+use std::fmt;
+
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -19,14 +22,100 @@ pub struct Activity {
     timestamp: Option<DateTime<Utc>>,
 }
 
-#[derive(Deserialize)]
+/// The keys the pager needs, read from a record.
+#[derive(Default)]
 struct Keys<'a> {
-    #[serde(rename = "Id", borrow, default)]
     id: Option<Cow<'a, str>>,
-    #[serde(rename = "TimeStamp", borrow, default)]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(rename = "ActivityCreationTime", borrow, default)]
     creation_time: Option<Cow<'a, str>>,
+}
+
+/// A string value, or `None` for any other JSON value (which is consumed whole).
+struct LenientText<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for LenientText<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = LenientText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LenientText(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientText(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(LenientText(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(LenientText(None))
+            }
+        }
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+/// Reads `Id` and `TimeStamp` and stops there: the page parse has already validated the whole
+/// record, so the rest (mostly `CustomProperties`) need not be scanned again. Only when one of
+/// them is missing is the record read to its end (for `ActivityCreationTime`).
+fn read_keys(raw: &str) -> Result<Keys<'_>, serde_json::Error> {
+    struct KeysVisitor<'k, 'a>(&'k mut Keys<'a>);
+    impl<'de> Visitor<'de> for KeysVisitor<'_, 'de> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an activity object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let slot = match key.as_ref() {
+                    "Id" => &mut self.0.id,
+                    "TimeStamp" => &mut self.0.timestamp,
+                    "ActivityCreationTime" => &mut self.0.creation_time,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                };
+                *slot = map.next_value::<LenientText<'de>>()?.0;
+                if self.0.id.is_some() && self.0.timestamp.is_some() {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+    let mut keys = Keys::default();
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    // Stopping early leaves the object unclosed, which serde_json reports as an error after
+    // the visitor has filled `keys`; that error is expected and ignored.
+    match deserializer.deserialize_map(KeysVisitor(&mut keys)) {
+        Ok(_) => Ok(keys),
+        Err(_) if keys.id.is_some() && keys.timestamp.is_some() => Ok(keys),
+        Err(err) => Err(err),
+    }
 }
 
 #[derive(Deserialize)]
@@ -54,7 +143,7 @@ impl Activity {
     /// Reads one record from its JSON text. Missing, null or unparsable keys are tolerated:
     /// an activity is never dropped because a property is odd.
     pub fn from_json(raw: &str) -> Result<Self, serde_json::Error> {
-        let keys: Keys = serde_json::from_str(raw)?;
+        let keys = read_keys(raw)?;
         let timestamp = keys
             .timestamp
             .as_deref()
@@ -89,12 +178,46 @@ impl Activity {
 
 /// Parses the service's ISO 8601 timestamps (`2018-07-02T12:14:13.019Z`, any fraction, any offset).
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(instant) = parse_utc_fast(text) {
+        return Some(instant);
+    }
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
         return Some(instant.with_timezone(&Utc));
     }
     // Some records carry no zone designator; the service's times are UTC.
     chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// The service's own shape, `YYYY-MM-DDTHH:MM:SS[.fff…]Z`, without the general parser.
+fn parse_utc_fast(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[b.len() - 1] != b'Z'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let nanos = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let value = number(20..b.len() - 1)?;
+            value * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?
+        .and_hms_nano_opt(number(11..13)?, number(14..16)?, number(17..19)?, nanos)
         .map(|naive| naive.and_utc())
 }
 
@@ -117,7 +240,9 @@ mod tests {
 
     #[test]
     fn tolerates_missing_and_null_keys() {
-        let records = parse_page(br#"{"value":[{"Id":null,"TimeStamp":null,"ActivityCreationTime":"2018-07-02T12:14:13Z"},{}]}"#).unwrap();
+        let records = parse_page(br#"{"value":[{"Id":null,"TimeStamp":null,"ActivityCreationTime":"2018-07-02T12:14:13Z"},{},{"Id":7,"TimeStamp":{"x":[1]},"Z":"z"}]}"#).unwrap();
+        assert!(records[2].key().starts_with("sha256:"));
+        assert_eq!(records[2].timestamp(), None);
         assert!(records[0].key().starts_with("sha256:"));
         assert_eq!(
             records[0].timestamp().unwrap().to_rfc3339(),
@@ -125,6 +250,48 @@ mod tests {
         );
         assert_eq!(records[1].timestamp(), None);
         assert_ne!(records[0].key(), records[1].key());
+    }
+
+    #[test]
+    fn fast_timestamps_agree_with_the_general_parser() {
+        for text in [
+            "2018-07-02T12:14:13.019Z",
+            "2018-07-02T12:14:13Z",
+            "2018-07-02T12:14:13.1234567Z",
+            "2018-12-31T23:59:59.999999999Z",
+        ] {
+            assert_eq!(
+                parse_utc_fast(text),
+                DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc)),
+                "{text}"
+            );
+        }
+        for text in [
+            "2018-07-02T12:14:13.Z",
+            "2018-13-02T12:14:13Z",
+            "2018-07-02T12:14:13+02:00",
+            "2018-07-02 12:14:13Z",
+        ] {
+            assert_eq!(parse_utc_fast(text), None, "{text}");
+        }
+        assert_eq!(
+            parse_timestamp("2018-07-02T14:14:13+02:00"),
+            parse_timestamp("2018-07-02T12:14:13Z")
+        );
+    }
+
+    #[test]
+    fn keys_are_read_wherever_they_stand() {
+        let late = Activity::from_json(r#"{"CustomProperties":[{"Name":"Id","Value":"no"}],"TimeStamp":"2018-07-02T12:14:13Z","Id":"yes"}"#).unwrap();
+        assert_eq!(late.key(), "yes");
+        assert!(late.timestamp().is_some());
+        let id_only = Activity::from_json(r#"{"Id":"a","X":[1,{"TimeStamp":"2000-01-01T00:00:00Z"}],"ActivityCreationTime":"2018-07-02T12:14:13Z"}"#).unwrap();
+        assert_eq!(
+            id_only.timestamp().unwrap().to_rfc3339(),
+            "2018-07-02T12:14:13+00:00"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,8 +14,8 @@ use crate::error::AppError;
 use crate::http::{ActivitiesClient, RequestStats, Sleeper};
 use crate::odata::PageQuery;
 use crate::output::{
-    commit, write_csv_from_jsonl, CsvOptions, CsvSchema, HashingWriter, JsonlWriter, Manifest,
-    ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullStatus,
+    commit, CsvBuilder, CsvOptions, HashingWriter, JsonlWriter, Manifest, ManifestFile,
+    ManifestQuery, OutputError, OutputFormat, OutputPlan, PullStatus,
 };
 use crate::paging::{KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
 use crate::progress::PullProgress;
@@ -124,12 +124,12 @@ pub async fn run(
     summary
 }
 
-/// Pulls every batch into `writer` (and `schema`), stopping early on `interrupt`.
+/// Pulls every batch into `writer` (and `csv`), stopping early on `interrupt`.
 async fn fetch_into<W: Write>(
     pager: &mut AnyPager<'_>,
     stats: &RequestStats,
     writer: &mut JsonlWriter<W>,
-    mut schema: Option<&mut CsvSchema>,
+    mut csv: Option<&mut CsvBuilder>,
     progress: &PullProgress,
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), AppError> {
@@ -144,9 +144,9 @@ async fn fetch_into<W: Write>(
             writer
                 .write(record)
                 .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
-            if let Some(schema) = schema.as_deref_mut() {
-                schema.observe(record.raw_json()).map_err(|e| {
-                    AppError::Other(format!("record {} is not a JSON object: {e}", record.key()))
+            if let Some(csv) = csv.as_deref_mut() {
+                csv.add(record.raw_json()).map_err(|e| {
+                    AppError::Other(format!("cannot flatten record {}: {e}", record.key()))
                 })?;
             }
         }
@@ -184,40 +184,29 @@ async fn to_stdout(
             manifest: None,
         });
     }
-    // The CSV header needs every column first: spool the evidence, then convert.
-    let spool = spool_path("stdout");
-    let result = async {
-        let file = File::create(&spool).map_err(|e| OutputError::io("cannot create", &spool, e))?;
-        let mut writer = JsonlWriter::new(file);
-        let mut schema = CsvSchema::default();
-        fetch_into(
-            pager,
-            client.stats(),
-            &mut writer,
-            Some(&mut schema),
-            progress,
-            interrupt,
-        )
-        .await?;
-        writer
-            .finish()
-            .map_err(|e| OutputError::io("cannot write", &spool, e))?;
-        let reader = BufReader::new(
-            File::open(&spool).map_err(|e| OutputError::io("cannot open", &spool, e))?,
-        );
-        let records =
-            write_csv_from_jsonl(reader, &schema, std::io::stdout(), CsvOptions { sanitize })
-                .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
-        report_empty(records);
-        Ok(PullSummary {
-            records,
-            files: vec![],
-            manifest: None,
-        })
-    }
-    .await;
-    let _ = std::fs::remove_file(&spool);
-    result
+    // The CSV header needs every column first: cells are spooled, then written out.
+    let spool = spool_path("stdout-csv");
+    let mut csv = CsvBuilder::create(spool.clone())
+        .map_err(|e| OutputError::io("cannot create", &spool, e))?;
+    let mut counter = JsonlWriter::new(std::io::sink());
+    fetch_into(
+        pager,
+        client.stats(),
+        &mut counter,
+        Some(&mut csv),
+        progress,
+        interrupt,
+    )
+    .await?;
+    let records = csv
+        .write_csv(std::io::stdout(), CsvOptions { sanitize })
+        .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
+    report_empty(records);
+    Ok(PullSummary {
+        records,
+        files: vec![],
+        manifest: None,
+    })
 }
 
 struct ManifestContext<'a> {
@@ -278,13 +267,21 @@ async fn to_files(
     let file = File::create(&temp_evidence)
         .map_err(|e| OutputError::io("cannot create", &temp_evidence, e))?;
     let mut writer = JsonlWriter::new(file);
-    let mut schema = CsvSchema::default();
-    let wants_csv = plan.format == OutputFormat::Csv;
+    let mut csv = match plan.format {
+        OutputFormat::Csv => {
+            let spool = OutputPlan::temporary(&plan.primary).with_extension("cells");
+            Some(
+                CsvBuilder::create(spool.clone())
+                    .map_err(|e| OutputError::io("cannot create", &spool, e))?,
+            )
+        }
+        OutputFormat::Jsonl => None,
+    };
     let fetched = fetch_into(
         pager,
         context.stats,
         &mut writer,
-        wants_csv.then_some(&mut schema),
+        csv.as_mut(),
         progress,
         interrupt,
     )
@@ -330,10 +327,9 @@ async fn to_files(
         evidence_bytes,
     )];
     let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
-    if wants_csv {
+    if let Some(csv) = csv {
         let temp_csv = OutputPlan::temporary(&plan.primary);
-        let (sha, bytes) =
-            convert_to_csv(&temp_evidence, &temp_csv, &schema, context.config.sanitize)?;
+        let (sha, bytes) = write_csv_file(csv, &temp_csv, context.config.sanitize)?;
         files.push(manifest_file(&plan.primary, "csv", sha, bytes));
         temporaries.push((temp_csv, plan.primary.clone()));
     }
@@ -356,19 +352,14 @@ async fn to_files(
     })
 }
 
-fn convert_to_csv(
-    evidence: &Path,
+fn write_csv_file(
+    csv: CsvBuilder,
     csv_path: &Path,
-    schema: &CsvSchema,
     sanitize: bool,
 ) -> Result<(String, u64), OutputError> {
-    let reader = BufReader::with_capacity(
-        256 * 1024,
-        File::open(evidence).map_err(|e| OutputError::io("cannot open", evidence, e))?,
-    );
     let file = File::create(csv_path).map_err(|e| OutputError::io("cannot create", csv_path, e))?;
     let mut hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    write_csv_from_jsonl(reader, schema, &mut hashing, CsvOptions { sanitize })
+    csv.write_csv(&mut hashing, CsvOptions { sanitize })
         .map_err(|e| OutputError::io("cannot write", csv_path, e))?;
     let (buffered, sha, bytes) = hashing.finish();
     buffered

@@ -1,11 +1,17 @@
-//! The flattened CSV, derived from the JSON Lines evidence in a second streaming pass (the
-//! header needs every column of the result, which is only known once the pull is done).
+//! The flattened CSV. Its header needs every column of the result, known only at the end, so
+//! each record is flattened once as it arrives into a compact spool of cells (column id, text),
+//! and the CSV is written from the spool when the pull is done. Memory holds only column names.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::io::{self, BufRead, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
 
-use super::flatten::{flatten_record, CsvSchema};
+use rustc_hash::FxHashMap;
+
+use super::flatten::{
+    custom_column, flatten_record, top_level_column, CellSink, CUSTOM, CUSTOM_PREFIX,
+    STANDARD_COLUMNS,
+};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CsvOptions {
@@ -13,61 +19,258 @@ pub struct CsvOptions {
     pub sanitize: bool,
 }
 
-/// Streams every line of `jsonl` into one CSV row of `out`. Returns the number of rows.
-pub fn write_csv_from_jsonl(
-    jsonl: impl BufRead,
-    schema: &CsvSchema,
-    out: impl Write,
-    options: CsvOptions,
-) -> io::Result<u64> {
-    let header = schema.header();
-    let index: HashMap<&str, usize> = header
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (name.as_str(), i))
-        .collect();
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    writer.write_record(&header)?;
-    let mut row: Vec<String> = vec![String::new(); header.len()];
-    let mut rows = 0u64;
-    for (number, line) in jsonl.lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        row.iter_mut().for_each(String::clear);
-        let mut unknown_column = None;
-        flatten_record(&line, |column, value| match index.get(column) {
-            Some(&i) => push_cell(&mut row[i], value, options.sanitize),
-            None => unknown_column = Some(column.to_string()),
-        })
-        .map_err(|err| {
-            invalid(format!(
-                "line {} of the JSON Lines is not a record: {err}",
-                number + 1
-            ))
-        })?;
-        if let Some(column) = unknown_column {
-            return Err(invalid(format!(
-                "line {} has column {column:?} that the schema never saw",
-                number + 1
-            )));
-        }
-        writer.write_record(&row)?;
-        rows += 1;
-    }
-    writer.flush()?;
-    Ok(rows)
+/// Every column seen so far, each with a stable id in order of first sight.
+#[derive(Debug, Default)]
+struct Columns {
+    names: Vec<String>,
+    top_level: FxHashMap<Box<str>, u32>,
+    custom_index: FxHashMap<Box<str>, usize>,
+    custom: Vec<CustomColumns>,
+    leftovers: Option<u32>,
+    /// Counts records, so repeated custom names are numbered per record without a per-record set.
+    record: u64,
 }
 
-fn push_cell(cell: &mut String, value: Cow<'_, str>, sanitize: bool) {
-    if sanitize && value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        // OWASP's advice: a leading apostrophe makes spreadsheets treat the cell as text.
-        cell.push('\'');
+/// The columns of one custom property name: one per occurrence within a record.
+#[derive(Debug, Default)]
+struct CustomColumns {
+    ids: Vec<u32>,
+    last_record: u64,
+    occurrences: u32,
+}
+
+impl Columns {
+    fn with_standard() -> Self {
+        let mut columns = Columns::default();
+        for name in STANDARD_COLUMNS {
+            columns.top_level_id(name);
+        }
+        columns
     }
-    cell.push_str(&value);
+
+    fn add(&mut self, name: String) -> u32 {
+        self.names.push(name);
+        (self.names.len() - 1) as u32
+    }
+
+    fn top_level_id(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.top_level.get(key) {
+            return id;
+        }
+        let id = self.add(top_level_column(key).into_owned());
+        self.top_level.insert(key.into(), id);
+        id
+    }
+
+    fn custom_id(&mut self, name: &str) -> u32 {
+        let index = match self.custom_index.get(name) {
+            Some(&index) => index,
+            None => {
+                self.custom.push(CustomColumns::default());
+                self.custom_index.insert(name.into(), self.custom.len() - 1);
+                self.custom.len() - 1
+            }
+        };
+        let columns = &mut self.custom[index];
+        if columns.last_record != self.record {
+            columns.last_record = self.record;
+            columns.occurrences = 0;
+        }
+        columns.occurrences += 1;
+        let occurrence = columns.occurrences;
+        if let Some(&id) = columns.ids.get(occurrence as usize - 1) {
+            return id;
+        }
+        let id = self.add(custom_column(name, occurrence));
+        self.custom[index].ids.push(id);
+        id
+    }
+
+    fn leftovers_id(&mut self) -> u32 {
+        match self.leftovers {
+            Some(id) => id,
+            None => {
+                let id = self.add(CUSTOM.to_string());
+                self.leftovers = Some(id);
+                id
+            }
+        }
+    }
+
+    /// Column ids in header order: the standard six, other top-level properties by name, the
+    /// `CustomProperties` leftovers, custom properties by name.
+    fn header_order(&self) -> Vec<u32> {
+        fn rank(name: &str) -> (u8, usize, &str) {
+            if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
+                (0, i, "")
+            } else if name == CUSTOM {
+                (2, 0, "")
+            } else if name.starts_with(CUSTOM_PREFIX) {
+                (3, 0, name)
+            } else {
+                (1, 0, name)
+            }
+        }
+        let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
+        ids.sort_by(|a, b| rank(&self.names[*a as usize]).cmp(&rank(&self.names[*b as usize])));
+        ids
+    }
+}
+
+/// Writes each cell of a record as (column id, length, text) into a frame buffer.
+struct FrameSink<'a> {
+    columns: &'a mut Columns,
+    frame: &'a mut Vec<u8>,
+}
+
+impl FrameSink<'_> {
+    fn cell(&mut self, id: u32, text: &str) {
+        self.frame.extend_from_slice(&id.to_le_bytes());
+        self.frame
+            .extend_from_slice(&(text.len() as u32).to_le_bytes());
+        self.frame.extend_from_slice(text.as_bytes());
+    }
+}
+
+impl CellSink for FrameSink<'_> {
+    fn top_level(&mut self, key: &str, text: &str) {
+        let id = self.columns.top_level_id(key);
+        self.cell(id, text);
+    }
+    fn custom(&mut self, name: &str, text: &str) {
+        let id = self.columns.custom_id(name);
+        self.cell(id, text);
+    }
+    fn leftovers(&mut self, json: &str) {
+        let id = self.columns.leftovers_id();
+        self.cell(id, json);
+    }
+}
+
+/// Builds a CSV from records added one by one.
+pub struct CsvBuilder {
+    columns: Columns,
+    spool_path: PathBuf,
+    spool: Option<BufWriter<File>>,
+    frame: Vec<u8>,
+}
+
+impl CsvBuilder {
+    /// Spools cells to `spool_path` (removed when the builder is dropped).
+    pub fn create(spool_path: PathBuf) -> io::Result<Self> {
+        let spool = BufWriter::with_capacity(256 * 1024, File::create(&spool_path)?);
+        Ok(CsvBuilder {
+            columns: Columns::with_standard(),
+            spool_path,
+            spool: Some(spool),
+            frame: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Flattens one record into the spool.
+    pub fn add(&mut self, raw: &str) -> io::Result<()> {
+        self.frame.clear();
+        self.columns.record += 1;
+        let mut sink = FrameSink {
+            columns: &mut self.columns,
+            frame: &mut self.frame,
+        };
+        flatten_record(raw, &mut sink)
+            .map_err(|e| invalid(format!("a record is not a JSON object: {e}")))?;
+        let spool = self
+            .spool
+            .as_mut()
+            .ok_or_else(|| invalid("the CSV spool is closed".into()))?;
+        spool.write_all(&(self.frame.len() as u32).to_le_bytes())?;
+        spool.write_all(&self.frame)
+    }
+
+    pub fn header(&self) -> Vec<String> {
+        self.columns
+            .header_order()
+            .into_iter()
+            .map(|id| self.columns.names[id as usize].clone())
+            .collect()
+    }
+
+    /// Writes the CSV (header and one row per record). Returns the number of rows.
+    pub fn write_csv(mut self, out: impl Write, options: CsvOptions) -> io::Result<u64> {
+        if let Some(spool) = self.spool.take() {
+            spool.into_inner().map_err(|e| e.into_error())?;
+        }
+        let order = self.columns.header_order();
+        let mut position = vec![0usize; order.len()];
+        for (pos, id) in order.iter().enumerate() {
+            position[*id as usize] = pos;
+        }
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        writer.write_record(
+            order
+                .iter()
+                .map(|id| self.columns.names[*id as usize].as_bytes()),
+        )?;
+        let mut reader = BufReader::with_capacity(256 * 1024, File::open(&self.spool_path)?);
+        let mut frame = Vec::new();
+        let mut cells: Vec<(usize, usize)> = vec![(0, 0); order.len()];
+        let mut sanitized = Vec::new();
+        let mut rows = 0u64;
+        let mut length = [0u8; 4];
+        loop {
+            match reader.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+            frame.resize(u32::from_le_bytes(length) as usize, 0);
+            reader.read_exact(&mut frame)?;
+            cells.iter_mut().for_each(|c| *c = (0, 0));
+            let mut at = 0;
+            while at + 8 <= frame.len() {
+                let id =
+                    u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]])
+                        as usize;
+                let len = u32::from_le_bytes([
+                    frame[at + 4],
+                    frame[at + 5],
+                    frame[at + 6],
+                    frame[at + 7],
+                ]) as usize;
+                let start = at + 8;
+                cells[position[id]] = (start, start + len);
+                at = start + len;
+            }
+            for &(start, end) in &cells {
+                let text = &frame[start..end];
+                if options.sanitize
+                    && matches!(
+                        text.first(),
+                        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+                    )
+                {
+                    // OWASP's advice: a leading apostrophe makes spreadsheets treat the cell as text.
+                    sanitized.clear();
+                    sanitized.push(b'\'');
+                    sanitized.extend_from_slice(text);
+                    writer.write_field(&sanitized)?;
+                } else {
+                    writer.write_field(text)?;
+                }
+            }
+            writer.write_record(None::<&[u8]>)?;
+            rows += 1;
+        }
+        writer.flush()?;
+        Ok(rows)
+    }
+}
+
+impl Drop for CsvBuilder {
+    fn drop(&mut self) {
+        self.spool.take();
+        let _ = std::fs::remove_file(&self.spool_path);
+    }
 }
 
 fn invalid(message: String) -> io::Error {
@@ -78,27 +281,30 @@ fn invalid(message: String) -> io::Error {
 mod tests {
     use super::*;
 
-    fn convert(lines: &str, sanitize: bool) -> String {
-        let mut schema = CsvSchema::default();
-        for line in lines.lines() {
-            schema.observe(line).unwrap();
+    fn convert(lines: &[&str], sanitize: bool) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = CsvBuilder::create(dir.path().join("spool")).unwrap();
+        for line in lines {
+            builder.add(line).unwrap();
         }
         let mut out = Vec::new();
-        write_csv_from_jsonl(lines.as_bytes(), &schema, &mut out, CsvOptions { sanitize }).unwrap();
+        builder
+            .write_csv(&mut out, CsvOptions { sanitize })
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn neutralizes_formulas_only_when_asked() {
         let line = r#"{"TimeStamp":"t","CustomProperties":[{"Name":"Subject","Value":"=HYPERLINK(\"x\")"}]}"#;
-        assert!(convert(line, true).contains(r#"'=HYPERLINK(""x"")"#));
-        assert!(convert(line, false).contains(r#","=HYPERLINK(""x"")""#));
+        assert!(convert(&[line], true).contains(r#"'=HYPERLINK(""x"")"#));
+        assert!(convert(&[line], false).contains(r#","=HYPERLINK(""x"")""#));
     }
 
     #[test]
     fn rows_round_trip_through_a_csv_reader() {
         let line = r#"{"TimeStamp":"t","Id":"a","CustomProperties":[{"Name":"S","Value":"a,b \"c\"\r\n\td ☃ مرحبا 日本"}]}"#;
-        let text = convert(line, false);
+        let text = convert(&[line], false);
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let headers = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
@@ -107,5 +313,24 @@ mod tests {
             .position(|h| h == "CustomProperties.S")
             .unwrap();
         assert_eq!(&row[s], "a,b \"c\"\r\n\td ☃ مرحبا 日本");
+    }
+
+    #[test]
+    fn header_order_is_fixed_whatever_order_columns_appear_in() {
+        let text = convert(
+            &[
+                r#"{"Zed":1,"Id":"a","CustomProperties":[{"Name":"B","Value":"1"},{"Name":"A","Value":"2"},{"Name":"A","Value":"3"}]}"#,
+                r#"{"TenantId":"t","CustomProperties":[7]}"#,
+            ],
+            true,
+        );
+        let mut lines = text.split("\r\n");
+        assert_eq!(
+            lines.next().unwrap(),
+            "TimeStamp,ActivityIdType,AppIdType,ActivityItemId,ActivityCreationTime,ClientSessionId,Id,TenantId,Zed,\
+             CustomProperties,CustomProperties.A,CustomProperties.A#2,CustomProperties.B"
+        );
+        assert_eq!(lines.next().unwrap(), ",,,,,,a,,1,,2,3,1");
+        assert_eq!(lines.next().unwrap(), ",,,,,,,t,,[7],,,");
     }
 }

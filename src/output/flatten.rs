@@ -1,20 +1,22 @@
-//! Flattening one activity into named CSV cells.
+//! Flattening one activity into named CSV cells, in a single parse of its JSON text.
 //!
 //! Column names never collide:
 //! - a top-level property is its own name (`TimeStamp`, `Id`, an unknown `Foo`);
 //! - a custom property is `CustomProperties.<Name>`; a second one of the same name in one
 //!   record is `CustomProperties.<Name>#2`, and so on;
-//! - `CustomProperties` entries that are not `{"Name": "...", "Value": ...}`, or a
-//!   `CustomProperties` that is not an array, go whole (as JSON) into the `CustomProperties` column;
+//! - `CustomProperties` entries that are not `{"Name": "...", "Value": ...}` objects, or a
+//!   `CustomProperties` that is not an array, go (as JSON) into the `CustomProperties` column;
 //! - a top-level name that itself starts with `CustomProperties.` or `\` gets a leading `\`.
+//!
+//! Cell text: strings as they are, null empty, booleans and numbers as JSON, arrays and objects
+//! as compact JSON.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// The blog's required properties, always the first columns, in this order.
 pub const STANDARD_COLUMNS: [&str; 6] = [
@@ -26,158 +28,268 @@ pub const STANDARD_COLUMNS: [&str; 6] = [
     "ClientSessionId",
 ];
 
-const CUSTOM: &str = "CustomProperties";
-const CUSTOM_PREFIX: &str = "CustomProperties.";
+pub const CUSTOM: &str = "CustomProperties";
+pub const CUSTOM_PREFIX: &str = "CustomProperties.";
 
-/// A record's top-level members in document order, duplicates kept.
-struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// Receives the cells of one record as they are parsed.
+pub trait CellSink {
+    fn top_level(&mut self, key: &str, text: &str);
+    /// A custom property; the sink numbers repeated names within one record.
+    fn custom(&mut self, name: &str, text: &str);
+    fn leftovers(&mut self, json: &str);
+}
 
-impl<'de> Deserialize<'de> for Members<'de> {
+/// The column name of a top-level property.
+pub fn top_level_column(key: &str) -> Cow<'_, str> {
+    if key.starts_with(CUSTOM_PREFIX) || key.starts_with('\\') {
+        Cow::Owned(format!("\\{key}"))
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+/// The column name of the `occurrence`-th custom property `name` of a record.
+pub fn custom_column(name: &str, occurrence: u32) -> String {
+    if occurrence > 1 {
+        format!("{CUSTOM_PREFIX}{name}#{occurrence}")
+    } else {
+        format!("{CUSTOM_PREFIX}{name}")
+    }
+}
+
+/// Parses `raw` once, calling `sink` for every cell in document order.
+pub fn flatten_record(raw: &str, sink: &mut impl CellSink) -> Result<(), serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    RecordSeed(sink).deserialize(&mut deserializer)?;
+    deserializer.end()
+}
+
+/// A JSON value as cell text: strings borrowed where possible, anything else kept as a value.
+enum Scalar<'a> {
+    Text(Cow<'a, str>),
+    Other(Value),
+}
+
+impl Scalar<'_> {
+    fn cell(&self) -> Cow<'_, str> {
+        match self {
+            Scalar::Text(text) => Cow::Borrowed(text),
+            Scalar::Other(Value::Null) => Cow::Borrowed(""),
+            Scalar::Other(value) => Cow::Owned(value.to_string()),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Scalar::Text(text) => Value::String(text.into_owned()),
+            Scalar::Other(value) => value,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Scalar::Other)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// One element of `CustomProperties`.
+enum Entry<'a> {
+    Property {
+        name: Cow<'a, str>,
+        value: Scalar<'a>,
+    },
+    Odd(Value),
+}
+
+impl<'de> Deserialize<'de> for Entry<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = Entry<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a custom property")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::with_capacity(16);
+                // Fixed slots: the usual {"Name","Value"} entry allocates nothing.
+                let mut name: Option<Scalar<'de>> = None;
+                let mut value: Option<Scalar<'de>> = None;
+                let mut others: Vec<(Cow<'de, str>, Scalar<'de>)> = Vec::new();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    members.push((key, map.next_value::<&'de RawValue>()?));
+                    let field: Scalar<'de> = map.next_value()?;
+                    match key.as_ref() {
+                        "Name" if name.is_none() => name = Some(field),
+                        "Value" if value.is_none() => value = Some(field),
+                        _ => others.push((key, field)),
+                    }
                 }
-                Ok(Members(members))
+                match (name, others.is_empty()) {
+                    (Some(Scalar::Text(name)), true) => Ok(Entry::Property {
+                        name,
+                        value: value.unwrap_or(Scalar::Other(Value::Null)),
+                    }),
+                    (name, _) => {
+                        let mut object = serde_json::Map::new();
+                        if let Some(name) = name {
+                            object.insert("Name".into(), name.into_value());
+                        }
+                        if let Some(value) = value {
+                            object.insert("Value".into(), value.into_value());
+                        }
+                        for (key, field) in others {
+                            object.insert(key.into_owned(), field.into_value());
+                        }
+                        Ok(Entry::Odd(Value::Object(object)))
+                    }
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Entry::Odd)
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::String(v.to_string())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::String(v.to_string())))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Entry::Odd(Value::Null))
             }
         }
-        deserializer.deserialize_map(MembersVisitor)
+        deserializer.deserialize_any(EntryVisitor)
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CustomProperty<'a> {
-    #[serde(rename = "Name", borrow)]
-    name: Cow<'a, str>,
-    #[serde(rename = "Value", borrow, default)]
-    value: Option<&'a RawValue>,
-}
+struct RecordSeed<'s, S>(&'s mut S);
 
-/// Calls `cell(column, value)` for every cell of one record. Values are the text a CSV cell
-/// holds: strings unescaped, null empty, numbers, booleans, arrays and objects as JSON.
-pub fn flatten_record(
-    raw: &str,
-    mut cell: impl FnMut(&str, Cow<'_, str>),
-) -> Result<(), serde_json::Error> {
-    let members: Members = serde_json::from_str(raw)?;
-    let mut column = String::with_capacity(64);
-    for (key, value) in &members.0 {
-        if key == CUSTOM {
-            flatten_custom(value, &mut column, &mut cell)?;
-            continue;
-        }
-        column.clear();
-        if key.starts_with(CUSTOM_PREFIX) || key.starts_with('\\') {
-            column.push('\\');
-        }
-        column.push_str(key);
-        cell(&column, cell_text(value)?);
-    }
-    Ok(())
-}
-
-fn flatten_custom(
-    value: &RawValue,
-    column: &mut String,
-    cell: &mut impl FnMut(&str, Cow<'_, str>),
-) -> Result<(), serde_json::Error> {
-    let Ok(entries) = serde_json::from_str::<Vec<&RawValue>>(value.get()) else {
-        if value.get() != "null" {
-            cell(CUSTOM, Cow::Borrowed(value.get()));
-        }
-        return Ok(());
-    };
-    let mut seen: HashMap<Cow<str>, u32> = HashMap::new();
-    let mut odd: Vec<&str> = Vec::new();
-    for entry in entries {
-        let Ok(property) = serde_json::from_str::<CustomProperty>(entry.get()) else {
-            odd.push(entry.get());
-            continue;
-        };
-        let occurrence = seen.entry(property.name.clone()).or_insert(0);
-        *occurrence += 1;
-        column.clear();
-        column.push_str(CUSTOM_PREFIX);
-        column.push_str(&property.name);
-        if *occurrence > 1 {
-            column.push('#');
-            column.push_str(&occurrence.to_string());
-        }
-        let text = match property.value {
-            Some(v) => cell_text(v)?,
-            None => Cow::Borrowed(""),
-        };
-        cell(column, text);
-    }
-    if !odd.is_empty() {
-        cell(CUSTOM, Cow::Owned(format!("[{}]", odd.join(","))));
-    }
-    Ok(())
-}
-
-fn cell_text(value: &RawValue) -> Result<Cow<'_, str>, serde_json::Error> {
-    let text = value.get();
-    match text.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<Cow<str>>(text),
-        // Nested values are re-encoded compactly, whatever whitespace the server sent.
-        Some(b'[') | Some(b'{') => Ok(Cow::Owned(
-            serde_json::from_str::<serde_json::Value>(text)?.to_string(),
-        )),
-        _ if text == "null" => Ok(Cow::Borrowed("")),
-        _ => Ok(Cow::Borrowed(text)),
+impl<'de, S: CellSink> DeserializeSeed<'de> for RecordSeed<'_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-/// Every column seen in a result; the header is derived from it in a fixed order.
-#[derive(Debug, Default, Clone)]
-pub struct CsvSchema {
-    columns: HashSet<String>,
-}
-
-impl CsvSchema {
-    /// Notes the columns of one record.
-    pub fn observe(&mut self, raw: &str) -> Result<(), serde_json::Error> {
-        flatten_record(raw, |column, _| {
-            if !self.columns.contains(column) {
-                self.columns.insert(column.to_string());
-            }
-        })
+impl<'de, S: CellSink> Visitor<'de> for RecordSeed<'_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an activity object")
     }
-
-    /// Standard columns first (always present), other top-level properties by name, the
-    /// `CustomProperties` leftovers, then custom properties by name.
-    pub fn header(&self) -> Vec<String> {
-        let mut header: Vec<String> = STANDARD_COLUMNS.iter().map(|c| c.to_string()).collect();
-        let mut top_level: Vec<&String> = Vec::new();
-        let mut custom: Vec<&String> = Vec::new();
-        let mut leftovers = false;
-        for column in &self.columns {
-            if STANDARD_COLUMNS.contains(&column.as_str()) {
-                continue;
-            } else if column == CUSTOM {
-                leftovers = true;
-            } else if column.starts_with(CUSTOM_PREFIX) {
-                custom.push(column);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == CUSTOM {
+                map.next_value_seed(CustomSeed(&mut *self.0))?;
             } else {
-                top_level.push(column);
+                let value: Scalar = map.next_value()?;
+                self.0.top_level(&key, &value.cell());
             }
         }
-        top_level.sort();
-        custom.sort();
-        header.extend(top_level.into_iter().cloned());
-        if leftovers {
-            header.push(CUSTOM.to_string());
+        Ok(())
+    }
+}
+
+struct CustomSeed<'s, S>(&'s mut S);
+
+impl<'de, S: CellSink> DeserializeSeed<'de> for CustomSeed<'_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, S: CellSink> Visitor<'de> for CustomSeed<'_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of custom properties")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut odd: Vec<Value> = Vec::new();
+        while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+            match entry {
+                Entry::Property { name, value } => self.0.custom(&name, &value.cell()),
+                Entry::Odd(value) => odd.push(value),
+            }
         }
-        header.extend(custom.into_iter().cloned());
-        header
+        if !odd.is_empty() {
+            self.0.leftovers(&Value::Array(odd).to_string());
+        }
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value = Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        self.0.leftovers(&value.to_string());
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.leftovers(&Value::String(v.to_string()).to_string());
+        Ok(())
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.leftovers(&v.to_string());
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.leftovers(&v.to_string());
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.leftovers(&v.to_string());
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.leftovers(&Value::from(v).to_string());
+        Ok(())
     }
 }
 
@@ -185,31 +297,61 @@ impl CsvSchema {
 mod tests {
     use super::*;
 
+    /// Collects (column name, text) pairs.
+    #[derive(Default)]
+    struct Cells(
+        Vec<(String, String)>,
+        std::collections::HashMap<String, u32>,
+    );
+
+    impl CellSink for Cells {
+        fn top_level(&mut self, key: &str, text: &str) {
+            self.0
+                .push((top_level_column(key).into_owned(), text.to_string()));
+        }
+        fn custom(&mut self, name: &str, text: &str) {
+            let occurrence = self.1.entry(name.to_string()).or_insert(0);
+            *occurrence += 1;
+            self.0
+                .push((custom_column(name, *occurrence), text.to_string()));
+        }
+        fn leftovers(&mut self, json: &str) {
+            self.0.push((CUSTOM.to_string(), json.to_string()));
+        }
+    }
+
     fn cells(raw: &str) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        flatten_record(raw, |c, v| out.push((c.to_string(), v.into_owned()))).unwrap();
-        out
+        let mut sink = Cells::default();
+        flatten_record(raw, &mut sink).unwrap();
+        sink.0
     }
 
     #[test]
     fn flattens_standard_custom_repeated_null_and_nested() {
-        let raw = r#"{"Id":"a","TimeStamp":"t","Extra":{"x":[1,2]},"N":null,"B":true,
+        let raw = r#"{"Id":"a","TimeStamp":"t","Extra":{"x": [1, 2]},"N":null,"B":true,"F":1.5,
             "CustomProperties":[{"Name":"ClientIP","Value":"1.2.3.4"},{"Name":"ClientIP","Value":"5.6.7.8"},
-            {"Name":"Empty","Value":null},{"Oops":1},{"Name":"Quote","Value":"a \"b\", c\nd"}]}"#;
+            {"Name":"Empty","Value":null},{"Oops":1},{"Name":"Quote","Value":"a \"b\", c\nd"},{"Name":"Missing"}]}"#;
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             cells(raw),
-            vec![
-                ("Id".into(), "a".into()),
-                ("TimeStamp".into(), "t".into()),
-                ("Extra".into(), r#"{"x":[1,2]}"#.into()),
-                ("N".into(), "".into()),
-                ("B".into(), "true".into()),
-                ("CustomProperties.ClientIP".into(), "1.2.3.4".into()),
-                ("CustomProperties.ClientIP#2".into(), "5.6.7.8".into()),
-                ("CustomProperties.Empty".into(), "".into()),
-                ("CustomProperties.Quote".into(), "a \"b\", c\nd".into()),
-                ("CustomProperties".into(), r#"[{"Oops":1}]"#.into()),
-            ]
+            pairs(&[
+                ("Id", "a"),
+                ("TimeStamp", "t"),
+                ("Extra", r#"{"x":[1,2]}"#),
+                ("N", ""),
+                ("B", "true"),
+                ("F", "1.5"),
+                ("CustomProperties.ClientIP", "1.2.3.4"),
+                ("CustomProperties.ClientIP#2", "5.6.7.8"),
+                ("CustomProperties.Empty", ""),
+                ("CustomProperties.Quote", "a \"b\", c\nd"),
+                ("CustomProperties.Missing", ""),
+                ("CustomProperties", r#"[{"Oops":1}]"#),
+            ])
         );
     }
 
@@ -224,28 +366,17 @@ mod tests {
     }
 
     #[test]
-    fn header_order_is_fixed() {
-        let mut schema = CsvSchema::default();
-        schema.observe(r#"{"Zed":1,"Id":"a","CustomProperties":[{"Name":"B","Value":"1"},{"Name":"A","Value":"2"}]}"#).unwrap();
-        schema
-            .observe(r#"{"TenantId":"t","CustomProperties":[7]}"#)
-            .unwrap();
+    fn odd_entries_keep_their_json() {
+        let raw = r#"{"CustomProperties":[{"Name":1,"Value":"x"},{"Name":"A","Value":"1","Extra":true},"s",null]}"#;
         assert_eq!(
-            schema.header(),
-            vec![
-                "TimeStamp",
-                "ActivityIdType",
-                "AppIdType",
-                "ActivityItemId",
-                "ActivityCreationTime",
-                "ClientSessionId",
-                "Id",
-                "TenantId",
-                "Zed",
-                "CustomProperties",
-                "CustomProperties.A",
-                "CustomProperties.B",
-            ]
+            cells(raw),
+            vec![(
+                "CustomProperties".to_string(),
+                r#"[{"Name":1,"Value":"x"},{"Name":"A","Value":"1","Extra":true},"s",null]"#
+                    .to_string()
+            )]
         );
+        assert!(flatten_record(r#"{"a":1} trailing"#, &mut Cells::default()).is_err());
+        assert!(flatten_record(r#"[1]"#, &mut Cells::default()).is_err());
     }
 }

@@ -23,7 +23,7 @@ impl<W: Write> JsonlWriter<W> {
         // JSON strings cannot contain them, so collapsing them keeps one record per line and
         // changes no value.
         let raw = record.raw_json();
-        if raw.contains(['\n', '\r']) {
+        if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_some() {
             let one_line: String = raw
                 .chars()
                 .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })

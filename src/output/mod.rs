@@ -7,9 +7,9 @@ mod hashing;
 mod jsonl;
 mod manifest;
 
-pub use self::csv::{write_csv_from_jsonl, CsvOptions};
+pub use self::csv::{CsvBuilder, CsvOptions};
 pub use files::{commit, hash_file, FileDigest, OutputError, OutputFormat, OutputPlan};
-pub use flatten::{flatten_record, CsvSchema, STANDARD_COLUMNS};
+pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
 pub use hashing::HashingWriter;
 pub use jsonl::JsonlWriter;
 pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullStatus};

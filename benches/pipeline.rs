@@ -1,0 +1,199 @@
+//! Benchmarks: a program that prints figures (`cargo bench --bench pipeline`), never a timed test.
+//!
+//! 1. Client CPU per activity from HTTP body to files (page parse, hashed JSON Lines, flattening,
+//!    hashed CSV), on one thread, over the large corpus. Target: at most 3 us.
+//! 2. The real binary pulling the small and the large mailbox from `mock-tenant serve` (its own
+//!    process) over loopback HTTP: wall and CPU seconds of the client alone, activities/s,
+//!    requests, and the client's peak RSS (target: equal within noise, under 64 MB).
+//!
+//! `BENCH_ACTIVITIES` sets the large size (default 200,000; the small one is a tenth).
+
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use o365_activities::output::{CsvBuilder, CsvOptions, HashingWriter, JsonlWriter};
+use o365_activities::record::parse_page;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_o365-activities");
+
+fn seconds(t: libc::timeval) -> Duration {
+    Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
+}
+
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// Waits for one child; returns its CPU time and peak RSS in MiB.
+fn reap(child: Child) -> (bool, Duration, f64) {
+    let mut status = 0;
+    // SAFETY: wait4 writes the child's status and usage into the values we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (
+        ok,
+        seconds(usage.ru_utime) + seconds(usage.ru_stime),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+fn generate_corpus(path: &Path, activities: usize) {
+    let status = Command::new(BINARY)
+        .args([
+            "mock-tenant",
+            "generate",
+            "--quiet",
+            "--users",
+            "1",
+            "--seed",
+            "42",
+            "--per-user",
+        ])
+        .arg(activities.to_string())
+        .arg("--out")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts `mock-tenant serve` on the corpus; returns the process and its URL.
+fn serve(corpus: &Path, latency_ms: u64) -> (Child, String) {
+    let mut server = Command::new(BINARY)
+        .args([
+            "mock-tenant",
+            "serve",
+            "--tokens",
+            "bench",
+            "--latency",
+            &latency_ms.to_string(),
+            "--corpus",
+        ])
+        .arg(corpus)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    (server, url.trim().to_string())
+}
+
+fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) {
+    // Streamed: a large read here would raise this process's RSS high-water mark, which a
+    // child started by vfork inherits and would report as its own.
+    let activities = BufReader::new(std::fs::File::open(corpus).unwrap())
+        .lines()
+        .count();
+    let (mut server, url) = serve(corpus, latency_ms);
+    let dir = tempfile::tempdir().unwrap();
+    let wall = Instant::now();
+    let child = Command::new(BINARY)
+        .args([
+            "pull",
+            "--user",
+            "alice.johnson@contoso.com",
+            "--token",
+            "bench",
+            "--quiet",
+            "--base-url",
+            &url,
+            "--output",
+        ])
+        .arg(dir.path().join("bench.csv"))
+        .args(extra)
+        .spawn()
+        .unwrap();
+    let (ok, cpu, rss) = reap(child);
+    let wall = wall.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{label}: the pull failed");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("bench.csv.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let records = manifest["records"].as_u64().unwrap_or(0) as usize;
+    assert_eq!(records, activities, "{label}: every activity of the corpus");
+    println!(
+        "{label}: {records} activities, {:.0}/s, wall {:.2} s, client CPU {:.2} s ({:.2} us/activity), {} requests, \
+         {} throttle waits, client peak RSS {:.1} MB",
+        records as f64 / wall.as_secs_f64(),
+        wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / records as f64,
+        manifest["requests"],
+        manifest["throttle_waits"],
+        rss
+    );
+}
+
+fn pipeline_cpu(corpus: &Path) {
+    let text = std::fs::read_to_string(corpus).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let pages: Vec<Vec<u8>> = lines
+        .chunks(1000)
+        .map(|chunk| format!("{{\"value\":[{}]}}", chunk.join(",")).into_bytes())
+        .collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let dir = tempfile::tempdir().unwrap();
+    let start = thread_cpu();
+    let mut jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
+    let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
+    for page in &pages {
+        for record in parse_page(page).unwrap() {
+            jsonl.write(&record).unwrap();
+            csv.add(record.raw_json()).unwrap();
+        }
+    }
+    jsonl.finish().unwrap();
+    let fetch = thread_cpu() - start;
+    let out = HashingWriter::new(BufWriter::with_capacity(
+        256 * 1024,
+        std::fs::File::create(dir.path().join("b.csv")).unwrap(),
+    ));
+    csv.write_csv(out, CsvOptions { sanitize: true }).unwrap();
+    let total = thread_cpu() - start;
+    let n = lines.len() as f64;
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
+    println!(
+        "1. pipeline, HTTP body to files: {} activities of {:.0} bytes: {:.2} us CPU/activity [target <= 3 us] \
+         = {:.2} us fetch side (page parse, keys, hashed JSON Lines, flatten to cell spool) + {:.2} us hashed CSV pass",
+        lines.len(),
+        bytes as f64 / n,
+        us(total),
+        us(fetch),
+        us(total - fetch)
+    );
+}
+
+fn main() {
+    let large: usize = std::env::var("BENCH_ACTIVITIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    println!(
+        "o365-activities benchmarks on {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (small_corpus, large_corpus) = (
+        dir.path().join("small.jsonl"),
+        dir.path().join("large.jsonl"),
+    );
+    generate_corpus(&small_corpus, large / 10);
+    generate_corpus(&large_corpus, large);
+    pull("2a. pull, small mailbox", &small_corpus, 0, &[]);
+    pull("2b. pull, large mailbox", &large_corpus, 0, &[]);
+    pipeline_cpu(&large_corpus);
+}
