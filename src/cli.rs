@@ -35,8 +35,59 @@ pub enum Command {
     /// A mock Activities API tenant: generate a corpus, or serve one over HTTP
     #[command(subcommand)]
     MockTenant(MockTenantCommand),
+    /// Pull every mailbox of a user list into one verifiable case folder (resumable)
+    Batch(BatchArgs),
+    /// Recompute every hash of a case folder; report missing, altered or extra files
+    Verify(VerifyArgs),
     /// One command end to end: generate a compromised mock tenant, serve it, pull the victim
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  o365-activities batch --users users.txt --out-dir case-42 --start 90d\n  o365-activities batch --users users.txt --out-dir case-42 --start 90d --resume   # after an interruption"
+)]
+pub struct BatchArgs {
+    /// File of mailboxes: one UPN per line; blank lines and # comments are ignored
+    #[arg(long, value_name = "FILE")]
+    pub users: PathBuf,
+
+    /// The case folder to create (or to continue with --resume)
+    #[arg(long, value_name = "CASE")]
+    pub out_dir: PathBuf,
+
+    /// Mailboxes pulled at once (each keeps its own per-mailbox budget)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Continue an interrupted case: complete mailboxes are verified and skipped, the others
+    /// continue from their checkpoints
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Per-mailbox output: csv (with the JSON Lines beside it) or jsonl only
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutputFormat,
+
+    /// Keep cells that start with = + - @ as they are
+    #[arg(long)]
+    pub no_sanitize: bool,
+
+    /// Test hook: abort at the n-th crash point (to prove resume from any point)
+    #[arg(long, hide = true)]
+    pub crash_at: Option<u64>,
+
+    #[command(flatten)]
+    pub query: QueryArgs,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The case folder written by batch
+    pub case: PathBuf,
 }
 
 const PULL_EXAMPLES: &str = "Examples (the blog's three pulls):

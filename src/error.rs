@@ -10,6 +10,10 @@ pub mod exit_code {
     pub const USAGE: i32 = 2;
     pub const REFUSED: i32 = 3;
     pub const GAVE_UP: i32 = 4;
+    /// `batch`: some mailboxes are not complete (the same code as a pull that gave up).
+    pub const INCOMPLETE: i32 = 4;
+    /// `verify`: a file is missing, altered or unexpected.
+    pub const VERIFY_FAILED: i32 = 5;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -36,6 +40,14 @@ pub enum AppError {
     #[error("{0}")]
     Other(String),
 
+    /// `batch` finished, but not every mailbox is complete.
+    #[error("{0}")]
+    Incomplete(String),
+
+    /// `verify` found a problem.
+    #[error("{0}")]
+    VerifyFailed(String),
+
     /// A failure after records were written: the partial result's location is attached.
     #[error("{error}\npartial result kept: {kept}")]
     Partial { error: Box<AppError>, kept: String },
@@ -52,6 +64,8 @@ impl AppError {
             AppError::GaveUp(_) => exit_code::GAVE_UP,
             AppError::Interrupted => exit_code::INTERRUPTED,
             AppError::Partial { error, .. } => error.exit_code(),
+            AppError::Incomplete(_) => exit_code::INCOMPLETE,
+            AppError::VerifyFailed(_) => exit_code::VERIFY_FAILED,
             AppError::Output(_) | AppError::Paging(_) | AppError::Other(_) => exit_code::OTHER,
         }
     }

@@ -1,6 +1,7 @@
 //! o365-activities: retrieve Office 365 mailbox activities (the Outlook Activities API) as
 //! evidence, and a mock tenant to rehearse and test against.
 
+pub mod case;
 pub mod cli;
 pub mod commands;
 pub mod config;

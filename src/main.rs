@@ -65,6 +65,8 @@ async fn run(cli: Cli) -> Result<(), AppError> {
         Command::MockTenant(MockTenantCommand::Serve(args)) => {
             commands::mock_tenant::serve(&args, verbose, ctrl_c()).await
         }
+        Command::Batch(args) => commands::batch::run(&args, quiet, ctrl_c()).await,
+        Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Demo(args) => commands::demo::run(&args, quiet, ctrl_c()).await,
     }
 }
@@ -88,6 +90,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();

@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub mod batch;
 pub mod demo;
 pub mod mock_tenant;
 pub mod pull;
+pub mod timeline;
+pub mod verify;

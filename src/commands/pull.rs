@@ -60,6 +60,14 @@ impl<'a> AnyPager<'a> {
             AnyPager::Skip(p) => p.first_query(),
         }
     }
+
+    /// A durable resume position: keyset paging has one after every batch, skip paging none.
+    pub fn checkpoint_bound(&self) -> Option<chrono::DateTime<Utc>> {
+        match self {
+            AnyPager::Keyset(p) => p.bound(),
+            AnyPager::Skip(_) => None,
+        }
+    }
 }
 
 impl Pager for AnyPager<'_> {

@@ -27,6 +27,8 @@ struct Columns {
     custom_index: FxHashMap<Box<str>, usize>,
     custom: Vec<CustomColumns>,
     leftovers: Option<u32>,
+    /// A column before all others (the timeline's `Mailbox`), always id 0 when present.
+    leading: Option<String>,
     /// Counts records, so repeated custom names are numbered per record without a per-record set.
     record: u64,
 }
@@ -40,8 +42,12 @@ struct CustomColumns {
 }
 
 impl Columns {
-    fn with_standard() -> Self {
+    fn with_standard(leading: Option<&str>) -> Self {
         let mut columns = Columns::default();
+        if let Some(leading) = leading {
+            columns.add(leading.to_string());
+            columns.leading = Some(leading.to_string());
+        }
         for name in STANDARD_COLUMNS {
             columns.top_level_id(name);
         }
@@ -97,22 +103,26 @@ impl Columns {
         }
     }
 
-    /// Column ids in header order: the standard six, other top-level properties by name, the
-    /// `CustomProperties` leftovers, custom properties by name.
+    /// Column ids in header order: the leading column (if any), the standard six, other
+    /// top-level properties by name, the `CustomProperties` leftovers, custom properties by name.
     fn header_order(&self) -> Vec<u32> {
-        fn rank(name: &str) -> (u8, usize, &str) {
-            if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
-                (0, i, "")
+        let has_leading = self.leading.is_some();
+        let rank = |id: u32| -> (u8, usize, &str) {
+            let name = self.names[id as usize].as_str();
+            if has_leading && id == 0 {
+                (0, 0, "")
+            } else if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
+                (1, i, "")
             } else if name == CUSTOM {
-                (2, 0, "")
+                (3, 0, "")
             } else if name.starts_with(CUSTOM_PREFIX) {
-                (3, 0, name)
+                (4, 0, name)
             } else {
-                (1, 0, name)
+                (2, 0, name)
             }
-        }
+        };
         let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
-        ids.sort_by(|a, b| rank(&self.names[*a as usize]).cmp(&rank(&self.names[*b as usize])));
+        ids.sort_by(|a, b| rank(*a).cmp(&rank(*b)));
         ids
     }
 }
@@ -158,9 +168,14 @@ pub struct CsvBuilder {
 impl CsvBuilder {
     /// Spools cells to `spool_path` (removed when the builder is dropped).
     pub fn create(spool_path: PathBuf) -> io::Result<Self> {
+        Self::create_with_leading(spool_path, None)
+    }
+
+    /// As `create`, with a first column (filled by `add_with_leading`).
+    pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
         let spool = BufWriter::with_capacity(256 * 1024, File::create(&spool_path)?);
         Ok(CsvBuilder {
-            columns: Columns::with_standard(),
+            columns: Columns::with_standard(leading),
             spool_path,
             spool: Some(spool),
             frame: Vec::with_capacity(4096),
@@ -169,12 +184,20 @@ impl CsvBuilder {
 
     /// Flattens one record into the spool.
     pub fn add(&mut self, raw: &str) -> io::Result<()> {
+        self.add_with_leading(None, raw)
+    }
+
+    /// Flattens one record, with the value of the leading column.
+    pub fn add_with_leading(&mut self, leading: Option<&str>, raw: &str) -> io::Result<()> {
         self.frame.clear();
         self.columns.record += 1;
         let mut sink = FrameSink {
             columns: &mut self.columns,
             frame: &mut self.frame,
         };
+        if let (Some(value), Some(_)) = (leading, &sink.columns.leading) {
+            sink.cell(0, value);
+        }
         flatten_record(raw, &mut sink)
             .map_err(|e| invalid(format!("a record is not a JSON object: {e}")))?;
         let spool = self

@@ -1,9 +1,27 @@
 //! JSON Lines evidence: each record's JSON text exactly as received, one per line.
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 
 use super::hashing::HashingWriter;
 use crate::record::Activity;
+
+/// A record's JSON text as one line (without the line break).
+///
+/// The server's text may hold raw line breaks only in white space between tokens (JSON strings
+/// cannot contain them), so turning them into spaces keeps one record per line and changes no value.
+pub fn jsonl_line(record: &Activity) -> Cow<'_, str> {
+    let raw = record.raw_json();
+    if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_some() {
+        Cow::Owned(
+            raw.chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
 
 pub struct JsonlWriter<W: Write> {
     out: HashingWriter<BufWriter<W>>,
@@ -19,19 +37,7 @@ impl<W: Write> JsonlWriter<W> {
     }
 
     pub fn write(&mut self, record: &Activity) -> io::Result<()> {
-        // The server's text may hold raw line breaks only inside whitespace between tokens;
-        // JSON strings cannot contain them, so collapsing them keeps one record per line and
-        // changes no value.
-        let raw = record.raw_json();
-        if memchr::memchr2(b'\n', b'\r', raw.as_bytes()).is_some() {
-            let one_line: String = raw
-                .chars()
-                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
-                .collect();
-            self.out.write_all(one_line.as_bytes())?;
-        } else {
-            self.out.write_all(raw.as_bytes())?;
-        }
+        self.out.write_all(jsonl_line(record).as_bytes())?;
         self.out.write_all(b"\n")?;
         self.records += 1;
         Ok(())

@@ -11,5 +11,5 @@ pub use self::csv::{CsvBuilder, CsvOptions};
 pub use files::{commit, hash_file, FileDigest, OutputError, OutputFormat, OutputPlan};
 pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
 pub use hashing::HashingWriter;
-pub use jsonl::JsonlWriter;
+pub use jsonl::{jsonl_line, JsonlWriter};
 pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullStatus};

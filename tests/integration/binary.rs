@@ -219,3 +219,44 @@ mod reqwest {
         runtime.block_on(async { ::reqwest::get(url).await.unwrap().status().as_u16() })
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_keeps_a_marked_partial_result_and_exits_130() {
+    let server = tenant(FaultSettings {
+        latency: std::time::Duration::from_millis(150),
+        ..FaultSettings::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("slow.csv");
+    let args = pull_args(
+        &server.url,
+        "alice.johnson@contoso.com",
+        &output,
+        &["--page-size", "10"],
+    );
+    let (code, partial_records) = tokio::task::spawn_blocking(move || {
+        let child = binary().args(&args).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = child.wait_with_output().unwrap().status;
+        let partial =
+            std::fs::read_to_string(output.with_extension("jsonl.partial")).unwrap_or_default();
+        (status.code(), partial.lines().count())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(130));
+    assert!(partial_records > 0, "what was fetched is kept");
+    assert!(!dir.path().join("slow.csv").exists());
+    let manifest =
+        std::fs::read_to_string(dir.path().join("slow.csv.partial.manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"incomplete\"") && manifest.contains("interrupted"),
+        "{manifest}"
+    );
+}

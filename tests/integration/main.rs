@@ -2,6 +2,7 @@
 
 mod support;
 
+mod batch;
 mod binary;
 mod filter_escaping;
 mod mock_tenant;

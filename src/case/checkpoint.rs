@@ -1,0 +1,45 @@
+//! A mailbox's durable position: written atomically, and only after the page it describes is
+//! on disk, so a crash at any point leaves a checkpoint that is true.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::CrashPoints;
+use crate::output::{commit, OutputError, OutputPlan};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Every activity strictly before this TimeStamp is in the evidence file (keyset paging).
+    pub bound: Option<chrono::DateTime<chrono::Utc>>,
+    /// Bytes of the evidence file that hold those activities; anything after is discarded.
+    pub bytes: u64,
+    pub records: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttle_waits: u64,
+    pub throttle_wait_seconds: f64,
+}
+
+impl Checkpoint {
+    pub fn load(path: &Path) -> Result<Option<Self>, OutputError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| OutputError::io("cannot parse", path, e.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OutputError::io("cannot read", path, e)),
+        }
+    }
+
+    pub fn save(&self, path: &Path, crash: &CrashPoints) -> Result<(), OutputError> {
+        let temporary = OutputPlan::temporary(path);
+        let text = serde_json::to_vec(self)
+            .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
+        std::fs::write(&temporary, text)
+            .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+        crash.point("checkpoint written, not yet renamed");
+        commit(&temporary, path)
+    }
+}

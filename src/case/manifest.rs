@@ -1,0 +1,111 @@
+//! The case manifest: run parameters (never a secret), and per mailbox its status, counters
+//! and the SHA-256 and size of each file.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::output::{commit, OutputError, OutputPlan};
+
+/// What the run asked for: a resumed run must ask for exactly the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunParameters {
+    pub base_url: String,
+    pub api_version: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// The end as resolved when the case started (frozen for every later resume).
+    pub resolved_filter: String,
+    pub resolved_end: chrono::DateTime<chrono::Utc>,
+    pub resolved_start: Option<chrono::DateTime<chrono::Utc>>,
+    pub types: Vec<String>,
+    pub app_types: Vec<String>,
+    pub select: Option<Vec<String>>,
+    pub page_size: u32,
+    pub paging: String,
+    pub format: String,
+    pub sanitize: bool,
+    pub users_file_sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxStatus {
+    Complete,
+    Incomplete,
+    Failed,
+    Pending,
+}
+
+impl MailboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxStatus::Complete => "complete",
+            MailboxStatus::Incomplete => "incomplete",
+            MailboxStatus::Failed => "failed",
+            MailboxStatus::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseFile {
+    /// Relative to the case folder, `/`-separated.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailboxEntry {
+    pub mailbox: String,
+    pub folder: String,
+    pub status: MailboxStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    pub records: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttle_waits: u64,
+    pub throttle_wait_seconds: f64,
+    pub files: Vec<CaseFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseManifest {
+    pub tool: String,
+    pub tool_version: String,
+    pub started_at: String,
+    pub updated_at: String,
+    pub parameters: RunParameters,
+    pub mailboxes: Vec<MailboxEntry>,
+    /// Case-level files (summary, timeline).
+    pub files: Vec<CaseFile>,
+}
+
+impl CaseManifest {
+    pub fn read(path: &Path) -> Result<Self, OutputError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| OutputError::io("cannot read", path, e))?;
+        serde_json::from_str(&text).map_err(|e| OutputError::io("cannot parse", path, e.into()))
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), OutputError> {
+        let temporary = OutputPlan::temporary(path);
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
+        text.push('\n');
+        std::fs::write(&temporary, text)
+            .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+        commit(&temporary, path)
+    }
+
+    /// Every file the manifest vouches for.
+    pub fn all_files(&self) -> impl Iterator<Item = &CaseFile> {
+        self.mailboxes
+            .iter()
+            .flat_map(|m| m.files.iter())
+            .chain(self.files.iter())
+    }
+}

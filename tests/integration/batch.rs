@@ -1,0 +1,345 @@
+//! `batch` and `verify`, through the built binary against the in-process mock tenant.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use o365_activities::case::CaseManifest;
+use o365_activities::mock::store::StoredActivity;
+use o365_activities::mock::{
+    generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec,
+};
+
+use crate::support::now;
+
+const TOKEN: &str = "batch-token";
+
+fn corpus() -> BTreeMap<String, Vec<StoredActivity>> {
+    let corpus = generate(&CorpusSpec {
+        users: 3,
+        per_user: 700,
+        days: 60,
+        end: now(),
+        seed: 21,
+        scenario: Scenario::None,
+    });
+    o365_activities::commands::mock_tenant::corpus_by_mailbox(corpus)
+}
+
+async fn tenant(settings: ServerSettings) -> (RunningServer, Vec<String>) {
+    let corpus = corpus();
+    let users: Vec<String> = corpus.keys().cloned().collect();
+    (start(corpus, settings).await.unwrap(), users)
+}
+
+fn settings(faults: FaultSettings) -> ServerSettings {
+    ServerSettings {
+        tokens: vec![
+            TokenSpec::parse(TOKEN).unwrap(),
+            TokenSpec::parse("fresh-token").unwrap(),
+        ],
+        faults,
+        ..ServerSettings::default()
+    }
+}
+
+/// Runs `batch` (off the async runtime); returns the exit code (None when it aborted) and stderr.
+async fn batch(url: &str, users_file: &Path, case: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args: Vec<String> = [
+        "batch",
+        "--users",
+        users_file.to_str().unwrap(),
+        "--out-dir",
+        case.to_str().unwrap(),
+        "--base-url",
+        url,
+        "--page-size",
+        "150",
+        "--end",
+        "2018-06-01T00:00:00Z",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    tokio::task::spawn_blocking(move || {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env("OAUTH_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn users_file(dir: &Path, users: &[String]) -> PathBuf {
+    let path = dir.join("users.txt");
+    std::fs::write(&path, users.join("\n")).unwrap();
+    path
+}
+
+/// The case's content files (evidence, CSVs, timeline), which must not depend on how the run went.
+fn content(case: &Path) -> BTreeMap<String, Vec<u8>> {
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    manifest
+        .all_files()
+        .filter(|f| f.path != "summary.csv")
+        .map(|f| (f.path.clone(), std::fs::read(case.join(&f.path)).unwrap()))
+        .collect()
+}
+
+async fn verify(case: &Path) -> (Option<i32>, String) {
+    let case = case.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .arg("verify")
+            .arg(&case)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_list_ends_with_the_right_statuses_and_exit_code() {
+    let faults = FaultSettings {
+        fail_rate: 0.1,
+        truncate_rate: 0.05,
+        seed: 3,
+        ..Default::default()
+    };
+    let (server, mut users) = tenant(ServerSettings {
+        throttle: Some((4, Duration::from_secs(1))),
+        ..settings(faults)
+    })
+    .await;
+    users.insert(1, "nobody@contoso.com".into());
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let (code, stderr) = batch(
+        &server.url,
+        &users_file(dir.path(), &users),
+        &case,
+        &["--concurrency", "4", "--max-retries", "20"],
+    )
+    .await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("failed")
+            && stderr.contains("nobody@contoso.com")
+            && stderr.contains("FullAccess"),
+        "{stderr}"
+    );
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    let statuses: Vec<(&str, &str)> = manifest
+        .mailboxes
+        .iter()
+        .map(|m| (m.mailbox.as_str(), m.status.as_str()))
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|(_, s)| *s == "complete").count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[1], ("nobody@contoso.com", "failed"));
+    assert!(
+        manifest
+            .mailboxes
+            .iter()
+            .map(|m| m.throttle_waits)
+            .sum::<u64>()
+            > 0,
+        "the throttle was hit"
+    );
+    assert!(
+        !serde_json::to_string(&manifest).unwrap().contains(TOKEN),
+        "no secret in the manifest"
+    );
+    let summary = std::fs::read_to_string(case.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 5);
+    let timeline = std::fs::read_to_string(case.join("timeline.csv")).unwrap();
+    let records: u64 = manifest.mailboxes.iter().map(|m| m.records).sum();
+    let mut reader = csv::Reader::from_reader(timeline.as_bytes());
+    assert_eq!(&reader.headers().unwrap()[0], "Mailbox");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as u64, records);
+    assert!(
+        rows.windows(2).all(|w| w[0][1] <= w[1][1]),
+        "the timeline is ordered by TimeStamp"
+    );
+    assert_eq!(verify(&case).await.0, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_crashed_anywhere_then_resumed_equals_an_uninterrupted_run() {
+    let (server, users) = tenant(settings(FaultSettings::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users);
+    let reference = dir.path().join("reference");
+    let (code, stderr) = batch(&server.url, &users_path, &reference, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let expected = content(&reference);
+    // Three crash points per page: half a page written, page on disk, checkpoint written.
+    for crash_at in [1u64, 2, 3, 4, 8, 12, 17] {
+        let case = dir.path().join(format!("case-{crash_at}"));
+        let (code, stderr) = batch(
+            &server.url,
+            &users_path,
+            &case,
+            &["--crash-at", &crash_at.to_string()],
+        )
+        .await;
+        assert_eq!(
+            code, None,
+            "crash point {crash_at} was not reached: {stderr}"
+        );
+        let (code, stderr) = batch(&server.url, &users_path, &case, &["--resume"]).await;
+        assert_eq!(
+            code,
+            Some(0),
+            "resume after crash point {crash_at}: {stderr}"
+        );
+        assert!(
+            content(&case) == expected,
+            "crash point {crash_at}: the resumed case differs from the reference"
+        );
+        let (code, report) = verify(&case).await;
+        assert_eq!(code, Some(0), "crash point {crash_at}: {report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_refuses_changed_parameters_and_skips_complete_mailboxes() {
+    let (server, users) = tenant(settings(FaultSettings::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users);
+    let case = dir.path().join("case");
+    assert_eq!(batch(&server.url, &users_path, &case, &[]).await.0, Some(0));
+    let (code, stderr) = batch(&server.url, &users_path, &case, &[]).await;
+    assert_eq!(code, Some(2), "an existing case needs --resume: {stderr}");
+    let (code, stderr) = batch(
+        &server.url,
+        &users_path,
+        &case,
+        &["--resume", "--types", "Move"],
+    )
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--types"), "{stderr}");
+
+    let requests_before = server.requests();
+    let (code, stderr) = batch(&server.url, &users_path, &case, &["--resume"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        server.requests(),
+        requests_before,
+        "complete mailboxes are not pulled again"
+    );
+
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    let evidence = case.join(&manifest.mailboxes[0].files[0].path);
+    let mut altered = std::fs::read(&evidence).unwrap();
+    altered[10] ^= 1;
+    std::fs::write(&evidence, &altered).unwrap();
+    let (code, stderr) = batch(&server.url, &users_path, &case, &["--resume"]).await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("no longer matches"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&evidence).unwrap(),
+        altered,
+        "the altered evidence was not pulled over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_leaves_mailboxes_incomplete_until_resumed_with_a_fresh_one() {
+    let faults = FaultSettings {
+        token_ttl: Some(Duration::ZERO),
+        ..Default::default()
+    };
+    let (server, users) = tenant(settings(faults)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users[..1]);
+    let case = dir.path().join("case");
+    let (code, stderr) = batch(&server.url, &users_path, &case, &[]).await;
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(stderr.contains("token expired"), "{stderr}");
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    assert_eq!(manifest.mailboxes[0].status.as_str(), "incomplete");
+    assert!(manifest.mailboxes[0].records > 0, "the first page was kept");
+    let (code, stderr) = batch(
+        &server.url,
+        &users_path,
+        &case,
+        &["--resume", "--token", "fresh-token", "--max-retries", "0"],
+    )
+    .await;
+    // The fresh token expires after its own first use too, so each resume gains one page.
+    assert!(matches!(code, Some(0) | Some(4)), "{stderr}");
+    let resumed = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    assert!(
+        resumed.mailboxes[0].records > manifest.mailboxes[0].records,
+        "the resume continued the pull"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_users_lines_are_reported_with_numbers_and_verify_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(
+        dir.path(),
+        &[
+            "ok@contoso.com".into(),
+            "not an upn".into(),
+            "# fine".into(),
+            "nodomain@".into(),
+        ],
+    );
+    let (code, stderr) = batch("http://127.0.0.1:9", &users, &dir.path().join("case"), &[]).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("line 2:") && stderr.contains("line 4:") && !stderr.contains("line 1:"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("case").exists(),
+        "nothing is created before the input is valid"
+    );
+
+    let (server, users) = tenant(settings(FaultSettings::default())).await;
+    let case = dir.path().join("case");
+    assert_eq!(
+        batch(
+            &server.url,
+            &users_file(dir.path(), &users[..2]),
+            &case,
+            &["--format", "jsonl"]
+        )
+        .await
+        .0,
+        Some(0)
+    );
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    std::fs::write(case.join(&manifest.mailboxes[0].files[0].path), "tampered").unwrap();
+    std::fs::remove_file(case.join("timeline.csv")).unwrap();
+    std::fs::write(case.join("mailboxes").join("planted.txt"), "x").unwrap();
+    let (code, stdout) = verify(&case).await;
+    assert_eq!(code, Some(5));
+    assert!(stdout.contains("ALTERED  mailboxes/"), "{stdout}");
+    assert!(stdout.contains("MISSING  timeline.csv"), "{stdout}");
+    assert!(stdout.contains("EXTRA  mailboxes/planted.txt"), "{stdout}");
+}
