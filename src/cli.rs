@@ -39,8 +39,59 @@ pub enum Command {
     Batch(BatchArgs),
     /// Recompute every hash of a case folder; report missing, altered or extra files
     Verify(VerifyArgs),
+    /// The blog's hunting techniques over pulled activities: findings an analyst can act on
+    Triage(TriageArgs),
     /// One command end to end: generate a compromised mock tenant, serve it, pull the victim
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriageFormat {
+    /// A short summary for the terminal, most important first
+    Text,
+    /// Every finding and table, machine-readable
+    Json,
+    /// One CSV per table, in the --output folder
+    Csv,
+    /// One self-contained page with charts and tables
+    Html,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  o365-activities triage victim.jsonl\n  o365-activities triage case-42 --geoip GeoLite2-Country.mmdb --asn GeoLite2-ASN.mmdb --home-country US --format html --output report.html"
+)]
+pub struct TriageArgs {
+    /// JSON Lines or CSV written by pull, or a batch case folder
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Country database in MaxMind format (any vendor), for countries of source IPs
+    #[arg(long, value_name = "MMDB")]
+    pub geoip: Option<PathBuf>,
+
+    /// ASN database in MaxMind format, for networks of source IPs
+    #[arg(long, value_name = "MMDB")]
+    pub asn: Option<PathBuf>,
+
+    /// Countries the mailbox owner is expected in (ISO codes); others are flagged
+    #[arg(long, value_name = "CC", num_args = 1.., value_delimiter = ',')]
+    pub home_country: Vec<String>,
+
+    /// Search terms to flag, one per line (default: finance terms such as wire, invoice, payment, bank)
+    #[arg(long, value_name = "FILE")]
+    pub keywords: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: TriageFormat,
+
+    /// Write here instead of standard output (a folder for --format csv)
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Replace an existing --output file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -15,3 +15,4 @@ pub mod progress;
 pub mod record;
 pub mod secret;
 pub mod timespec;
+pub mod triage;

@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::Batch(args) => commands::batch::run(&args, quiet, ctrl_c()).await,
         Command::Verify(args) => commands::verify::run(&args, quiet),
+        Command::Triage(args) => commands::triage::run(&args, quiet),
         Command::Demo(args) => commands::demo::run(&args, quiet, ctrl_c()).await,
     }
 }

@@ -11,3 +11,4 @@ mod paging;
 mod refusals;
 mod requests;
 mod retries;
+mod triage;

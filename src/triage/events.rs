@@ -1,0 +1,216 @@
+//! Pulled activities as triage sees them: the standard fields plus the custom properties,
+//! loaded from JSON Lines, from the CSV `pull` writes, or from every mailbox of a batch case.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
+use crate::error::AppError;
+use crate::output::{flatten_record, CellSink, Manifest};
+use crate::record::parse_timestamp;
+
+/// One activity.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub id: String,
+    pub time: Option<DateTime<Utc>>,
+    pub kind: String,
+    pub app: String,
+    pub item: String,
+    pub session: String,
+    /// Custom properties, first occurrence of each name.
+    pub custom: HashMap<String, String>,
+}
+
+impl Event {
+    pub fn prop(&self, name: &str) -> Option<&str> {
+        self.custom
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The activities of one mailbox, in time order.
+#[derive(Debug, Clone)]
+pub struct MailboxEvents {
+    pub mailbox: String,
+    pub events: Vec<Event>,
+}
+
+impl CellSink for Event {
+    fn top_level(&mut self, key: &str, text: &str) {
+        let field = match key {
+            "Id" => &mut self.id,
+            "ActivityIdType" => &mut self.kind,
+            "AppIdType" => &mut self.app,
+            "ActivityItemId" => &mut self.item,
+            "ClientSessionId" => &mut self.session,
+            "TimeStamp" => {
+                self.time = parse_timestamp(text);
+                return;
+            }
+            _ => return,
+        };
+        *field = text.to_string();
+    }
+
+    fn custom(&mut self, name: &str, text: &str) {
+        self.custom
+            .entry(name.to_string())
+            .or_insert_with(|| text.to_string());
+    }
+
+    fn leftovers(&mut self, _json: &str) {}
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> AppError {
+    AppError::Usage(format!("cannot read {}: {e}", path.display()))
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<Event>, AppError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut events = Vec::new();
+    for (number, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| io_error(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut event = Event::default();
+        flatten_record(&line, &mut event).map_err(|e| {
+            AppError::Usage(format!(
+                "{} line {}: not an activity record ({e})",
+                path.display(),
+                number + 1
+            ))
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|e| io_error(path, e))?;
+    let headers = reader.headers().map_err(|e| io_error(path, e))?.clone();
+    if !headers.iter().any(|h| h == "TimeStamp") {
+        return Err(AppError::Usage(format!(
+            "{} has no TimeStamp column: is it a CSV written by pull?",
+            path.display()
+        )));
+    }
+    let mut events = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| io_error(path, e))?;
+        let mut event = Event::default();
+        for (header, cell) in headers.iter().zip(row.iter()) {
+            let cell = unsanitize(cell);
+            match header.strip_prefix("CustomProperties.") {
+                Some(name) if !name.contains('#') => event.custom(name, cell),
+                Some(_) => {}
+                None => event.top_level(header, cell),
+            }
+        }
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Undoes pull's formula neutralization (a `'` before = + - @ tab CR).
+fn unsanitize(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
+/// The mailbox a pulled file belongs to, from the manifest beside it, else from its name.
+fn mailbox_name(path: &Path) -> String {
+    let candidates = [
+        PathBuf::from(format!("{}.manifest.json", path.display())),
+        path.with_extension("csv.manifest.json"),
+        path.with_extension("jsonl.manifest.json"),
+    ];
+    candidates
+        .iter()
+        .find_map(|m| Manifest::read(m).ok())
+        .map(|m| m.query.mailbox)
+        .unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+}
+
+/// Loads every input: files become one mailbox each, a case folder one per complete mailbox.
+pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
+    let mut mailboxes = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let manifest_path = input.join(MANIFEST);
+            if !manifest_path.exists() {
+                return Err(AppError::Usage(format!(
+                    "{} is a folder without {MANIFEST}: give a batch case folder or pulled files",
+                    input.display()
+                )));
+            }
+            let manifest = CaseManifest::read(&manifest_path)?;
+            for entry in &manifest.mailboxes {
+                if entry.status != MailboxStatus::Complete {
+                    tracing::warn!(
+                        "{}: {} is {}, left out of triage",
+                        input.display(),
+                        entry.mailbox,
+                        entry.status.as_str()
+                    );
+                    continue;
+                }
+                let evidence = MailboxPaths::new(input, &entry.mailbox).evidence;
+                mailboxes.push(MailboxEvents {
+                    mailbox: entry.mailbox.clone(),
+                    events: read_jsonl(&evidence)?,
+                });
+            }
+            continue;
+        }
+        let extension = input
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let events = match extension.as_str() {
+            "jsonl" | "ndjson" | "partial" => read_jsonl(input)?,
+            "csv" => read_csv(input)?,
+            _ => {
+                return Err(AppError::Usage(format!(
+                    "{}: give JSON Lines (.jsonl), a CSV written by pull, or a case folder",
+                    input.display()
+                )))
+            }
+        };
+        mailboxes.push(MailboxEvents {
+            mailbox: mailbox_name(input),
+            events,
+        });
+    }
+    for mailbox in &mut mailboxes {
+        mailbox
+            .events
+            .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+    }
+    Ok(mailboxes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_lose_only_the_neutralizing_apostrophe() {
+        assert_eq!(unsanitize("'=SUM(A1)"), "=SUM(A1)");
+        assert_eq!(unsanitize("'quoted'"), "'quoted'");
+        assert_eq!(unsanitize("plain"), "plain");
+    }
+}

@@ -1,0 +1,13 @@
+//! Triage: the blog's hunting techniques over pulled activities, as findings an analyst can act on.
+//!
+//! `events` loads pulled data (JSON Lines, CSV, or a batch case), `analyze` derives findings and
+//! tables per mailbox, `render` writes them as text, JSON, CSV or a self-contained HTML page.
+
+pub mod analyze;
+pub mod events;
+pub mod geo;
+pub mod query_xml;
+pub mod render;
+
+pub use analyze::{analyze_mailbox, Finding, MailboxReport, Settings, Severity, Table};
+pub use events::{load_inputs, Event, MailboxEvents};

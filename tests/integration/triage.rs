@@ -1,0 +1,235 @@
+//! Triage against the planted truth of the mock tenant's `bec` scenario, over several seeds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::CommandCargoExt;
+use o365_activities::mock::{generate, CorpusSpec, Scenario, Truth};
+use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
+use o365_activities::triage::geo::GeoLookup;
+use o365_activities::triage::{analyze_mailbox, load_inputs, MailboxReport, Settings, Severity};
+
+use crate::support::now;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// Writes each mailbox of a generated tenant as a pulled JSON Lines file; returns paths and truth.
+fn pulled_tenant(seed: u64, dir: &Path) -> (Vec<PathBuf>, Truth) {
+    let corpus = generate(&CorpusSpec {
+        users: 4,
+        per_user: 1500,
+        days: 120,
+        end: now(),
+        seed,
+        scenario: Scenario::Bec,
+    });
+    let mut paths = Vec::new();
+    for (upn, activities) in &corpus.mailboxes {
+        let path = dir.join(format!("{upn}.jsonl"));
+        let lines: Vec<&str> = activities.iter().map(|a| a.json.as_str()).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        paths.push(path);
+    }
+    (paths, corpus.truth.unwrap())
+}
+
+fn settings(with_geo: bool) -> Settings {
+    Settings {
+        home_countries: if with_geo { vec!["US".into()] } else { vec![] },
+        keywords: DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+        geo: if with_geo {
+            GeoLookup::open(
+                Some(&fixture("test-country.mmdb")),
+                Some(&fixture("test-asn.mmdb")),
+            )
+            .unwrap()
+        } else {
+            GeoLookup::default()
+        },
+    }
+}
+
+fn high_ids(report: &MailboxReport, category: &str) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::High && f.category == category)
+        .flat_map(|f| f.activity_ids.clone())
+        .collect()
+}
+
+#[test]
+fn the_report_names_every_planted_element_and_nothing_of_the_owners() {
+    for seed in [1u64, 7, 2018] {
+        for with_geo in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (paths, truth) = pulled_tenant(seed, dir.path());
+            let mailboxes = load_inputs(&paths).unwrap();
+            let settings = settings(with_geo);
+            for mailbox in &mailboxes {
+                let report = analyze_mailbox(mailbox, &settings);
+                let context = format!("seed {seed}, geo {with_geo}, {}", report.mailbox);
+                if report.mailbox != truth.mailbox {
+                    let high: Vec<&str> = report
+                        .findings
+                        .iter()
+                        .filter(|f| f.severity == Severity::High)
+                        .map(|f| f.title.as_str())
+                        .collect();
+                    assert!(
+                        high.is_empty(),
+                        "{context}: an ordinary mailbox has high findings {high:?}"
+                    );
+                    continue;
+                }
+                for ip in &truth.attacker_ips {
+                    assert!(
+                        report.findings.iter().any(|f| f.severity == Severity::High
+                            && f.category == "logon"
+                            && f.title.contains(ip.as_str())),
+                        "{context}: attacker IP {ip} not named"
+                    );
+                }
+                for ip in &truth.owner_ips {
+                    let flagged: Vec<&str> = report
+                        .findings
+                        .iter()
+                        .filter(|f| f.title.contains(ip.as_str()))
+                        .map(|f| f.title.as_str())
+                        .collect();
+                    assert!(
+                        flagged.is_empty(),
+                        "{context}: the owner's IP {ip} is flagged: {flagged:?}"
+                    );
+                }
+                let client = high_ids(&report, "client");
+                assert!(
+                    truth.imap_logon_ids.iter().all(|id| client.contains(id)),
+                    "{context}: IMAP4 logon"
+                );
+                let searches = high_ids(&report, "search");
+                assert!(
+                    truth
+                        .finance_search_ids
+                        .iter()
+                        .all(|id| searches.contains(id)),
+                    "{context}: finance searches"
+                );
+                assert!(
+                    high_ids(&report, "attachment").contains(&truth.phishing.activity_id),
+                    "{context}: phishing attachment"
+                );
+                assert!(
+                    high_ids(&report, "hiding").contains(&truth.hidden_sent_item.move_activity_id),
+                    "{context}: hidden item"
+                );
+                let sessions = high_ids(&report, "session");
+                assert!(
+                    truth
+                        .finance_read_ids
+                        .iter()
+                        .all(|id| sessions.contains(id)),
+                    "{context}: reads in the attacker's sessions"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn renders_json_csv_html_and_reads_pulled_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, truth) = pulled_tenant(5, dir.path());
+    let victim = paths
+        .iter()
+        .find(|p| p.to_string_lossy().contains(&truth.mailbox))
+        .unwrap()
+        .clone();
+    let run = |args: &[&str]| {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .arg("triage")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let victim_arg = victim.to_str().unwrap();
+    let text = run(&[victim_arg]);
+    assert!(
+        text.lines().nth(1).unwrap().starts_with("HIGH"),
+        "most important first:\n{text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&[victim_arg, "--format", "json"])).unwrap();
+    let findings = json["mailboxes"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f["activity_ids"].as_array().unwrap().is_empty()),
+        "every finding names its activities"
+    );
+
+    let html_path = dir.path().join("report.html");
+    run(&[
+        victim_arg,
+        "--format",
+        "html",
+        "--output",
+        html_path.to_str().unwrap(),
+        "--geoip",
+        fixture("test-country.mmdb").to_str().unwrap(),
+        "--home-country",
+        "US",
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("<svg")
+            && html.contains("Logons by country")
+            && html.contains("105.112.96.14")
+    );
+    assert!(
+        !html.contains("src=") && !html.contains("href=") && !html.contains("<script"),
+        "self-contained: nothing to fetch"
+    );
+
+    let csv_dir = dir.path().join("tables");
+    run(&[
+        victim_arg,
+        "--format",
+        "csv",
+        "--output",
+        csv_dir.to_str().unwrap(),
+    ]);
+    let findings_csv = std::fs::read_to_string(csv_dir.join("findings.csv")).unwrap();
+    assert!(findings_csv.contains(&truth.phishing.activity_id));
+    assert!(
+        csv_dir.join("reads_by_message.csv").exists()
+            && csv_dir.join("suspicious_sessions.csv").exists()
+    );
+
+    // A CSV written by pull gives the same findings as its JSON Lines.
+    let csv_path = dir.path().join("victim.csv");
+    o365_activities::commands::batch::csv_from_evidence(&victim, &csv_path, true).unwrap();
+    let from_csv: serde_json::Value =
+        serde_json::from_str(&run(&[csv_path.to_str().unwrap(), "--format", "json"])).unwrap();
+    let titles = |v: &serde_json::Value| -> Vec<String> {
+        v["mailboxes"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["title"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(titles(&from_csv), titles(&json));
+}
