@@ -18,6 +18,9 @@ use crate::mock::{FaultSettings, ServerSettings, TokenSpec};
 use crate::odata::ActivityFilter;
 use crate::output::{OutputError, OutputPlan};
 use crate::secret::SecretString;
+use crate::triage::analyze::DEFAULT_KEYWORDS;
+use crate::triage::geo::GeoLookup;
+use crate::triage::{analyze_mailbox, load_inputs, render, Settings};
 
 const DEMO_TOKEN: &str = "demo-token";
 
@@ -113,15 +116,29 @@ pub async fn run(
     let requests = server.requests();
     let _ = server.shutdown().await;
     let summary = pulled?;
+    // Triage the pulled evidence, as an analyst would next.
+    let evidence = output.with_extension("jsonl");
+    let mailboxes = load_inputs(std::slice::from_ref(&evidence))?;
+    let settings = Settings {
+        home_countries: Vec::new(),
+        keywords: DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+        geo: GeoLookup::default(),
+    };
+    let reports: Vec<_> = mailboxes
+        .iter()
+        .map(|m| analyze_mailbox(m, &settings))
+        .collect();
+    let report_path = out_dir.join("triage.html");
+    std::fs::write(&report_path, render::html(&reports))
+        .map_err(|e| OutputError::io("cannot write", &report_path, e))?;
     if !quiet {
         crate::commands::pull::print_summary(&summary);
         eprintln!("  ({requests} requests answered by the mock tenant)");
         eprintln!();
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        print!("{}", render::text(&reports, colour));
         eprintln!("Written to {}:", out_dir.display());
-        eprintln!(
-            "  corpus.jsonl      the whole mock tenant ({} mailboxes)",
-            5
-        );
+        eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
         eprintln!(
             "  truth.json        what was planted: attacker IPs {}",
             truth.attacker_ips.join(", ")
@@ -134,9 +151,10 @@ pub async fn run(
             "  {}.jsonl the raw evidence the CSV was derived from",
             truth.mailbox
         );
+        eprintln!("  triage.html       the findings with charts; open it in a browser");
         eprintln!(
-            "Try: grep -c ServerLogon {}",
-            output.with_extension("jsonl").display()
+            "Next: o365-activities triage {} --format html --output report.html",
+            evidence.display()
         );
     }
     Ok(())

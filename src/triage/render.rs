@@ -263,20 +263,6 @@ pub fn html(reports: &[MailboxReport]) -> String {
             escape(report.first.as_deref().unwrap_or("-")),
             escape(report.last.as_deref().unwrap_or("-"))
         );
-        page.push_str("<table><tr><th>Severity</th><th>Category</th><th>Finding</th><th>Detail</th><th>Activity Ids</th></tr>");
-        for f in &report.findings {
-            let _ = write!(
-                page,
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                f.severity.as_str(),
-                f.severity.as_str(),
-                f.category,
-                escape(&f.title),
-                escape(&f.detail),
-                escape(&f.activity_ids.join(" "))
-            );
-        }
-        page.push_str("</table>");
         page.push_str(&daily_chart(
             "Activity per day by application type",
             &report.activity_by_app,
@@ -287,6 +273,31 @@ pub fn html(reports: &[MailboxReport]) -> String {
         ));
         if !report.logons_by_country.is_empty() {
             page.push_str(&country_chart(&report.logons_by_country));
+        }
+        let (low, raised): (Vec<_>, Vec<_>) = report
+            .findings
+            .iter()
+            .partition(|f| f.severity == Severity::Low);
+        for (heading, findings, open) in [("Findings", raised, true), ("Low findings", low, false)]
+        {
+            if findings.is_empty() {
+                continue;
+            }
+            let _ = write!(page, "<details{}><summary>{heading} ({})</summary><table><tr><th>Severity</th><th>Category</th><th>Finding</th><th>Detail</th><th>Activity Ids</th></tr>",
+                if open { " open" } else { "" }, findings.len());
+            for f in findings {
+                let _ = write!(
+                    page,
+                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    f.severity.as_str(),
+                    f.severity.as_str(),
+                    f.category,
+                    escape(&f.title),
+                    escape(&f.detail),
+                    escape(&f.activity_ids.join(" "))
+                );
+            }
+            page.push_str("</table></details>");
         }
         for table in &report.tables {
             let _ = write!(
