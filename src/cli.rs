@@ -265,6 +265,10 @@ pub struct ConnectionArgs {
     #[arg(long, value_enum, default_value = "keyset")]
     pub paging: PagingMode,
 
+    /// Time windows of one mailbox fetched at once (keyset paging; the service allows about 4)
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4))]
+    pub mailbox_concurrency: u32,
+
     /// Retries of one request before giving up
     #[arg(long, default_value_t = 8)]
     pub max_retries: u32,

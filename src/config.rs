@@ -30,6 +30,8 @@ pub struct QueryConfig {
     pub select: Option<Vec<String>>,
     pub page_size: u32,
     pub paging: PagingMode,
+    /// Concurrent time windows within one mailbox (1: one sequential keyset walk).
+    pub mailbox_concurrency: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -122,12 +124,14 @@ impl QueryConfig {
             filter: ActivityFilter {
                 start,
                 end,
+                before: None,
                 types: query.types.clone(),
                 app_types: query.app_types.clone(),
             },
             select,
             page_size: connection.page_size,
             paging: connection.paging,
+            mailbox_concurrency: connection.mailbox_concurrency as usize,
         })
     }
 }

@@ -75,6 +75,7 @@ impl From<PagingError> for AppError {
     fn from(error: PagingError) -> Self {
         match error {
             PagingError::Http(http) => http.into(),
+            PagingError::Interrupted => AppError::Interrupted,
             other => AppError::Paging(other),
         }
     }

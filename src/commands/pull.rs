@@ -17,7 +17,10 @@ use crate::output::{
     commit, CsvBuilder, CsvOptions, HashingWriter, JsonlWriter, Manifest, ManifestFile,
     ManifestQuery, OutputError, OutputFormat, OutputPlan, PullStatus,
 };
-use crate::paging::{KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
+use crate::paging::{
+    fetch_windows, with_first_query, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
+    WindowSpool,
+};
 use crate::progress::PullProgress;
 use crate::record::Activity;
 
@@ -54,7 +57,7 @@ impl<'a> AnyPager<'a> {
         })
     }
 
-    pub fn first_query(&self) -> PageQuery<'a> {
+    pub fn first_query(&self) -> PageQuery<'_> {
         match self {
             AnyPager::Keyset(p) => p.first_query(),
             AnyPager::Skip(p) => p.first_query(),
@@ -86,6 +89,67 @@ impl Pager for AnyPager<'_> {
     }
 }
 
+/// How a pull walks the mailbox: one pager, or concurrent time windows (keyset paging with
+/// `--mailbox-concurrency` above 1).
+pub enum Fetch<'a> {
+    Sequential(AnyPager<'a>),
+    Windows {
+        client: &'a ActivitiesClient,
+        query: &'a QueryConfig,
+        spool_dir: PathBuf,
+        spool_prefix: String,
+        pages: u64,
+    },
+}
+
+impl<'a> Fetch<'a> {
+    pub fn new(
+        client: &'a ActivitiesClient,
+        query: &'a QueryConfig,
+        spool_dir: PathBuf,
+        spool_prefix: String,
+    ) -> Result<Self, AppError> {
+        if query.paging == PagingMode::Keyset && query.mailbox_concurrency > 1 {
+            return Ok(Fetch::Windows {
+                client,
+                query,
+                spool_dir,
+                spool_prefix,
+                pages: 0,
+            });
+        }
+        Ok(Fetch::Sequential(AnyPager::new(client, query)?))
+    }
+
+    fn pages(&self) -> u64 {
+        match self {
+            Fetch::Sequential(pager) => pager.progress().pages,
+            Fetch::Windows { pages, .. } => *pages,
+        }
+    }
+
+    /// The first request (`describe`: as `--dry-run` prints it; otherwise its URL).
+    fn first_request(&self, client: &ActivitiesClient, describe: bool) -> String {
+        let show = |query: &PageQuery<'_>| {
+            if describe {
+                client.describe_request(query)
+            } else {
+                client.url_for(query)
+            }
+        };
+        match self {
+            Fetch::Sequential(pager) => show(&pager.first_query()),
+            Fetch::Windows { query, .. } => with_first_query(
+                &query.filter,
+                query.select.as_deref(),
+                query.page_size,
+                query.mailbox_concurrency,
+                show,
+            ),
+        }
+    }
+}
+
 /// Runs a pull to its end, or until `interrupt` resolves.
 pub async fn run(
     config: &PullConfig,
@@ -93,9 +157,26 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
 ) -> Result<PullSummary, AppError> {
     let client = ActivitiesClient::new(config.client.clone(), sleeper)?;
-    let mut pager = AnyPager::new(&client, &config.query)?;
+    let (spool_dir, spool_prefix) = match &config.destination {
+        Destination::Files(plan) => {
+            let hidden = OutputPlan::temporary(&plan.primary);
+            let prefix = hidden
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                hidden.parent().map(Path::to_path_buf).unwrap_or_default(),
+                prefix,
+            )
+        }
+        Destination::Stdout(_) => (
+            std::env::temp_dir(),
+            format!("o365-activities-{}", std::process::id()),
+        ),
+    };
+    let mut pager = Fetch::new(&client, &config.query, spool_dir, spool_prefix)?;
     if config.dry_run {
-        print!("{}", client.describe_request(&pager.first_query()));
+        print!("{}", pager.first_request(&client, true));
         return Ok(PullSummary {
             records: 0,
             files: vec![],
@@ -103,7 +184,7 @@ pub async fn run(
         });
     }
     let started = Utc::now();
-    let first_request = client.url_for(&pager.first_query());
+    let first_request = pager.first_request(&client, false);
     let progress = PullProgress::new(config.show_progress);
     let mut interrupt = std::pin::pin!(interrupt);
     let summary = match &config.destination {
@@ -132,8 +213,79 @@ pub async fn run(
     summary
 }
 
-/// Pulls every batch into `writer` (and `csv`), stopping early on `interrupt`.
+/// Pulls every record into `writer` (and `csv`), stopping early on `interrupt`. What was
+/// fetched before a failure is written too (the caller marks the result partial).
 async fn fetch_into<W: Write>(
+    fetch: &mut Fetch<'_>,
+    stats: &RequestStats,
+    writer: &mut JsonlWriter<W>,
+    csv: Option<&mut CsvBuilder>,
+    progress: &PullProgress,
+    interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Result<(), AppError> {
+    match fetch {
+        Fetch::Sequential(pager) => {
+            fetch_sequential(pager, stats, writer, csv, progress, interrupt).await
+        }
+        Fetch::Windows {
+            client,
+            query,
+            spool_dir,
+            spool_prefix,
+            pages,
+        } => {
+            progress.message(&format!(
+                "fetching up to {} time windows at once",
+                query.mailbox_concurrency
+            ));
+            let report = fetch_windows(
+                client,
+                &query.filter,
+                query.select.as_deref(),
+                query.page_size,
+                query.mailbox_concurrency,
+                spool_dir,
+                spool_prefix,
+                interrupt.as_mut(),
+            )
+            .await;
+            *pages = report.pages;
+            let copied = copy_spools(&report.spools, writer, csv);
+            for spool in &report.spools {
+                let _ = std::fs::remove_file(&spool.path);
+            }
+            match report.error {
+                Some(error) => Err(error.into()),
+                None => copied,
+            }
+        }
+    }
+}
+
+/// Concatenates window spools, in order, into the outputs.
+fn copy_spools<W: Write>(
+    spools: &[WindowSpool],
+    writer: &mut JsonlWriter<W>,
+    mut csv: Option<&mut CsvBuilder>,
+) -> Result<(), AppError> {
+    for spool in spools {
+        let file =
+            File::open(&spool.path).map_err(|e| OutputError::io("cannot open", &spool.path, e))?;
+        for line in std::io::BufRead::lines(std::io::BufReader::with_capacity(256 * 1024, file)) {
+            let line = line.map_err(|e| OutputError::io("cannot read", &spool.path, e))?;
+            writer
+                .write_line(&line)
+                .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
+            if let Some(csv) = csv.as_deref_mut() {
+                csv.add(&line)
+                    .map_err(|e| AppError::Other(format!("cannot flatten a record: {e}")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_sequential<W: Write>(
     pager: &mut AnyPager<'_>,
     stats: &RequestStats,
     writer: &mut JsonlWriter<W>,
@@ -163,7 +315,7 @@ async fn fetch_into<W: Write>(
 }
 
 async fn to_stdout(
-    pager: &mut AnyPager<'_>,
+    pager: &mut Fetch<'_>,
     client: &ActivitiesClient,
     format: OutputFormat,
     sanitize: bool,
@@ -265,7 +417,7 @@ impl ManifestContext<'_> {
 }
 
 async fn to_files(
-    pager: &mut AnyPager<'_>,
+    pager: &mut Fetch<'_>,
     plan: &OutputPlan,
     context: &ManifestContext<'_>,
     progress: &PullProgress,
@@ -295,7 +447,7 @@ async fn to_files(
     )
     .await;
     let records = writer.records();
-    let pages = pager.progress().pages;
+    let pages = pager.pages();
     let (_, evidence_sha, evidence_bytes) = writer
         .finish()
         .map_err(|e| OutputError::io("cannot write", &temp_evidence, e))?;

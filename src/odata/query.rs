@@ -25,6 +25,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 pub struct ActivityFilter {
     pub start: Option<DateTime<Utc>>,
     pub end: DateTime<Utc>,
+    /// An exclusive upper bound inside the range (a time window's end), sent as `TimeStamp lt`.
+    pub before: Option<DateTime<Utc>>,
     pub types: Vec<String>,
     pub app_types: Vec<String>,
 }
@@ -67,6 +69,12 @@ impl ActivityFilter {
             "(TimeStamp le {})",
             format_timestamp_literal(self.end)
         ));
+        if let Some(before) = self.before {
+            clauses.push(format!(
+                "(TimeStamp lt {})",
+                format_timestamp_literal(before)
+            ));
+        }
         if let Some(any) = any_of("ActivityIdType", &self.types) {
             clauses.push(any);
         }
@@ -126,6 +134,7 @@ mod tests {
         ActivityFilter {
             start: Some(Utc.with_ymd_and_hms(2018, 5, 1, 0, 0, 0).unwrap()),
             end: Utc.with_ymd_and_hms(2018, 5, 31, 23, 59, 59).unwrap(),
+            before: None,
             types: vec!["ServerLogon".into(), "SearchResult".into()],
             app_types: vec![],
         }

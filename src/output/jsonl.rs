@@ -43,6 +43,14 @@ impl<W: Write> JsonlWriter<W> {
         Ok(())
     }
 
+    /// Writes a record that is already one JSON Lines line (without its line break).
+    pub fn write_line(&mut self, line: &str) -> io::Result<()> {
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.records += 1;
+        Ok(())
+    }
+
     pub fn records(&self) -> u64 {
         self.records
     }

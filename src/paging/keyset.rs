@@ -6,7 +6,7 @@
 //! New activities (after the frozen end) and retention purges (before the bound) cannot shift
 //! anything: the bound is a time, not an offset.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use super::tie_order::TieGroup;
 use super::{Pager, PagerProgress, PagingError};
@@ -16,7 +16,7 @@ use crate::record::Activity;
 
 pub struct KeysetPager<'a> {
     client: &'a ActivitiesClient,
-    filter: &'a ActivityFilter,
+    filter: ActivityFilter,
     select: Option<&'a [String]>,
     page_size: u32,
     /// Everything strictly before this TimeStamp has been handed out.
@@ -31,13 +31,13 @@ pub struct KeysetPager<'a> {
 impl<'a> KeysetPager<'a> {
     pub fn new(
         client: &'a ActivitiesClient,
-        filter: &'a ActivityFilter,
+        filter: &ActivityFilter,
         select: Option<&'a [String]>,
         page_size: u32,
     ) -> Self {
         KeysetPager {
             client,
-            filter,
+            filter: filter.clone(),
             select,
             page_size,
             bound: None,
@@ -57,8 +57,38 @@ impl<'a> KeysetPager<'a> {
     }
 
     /// The first request, as `--dry-run` shows it.
-    pub fn first_query(&self) -> PageQuery<'a> {
+    pub fn first_query(&self) -> PageQuery<'_> {
         self.query()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The window's start (inclusive).
+    pub fn window_start(&self) -> Option<DateTime<Utc>> {
+        self.filter.start
+    }
+
+    /// Gives away the upper half of what is left of this pager's range: the pager keeps
+    /// `[bound, mid)`, the returned filter covers `[mid, old upper]`. `None` when the rest is
+    /// too short to split (under 2 ms) or the pager is done.
+    pub fn split(&mut self) -> Option<ActivityFilter> {
+        let low = self.bound.or(self.filter.start)?;
+        let high = self.filter.before.unwrap_or(self.filter.end);
+        if self.finished || high - low < chrono::Duration::milliseconds(2) {
+            return None;
+        }
+        // Whole milliseconds: the literal sent is the same instant both windows use.
+        let half = (high - low).num_milliseconds() / 2;
+        let mid = low.trunc_subsecs(3) + chrono::Duration::milliseconds(half.max(1));
+        if mid <= low || mid >= high {
+            return None;
+        }
+        let mut upper = self.filter.clone();
+        upper.start = Some(mid);
+        self.filter.before = Some(mid);
+        Some(upper)
     }
 
     /// The checkpoint: every record before this TimeStamp has been handed out.
@@ -66,9 +96,9 @@ impl<'a> KeysetPager<'a> {
         self.bound
     }
 
-    fn query(&self) -> PageQuery<'a> {
+    fn query(&self) -> PageQuery<'_> {
         PageQuery {
-            filter: self.filter,
+            filter: &self.filter,
             lower_bound: self.bound,
             order: Order::Ascending,
             top: self.page_size,

@@ -6,12 +6,14 @@
 mod keyset;
 mod skip;
 mod tie_order;
+mod windows;
 
 use crate::http::HttpError;
 use crate::record::Activity;
 
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
+pub use windows::{fetch_windows, oldest_timestamp, with_first_query, WindowReport, WindowSpool};
 
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,8 @@ pub enum PagingError {
     Http(#[from] HttpError),
     #[error("the server broke the paging contract: {0}")]
     Protocol(String),
+    #[error("interrupted")]
+    Interrupted,
     #[error("cannot use the spool file {path}: {source}")]
     Spool {
         path: String,

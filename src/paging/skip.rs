@@ -81,11 +81,11 @@ impl<'a> SkipPager<'a> {
         })
     }
 
-    pub fn first_query(&self) -> PageQuery<'a> {
+    pub fn first_query(&self) -> PageQuery<'_> {
         self.query()
     }
 
-    fn query(&self) -> PageQuery<'a> {
+    fn query(&self) -> PageQuery<'_> {
         PageQuery {
             filter: self.filter,
             lower_bound: None,

@@ -29,6 +29,7 @@ proptest! {
         let filter = ActivityFilter {
             start: Some(Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap()),
             end: Utc.with_ymd_and_hms(2018, 2, 1, 0, 0, 0).unwrap(),
+            before: None,
             types: types.clone(),
             app_types: apps.clone(),
         };

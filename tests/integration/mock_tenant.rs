@@ -456,6 +456,7 @@ fn generator_is_deterministic_and_realistic() {
 /// Pulls the victim with the real client through faults and throttling; returns the Ids.
 async fn pull_through_faults(
     paging: &str,
+    windows: &str,
     faults: FaultSettings,
 ) -> (Vec<String>, Vec<StoredActivity>, u64) {
     let settings = ServerSettings {
@@ -472,6 +473,8 @@ async fn pull_through_faults(
         &[
             "--paging",
             paging,
+            "--mailbox-concurrency",
+            windows,
             "--page-size",
             "50",
             "--max-retries",
@@ -508,14 +511,16 @@ async fn keyset_pull_through_faults_and_throttling_is_exact() {
         seed: 5,
         ..Default::default()
     };
-    let (ids, victim, _) = pull_through_faults("keyset", faults).await;
-    let expected: Vec<String> = victim.iter().map(|a| a.id.clone()).collect();
-    assert_eq!(ids, expected);
+    for windows in ["1", "4"] {
+        let (ids, victim, _) = pull_through_faults("keyset", windows, faults.clone()).await;
+        let expected: Vec<String> = victim.iter().map(|a| a.id.clone()).collect();
+        assert_eq!(ids, expected, "--mailbox-concurrency {windows}");
+    }
 }
 
 #[tokio::test]
 async fn a_changing_mailbox_yields_no_duplicate_and_no_gap() {
-    for paging in ["keyset", "skip"] {
+    for (paging, windows) in [("keyset", "1"), ("keyset", "4"), ("skip", "1")] {
         let faults = FaultSettings {
             insert_per_request: 4,
             age_per_request: 3,
@@ -523,7 +528,7 @@ async fn a_changing_mailbox_yields_no_duplicate_and_no_gap() {
             seed: 9,
             ..Default::default()
         };
-        let (ids, victim, requests) = pull_through_faults(paging, faults).await;
+        let (ids, victim, requests) = pull_through_faults(paging, windows, faults).await;
         assert_no_duplicates(&ids);
         // Every activity still retained when the pull ended must be there, in order.
         let purged = (3 * requests as usize).min(victim.len());
@@ -543,4 +548,73 @@ async fn a_changing_mailbox_yields_no_duplicate_and_no_gap() {
             "{paging}: an unknown activity appeared"
         );
     }
+}
+
+/// A mailbox crowded with equal TimeStamps, in an order unrelated to the Ids.
+fn crowded_mailbox() -> Vec<StoredActivity> {
+    let base = now().timestamp_millis() - 86_400_000;
+    (0..1500u64)
+        .map(|i| {
+            let millis = base + ((i * 7919) % 60) as i64 * 997;
+            let stamp = chrono::DateTime::from_timestamp_millis(millis).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let record = serde_json::json!({
+                "Id": format!("id-{:05}", (i * 104729) % 1500), "TimeStamp": stamp, "ActivityIdType": "MarkAsRead",
+                "AppIdType": "Web", "CustomProperties": [{"Name": "N", "Value": i.to_string()}],
+            });
+            StoredActivity::from_value(&record).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn windowed_pulls_are_byte_identical_to_sequential_ones() {
+    let mut mailboxes = BTreeMap::new();
+    mailboxes.insert(MAILBOX.to_string(), crowded_mailbox());
+    let server = start(mailboxes, settings()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (windows, start) in [
+        ("1", None),
+        ("4", None),
+        ("4", Some("2018-05-30T00:00:00Z")),
+        ("3", None),
+    ] {
+        let output = dir
+            .path()
+            .join(format!("w{windows}-{}.csv", start.is_some()));
+        let mut words = vec!["--mailbox-concurrency", windows, "--page-size", "37"];
+        if let Some(start) = start {
+            words.extend(["--start", start]);
+        }
+        let config = config(&server.url, &output, &words);
+        let sleeper = std::sync::Arc::new(o365_activities::http::TokioSleeper);
+        let summary =
+            o365_activities::commands::pull::run(&config, sleeper, std::future::pending())
+                .await
+                .unwrap();
+        assert_eq!(summary.records, 1500, "--mailbox-concurrency {windows}");
+        outputs.push((
+            std::fs::read(&output).unwrap(),
+            std::fs::read(output.with_extension("jsonl")).unwrap(),
+        ));
+    }
+    for other in &outputs[1..] {
+        assert!(
+            other.0 == outputs[0].0,
+            "the CSV differs from the sequential pull"
+        );
+        assert!(
+            other.1 == outputs[0].1,
+            "the JSON Lines differ from the sequential pull"
+        );
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "window spools are removed: {leftovers:?}"
+    );
 }
