@@ -92,7 +92,7 @@ impl Pager for AnyPager<'_> {
 /// How a pull walks the mailbox: one pager, or concurrent time windows (keyset paging with
 /// `--mailbox-concurrency` above 1).
 pub enum Fetch<'a> {
-    Sequential(AnyPager<'a>),
+    Sequential(Box<AnyPager<'a>>),
     Windows {
         client: &'a ActivitiesClient,
         query: &'a QueryConfig,
@@ -118,7 +118,7 @@ impl<'a> Fetch<'a> {
                 pages: 0,
             });
         }
-        Ok(Fetch::Sequential(AnyPager::new(client, query)?))
+        Ok(Fetch::Sequential(Box::new(AnyPager::new(client, query)?)))
     }
 
     fn pages(&self) -> u64 {
