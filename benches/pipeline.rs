@@ -2,11 +2,16 @@
 //!
 //! 1. Client CPU per activity from HTTP body to files (page parse, hashed JSON Lines, flattening,
 //!    hashed CSV), on one thread, over the large corpus. Target: at most 3 us.
-//! 2. The real binary pulling the small and the large mailbox from `mock-tenant serve` (its own
+//! 2. The same large mailbox with 150 ms per response: `--mailbox-concurrency 1` versus the
+//!    default windows (target: at least 3.5x faster, zero 429s with the server's default limits).
+//! 3. The real binary pulling the small and the large mailbox from `mock-tenant serve` (its own
 //!    process) over loopback HTTP: wall and CPU seconds of the client alone, activities/s,
 //!    requests, and the client's peak RSS (target: equal within noise, under 64 MB).
+//! 4. `batch` of 200 users x 2,000 activities with 50 ms per response: `--concurrency 1` versus
+//!    16 (target: at least 8x faster).
 //!
-//! `BENCH_ACTIVITIES` sets the large size (default 200,000; the small one is a tenth).
+//! `BENCH_ACTIVITIES` sets the large size (default 200,000; the small one is a tenth);
+//! `BENCH_USERS` the batch size (default 200).
 
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::Path;
@@ -87,7 +92,8 @@ fn serve(corpus: &Path, latency_ms: u64) -> (Child, String) {
     (server, url.trim().to_string())
 }
 
-fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) {
+/// Pulls one mailbox with the binary; prints a row and returns the wall time.
+fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> Duration {
     // Streamed: a large read here would raise this process's RSS high-water mark, which a
     // child started by vfork inherits and would report as its own.
     let activities = BufReader::new(std::fs::File::open(corpus).unwrap())
@@ -134,6 +140,77 @@ fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) {
         manifest["throttle_waits"],
         rss
     );
+    wall
+}
+
+fn generate_users(path: &Path, users: usize, per_user: usize) {
+    let status = Command::new(BINARY)
+        .args([
+            "mock-tenant",
+            "generate",
+            "--quiet",
+            "--seed",
+            "7",
+            "--users",
+            &users.to_string(),
+            "--per-user",
+            &per_user.to_string(),
+            "--out",
+        ])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Runs `batch` over every mailbox of the corpus; prints a row and returns the wall time.
+fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Duration {
+    let (mut server, url) = serve(corpus, latency_ms);
+    let dir = tempfile::tempdir().unwrap();
+    let mut mailboxes = std::collections::BTreeSet::new();
+    for line in BufReader::new(std::fs::File::open(corpus).unwrap()).lines() {
+        let line = line.unwrap();
+        let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+        mailboxes.insert(record["_mailbox"].as_str().unwrap().to_string());
+    }
+    let users = dir.path().join("users.txt");
+    std::fs::write(
+        &users,
+        mailboxes.iter().cloned().collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    let wall = Instant::now();
+    let child = Command::new(BINARY)
+        .args([
+            "batch",
+            "--quiet",
+            "--token",
+            "bench",
+            "--base-url",
+            &url,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--users",
+        ])
+        .arg(&users)
+        .arg("--out-dir")
+        .arg(dir.path().join("case"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (ok, cpu, rss) = reap(child);
+    let wall = wall.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{label}: the batch failed");
+    println!(
+        "{label}: {} mailboxes, wall {:.2} s, client CPU {:.2} s, client peak RSS {:.1} MB",
+        mailboxes.len(),
+        wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        rss
+    );
+    wall
 }
 
 fn pipeline_cpu(corpus: &Path) {
@@ -193,7 +270,47 @@ fn main() {
     );
     generate_corpus(&small_corpus, large / 10);
     generate_corpus(&large_corpus, large);
-    pull("2a. pull, small mailbox", &small_corpus, 0, &[]);
-    pull("2b. pull, large mailbox", &large_corpus, 0, &[]);
+    let sequential = pull(
+        "2a. 150 ms latency, --mailbox-concurrency 1",
+        &large_corpus,
+        150,
+        &["--mailbox-concurrency", "1"],
+    );
+    let windowed = pull(
+        "2b. 150 ms latency, default windows",
+        &large_corpus,
+        150,
+        &[],
+    );
+    println!(
+        "2.  windows are {:.1}x faster [target >= 3.5x]",
+        sequential.as_secs_f64() / windowed.as_secs_f64()
+    );
+    pull("3a. no latency, small mailbox", &small_corpus, 0, &[]);
+    pull("3b. no latency, large mailbox", &large_corpus, 0, &[]);
+    println!("3.  compare the two peak RSS figures [target: equal within noise, < 64 MB]");
+    let users: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let batch_corpus = dir.path().join("batch.jsonl");
+    generate_users(&batch_corpus, users, 2000);
+    let one = batch(
+        "4a. batch, 50 ms latency, --concurrency 1",
+        &batch_corpus,
+        50,
+        1,
+    );
+    let sixteen = batch(
+        "4b. batch, 50 ms latency, --concurrency 16",
+        &batch_corpus,
+        50,
+        16,
+    );
+    println!(
+        "4.  --concurrency 16 is {:.1}x faster [target >= 8x]",
+        one.as_secs_f64() / sixteen.as_secs_f64()
+    );
+    // Last: it reads the corpus into this process, whose RSS high-water mark children inherit.
     pipeline_cpu(&large_corpus);
 }

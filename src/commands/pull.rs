@@ -19,7 +19,6 @@ use crate::output::{
 };
 use crate::paging::{
     fetch_windows, with_first_query, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
-    WindowSpool,
 };
 use crate::progress::PullProgress;
 use crate::record::Activity;
@@ -219,7 +218,7 @@ async fn fetch_into<W: Write>(
     fetch: &mut Fetch<'_>,
     stats: &RequestStats,
     writer: &mut JsonlWriter<W>,
-    csv: Option<&mut CsvBuilder>,
+    mut csv: Option<&mut CsvBuilder>,
     progress: &PullProgress,
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), AppError> {
@@ -247,39 +246,34 @@ async fn fetch_into<W: Write>(
                 spool_dir,
                 spool_prefix,
                 interrupt.as_mut(),
+                |spool| copy_spool(spool, writer, csv.as_deref_mut()),
             )
             .await;
             *pages = report.pages;
-            let copied = copy_spools(&report.spools, writer, csv);
-            for spool in &report.spools {
-                let _ = std::fs::remove_file(&spool.path);
-            }
             match report.error {
                 Some(error) => Err(error.into()),
-                None => copied,
+                None => Ok(()),
             }
         }
     }
 }
 
-/// Concatenates window spools, in order, into the outputs.
-fn copy_spools<W: Write>(
-    spools: &[WindowSpool],
+/// Appends one finished window's spool to the outputs.
+fn copy_spool<W: Write>(
+    spool: &Path,
     writer: &mut JsonlWriter<W>,
     mut csv: Option<&mut CsvBuilder>,
-) -> Result<(), AppError> {
-    for spool in spools {
-        let file =
-            File::open(&spool.path).map_err(|e| OutputError::io("cannot open", &spool.path, e))?;
-        for line in std::io::BufRead::lines(std::io::BufReader::with_capacity(256 * 1024, file)) {
-            let line = line.map_err(|e| OutputError::io("cannot read", &spool.path, e))?;
-            writer
-                .write_line(&line)
-                .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
-            if let Some(csv) = csv.as_deref_mut() {
-                csv.add(&line)
-                    .map_err(|e| AppError::Other(format!("cannot flatten a record: {e}")))?;
-            }
+) -> Result<(), PagingError> {
+    let failed = |e: std::io::Error| PagingError::Spool {
+        path: spool.display().to_string(),
+        source: e,
+    };
+    let file = File::open(spool).map_err(failed)?;
+    for line in std::io::BufRead::lines(std::io::BufReader::with_capacity(256 * 1024, file)) {
+        let line = line.map_err(failed)?;
+        writer.write_line(&line).map_err(failed)?;
+        if let Some(csv) = csv.as_deref_mut() {
+            csv.add(&line).map_err(failed)?;
         }
     }
     Ok(())

@@ -61,14 +61,6 @@ pub enum HttpError {
     Setup(String),
 }
 
-impl HttpError {
-    /// How long the caller should know was spent waiting is tracked in `RequestStats`;
-    /// this only tells whether the failure was a refusal (exit 3) or exhaustion (exit 4).
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, HttpError::Refused(_))
-    }
-}
-
 /// Human text for a wait, used in warnings.
 pub fn describe_wait(wait: Duration) -> String {
     if wait.as_secs() >= 120 {

@@ -5,7 +5,7 @@
 //! moves and replies to a MessageDelivered record, and hostile values (quotes, commas, line
 //! breaks, tabs, RTL and CJK text, emoji, formula-like subjects, Query XML cut at about 1 KB).
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc, Weekday};
 use fastrand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -146,7 +146,6 @@ const ATTACKER_UA: &str =
 /// One mailbox owner's habits.
 struct Owner {
     upn: String,
-    display: String,
     ips: Vec<String>,
     utc_offset_hours: i64,
 }
@@ -203,7 +202,6 @@ impl Builder {
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         time: DateTime<Utc>,
@@ -336,7 +334,6 @@ fn owners(rng: &mut Rng, count: usize) -> Vec<Owner> {
             let home = [73u8, 24, 98, 71][i % 4];
             Owner {
                 upn: format!("{first}.{last}{suffix}@contoso.com"),
-                display: format!("{}{} {}", first[..1].to_uppercase(), &first[1..], last),
                 ips: vec![
                     ip(rng, home),
                     ip(rng, home),
@@ -400,7 +397,7 @@ fn ordinary_mailbox(
             continue;
         }
         if session.is_none() || time - last_user_action > Duration::hours(2) {
-            let new_session = open_session(b, time, owner);
+            let new_session = open_session(b, owner);
             activities.extend(logon_records(b, time, owner, &new_session));
             session = Some(new_session);
             last_user_action = time;
@@ -412,12 +409,12 @@ fn ordinary_mailbox(
         };
         let recent = &messages[messages.len().saturating_sub(40)..];
         let message = recent[b.rng.usize(..recent.len())].clone();
-        activities.push(user_action(b, time, active, &message, owner));
+        activities.push(user_action(b, time, active, &message));
     }
     (activities, messages)
 }
 
-fn open_session(b: &mut Builder, _time: DateTime<Utc>, owner: &Owner) -> Session {
+fn open_session(b: &mut Builder, owner: &Owner) -> Session {
     let (app, user_agent) = match b.rng.u8(0..100) {
         0..=64 => ("Outlook", OWNER_DESKTOP_UA),
         65..=84 => ("Web", OWNER_BROWSER_UA),
@@ -558,7 +555,6 @@ fn user_action(
     time: DateTime<Utc>,
     session: &mut Session,
     message: &Message,
-    owner: &Owner,
 ) -> StoredActivity {
     let app = session.app;
     let received = received_time_text(message.received);
@@ -666,7 +662,6 @@ fn user_action(
         app
     };
     let item = item.to_string();
-    let _ = owner;
     b.record(time, kind, app, Some(session), &item, custom)
 }
 
@@ -917,7 +912,6 @@ fn plant_bec(
         }
     }
     truth.attacker_activity_ids.extend(attacker_ids);
-    let _ = &owner.display;
     truth
 }
 
@@ -925,7 +919,5 @@ fn plant_bec(
 pub fn default_end() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0)
         .single()
-        .unwrap_or_else(Utc::now)
-        .with_nanosecond(0)
-        .unwrap_or_else(Utc::now)
+        .unwrap_or_default()
 }

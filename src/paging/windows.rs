@@ -21,17 +21,9 @@ use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::output::jsonl_line;
 use crate::record::Activity;
 
-/// One window's spool, in the order the windows are concatenated.
-#[derive(Debug)]
-pub struct WindowSpool {
-    pub start: Option<DateTime<Utc>>,
-    pub path: PathBuf,
-}
-
-/// What the windows did: their spools in order (also when they stopped early), and why they stopped.
+/// What the windows did, and why they stopped if they stopped early.
 #[derive(Debug, Default)]
 pub struct WindowReport {
-    pub spools: Vec<WindowSpool>,
     pub pages: u64,
     pub windows: usize,
     pub error: Option<PagingError>,
@@ -40,7 +32,8 @@ pub struct WindowReport {
 struct Spool {
     start: Option<DateTime<Utc>>,
     path: PathBuf,
-    writer: BufWriter<File>,
+    writer: Option<BufWriter<File>>,
+    done: bool,
 }
 
 fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
@@ -48,6 +41,33 @@ fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Hands finished windows to `emit` in time order, as soon as every earlier window is finished
+/// too (a later split can only create windows inside ranges still being walked, so nothing can
+/// appear before them). With `all`, also hands over unfinished ones (a partial result).
+fn emit_ready(
+    spools: &mut [Spool],
+    all: bool,
+    emit: &mut impl FnMut(&Path) -> Result<(), PagingError>,
+) -> Result<(), PagingError> {
+    let mut pending: Vec<usize> = (0..spools.len())
+        .filter(|&i| spools[i].writer.is_some())
+        .collect();
+    pending.sort_by_key(|&i| spools[i].start);
+    for index in pending {
+        let spool = &mut spools[index];
+        if !spool.done && !all {
+            break;
+        }
+        if let Some(mut writer) = spool.writer.take() {
+            writer.flush().map_err(|e| spool_error(&spool.path, e))?;
+        }
+        let emitted = emit(&spool.path);
+        let _ = std::fs::remove_file(&spool.path);
+        emitted?;
+    }
+    Ok(())
 }
 
 const PROBE_SELECT: [&str; 2] = ["Id", "TimeStamp"];
@@ -143,8 +163,9 @@ async fn next_batch_of(
     (index, pager, result)
 }
 
-/// Fetches the whole range through concurrent windows into spool files under `spool_dir`,
-/// stopping early on an error or when `interrupt` resolves (the report then says why).
+/// Fetches the whole range through concurrent windows, spooling each to a file under
+/// `spool_dir` and handing the spools to `emit` in time order. Stops early on an error or when
+/// `interrupt` resolves; what was fetched is still emitted, and the report says why it stopped.
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch_windows(
     client: &ActivitiesClient,
@@ -155,6 +176,7 @@ pub async fn fetch_windows(
     spool_dir: &Path,
     spool_prefix: &str,
     interrupt: impl std::future::Future<Output = ()>,
+    mut emit: impl FnMut(&Path) -> Result<(), PagingError>,
 ) -> WindowReport {
     let mut spools: Vec<Spool> = Vec::new();
     let mut report = WindowReport::default();
@@ -162,22 +184,11 @@ pub async fn fetch_windows(
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut spools, &mut report) => fetched,
+        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut spools, &mut report, &mut emit) => fetched,
     };
-    report.error = fetched.err();
     report.windows = spools.len();
-    let mut ordered = Vec::with_capacity(spools.len());
-    for mut spool in spools {
-        if let Err(e) = spool.writer.flush() {
-            report.error.get_or_insert(spool_error(&spool.path, e));
-        }
-        ordered.push(WindowSpool {
-            start: spool.start,
-            path: spool.path,
-        });
-    }
-    ordered.sort_by_key(|s| s.start);
-    report.spools = ordered;
+    let rest = emit_ready(&mut spools, true, &mut emit);
+    report.error = fetched.err().or(rest.err());
     report
 }
 
@@ -192,6 +203,7 @@ async fn run_windows<'a>(
     spool_prefix: &str,
     spools: &mut Vec<Spool>,
     report: &mut WindowReport,
+    emit: &mut impl FnMut(&Path) -> Result<(), PagingError>,
 ) -> Result<(), PagingError> {
     let start = match filter.start {
         Some(start) => Some(start),
@@ -208,7 +220,8 @@ async fn run_windows<'a>(
         spools.push(Spool {
             start: window_start,
             path,
-            writer: BufWriter::with_capacity(128 * 1024, file),
+            writer: Some(BufWriter::with_capacity(128 * 1024, file)),
+            done: false,
         });
         Ok(spools.len() - 1)
     };
@@ -221,21 +234,21 @@ async fn run_windows<'a>(
         ));
     }
     while let Some((index, mut pager, result)) = in_flight.next().await {
-        let Some(records) = result? else {
-            report.pages += pager.progress().pages;
-            continue;
-        };
+        let records = result?.unwrap_or_default();
         let spool = &mut spools[index];
-        for record in &records {
-            let line = jsonl_line(record);
-            let written = spool
-                .writer
-                .write_all(line.as_bytes())
-                .and_then(|()| spool.writer.write_all(b"\n"));
-            written.map_err(|e| spool_error(&spool.path, e))?;
+        if let Some(writer) = spool.writer.as_mut() {
+            for record in &records {
+                let line = jsonl_line(record);
+                let written = writer
+                    .write_all(line.as_bytes())
+                    .and_then(|()| writer.write_all(b"\n"));
+                written.map_err(|e| spool_error(&spool.path, e))?;
+            }
         }
         if pager.is_finished() {
             report.pages += pager.progress().pages;
+            spool.done = true;
+            emit_ready(spools, false, emit)?;
             continue;
         }
         // A free slot: hand the upper half of this window's remainder to a new window.
