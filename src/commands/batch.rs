@@ -33,7 +33,7 @@ use crate::output::{
     commit, hash_file, jsonl_line, CsvBuilder, CsvOptions, HashingWriter, OutputError,
     OutputFormat, OutputPlan,
 };
-use crate::paging::Pager;
+use crate::paging::{fetch_windows, Pager};
 
 /// Everything the mailbox tasks share.
 struct Context {
@@ -412,6 +412,16 @@ async fn fetch_mailbox(
     }
     let before = checkpoint.clone();
     let mut stop = context.stop.clone();
+    if context.query.paging == PagingMode::Keyset && context.query.mailbox_concurrency > 1 {
+        let fetched =
+            fetch_windowed(context, paths, &client, checkpoint, &mut writer, &mut stop).await;
+        count_requests(checkpoint, &before, &client, fetched.1);
+        context.throttle_waits.fetch_add(
+            checkpoint.throttle_waits - before.throttle_waits,
+            Ordering::Relaxed,
+        );
+        return fetched.0;
+    }
     loop {
         let batch = tokio::select! {
             biased;
@@ -476,6 +486,106 @@ async fn fetch_mailbox(
         .flush()
         .map_err(|e| OutputError::io("cannot write", &paths.partial, e))?;
     Ok(())
+}
+
+/// Adds this run's request counters to those of earlier runs.
+fn count_requests(
+    checkpoint: &mut Checkpoint,
+    before: &Checkpoint,
+    client: &ActivitiesClient,
+    pages: u64,
+) {
+    let stats = client.stats();
+    checkpoint.requests = before.requests + RequestStats::get(&stats.requests);
+    checkpoint.retries = before.retries + RequestStats::get(&stats.retries);
+    checkpoint.throttle_waits = before.throttle_waits + RequestStats::get(&stats.throttle_waits);
+    checkpoint.throttle_wait_seconds = before.throttle_wait_seconds
+        + RequestStats::get(&stats.throttle_wait_millis) as f64 / 1000.0;
+    checkpoint.pages = before.pages + pages;
+}
+
+/// Pulls a mailbox through concurrent time windows. Each window, once it and every earlier
+/// one are finished, is appended to the partial evidence and checkpointed at the start of the
+/// next window; a resumed run starts its windows there. Returns the outcome and the pages read.
+async fn fetch_windowed(
+    context: &Context,
+    paths: &MailboxPaths,
+    client: &ActivitiesClient,
+    checkpoint: &mut Checkpoint,
+    writer: &mut BufWriter<File>,
+    stop: &mut watch::Receiver<bool>,
+) -> (Result<(), Stopped>, u64) {
+    let mut filter = context.query.filter.clone();
+    if let Some(bound) = checkpoint.bound {
+        filter.start = Some(filter.start.map_or(bound, |start| start.max(bound)));
+    }
+    // Everything up to the frozen end is written once the last window is: resume past it.
+    let past_end = filter.end + chrono::Duration::milliseconds(1);
+    let mut append = |spool: &Path,
+                      following: Option<chrono::DateTime<Utc>>|
+     -> Result<(), crate::paging::PagingError> {
+        let failed = |e: std::io::Error| crate::paging::PagingError::Spool {
+            path: spool.display().to_string(),
+            source: e,
+        };
+        let lines: Vec<u64> = {
+            let file = File::open(spool).map_err(failed)?;
+            let mut sizes = Vec::new();
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            let mut count = 0u64;
+            loop {
+                line.clear();
+                let read = reader.read_line(&mut line).map_err(failed)?;
+                if read == 0 {
+                    break;
+                }
+                writer.write_all(line.as_bytes()).map_err(failed)?;
+                sizes.push(read as u64);
+                count += 1;
+                if count == 50 {
+                    let _ = writer.flush();
+                    context.crash.point("half a window written");
+                }
+            }
+            sizes
+        };
+        writer.flush().map_err(failed)?;
+        writer.get_ref().sync_data().map_err(failed)?;
+        context
+            .crash
+            .point("window on disk, checkpoint not yet updated");
+        checkpoint.bytes += lines.iter().sum::<u64>();
+        checkpoint.records += lines.len() as u64;
+        checkpoint.bound = Some(following.unwrap_or(past_end));
+        checkpoint
+            .save(&paths.checkpoint, &context.crash)
+            .map_err(|e| failed(std::io::Error::other(e.to_string())))?;
+        context
+            .records
+            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        Ok(())
+    };
+    let report = fetch_windows(
+        client,
+        &filter,
+        context.query.select.as_deref(),
+        context.query.page_size,
+        context.query.mailbox_concurrency,
+        &paths.folder,
+        ".activities",
+        async {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        },
+        false,
+        &mut append,
+    )
+    .await;
+    let outcome = match report.error {
+        Some(error) => Err(Stopped::from(AppError::from(error))),
+        None => Ok(()),
+    };
+    (outcome, report.pages)
 }
 
 /// Removes the hidden temporary files a crashed run left behind (never anything else).

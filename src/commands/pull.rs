@@ -214,7 +214,7 @@ pub async fn run(
 
 /// Pulls every record into `writer` (and `csv`), stopping early on `interrupt`. What was
 /// fetched before a failure is written too (the caller marks the result partial).
-async fn fetch_into<W: Write>(
+async fn fetch_into<W: Write + Send>(
     fetch: &mut Fetch<'_>,
     stats: &RequestStats,
     writer: &mut JsonlWriter<W>,
@@ -246,7 +246,8 @@ async fn fetch_into<W: Write>(
                 spool_dir,
                 spool_prefix,
                 interrupt.as_mut(),
-                |spool| copy_spool(spool, writer, csv.as_deref_mut()),
+                true,
+                &mut |spool, _| copy_spool(spool, writer, csv.as_deref_mut()),
             )
             .await;
             *pages = report.pages;
@@ -259,7 +260,7 @@ async fn fetch_into<W: Write>(
 }
 
 /// Appends one finished window's spool to the outputs.
-fn copy_spool<W: Write>(
+fn copy_spool<W: Write + Send>(
     spool: &Path,
     writer: &mut JsonlWriter<W>,
     mut csv: Option<&mut CsvBuilder>,

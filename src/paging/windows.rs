@@ -43,31 +43,47 @@ fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
     }
 }
 
+/// Receives each window's spool in time order, with the start of the window that follows it
+/// (`None` after the last): once it returns, every activity before that instant has been handed over.
+pub type EmitWindow<'e> =
+    dyn FnMut(&Path, Option<DateTime<Utc>>) -> Result<(), PagingError> + Send + 'e;
+
 /// Hands finished windows to `emit` in time order, as soon as every earlier window is finished
 /// too (a later split can only create windows inside ranges still being walked, so nothing can
 /// appear before them). With `all`, also hands over unfinished ones (a partial result).
 fn emit_ready(
     spools: &mut [Spool],
     all: bool,
-    emit: &mut impl FnMut(&Path) -> Result<(), PagingError>,
+    emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
     let mut pending: Vec<usize> = (0..spools.len())
         .filter(|&i| spools[i].writer.is_some())
         .collect();
     pending.sort_by_key(|&i| spools[i].start);
-    for index in pending {
-        let spool = &mut spools[index];
-        if !spool.done && !all {
+    for (position, &index) in pending.iter().enumerate() {
+        if !spools[index].done && !all {
             break;
         }
+        let following = pending
+            .get(position + 1)
+            .and_then(|&next| spools[next].start);
+        let spool = &mut spools[index];
         if let Some(mut writer) = spool.writer.take() {
             writer.flush().map_err(|e| spool_error(&spool.path, e))?;
         }
-        let emitted = emit(&spool.path);
+        let emitted = emit(&spool.path, following);
         let _ = std::fs::remove_file(&spool.path);
         emitted?;
     }
     Ok(())
+}
+
+/// Removes the spools of windows that were never handed over.
+fn discard(spools: &mut [Spool]) {
+    for spool in spools.iter_mut().filter(|s| s.writer.is_some()) {
+        spool.writer.take();
+        let _ = std::fs::remove_file(&spool.path);
+    }
 }
 
 const PROBE_SELECT: [&str; 2] = ["Id", "TimeStamp"];
@@ -165,7 +181,9 @@ async fn next_batch_of(
 
 /// Fetches the whole range through concurrent windows, spooling each to a file under
 /// `spool_dir` and handing the spools to `emit` in time order. Stops early on an error or when
-/// `interrupt` resolves; what was fetched is still emitted, and the report says why it stopped.
+/// `interrupt` resolves, and the report says why; then finished windows are still emitted in
+/// order, and unfinished ones too when `emit_unfinished` (a pull's partial result; a batch's
+/// checkpoint must never run ahead of a gap, so it passes false).
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch_windows(
     client: &ActivitiesClient,
@@ -176,7 +194,8 @@ pub async fn fetch_windows(
     spool_dir: &Path,
     spool_prefix: &str,
     interrupt: impl std::future::Future<Output = ()>,
-    mut emit: impl FnMut(&Path) -> Result<(), PagingError>,
+    emit_unfinished: bool,
+    emit: &mut EmitWindow<'_>,
 ) -> WindowReport {
     let mut spools: Vec<Spool> = Vec::new();
     let mut report = WindowReport::default();
@@ -184,10 +203,11 @@ pub async fn fetch_windows(
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut spools, &mut report, &mut emit) => fetched,
+        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut spools, &mut report, emit) => fetched,
     };
     report.windows = spools.len();
-    let rest = emit_ready(&mut spools, true, &mut emit);
+    let rest = emit_ready(&mut spools, fetched.is_ok() || emit_unfinished, emit);
+    discard(&mut spools);
     report.error = fetched.err().or(rest.err());
     report
 }
@@ -203,7 +223,7 @@ async fn run_windows<'a>(
     spool_prefix: &str,
     spools: &mut Vec<Spool>,
     report: &mut WindowReport,
-    emit: &mut impl FnMut(&Path) -> Result<(), PagingError>,
+    emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
     let start = match filter.start {
         Some(start) => Some(start),

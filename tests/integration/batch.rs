@@ -193,32 +193,34 @@ async fn a_run_crashed_anywhere_then_resumed_equals_an_uninterrupted_run() {
     let (code, stderr) = batch(&server.url, &users_path, &reference, &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let expected = content(&reference);
-    // Three crash points per page: half a page written, page on disk, checkpoint written.
-    for crash_at in [1u64, 2, 3, 4, 8, 12, 17] {
-        let case = dir.path().join(format!("case-{crash_at}"));
-        let (code, stderr) = batch(
-            &server.url,
-            &users_path,
-            &case,
-            &["--crash-at", &crash_at.to_string()],
-        )
-        .await;
-        assert_eq!(
-            code, None,
-            "crash point {crash_at} was not reached: {stderr}"
-        );
-        let (code, stderr) = batch(&server.url, &users_path, &case, &["--resume"]).await;
-        assert_eq!(
-            code,
-            Some(0),
-            "resume after crash point {crash_at}: {stderr}"
-        );
-        assert!(
-            content(&case) == expected,
-            "crash point {crash_at}: the resumed case differs from the reference"
-        );
-        let (code, report) = verify(&case).await;
-        assert_eq!(code, Some(0), "crash point {crash_at}: {report}");
+    // Three crash points per page (or window): half written, on disk, checkpoint written.
+    // Windowed and sequential walks must both resume to the same bytes as the reference.
+    for mode in [&[][..], &["--mailbox-concurrency", "1"][..]] {
+        for crash_at in [1u64, 2, 3, 4, 8, 12, 17] {
+            let case = dir.path().join(format!("case-{}-{crash_at}", mode.len()));
+            let crash = crash_at.to_string();
+            let mut first = mode.to_vec();
+            first.extend(["--crash-at", crash.as_str()]);
+            let (code, stderr) = batch(&server.url, &users_path, &case, &first).await;
+            assert_eq!(
+                code, None,
+                "{mode:?}: crash point {crash_at} was not reached: {stderr}"
+            );
+            let mut resume = mode.to_vec();
+            resume.push("--resume");
+            let (code, stderr) = batch(&server.url, &users_path, &case, &resume).await;
+            assert_eq!(
+                code,
+                Some(0),
+                "{mode:?}: resume after crash point {crash_at}: {stderr}"
+            );
+            assert!(
+                content(&case) == expected,
+                "{mode:?}: crash point {crash_at}: the resumed case differs from the reference"
+            );
+            let (code, report) = verify(&case).await;
+            assert_eq!(code, Some(0), "{mode:?}: crash point {crash_at}: {report}");
+        }
     }
 }
 
@@ -275,7 +277,9 @@ async fn an_expired_token_leaves_mailboxes_incomplete_until_resumed_with_a_fresh
     let dir = tempfile::tempdir().unwrap();
     let users_path = users_file(dir.path(), &users[..1]);
     let case = dir.path().join("case");
-    let (code, stderr) = batch(&server.url, &users_path, &case, &[]).await;
+    // Tokens here die after one request: walk sequentially, so that request brings a page.
+    let sequential = ["--mailbox-concurrency", "1"];
+    let (code, stderr) = batch(&server.url, &users_path, &case, &sequential).await;
     assert_eq!(code, Some(4), "{stderr}");
     assert!(stderr.contains("token expired"), "{stderr}");
     let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
@@ -285,7 +289,15 @@ async fn an_expired_token_leaves_mailboxes_incomplete_until_resumed_with_a_fresh
         &server.url,
         &users_path,
         &case,
-        &["--resume", "--token", "fresh-token", "--max-retries", "0"],
+        &[
+            "--resume",
+            "--token",
+            "fresh-token",
+            "--max-retries",
+            "0",
+            "--mailbox-concurrency",
+            "1",
+        ],
     )
     .await;
     // The fresh token expires after its own first use too, so each resume gains one page.
