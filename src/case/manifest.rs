@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{commit, OutputError, OutputPlan};
+use crate::output::{write_atomically, OutputError};
 
 /// What the run asked for: a resumed run must ask for exactly the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,13 +92,10 @@ impl CaseManifest {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), OutputError> {
-        let temporary = OutputPlan::temporary(path);
-        let mut text = serde_json::to_string_pretty(self)
+        let mut text = serde_json::to_vec_pretty(self)
             .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
-        text.push('\n');
-        std::fs::write(&temporary, text)
-            .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-        commit(&temporary, path)
+        text.push(b'\n');
+        write_atomically(path, &text)
     }
 
     /// Every file the manifest vouches for.

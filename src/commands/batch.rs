@@ -649,15 +649,7 @@ pub fn csv_from_evidence(
             .map_err(|e| OutputError::io("cannot flatten a record of", evidence, e))?;
     }
     let temporary = OutputPlan::temporary(csv_path);
-    let file =
-        File::create(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
-    let mut hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    csv.write_csv(&mut hashing, CsvOptions { sanitize })
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-    let (buffered, sha256, bytes) = hashing.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| OutputError::io("cannot write", &temporary, e.into_error()))?;
+    let (sha256, bytes) = csv.write_csv_file(&temporary, CsvOptions { sanitize })?;
     commit(&temporary, csv_path)?;
     Ok((sha256, bytes))
 }

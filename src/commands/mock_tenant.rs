@@ -12,7 +12,7 @@ use crate::mock::{
     generate as generate_corpus, Corpus, CorpusSpec, FaultSettings, GenerateArgs, Scenario,
     ServeArgs, ServerSettings, TokenSpec,
 };
-use crate::output::{commit, OutputError, OutputPlan};
+use crate::output::{commit, write_atomically, OutputError, OutputPlan};
 use crate::timespec::{parse_time, RangeEnd};
 
 pub fn generate(args: &GenerateArgs, quiet: bool) -> Result<(), AppError> {
@@ -84,14 +84,6 @@ pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, AppError> {
     drop(out);
     commit(&temporary, path)?;
     Ok(records)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
-    let temporary = OutputPlan::temporary(path);
-    std::fs::write(&temporary, bytes)
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-    commit(&temporary, path)?;
-    Ok(())
 }
 
 /// The corpus `serve` uses without `--corpus`: five mailboxes, a planted BEC in the first.

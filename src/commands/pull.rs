@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,8 +14,8 @@ use crate::error::AppError;
 use crate::http::{ActivitiesClient, RequestStats, Sleeper};
 use crate::odata::PageQuery;
 use crate::output::{
-    commit, CsvBuilder, CsvOptions, HashingWriter, JsonlWriter, Manifest, ManifestFile,
-    ManifestQuery, OutputError, OutputFormat, OutputPlan, PullStatus,
+    commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
+    OutputError, OutputFormat, OutputPlan, PullStatus,
 };
 use crate::paging::{
     fetch_windows, with_first_query, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
@@ -484,7 +484,12 @@ async fn to_files(
     let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
     if let Some(csv) = csv {
         let temp_csv = OutputPlan::temporary(&plan.primary);
-        let (sha, bytes) = write_csv_file(csv, &temp_csv, context.config.sanitize)?;
+        let (sha, bytes) = csv.write_csv_file(
+            &temp_csv,
+            CsvOptions {
+                sanitize: context.config.sanitize,
+            },
+        )?;
         files.push(manifest_file(&plan.primary, "csv", sha, bytes));
         temporaries.push((temp_csv, plan.primary.clone()));
     }
@@ -505,22 +510,6 @@ async fn to_files(
         files,
         manifest: Some(plan.manifest.clone()),
     })
-}
-
-fn write_csv_file(
-    csv: CsvBuilder,
-    csv_path: &Path,
-    sanitize: bool,
-) -> Result<(String, u64), OutputError> {
-    let file = File::create(csv_path).map_err(|e| OutputError::io("cannot create", csv_path, e))?;
-    let mut hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    csv.write_csv(&mut hashing, CsvOptions { sanitize })
-        .map_err(|e| OutputError::io("cannot write", csv_path, e))?;
-    let (buffered, sha, bytes) = hashing.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| OutputError::io("cannot write", csv_path, e.into_error()))?;
-    Ok((sha, bytes))
 }
 
 fn manifest_file(path: &Path, role: &str, sha256: String, bytes: u64) -> ManifestFile {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::output::{CsvBuilder, CsvOptions, HashingWriter, OutputError};
+use crate::output::{CsvBuilder, CsvOptions, OutputError};
 use crate::record::Activity;
 
 /// Inputs merged at once; more are merged in rounds through temporary files, so the number of
@@ -134,15 +134,7 @@ pub fn write_timeline(
     }
     merged?;
     let temporary = crate::output::OutputPlan::temporary(out);
-    let file =
-        File::create(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
-    let mut hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-    csv.write_csv(&mut hashing, CsvOptions { sanitize })
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-    let (buffered, sha256, bytes) = hashing.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| OutputError::io("cannot write", &temporary, e.into_error()))?;
+    let (sha256, bytes) = csv.write_csv_file(&temporary, CsvOptions { sanitize })?;
     crate::output::commit(&temporary, out)?;
     Ok((sha256, bytes))
 }

@@ -289,6 +289,26 @@ impl CsvBuilder {
     }
 }
 
+impl CsvBuilder {
+    /// Writes the CSV to `path` (created or replaced) and returns its SHA-256 and size.
+    pub fn write_csv_file(
+        self,
+        path: &std::path::Path,
+        options: CsvOptions,
+    ) -> Result<(String, u64), super::OutputError> {
+        use super::OutputError;
+        let file = File::create(path).map_err(|e| OutputError::io("cannot create", path, e))?;
+        let mut hashing = super::HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
+        self.write_csv(&mut hashing, options)
+            .map_err(|e| OutputError::io("cannot write", path, e))?;
+        let (buffered, sha256, bytes) = hashing.finish();
+        buffered
+            .into_inner()
+            .map_err(|e| OutputError::io("cannot write", path, e.into_error()))?;
+        Ok((sha256, bytes))
+    }
+}
+
 impl Drop for CsvBuilder {
     fn drop(&mut self) {
         self.spool.take();

@@ -157,6 +157,14 @@ pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
         .map_err(|e| OutputError::io("cannot rename into", final_path, e))
 }
 
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, renamed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let temporary = OutputPlan::temporary(path);
+    std::fs::write(&temporary, bytes)
+        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+    commit(&temporary, path)
+}
+
 /// SHA-256 and size of a file on disk.
 pub fn hash_file(path: &Path) -> Result<FileDigest, OutputError> {
     let mut file = File::open(path).map_err(|e| OutputError::io("cannot open", path, e))?;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::files::{commit, OutputError, OutputPlan};
+use super::files::{write_atomically, OutputError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,13 +57,10 @@ pub struct Manifest {
 impl Manifest {
     /// Writes the manifest atomically at `path`.
     pub fn write(&self, path: &Path) -> Result<(), OutputError> {
-        let temporary = OutputPlan::temporary(path);
-        let mut text = serde_json::to_string_pretty(self)
+        let mut text = serde_json::to_vec_pretty(self)
             .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
-        text.push('\n');
-        std::fs::write(&temporary, text)
-            .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-        commit(&temporary, path)
+        text.push(b'\n');
+        write_atomically(path, &text)
     }
 
     pub fn read(path: &Path) -> Result<Self, OutputError> {

@@ -8,7 +8,9 @@ mod jsonl;
 mod manifest;
 
 pub use self::csv::{CsvBuilder, CsvOptions};
-pub use files::{commit, hash_file, FileDigest, OutputError, OutputFormat, OutputPlan};
+pub use files::{
+    commit, hash_file, write_atomically, FileDigest, OutputError, OutputFormat, OutputPlan,
+};
 pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};
