@@ -17,9 +17,7 @@ use crate::output::{
     commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
     OutputError, OutputFormat, OutputPlan, PullStatus,
 };
-use crate::paging::{
-    fetch_windows, with_first_query, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
-};
+use crate::paging::{fetch_windows, KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
 use crate::progress::PullProgress;
 use crate::record::Activity;
 
@@ -138,12 +136,14 @@ impl<'a> Fetch<'a> {
         };
         match self {
             Fetch::Sequential(pager) => show(&pager.first_query()),
-            Fetch::Windows { query, .. } => with_first_query(
-                &query.filter,
-                query.select.as_deref(),
-                query.page_size,
-                query.mailbox_concurrency,
-                show,
+            Fetch::Windows { client, query, .. } => show(
+                &KeysetPager::new(
+                    client,
+                    &query.filter,
+                    query.select.as_deref(),
+                    query.page_size,
+                )
+                .first_query(),
             ),
         }
     }

@@ -70,25 +70,35 @@ impl<'a> KeysetPager<'a> {
         self.filter.start
     }
 
-    /// Gives away the upper half of what is left of this pager's range: the pager keeps
-    /// `[bound, mid)`, the returned filter covers `[mid, old upper]`. `None` when the rest is
-    /// too short to split (under 2 ms) or the pager is done.
-    pub fn split(&mut self) -> Option<ActivityFilter> {
-        let low = self.bound.or(self.filter.start)?;
+    /// Cuts what is left of this pager's range into `parts` equal windows (whole milliseconds,
+    /// at least 2 ms each): the pager keeps the first, the others are returned as filters
+    /// `[cut, next cut)`, the last ending where this pager's range ended. Empty when the rest is
+    /// too short or the pager is done.
+    pub fn split_into(&mut self, parts: usize) -> Vec<ActivityFilter> {
+        let (Some(low), false) = (self.bound.or(self.filter.start), self.finished) else {
+            return Vec::new();
+        };
         let high = self.filter.before.unwrap_or(self.filter.end);
-        if self.finished || high - low < chrono::Duration::milliseconds(2) {
-            return None;
+        let span = (high - low.trunc_subsecs(3)).num_milliseconds();
+        let parts = (parts as i64).min(span / 2);
+        if parts < 2 {
+            return Vec::new();
         }
-        // Whole milliseconds: the literal sent is the same instant both windows use.
-        let half = (high - low).num_milliseconds() / 2;
-        let mid = low.trunc_subsecs(3) + chrono::Duration::milliseconds(half.max(1));
-        if mid <= low || mid >= high {
-            return None;
+        let cuts: Vec<DateTime<Utc>> = (1..parts)
+            .map(|i| low.trunc_subsecs(3) + chrono::Duration::milliseconds(span * i / parts))
+            .filter(|cut| *cut > low && *cut < high)
+            .collect();
+        let mut windows = Vec::with_capacity(cuts.len());
+        for (i, cut) in cuts.iter().enumerate() {
+            let mut window = self.filter.clone();
+            window.start = Some(*cut);
+            window.before = cuts.get(i + 1).copied().or(self.filter.before);
+            windows.push(window);
         }
-        let mut upper = self.filter.clone();
-        upper.start = Some(mid);
-        self.filter.before = Some(mid);
-        Some(upper)
+        if let Some(first_cut) = cuts.first() {
+            self.filter.before = Some(*first_cut);
+        }
+        windows
     }
 
     /// The checkpoint: every record before this TimeStamp has been handed out.
@@ -192,5 +202,56 @@ impl Pager for KeysetPager<'_> {
             pages: self.pages,
             reached: self.bound,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{ClientOptions, Credentials, RateBudget, RecordingSleeper, RetryPolicy};
+    use chrono::TimeZone;
+    use std::sync::Arc;
+
+    #[test]
+    fn splits_the_rest_into_equal_adjacent_windows() {
+        let options = ClientOptions {
+            base_url: "http://127.0.0.1:9".into(),
+            api_version: "v2.0".into(),
+            user: "me".into(),
+            credentials: Credentials::Bearer(crate::secret::SecretString::new("t")),
+            timeout: std::time::Duration::from_secs(1),
+            retry: RetryPolicy::default(),
+            budget: RateBudget::default(),
+        };
+        let client = ActivitiesClient::new(options, Arc::new(RecordingSleeper::default())).unwrap();
+        let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
+        let filter = ActivityFilter {
+            start: Some(start),
+            end: start + chrono::Duration::days(4),
+            before: None,
+            types: vec![],
+            app_types: vec![],
+        };
+        let mut pager = KeysetPager::new(&client, &filter, None, 10);
+        let windows = pager.split_into(4);
+        assert_eq!(windows.len(), 3);
+        assert_eq!(pager.filter.before, Some(start + chrono::Duration::days(1)));
+        assert_eq!(windows[0].start, Some(start + chrono::Duration::days(1)));
+        assert_eq!(windows[0].before, windows[1].start);
+        assert_eq!(windows[2].start, Some(start + chrono::Duration::days(3)));
+        assert_eq!(
+            windows[2].before, None,
+            "the last window ends at the frozen end, inclusive"
+        );
+        let mut tiny = KeysetPager::new(
+            &client,
+            &ActivityFilter {
+                end: start + chrono::Duration::milliseconds(3),
+                ..filter
+            },
+            None,
+            10,
+        );
+        assert!(tiny.split_into(4).is_empty(), "no window under 2 ms");
     }
 }

@@ -13,7 +13,7 @@ use crate::record::Activity;
 
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
-pub use windows::{fetch_windows, oldest_timestamp, with_first_query, EmitWindow, WindowReport};
+pub use windows::{fetch_windows, EmitWindow, WindowReport};
 
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! Concurrent time windows inside one mailbox.
 //!
-//! The range is cut into windows `[start, before)`, each walked by its own keyset pager and
-//! spooled to its own file. At most `concurrency` page requests are in flight (the service
-//! allows about 4 per mailbox); whenever fewer windows are active than that, a window that
-//! still has data gives away the upper half of what it has left, so one dense week does not
-//! serialize the pull. Windows partition time at whole milliseconds and each is written in
+//! The pull starts as one keyset walk; its first page (oldest first) shows where the data
+//! starts. Whenever fewer windows are active than `concurrency` (the service allows about 4
+//! requests in flight per mailbox), a window that still has data shares what it has left with
+//! new windows `[cut, next cut)`, each walked by its own keyset pager and spooled to its own
+//! file, so one dense week does not serialize the pull and a small mailbox costs one request. Windows partition time at whole milliseconds and each is written in
 //! (TimeStamp, Id) order, so concatenating the spools by window start is byte-identical to a
 //! sequential pull of the same snapshot. Memory holds pager states, never records.
 
@@ -17,7 +17,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{KeysetPager, Pager, PagingError};
 use crate::http::ActivitiesClient;
-use crate::odata::{ActivityFilter, Order, PageQuery};
+use crate::odata::ActivityFilter;
 use crate::output::jsonl_line;
 use crate::record::Activity;
 
@@ -86,86 +86,6 @@ fn discard(spools: &mut [Spool]) {
     }
 }
 
-const PROBE_SELECT: [&str; 2] = ["Id", "TimeStamp"];
-
-/// The first request of a windowed pull: the oldest-activity probe when the range has no start,
-/// otherwise the first window's first page. Passed to `f` (it borrows locals).
-pub fn with_first_query<T>(
-    filter: &ActivityFilter,
-    select: Option<&[String]>,
-    page_size: u32,
-    concurrency: usize,
-    f: impl FnOnce(&PageQuery<'_>) -> T,
-) -> T {
-    match filter.start {
-        None => {
-            let probe: Vec<String> = PROBE_SELECT.iter().map(|s| s.to_string()).collect();
-            f(&PageQuery {
-                filter,
-                lower_bound: None,
-                order: Order::Ascending,
-                top: 1,
-                skip: 0,
-                select: Some(&probe),
-            })
-        }
-        Some(start) => {
-            let first = initial_windows(filter, start, concurrency).remove(0);
-            f(&PageQuery {
-                filter: &first,
-                lower_bound: None,
-                order: Order::Ascending,
-                top: page_size,
-                skip: 0,
-                select,
-            })
-        }
-    }
-}
-
-/// The oldest activity's TimeStamp in the range, with one `$orderby=TimeStamp asc&$top=1` request.
-pub async fn oldest_timestamp(
-    client: &ActivitiesClient,
-    filter: &ActivityFilter,
-) -> Result<Option<DateTime<Utc>>, PagingError> {
-    let probe: Vec<String> = PROBE_SELECT.iter().map(|s| s.to_string()).collect();
-    let query = PageQuery {
-        filter,
-        lower_bound: None,
-        order: Order::Ascending,
-        top: 1,
-        skip: 0,
-        select: Some(&probe),
-    };
-    let page = client.fetch_page(&query).await?;
-    Ok(page.first().and_then(Activity::timestamp))
-}
-
-/// Cuts `[start, end]` into `count` windows of equal length (whole milliseconds).
-fn initial_windows(
-    filter: &ActivityFilter,
-    start: DateTime<Utc>,
-    count: usize,
-) -> Vec<ActivityFilter> {
-    // At least one window, whatever the arithmetic says.
-    let span = (filter.end - start).num_milliseconds().max(0);
-    let count = (count.max(1) as i64).min(span.max(1));
-    let mut bounds: Vec<DateTime<Utc>> = (0..count)
-        .map(|i| start + chrono::Duration::milliseconds(span * i / count))
-        .collect();
-    bounds.dedup();
-    bounds
-        .iter()
-        .enumerate()
-        .map(|(i, &window_start)| {
-            let mut window = filter.clone();
-            window.start = Some(window_start);
-            window.before = bounds.get(i + 1).copied();
-            window
-        })
-        .collect()
-}
-
 /// The next batch of one window's pager, handed back with the pager.
 async fn next_batch_of(
     index: usize,
@@ -225,13 +145,6 @@ async fn run_windows<'a>(
     report: &mut WindowReport,
     emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
-    let start = match filter.start {
-        Some(start) => Some(start),
-        None => oldest_timestamp(client, filter).await?,
-    };
-    let Some(start) = start else {
-        return Ok(());
-    };
     let open = |spools: &mut Vec<Spool>,
                 window_start: Option<DateTime<Utc>>|
      -> Result<usize, PagingError> {
@@ -245,14 +158,14 @@ async fn run_windows<'a>(
         });
         Ok(spools.len() - 1)
     };
+    // One window to begin with: its first page (oldest first) shows where the data starts,
+    // and a mailbox that fits in one page costs one request.
     let mut in_flight = FuturesUnordered::new();
-    for window in initial_windows(filter, start, concurrency) {
-        let index = open(spools, window.start)?;
-        in_flight.push(next_batch_of(
-            index,
-            KeysetPager::new(client, &window, select, page_size),
-        ));
-    }
+    let first = open(spools, filter.start)?;
+    in_flight.push(next_batch_of(
+        first,
+        KeysetPager::new(client, filter, select, page_size),
+    ));
     while let Some((index, mut pager, result)) = in_flight.next().await {
         let records = result?.unwrap_or_default();
         let spool = &mut spools[index];
@@ -271,50 +184,18 @@ async fn run_windows<'a>(
             emit_ready(spools, false, emit)?;
             continue;
         }
-        // A free slot: hand the upper half of this window's remainder to a new window.
-        if in_flight.len() + 1 < concurrency {
-            if let Some(upper) = pager.split() {
-                let new_index = open(spools, upper.start)?;
+        // Free slots: share this window's remainder with new windows.
+        let free = concurrency.saturating_sub(in_flight.len() + 1);
+        if free > 0 {
+            for window in pager.split_into(free + 1) {
+                let new_index = open(spools, window.start)?;
                 in_flight.push(next_batch_of(
                     new_index,
-                    KeysetPager::new(client, &upper, select, page_size),
+                    KeysetPager::new(client, &window, select, page_size),
                 ));
             }
         }
         in_flight.push(next_batch_of(index, pager));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn initial_windows_partition_the_range() {
-        let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
-        let filter = ActivityFilter {
-            start: None,
-            end: start + chrono::Duration::days(4),
-            before: None,
-            types: vec![],
-            app_types: vec![],
-        };
-        let windows = initial_windows(&filter, start, 4);
-        assert_eq!(windows.len(), 4);
-        assert_eq!(windows[0].start, Some(start));
-        for pair in windows.windows(2) {
-            assert_eq!(pair[0].before, pair[1].start);
-        }
-        assert_eq!(
-            windows[3].before, None,
-            "the last window ends at the frozen end, inclusive"
-        );
-        let tiny = ActivityFilter {
-            end: start + chrono::Duration::milliseconds(2),
-            ..filter
-        };
-        assert_eq!(initial_windows(&tiny, start, 4).len(), 2);
-    }
 }
