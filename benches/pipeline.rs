@@ -10,8 +10,11 @@
 //! 4. `batch` of 200 users x 2,000 activities with 50 ms per response: `--concurrency 1` versus
 //!    16 (target: at least 8x faster).
 //!
+//! 5. `batch` of 1,000 users x 100 activities, no latency, `--concurrency 16`: peak RSS (memory
+//!    must not grow with the number of users).
+//!
 //! `BENCH_ACTIVITIES` sets the large size (default 200,000; the small one is a tenth);
-//! `BENCH_USERS` the batch size (default 200).
+//! `BENCH_USERS` the batch size (default 200); `BENCH_CASES` which cases run (default "12345").
 
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::Path;
@@ -257,6 +260,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
+    let users: usize = std::env::var("BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "12345".into());
+    let runs = |case: char| cases.contains(case);
     println!(
         "o365-activities benchmarks on {} cores",
         std::thread::available_parallelism()
@@ -268,49 +277,65 @@ fn main() {
         dir.path().join("small.jsonl"),
         dir.path().join("large.jsonl"),
     );
-    generate_corpus(&small_corpus, large / 10);
-    generate_corpus(&large_corpus, large);
-    let sequential = pull(
-        "2a. 150 ms latency, --mailbox-concurrency 1",
-        &large_corpus,
-        150,
-        &["--mailbox-concurrency", "1"],
-    );
-    let windowed = pull(
-        "2b. 150 ms latency, default windows",
-        &large_corpus,
-        150,
-        &[],
-    );
-    println!(
-        "2.  windows are {:.1}x faster [target >= 3.5x]",
-        sequential.as_secs_f64() / windowed.as_secs_f64()
-    );
-    pull("3a. no latency, small mailbox", &small_corpus, 0, &[]);
-    pull("3b. no latency, large mailbox", &large_corpus, 0, &[]);
-    println!("3.  compare the two peak RSS figures [target: equal within noise, < 64 MB]");
-    let users: usize = std::env::var("BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let batch_corpus = dir.path().join("batch.jsonl");
-    generate_users(&batch_corpus, users, 2000);
-    let one = batch(
-        "4a. batch, 50 ms latency, --concurrency 1",
-        &batch_corpus,
-        50,
-        1,
-    );
-    let sixteen = batch(
-        "4b. batch, 50 ms latency, --concurrency 16",
-        &batch_corpus,
-        50,
-        16,
-    );
-    println!(
-        "4.  --concurrency 16 is {:.1}x faster [target >= 8x]",
-        one.as_secs_f64() / sixteen.as_secs_f64()
-    );
+    if runs('1') || runs('2') || runs('3') {
+        generate_corpus(&small_corpus, large / 10);
+        generate_corpus(&large_corpus, large);
+    }
+    if runs('2') {
+        let sequential = pull(
+            "2a. 150 ms latency, --mailbox-concurrency 1",
+            &large_corpus,
+            150,
+            &["--mailbox-concurrency", "1"],
+        );
+        let windowed = pull(
+            "2b. 150 ms latency, default windows",
+            &large_corpus,
+            150,
+            &[],
+        );
+        println!(
+            "2.  windows are {:.1}x faster [target >= 3.5x]",
+            sequential.as_secs_f64() / windowed.as_secs_f64()
+        );
+    }
+    if runs('3') {
+        pull("3a. no latency, small mailbox", &small_corpus, 0, &[]);
+        pull("3b. no latency, large mailbox", &large_corpus, 0, &[]);
+        println!("3.  compare the two peak RSS figures [target: equal within noise, < 64 MB]");
+    }
+    if runs('4') {
+        let batch_corpus = dir.path().join("batch.jsonl");
+        generate_users(&batch_corpus, users, 2000);
+        let one = batch(
+            "4a. batch, 50 ms latency, --concurrency 1",
+            &batch_corpus,
+            50,
+            1,
+        );
+        let sixteen = batch(
+            "4b. batch, 50 ms latency, --concurrency 16",
+            &batch_corpus,
+            50,
+            16,
+        );
+        println!(
+            "4.  --concurrency 16 is {:.1}x faster [target >= 8x]",
+            one.as_secs_f64() / sixteen.as_secs_f64()
+        );
+    }
+    if runs('5') {
+        let many = dir.path().join("many.jsonl");
+        generate_users(&many, 1000, 100);
+        batch(
+            "5.  batch of 1,000 users, no latency, --concurrency 16",
+            &many,
+            0,
+            16,
+        );
+    }
     // Last: it reads the corpus into this process, whose RSS high-water mark children inherit.
-    pipeline_cpu(&large_corpus);
+    if runs('1') {
+        pipeline_cpu(&large_corpus);
+    }
 }

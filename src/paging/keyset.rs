@@ -26,6 +26,9 @@ pub struct KeysetPager<'a> {
     group: TieGroup,
     pages: u64,
     finished: bool,
+    /// The first TimeStamp seen and how many records came since: the window's density.
+    first_seen: Option<DateTime<Utc>>,
+    seen: u64,
 }
 
 impl<'a> KeysetPager<'a> {
@@ -45,6 +48,8 @@ impl<'a> KeysetPager<'a> {
             group: TieGroup::default(),
             pages: 0,
             finished: false,
+            first_seen: None,
+            seen: 0,
         }
     }
 
@@ -68,6 +73,20 @@ impl<'a> KeysetPager<'a> {
     /// The window's start (inclusive).
     pub fn window_start(&self) -> Option<DateTime<Utc>> {
         self.filter.start
+    }
+
+    /// How many windows what is left of this range deserves, at most `max_parts`: about one per
+    /// page the density seen so far predicts, so a window with a page or less to go stays whole.
+    pub fn suggested_parts(&self, max_parts: usize) -> usize {
+        let (Some(first), Some(bound)) = (self.first_seen, self.bound) else {
+            return 1;
+        };
+        let high = self.filter.before.unwrap_or(self.filter.end);
+        let seen_span = (bound - first).num_milliseconds().max(1) as f64;
+        let rest_span = (high - bound).num_milliseconds().max(0) as f64;
+        let expected_pages =
+            self.seen as f64 * rest_span / seen_span / self.page_size.max(1) as f64;
+        (expected_pages.ceil() as usize).clamp(1, max_parts.max(1))
     }
 
     /// Cuts what is left of this pager's range into `parts` equal windows (whole milliseconds,
@@ -171,6 +190,10 @@ impl Pager for KeysetPager<'_> {
             self.pages += 1;
             let received = page.len();
             let full = received >= self.page_size as usize;
+            self.seen += received as u64;
+            if self.first_seen.is_none() {
+                self.first_seen = page.first().and_then(Activity::timestamp);
+            }
             let bound_before = self.bound;
             let mut outcome = self.absorb(page)?;
             if !full {

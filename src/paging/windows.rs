@@ -187,7 +187,12 @@ async fn run_windows<'a>(
         // Free slots: share this window's remainder with new windows.
         let free = concurrency.saturating_sub(in_flight.len() + 1);
         if free > 0 {
-            for window in pager.split_into(free + 1) {
+            let parts = pager.suggested_parts(free + 1);
+            for window in if parts > 1 {
+                pager.split_into(parts)
+            } else {
+                Vec::new()
+            } {
                 let new_index = open(spools, window.start)?;
                 in_flight.push(next_batch_of(
                     new_index,
