@@ -1,9 +1,11 @@
 //! `batch`: every mailbox of a user list into one case folder, concurrently and resumably.
 //!
-//! Each mailbox appends its pages to `activities.jsonl.partial` and, once a page is on disk
-//! (fsync), records its keyset position in `checkpoint.json`. A resumed run truncates the partial
-//! file to the checkpoint and continues from its bound, so the result equals an uninterrupted
-//! run byte for byte. Complete mailboxes are verified against the manifest and skipped.
+//! Each mailbox appends its records to `activities.jsonl.partial` (a page at a time when walked
+//! sequentially, a finished time window at a time when windowed) and, once they are on disk
+//! (fsync), records in `checkpoint.json` the instant before which everything is written. A
+//! resumed run truncates the partial file to the checkpoint and continues from that instant, so
+//! the result equals an uninterrupted run byte for byte. Complete mailboxes are verified against
+//! the manifest and skipped.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
