@@ -355,3 +355,85 @@ async fn bad_users_lines_are_reported_with_numbers_and_verify_catches_tampering(
     assert!(stdout.contains("MISSING  timeline.csv"), "{stdout}");
     assert!(stdout.contains("EXTRA  mailboxes/planted.txt"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_checkpoints_exits_130_and_resume_completes_the_same_case() {
+    let slow = FaultSettings {
+        latency: Duration::from_millis(120),
+        ..Default::default()
+    };
+    let (server, users) = tenant(settings(slow)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users);
+    let reference = dir.path().join("reference");
+    assert_eq!(
+        batch(
+            &server.url,
+            &users_path,
+            &reference,
+            &["--concurrency", "1"]
+        )
+        .await
+        .0,
+        Some(0)
+    );
+    let case = dir.path().join("case");
+    let args: Vec<String> = [
+        "batch",
+        "--users",
+        users_path.to_str().unwrap(),
+        "--out-dir",
+        case.to_str().unwrap(),
+        "--base-url",
+        &server.url,
+        "--page-size",
+        "150",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--concurrency",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let code = tokio::task::spawn_blocking(move || {
+        let child = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env("OAUTH_TOKEN", TOKEN)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        child.wait_with_output().unwrap().status.code()
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(130));
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    assert!(
+        manifest
+            .mailboxes
+            .iter()
+            .any(|m| m.status.as_str() != "complete"),
+        "interrupted before the end"
+    );
+    let (code, stderr) = batch(
+        &server.url,
+        &users_path,
+        &case,
+        &["--concurrency", "1", "--resume"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        content(&case) == content(&reference),
+        "the resumed case differs from an uninterrupted run"
+    );
+    assert_eq!(verify(&case).await.0, Some(0));
+}
