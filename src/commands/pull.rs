@@ -247,7 +247,15 @@ async fn fetch_into<W: Write + Send>(
                 spool_prefix,
                 interrupt.as_mut(),
                 true,
-                &mut |spool, _| copy_spool(spool, writer, csv.as_deref_mut()),
+                &mut |spool, following| {
+                    copy_spool(spool, writer, csv.as_deref_mut())?;
+                    let reached = PagerProgress {
+                        pages: 0,
+                        reached: following,
+                    };
+                    progress.update(writer.records(), &reached, stats);
+                    Ok(())
+                },
             )
             .await;
             *pages = report.pages;

@@ -500,6 +500,20 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         columns: vec!["AppIdType", "Activities", "PercentOfUserActivity", "Flag"],
         rows: app_rows,
     });
+    let by_day = daily(events.iter().map(|e| (e.time, e.app.clone())));
+    let mut day_rows = Vec::new();
+    for (index, day) in by_day.days.iter().enumerate() {
+        for (app, counts) in &by_day.series {
+            if counts[index] > 0 {
+                day_rows.push(vec![day.clone(), app.clone(), counts[index].to_string()]);
+            }
+        }
+    }
+    tables.push(Table {
+        name: "client_types_by_day",
+        columns: vec!["Day", "AppIdType", "Activities"],
+        rows: day_rows,
+    });
     for event in events
         .iter()
         .filter(|e| is_logon(e) && (e.app == "IMAP4" || e.app == "POP3"))
@@ -854,7 +868,7 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         last: last.map(|t| stamp(Some(t))),
         findings,
         tables,
-        activity_by_app: daily(events.iter().map(|e| (e.time, e.app.clone()))),
+        activity_by_app: by_day,
         logons_by_ip: daily(
             events
                 .iter()

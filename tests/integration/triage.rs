@@ -217,6 +217,11 @@ fn renders_json_csv_html_and_reads_pulled_csv() {
         csv_dir.join("reads_by_message.csv").exists()
             && csv_dir.join("suspicious_sessions.csv").exists()
     );
+    let by_day = std::fs::read_to_string(csv_dir.join("client_types_by_day.csv")).unwrap();
+    assert!(
+        by_day.starts_with("Day,AppIdType,Activities") && by_day.contains(",IMAP4,1"),
+        "{by_day:.200}"
+    );
 
     // A CSV written by pull gives the same findings as its JSON Lines.
     let csv_path = dir.path().join("victim.csv");
