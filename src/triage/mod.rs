@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod events;
+mod findings;
 pub mod geo;
 pub mod query_xml;
 pub mod render;

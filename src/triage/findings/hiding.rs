@@ -1,0 +1,107 @@
+//! 6. Hiding: items moved out of sight soon after they were sent or delivered; hard deletes.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Duration;
+
+use super::super::analyze::*;
+use super::super::events::Event;
+
+pub fn hiding(
+    events: &[Event],
+    delivered: &HashMap<&str, &Event>,
+    suspicious_ids: &HashSet<&str>,
+    findings: &mut Vec<Finding>,
+    tables: &mut Vec<Table>,
+) {
+    let sent: HashMap<&str, &Event> = events
+        .iter()
+        .filter(|e| e.kind == "MessageSent" && !e.item.is_empty())
+        .map(|e| (e.item.as_str(), e))
+        .collect();
+    let mut hiding_rows = Vec::new();
+    for event in events {
+        let is_move = event.kind == "Move";
+        let hard_delete = event.kind == "Delete" && event.prop("DeleteType") == Some("HardDelete");
+        if !is_move && !hard_delete {
+            continue;
+        }
+        let origin = sent
+            .get(event.item.as_str())
+            .map(|e| ("sent", *e))
+            .or(delivered
+                .get(event.item.as_str())
+                .map(|e| ("delivered", *e)));
+        let folder = event.prop("TargetFolder").unwrap_or("").to_string();
+        let lower = folder.to_lowercase();
+        let soon = match (origin.and_then(|(_, e)| e.time), event.time) {
+            (Some(o), Some(t)) => t - o <= Duration::hours(2) && t >= o,
+            _ => false,
+        };
+        let severity = if hard_delete {
+            Some(Severity::Medium)
+        } else if origin.is_some() && soon && HIDING_FOLDERS_HIGH.contains(&lower.as_str()) {
+            Some(Severity::High)
+        } else if origin.is_some() && soon && HIDING_FOLDERS_MEDIUM.contains(&lower.as_str()) {
+            Some(Severity::Medium)
+        } else {
+            None
+        };
+        let Some(severity) = severity else { continue };
+        let mut ids = vec![event.id.clone()];
+        ids.extend(origin.map(|(_, e)| e.id.clone()));
+        let what = match origin {
+            Some((how, e)) => match e.prop("Subject") {
+                Some(subject) => format!("an item {how} {} ({subject:?})", stamp(e.time)),
+                None => format!("an item {how} {}", stamp(e.time)),
+            },
+            None => "an item".to_string(),
+        };
+        let title = if hard_delete {
+            format!("Hard delete of {what}")
+        } else {
+            format!("{what} moved to {folder}")
+        };
+        findings.push(Finding {
+            severity,
+            category: "hiding",
+            title: capitalize(&title),
+            detail: format!(
+                "{} via {}{}",
+                stamp(event.time),
+                event.app,
+                if suspicious_ids.contains(event.id.as_str()) {
+                    " (in a suspicious session)"
+                } else {
+                    ""
+                }
+            ),
+            activity_ids: ids,
+        });
+        hiding_rows.push(vec![
+            stamp(event.time),
+            event.kind.clone(),
+            event.app.clone(),
+            folder,
+            origin.map(|(h, _)| h.to_string()).unwrap_or_default(),
+            severity.as_str().into(),
+            event.id.clone(),
+        ]);
+    }
+    tables.push(Table {
+        name: "hiding",
+        columns: vec![
+            "Time",
+            "Activity",
+            "App",
+            "TargetFolder",
+            "ItemWas",
+            "Risk",
+            "Id",
+        ],
+        rows: hiding_rows,
+    });
+}
+
+const HIDING_FOLDERS_HIGH: &[&str] = &["rss feeds", "rss subscriptions", "conversation history"];
+const HIDING_FOLDERS_MEDIUM: &[&str] = &["archive", "junk email", "junk", "deleted items"];
