@@ -174,6 +174,7 @@ pub async fn run(
     let mut interrupted = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(10));
     let mut done = 0usize;
+    let mut last_written = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = &mut interrupt, if !interrupted => {
@@ -190,8 +191,13 @@ pub async fn run(
                         entry.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
                 }
                 manifest.mailboxes[index] = entry;
-                manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-                manifest.write(&manifest_path)?;
+                // At most once a second: a status lost to a crash only means that mailbox is
+                // pulled again on resume, to the same bytes.
+                if last_written.elapsed() >= Duration::from_secs(1) || done == manifest.mailboxes.len() {
+                    manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+                    manifest.write(&manifest_path)?;
+                    last_written = std::time::Instant::now();
+                }
                 if let Some(bar) = &overall {
                     bar.set_position(done as u64);
                     bar.set_message(totals(&context));
@@ -206,6 +212,8 @@ pub async fn run(
         bar.finish_and_clear();
     }
     if interrupted {
+        manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        manifest.write(&manifest_path)?;
         return Err(AppError::Interrupted);
     }
     finish_case(&context, &mut manifest, &manifest_path)?;
