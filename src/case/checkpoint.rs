@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::CrashPoints;
-use crate::output::{commit, OutputError, OutputPlan};
+use crate::output::{commit, OutputError, OutputPlan, PullCounters};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -14,12 +14,8 @@ pub struct Checkpoint {
     pub bound: Option<chrono::DateTime<chrono::Utc>>,
     /// Bytes of the evidence file that hold those activities; anything after is discarded.
     pub bytes: u64,
-    pub records: u64,
-    pub pages: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub throttle_waits: u64,
-    pub throttle_wait_seconds: f64,
+    #[serde(flatten)]
+    pub counters: PullCounters,
 }
 
 impl Checkpoint {

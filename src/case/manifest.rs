@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{write_atomically, OutputError};
+use crate::output::{write_atomically, OutputError, PullCounters};
 
 /// What the run asked for: a resumed run must ask for exactly the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,12 +63,8 @@ pub struct MailboxEntry {
     pub status: MailboxStatus,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
-    pub records: u64,
-    pub pages: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub throttle_waits: u64,
-    pub throttle_wait_seconds: f64,
+    #[serde(flatten)]
+    pub counters: PullCounters,
     pub files: Vec<CaseFile>,
 }
 

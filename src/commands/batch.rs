@@ -30,10 +30,10 @@ use crate::commands::pull::AnyPager;
 use crate::commands::timeline::write_timeline;
 use crate::config::{client_options, QueryConfig};
 use crate::error::AppError;
-use crate::http::{ActivitiesClient, ClientOptions, Refusal, RequestStats, TokioSleeper};
+use crate::http::{ActivitiesClient, ClientOptions, Refusal, TokioSleeper};
 use crate::output::{
     commit, hash_file, jsonl_line, CsvBuilder, CsvOptions, HashingWriter, OutputError,
-    OutputFormat, OutputPlan,
+    OutputFormat, OutputPlan, PullCounters,
 };
 use crate::paging::{fetch_windows, Pager};
 
@@ -187,7 +187,7 @@ pub async fn run(
                 let (index, entry) = joined.map_err(|e| AppError::Other(format!("a mailbox task failed: {e}")))?;
                 done += 1;
                 if !quiet && !show_bars {
-                    eprintln!("{} {}: {} records{}", entry.status.as_str(), entry.mailbox, entry.records,
+                    eprintln!("{} {}: {} records{}", entry.status.as_str(), entry.mailbox, entry.counters.records,
                         entry.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default());
                 }
                 manifest.mailboxes[index] = entry;
@@ -234,12 +234,7 @@ fn pending_entry(case: &Path, upn: &str) -> MailboxEntry {
         folder: relative(case, &MailboxPaths::new(case, upn).folder),
         status: MailboxStatus::Pending,
         reason: None,
-        records: 0,
-        pages: 0,
-        requests: 0,
-        retries: 0,
-        throttle_waits: 0,
-        throttle_wait_seconds: 0.0,
+        counters: PullCounters::default(),
         files: Vec::new(),
     }
 }
@@ -341,12 +336,7 @@ async fn pull_mailbox(context: &Context, previous: MailboxEntry) -> MailboxEntry
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    entry.records = checkpoint.records;
-    entry.pages = checkpoint.pages;
-    entry.requests = checkpoint.requests;
-    entry.retries = checkpoint.retries;
-    entry.throttle_waits = checkpoint.throttle_waits;
-    entry.throttle_wait_seconds = checkpoint.throttle_wait_seconds;
+    entry.counters = checkpoint.counters.clone();
     match outcome.and_then(|()| complete_mailbox(context, &paths)) {
         Ok(files) => {
             entry.status = MailboxStatus::Complete;
@@ -427,7 +417,7 @@ async fn fetch_mailbox(
             fetch_windowed(context, paths, &client, checkpoint, &mut writer, &mut stop).await;
         count_requests(checkpoint, &before, &client, fetched.1);
         context.throttle_waits.fetch_add(
-            checkpoint.throttle_waits - before.throttle_waits,
+            checkpoint.counters.throttle_waits - before.counters.throttle_waits,
             Ordering::Relaxed,
         );
         return fetched.0;
@@ -438,14 +428,7 @@ async fn fetch_mailbox(
             _ = stop.wait_for(|stopped| *stopped) => Err(AppError::Interrupted),
             batch = pager.next_batch() => batch.map_err(AppError::from),
         };
-        let stats = client.stats();
-        checkpoint.requests = before.requests + RequestStats::get(&stats.requests);
-        checkpoint.retries = before.retries + RequestStats::get(&stats.retries);
-        checkpoint.throttle_waits =
-            before.throttle_waits + RequestStats::get(&stats.throttle_waits);
-        checkpoint.throttle_wait_seconds = before.throttle_wait_seconds
-            + RequestStats::get(&stats.throttle_wait_millis) as f64 / 1000.0;
-        checkpoint.pages = before.pages + pager.progress().pages;
+        count_requests(checkpoint, &before, &client, pager.progress().pages);
         let Some(records) = batch? else { break };
         let half = records.len() / 2;
         for (i, record) in records.iter().enumerate() {
@@ -470,7 +453,7 @@ async fn fetch_mailbox(
         context
             .crash
             .point("page on disk, checkpoint not yet updated");
-        checkpoint.records += records.len() as u64;
+        checkpoint.counters.records += records.len() as u64;
         checkpoint.bound = pager.checkpoint_bound();
         checkpoint.save(&paths.checkpoint, &context.crash)?;
         context
@@ -484,12 +467,12 @@ async fn fetch_mailbox(
                 .unwrap_or_default();
             bar.set_message(format!(
                 "{upn}: {} records, reached {reached}",
-                checkpoint.records
+                checkpoint.counters.records
             ));
         }
     }
     context.throttle_waits.fetch_add(
-        checkpoint.throttle_waits - before.throttle_waits,
+        checkpoint.counters.throttle_waits - before.counters.throttle_waits,
         Ordering::Relaxed,
     );
     writer
@@ -498,20 +481,17 @@ async fn fetch_mailbox(
     Ok(())
 }
 
-/// Adds this run's request counters to those of earlier runs.
+/// Adds this run's requests, retries, waits and pages to those of earlier runs.
 fn count_requests(
     checkpoint: &mut Checkpoint,
     before: &Checkpoint,
     client: &ActivitiesClient,
     pages: u64,
 ) {
-    let stats = client.stats();
-    checkpoint.requests = before.requests + RequestStats::get(&stats.requests);
-    checkpoint.retries = before.retries + RequestStats::get(&stats.retries);
-    checkpoint.throttle_waits = before.throttle_waits + RequestStats::get(&stats.throttle_waits);
-    checkpoint.throttle_wait_seconds = before.throttle_wait_seconds
-        + RequestStats::get(&stats.throttle_wait_millis) as f64 / 1000.0;
-    checkpoint.pages = before.pages + pages;
+    checkpoint.counters = PullCounters {
+        records: checkpoint.counters.records,
+        ..PullCounters::after_run(&before.counters, client.stats(), pages)
+    };
 }
 
 /// Pulls a mailbox through concurrent time windows. Each window, once it and every earlier
@@ -562,7 +542,7 @@ async fn fetch_windowed(
             .crash
             .point("window on disk, checkpoint not yet updated");
         checkpoint.bytes += bytes;
-        checkpoint.records += records;
+        checkpoint.counters.records += records;
         checkpoint.bound = Some(following.unwrap_or(past_end));
         checkpoint
             .save(&paths.checkpoint, &context.crash)
@@ -706,12 +686,12 @@ fn finish_case(
                     m.mailbox.clone(),
                     m.status.as_str().into(),
                     m.reason.clone().unwrap_or_default(),
-                    m.records.to_string(),
-                    m.pages.to_string(),
-                    m.requests.to_string(),
-                    m.retries.to_string(),
-                    m.throttle_waits.to_string(),
-                    format!("{:.3}", m.throttle_wait_seconds),
+                    m.counters.records.to_string(),
+                    m.counters.pages.to_string(),
+                    m.counters.requests.to_string(),
+                    m.counters.retries.to_string(),
+                    m.counters.throttle_waits.to_string(),
+                    format!("{:.3}", m.counters.throttle_wait_seconds),
                     sha(".jsonl"),
                     sha(".csv"),
                 ],
@@ -764,7 +744,7 @@ fn report(manifest: &CaseManifest, case: &Path) -> Result<(), AppError> {
     for m in &manifest.mailboxes {
         *by_status.entry(m.status.as_str()).or_default() += 1;
     }
-    let records: u64 = manifest.mailboxes.iter().map(|m| m.records).sum();
+    let records: u64 = manifest.mailboxes.iter().map(|m| m.counters.records).sum();
     let not_complete: Vec<&MailboxEntry> = manifest
         .mailboxes
         .iter()

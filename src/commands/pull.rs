@@ -15,7 +15,7 @@ use crate::http::{ActivitiesClient, RequestStats, Sleeper};
 use crate::odata::PageQuery;
 use crate::output::{
     commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
-    OutputError, OutputFormat, OutputPlan, PullStatus,
+    OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
 };
 use crate::paging::{fetch_windows, KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
 use crate::progress::PullProgress;
@@ -390,7 +390,10 @@ impl ManifestContext<'_> {
     ) -> Manifest {
         let query = &self.config.query;
         let client = &self.config.client;
-        let wait_millis = RequestStats::get(&self.stats.throttle_wait_millis);
+        let counters = PullCounters {
+            records,
+            ..PullCounters::after_run(&PullCounters::default(), self.stats, pages)
+        };
         Manifest {
             tool: "o365-activities".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -408,12 +411,7 @@ impl ManifestContext<'_> {
                 select: query.select.clone(),
                 first_request: self.first_request.clone(),
             },
-            records,
-            pages,
-            requests: RequestStats::get(&self.stats.requests),
-            retries: RequestStats::get(&self.stats.retries),
-            throttle_waits: RequestStats::get(&self.stats.throttle_waits),
-            throttle_wait_seconds: wait_millis as f64 / 1000.0,
+            counters,
             files,
         }
     }

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::files::{write_atomically, OutputError};
+use crate::http::RequestStats;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +36,32 @@ pub struct ManifestQuery {
     pub first_request: String,
 }
 
+/// What a pull did, as manifests and checkpoints count it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PullCounters {
+    pub records: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttle_waits: u64,
+    pub throttle_wait_seconds: f64,
+}
+
+impl PullCounters {
+    /// `earlier` plus this run: its requests, retries and waits from `stats`, and its pages.
+    pub fn after_run(earlier: &PullCounters, stats: &RequestStats, pages: u64) -> Self {
+        PullCounters {
+            records: earlier.records,
+            pages: earlier.pages + pages,
+            requests: earlier.requests + RequestStats::get(&stats.requests),
+            retries: earlier.retries + RequestStats::get(&stats.retries),
+            throttle_waits: earlier.throttle_waits + RequestStats::get(&stats.throttle_waits),
+            throttle_wait_seconds: earlier.throttle_wait_seconds
+                + RequestStats::get(&stats.throttle_wait_millis) as f64 / 1000.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool: String,
@@ -45,12 +72,8 @@ pub struct Manifest {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
     pub query: ManifestQuery,
-    pub records: u64,
-    pub pages: u64,
-    pub requests: u64,
-    pub retries: u64,
-    pub throttle_waits: u64,
-    pub throttle_wait_seconds: f64,
+    #[serde(flatten)]
+    pub counters: PullCounters,
     pub files: Vec<ManifestFile>,
 }
 

@@ -14,4 +14,4 @@ pub use files::{
 pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};
-pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullStatus};
+pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullCounters, PullStatus};

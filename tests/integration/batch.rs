@@ -160,7 +160,7 @@ async fn a_mixed_list_ends_with_the_right_statuses_and_exit_code() {
         manifest
             .mailboxes
             .iter()
-            .map(|m| m.throttle_waits)
+            .map(|m| m.counters.throttle_waits)
             .sum::<u64>()
             > 0,
         "the throttle was hit"
@@ -172,7 +172,7 @@ async fn a_mixed_list_ends_with_the_right_statuses_and_exit_code() {
     let summary = std::fs::read_to_string(case.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 5);
     let timeline = std::fs::read_to_string(case.join("timeline.csv")).unwrap();
-    let records: u64 = manifest.mailboxes.iter().map(|m| m.records).sum();
+    let records: u64 = manifest.mailboxes.iter().map(|m| m.counters.records).sum();
     let mut reader = csv::Reader::from_reader(timeline.as_bytes());
     assert_eq!(&reader.headers().unwrap()[0], "Mailbox");
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -284,7 +284,10 @@ async fn an_expired_token_leaves_mailboxes_incomplete_until_resumed_with_a_fresh
     assert!(stderr.contains("token expired"), "{stderr}");
     let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
     assert_eq!(manifest.mailboxes[0].status.as_str(), "incomplete");
-    assert!(manifest.mailboxes[0].records > 0, "the first page was kept");
+    assert!(
+        manifest.mailboxes[0].counters.records > 0,
+        "the first page was kept"
+    );
     let (code, stderr) = batch(
         &server.url,
         &users_path,
@@ -304,7 +307,7 @@ async fn an_expired_token_leaves_mailboxes_incomplete_until_resumed_with_a_fresh
     assert!(matches!(code, Some(0) | Some(4)), "{stderr}");
     let resumed = CaseManifest::read(&case.join("manifest.json")).unwrap();
     assert!(
-        resumed.mailboxes[0].records > manifest.mailboxes[0].records,
+        resumed.mailboxes[0].counters.records > manifest.mailboxes[0].counters.records,
         "the resume continued the pull"
     );
 }

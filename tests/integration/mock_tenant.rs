@@ -489,11 +489,11 @@ async fn pull_through_faults(
     let manifest =
         o365_activities::output::Manifest::read(&dir.path().join("victim.csv.manifest.json"))
             .unwrap();
-    assert_eq!(manifest.records, summary.records);
+    assert_eq!(manifest.counters.records, summary.records);
     (
         ids_in(&dir.path().join("victim.jsonl")),
         victim,
-        manifest.requests,
+        manifest.counters.requests,
     )
 }
 

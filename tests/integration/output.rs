@@ -116,7 +116,7 @@ async fn manifest_hashes_agree_with_the_files() {
     assert_eq!(result.unwrap().records, 3);
     let manifest = Manifest::read(&dir.path().join("h.csv.manifest.json")).unwrap();
     assert_eq!(manifest.status, PullStatus::Complete);
-    assert_eq!(manifest.records, 3);
+    assert_eq!(manifest.counters.records, 3);
     assert!(manifest
         .query
         .filter

@@ -40,10 +40,14 @@ async fn waits_as_told_by_retry_after_on_429() {
     assert_eq!(sleeper.waits(), vec![Duration::from_secs(7)]);
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
     assert_eq!(
-        (manifest.retries, manifest.throttle_waits, manifest.requests),
+        (
+            manifest.counters.retries,
+            manifest.counters.throttle_waits,
+            manifest.counters.requests
+        ),
         (1, 1, 2)
     );
-    assert_eq!(manifest.throttle_wait_seconds, 7.0);
+    assert_eq!(manifest.counters.throttle_wait_seconds, 7.0);
 }
 
 #[tokio::test]
@@ -151,7 +155,7 @@ async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
     let manifest = Manifest::read(&dir.path().join("o.csv.partial.manifest.json")).unwrap();
     assert_eq!(manifest.status, PullStatus::Incomplete);
     assert!(manifest.reason.unwrap().contains("503"));
-    assert_eq!(manifest.records, 1);
+    assert_eq!(manifest.counters.records, 1);
     assert!(matches!(error, AppError::Partial { .. }));
 }
 
