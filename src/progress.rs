@@ -32,8 +32,8 @@ impl PullProgress {
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                 .unwrap_or_else(|| "-".into());
             bar.set_message(format!(
-                "{records} records, {} pages, reached {reached}, {} retries, {} throttle waits",
-                pager.pages,
+                "{records} records, {} requests, reached {reached}, {} retries, {} throttle waits",
+                RequestStats::get(&stats.requests),
                 RequestStats::get(&stats.retries),
                 RequestStats::get(&stats.throttle_waits),
             ));

@@ -137,7 +137,7 @@ async fn an_existing_result_is_never_clobbered_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("h.csv");
     std::fs::write(dir.path().join("h.jsonl"), "earlier evidence").unwrap();
-    let cli = <o365_activities::cli::Cli as clap::Parser>::try_parse_from([
+    let error = parse_pull(&[
         "o365-activities",
         "pull",
         "--user",
@@ -149,11 +149,7 @@ async fn an_existing_result_is_never_clobbered_without_force() {
         "--base-url",
         &server.uri(),
     ])
-    .unwrap();
-    let o365_activities::cli::Command::Pull(args) = cli.command else {
-        panic!()
-    };
-    let error = o365_activities::config::PullConfig::from_args(&args, now(), true).unwrap_err();
+    .unwrap_err();
     assert_eq!(error.exit_code(), 2);
     assert!(error.to_string().contains("--force"), "{error}");
     assert_eq!(

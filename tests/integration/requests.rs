@@ -127,7 +127,7 @@ async fn basic_authentication_on_v1() {
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("O365_PASSWORD", "s3cret");
     let output = dir.path().join("o.jsonl");
-    let cli = <o365_activities::cli::Cli as clap::Parser>::try_parse_from([
+    let config = parse_pull(&[
         "o365-activities",
         "pull",
         "--user",
@@ -142,10 +142,6 @@ async fn basic_authentication_on_v1() {
         &server.uri(),
     ])
     .unwrap();
-    let o365_activities::cli::Command::Pull(args) = cli.command else {
-        panic!()
-    };
-    let config = o365_activities::config::PullConfig::from_args(&args, now(), true).unwrap();
     let (result, _) = run(&config).await;
     result.unwrap();
 }

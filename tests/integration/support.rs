@@ -43,11 +43,16 @@ pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
     if !extra.contains(&"--mailbox-concurrency") {
         words.extend_from_slice(&["--mailbox-concurrency", "1"]);
     }
+    parse_pull(&words).expect("valid configuration")
+}
+
+/// Parses `o365-activities pull ...` words into a configuration, as `main` does.
+pub fn parse_pull(words: &[&str]) -> Result<PullConfig, AppError> {
     let cli = Cli::try_parse_from(words).expect("valid arguments");
     let Command::Pull(args) = cli.command else {
         panic!("not a pull")
     };
-    PullConfig::from_args(&args, now(), true).expect("valid configuration")
+    PullConfig::from_args(&args, now(), true)
 }
 
 /// Runs a pull with waits recorded instead of slept.
