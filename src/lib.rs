@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod json_key;
 pub mod mock;
 pub mod odata;
 pub mod output;

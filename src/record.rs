@@ -4,6 +4,8 @@
 //! pager needs, `Id` and `TimeStamp`, are read out of it.
 
 use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -13,13 +15,31 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
+use crate::json_key::JsonKey;
+
 /// An activity record: its exact JSON text plus the keys used for ordering and de-duplication.
+///
+/// The records of one page share the page's text (one allocation a page, not two a record);
+/// each holds where its own text and `Id` lie in it.
 #[derive(Debug, Clone)]
 pub struct Activity {
-    raw: Box<str>,
-    /// `Id`, or for a record without one `sha256:<digest of its JSON text>`.
-    key: String,
+    source: Arc<str>,
+    raw: Range<usize>,
+    key: Key,
     timestamp: Option<DateTime<Utc>>,
+}
+
+/// `Id` where it stands in the source text, or (escaped, or a digest) as text of its own.
+#[derive(Debug, Clone)]
+enum Key {
+    InSource(Range<usize>),
+    Owned(Box<str>),
+}
+
+/// Where `part`, a slice of `whole`, lies in it.
+fn range_in(whole: &str, part: &str) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    start..start + part.len()
 }
 
 /// The keys the pager needs, read from a record.
@@ -89,8 +109,8 @@ fn read_keys(raw: &str) -> Result<Keys<'_>, serde_json::Error> {
             f.write_str("an activity object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                let slot = match key.as_ref() {
+            while let Some(key) = map.next_key::<JsonKey<'de>>()? {
+                let slot = match &*key {
                     "Id" => &mut self.0.id,
                     "TimeStamp" => &mut self.0.timestamp,
                     "ActivityCreationTime" => &mut self.0.creation_time,
@@ -131,11 +151,16 @@ pub struct MalformedPage(String);
 
 /// Parses a page body (`{"value": [...]}`, with or without `@odata.*` annotations).
 pub fn parse_page(body: &[u8]) -> Result<Vec<Activity>, MalformedPage> {
+    let text = std::str::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?;
+    let source: Arc<str> = Arc::from(text);
     let page: PageBody =
-        serde_json::from_slice(body).map_err(|err| MalformedPage(err.to_string()))?;
+        serde_json::from_str(&source).map_err(|err| MalformedPage(err.to_string()))?;
     page.value
         .into_iter()
-        .map(|raw| Activity::from_json(raw.get()).map_err(|err| MalformedPage(err.to_string())))
+        .map(|raw| {
+            Activity::in_source(&source, range_in(&source, raw.get()))
+                .map_err(|err| MalformedPage(err.to_string()))
+        })
         .collect()
 }
 
@@ -143,18 +168,28 @@ impl Activity {
     /// Reads one record from its JSON text. Missing, null or unparsable keys are tolerated:
     /// an activity is never dropped because a property is odd.
     pub fn from_json(raw: &str) -> Result<Self, serde_json::Error> {
-        let keys = read_keys(raw)?;
+        Self::in_source(&Arc::from(raw), 0..raw.len())
+    }
+
+    /// Reads the record at `raw` of `source`.
+    fn in_source(source: &Arc<str>, raw: Range<usize>) -> Result<Self, serde_json::Error> {
+        let text = &source[raw.clone()];
+        let keys = read_keys(text)?;
         let timestamp = keys
             .timestamp
             .as_deref()
             .or(keys.creation_time.as_deref())
             .and_then(parse_timestamp);
         let key = match keys.id {
-            Some(id) if !id.is_empty() => id.into_owned(),
-            _ => format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes()))),
+            Some(Cow::Borrowed(id)) if !id.is_empty() => Key::InSource(range_in(source, id)),
+            Some(Cow::Owned(id)) if !id.is_empty() => Key::Owned(id.into()),
+            _ => Key::Owned(
+                format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))).into(),
+            ),
         };
         Ok(Activity {
-            raw: raw.into(),
+            source: Arc::clone(source),
+            raw,
             key,
             timestamp,
         })
@@ -162,12 +197,15 @@ impl Activity {
 
     /// The record's JSON text exactly as the server sent it.
     pub fn raw_json(&self) -> &str {
-        &self.raw
+        &self.source[self.raw.clone()]
     }
 
     /// The de-duplication and tie-breaking key: the `Id`, or a digest of the record's content.
     pub fn key(&self) -> &str {
-        &self.key
+        match &self.key {
+            Key::InSource(range) => &self.source[range.clone()],
+            Key::Owned(key) => key,
+        }
     }
 
     /// `TimeStamp`, falling back to `ActivityCreationTime`; `None` when neither is usable.

@@ -278,14 +278,21 @@ fn copy_spool<W: Write + Send>(
         source: e,
     };
     let file = File::open(spool).map_err(failed)?;
-    for line in std::io::BufRead::lines(std::io::BufReader::with_capacity(256 * 1024, file)) {
-        let line = line.map_err(failed)?;
-        writer.write_line(&line).map_err(failed)?;
+    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
+    // One buffer for every line: a window holds thousands of records.
+    let mut buffer = Vec::with_capacity(4096);
+    loop {
+        buffer.clear();
+        if std::io::BufRead::read_until(&mut reader, b'\n', &mut buffer).map_err(failed)? == 0 {
+            return Ok(());
+        }
+        let line = std::str::from_utf8(buffer.strip_suffix(b"\n").unwrap_or(&buffer))
+            .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        writer.write_line(line).map_err(failed)?;
         if let Some(csv) = csv.as_deref_mut() {
-            csv.add(&line).map_err(failed)?;
+            csv.add(line).map_err(failed)?;
         }
     }
-    Ok(())
 }
 
 async fn fetch_sequential<W: Write>(

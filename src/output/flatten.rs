@@ -18,6 +18,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::json_key::JsonKey;
+
 /// The blog's required properties, always the first columns, in this order.
 pub const STANDARD_COLUMNS: [&str; 6] = [
     "TimeStamp",
@@ -64,17 +66,19 @@ pub fn flatten_record(raw: &str, sink: &mut impl CellSink) -> Result<(), serde_j
     deserializer.end()
 }
 
-/// A JSON value as cell text: strings borrowed where possible, anything else kept as a value.
+/// A JSON value as cell text: strings borrowed where possible, null, anything else kept as a
+/// value (boxed: this type is moved for every value parsed, and strings are the common case).
 enum Scalar<'a> {
     Text(Cow<'a, str>),
-    Other(Value),
+    Null,
+    Other(Box<Value>),
 }
 
 impl Scalar<'_> {
     fn cell(&self) -> Cow<'_, str> {
         match self {
             Scalar::Text(text) => Cow::Borrowed(text),
-            Scalar::Other(Value::Null) => Cow::Borrowed(""),
+            Scalar::Null => Cow::Borrowed(""),
             Scalar::Other(value) => Cow::Owned(value.to_string()),
         }
     }
@@ -82,7 +86,8 @@ impl Scalar<'_> {
     fn into_value(self) -> Value {
         match self {
             Scalar::Text(text) => Value::String(text.into_owned()),
-            Scalar::Other(value) => value,
+            Scalar::Null => Value::Null,
+            Scalar::Other(value) => *value,
         }
     }
 }
@@ -105,25 +110,27 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Text(Cow::Owned(v)))
             }
             fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Scalar::Other(Value::Bool(v)))
+                Ok(Scalar::Other(Box::new(Value::Bool(v))))
             }
             fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Scalar::Other(Value::from(v)))
+                Ok(Scalar::Other(Box::new(Value::from(v))))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Scalar::Other(Value::from(v)))
+                Ok(Scalar::Other(Box::new(Value::from(v))))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Scalar::Other(Value::from(v)))
+                Ok(Scalar::Other(Box::new(Value::from(v))))
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Scalar::Other(Value::Null))
+                Ok(Scalar::Null)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(|value| Scalar::Other(Box::new(value)))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Scalar::Other)
+                Value::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|value| Scalar::Other(Box::new(value)))
             }
         }
         deserializer.deserialize_any(ScalarVisitor)
@@ -151,10 +158,10 @@ impl<'de> Deserialize<'de> for Entry<'de> {
                 // Fixed slots: the usual {"Name","Value"} entry allocates nothing.
                 let mut name: Option<Scalar<'de>> = None;
                 let mut value: Option<Scalar<'de>> = None;
-                let mut others: Vec<(Cow<'de, str>, Scalar<'de>)> = Vec::new();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let mut others: Vec<(JsonKey<'de>, Scalar<'de>)> = Vec::new();
+                while let Some(key) = map.next_key::<JsonKey<'de>>()? {
                     let field: Scalar<'de> = map.next_value()?;
-                    match key.as_ref() {
+                    match &*key {
                         "Name" if name.is_none() => name = Some(field),
                         "Value" if value.is_none() => value = Some(field),
                         _ => others.push((key, field)),
@@ -163,7 +170,7 @@ impl<'de> Deserialize<'de> for Entry<'de> {
                 match (name, others.is_empty()) {
                     (Some(Scalar::Text(name)), true) => Ok(Entry::Property {
                         name,
-                        value: value.unwrap_or(Scalar::Other(Value::Null)),
+                        value: value.unwrap_or(Scalar::Null),
                     }),
                     (name, _) => {
                         let mut object = serde_json::Map::new();
@@ -174,7 +181,7 @@ impl<'de> Deserialize<'de> for Entry<'de> {
                             object.insert("Value".into(), value.into_value());
                         }
                         for (key, field) in others {
-                            object.insert(key.into_owned(), field.into_value());
+                            object.insert(key.0.into_owned(), field.into_value());
                         }
                         Ok(Entry::Odd(Value::Object(object)))
                     }
@@ -224,8 +231,8 @@ impl<'de, S: CellSink> Visitor<'de> for RecordSeed<'_, S> {
         f.write_str("an activity object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == CUSTOM {
+        while let Some(key) = map.next_key::<JsonKey<'de>>()? {
+            if &*key == CUSTOM {
                 map.next_value_seed(CustomSeed(&mut *self.0))?;
             } else {
                 let value: Scalar = map.next_value()?;
