@@ -228,7 +228,7 @@ fn pipeline_cpu(corpus: &Path) {
     let start = thread_cpu();
     let mut jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
     let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
-    for page in &pages {
+    for page in pages {
         for record in parse_page(page).unwrap() {
             jsonl.write(&record).unwrap();
             csv.add(record.raw_json()).unwrap();

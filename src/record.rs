@@ -23,7 +23,7 @@ use crate::json_key::JsonKey;
 /// each holds where its own text and `Id` lie in it.
 #[derive(Debug, Clone)]
 pub struct Activity {
-    source: Arc<str>,
+    source: Arc<String>,
     raw: Range<usize>,
     key: Key,
     timestamp: Option<DateTime<Utc>>,
@@ -149,10 +149,10 @@ struct PageBody<'a> {
 #[error("the response body is not an Activities page ({0}); it may have been cut off in transit")]
 pub struct MalformedPage(String);
 
-/// Parses a page body (`{"value": [...]}`, with or without `@odata.*` annotations).
-pub fn parse_page(body: &[u8]) -> Result<Vec<Activity>, MalformedPage> {
-    let text = std::str::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?;
-    let source: Arc<str> = Arc::from(text);
+/// Parses a page body (`{"value": [...]}`, with or without `@odata.*` annotations). The body
+/// becomes the records' shared text as it is, without a copy.
+pub fn parse_page(body: Vec<u8>) -> Result<Vec<Activity>, MalformedPage> {
+    let source = Arc::new(String::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?);
     let page: PageBody =
         serde_json::from_str(&source).map_err(|err| MalformedPage(err.to_string()))?;
     page.value
@@ -168,11 +168,11 @@ impl Activity {
     /// Reads one record from its JSON text. Missing, null or unparsable keys are tolerated:
     /// an activity is never dropped because a property is odd.
     pub fn from_json(raw: &str) -> Result<Self, serde_json::Error> {
-        Self::in_source(&Arc::from(raw), 0..raw.len())
+        Self::in_source(&Arc::new(raw.to_string()), 0..raw.len())
     }
 
     /// Reads the record at `raw` of `source`.
-    fn in_source(source: &Arc<str>, raw: Range<usize>) -> Result<Self, serde_json::Error> {
+    fn in_source(source: &Arc<String>, raw: Range<usize>) -> Result<Self, serde_json::Error> {
         let text = &source[raw.clone()];
         let keys = read_keys(text)?;
         let timestamp = keys
@@ -193,6 +193,27 @@ impl Activity {
             key,
             timestamp,
         })
+    }
+
+    /// This record with a text of its own, so that keeping it does not keep its page.
+    pub fn detached(&self) -> Activity {
+        if self.raw == (0..self.source.len()) {
+            return self.clone();
+        }
+        let raw = self.raw_json();
+        let source = Arc::new(raw.to_string());
+        let key = match &self.key {
+            Key::InSource(range) => {
+                Key::InSource(range.start - self.raw.start..range.end - self.raw.start)
+            }
+            Key::Owned(key) => Key::Owned(key.clone()),
+        };
+        Activity {
+            raw: 0..source.len(),
+            source,
+            key,
+            timestamp: self.timestamp,
+        }
     }
 
     /// The record's JSON text exactly as the server sent it.
@@ -267,18 +288,22 @@ mod tests {
     fn parses_both_page_shapes_and_keeps_raw_text() {
         let plain = br#"{"value":[{"Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z", "X" : 1 }]}"#;
         let annotated = br#"{"@odata.context":"x","value":[{"@odata.id":"u","@odata.etag":"W/\"1\"","Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z"}]}"#;
-        let records = parse_page(plain).unwrap();
+        let records = parse_page(plain.to_vec()).unwrap();
         assert_eq!(
             records[0].raw_json(),
             r#"{"Id":"a","TimeStamp":"2018-07-02T12:14:13.019Z", "X" : 1 }"#
         );
         assert_eq!(records[0].key(), "a");
-        assert_eq!(parse_page(annotated).unwrap()[0].key(), "a");
+        assert_eq!(parse_page(annotated.to_vec()).unwrap()[0].key(), "a");
+        let detached = records[0].detached();
+        assert_eq!(detached.raw_json(), records[0].raw_json());
+        assert_eq!(detached.key(), "a");
+        assert_eq!(detached.timestamp(), records[0].timestamp());
     }
 
     #[test]
     fn tolerates_missing_and_null_keys() {
-        let records = parse_page(br#"{"value":[{"Id":null,"TimeStamp":null,"ActivityCreationTime":"2018-07-02T12:14:13Z"},{},{"Id":7,"TimeStamp":{"x":[1]},"Z":"z"}]}"#).unwrap();
+        let records = parse_page(br#"{"value":[{"Id":null,"TimeStamp":null,"ActivityCreationTime":"2018-07-02T12:14:13Z"},{},{"Id":7,"TimeStamp":{"x":[1]},"Z":"z"}]}"#.to_vec()).unwrap();
         assert!(records[2].key().starts_with("sha256:"));
         assert_eq!(records[2].timestamp(), None);
         assert!(records[0].key().starts_with("sha256:"));
@@ -334,7 +359,7 @@ mod tests {
 
     #[test]
     fn rejects_truncated_bodies() {
-        assert!(parse_page(br#"{"value":[{"Id":"a","TimeSt"#).is_err());
-        assert!(parse_page(br#"{"error":{"code":"x"}}"#).is_err());
+        assert!(parse_page(br#"{"value":[{"Id":"a","TimeSt"#.to_vec()).is_err());
+        assert!(parse_page(br#"{"error":{"code":"x"}}"#.to_vec()).is_err());
     }
 }

@@ -215,7 +215,7 @@ impl ActivitiesClient {
                 decision: RetryDecision::Backoff,
                 reason: format!("the response body was cut off: {}", error_chain(&err)),
             })?;
-            return parse_page(&body).map_err(|err| AttemptFailure::Retryable {
+            return parse_page(Vec::from(body)).map_err(|err| AttemptFailure::Retryable {
                 decision: RetryDecision::Backoff,
                 reason: err.to_string(),
             });

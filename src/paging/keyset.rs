@@ -196,6 +196,7 @@ impl Pager for KeysetPager<'_> {
             }
             let bound_before = self.bound;
             let mut outcome = self.absorb(page)?;
+            self.group.detach_from_page();
             if !full {
                 self.finished = true;
                 outcome.closed.extend(self.group.close(self.bound));

@@ -481,7 +481,13 @@ async fn pull_through_faults(
             "30",
         ],
     );
-    config.query.filter.end = chrono::Utc::now();
+    // An end in an earlier millisecond than any live insert, as the CLI's whole-second end is:
+    // an insert in the end's own millisecond would rightly be inside the range.
+    config.query.filter.end = chrono::DurationRound::duration_trunc(
+        chrono::Utc::now() - chrono::TimeDelta::milliseconds(1),
+        chrono::TimeDelta::milliseconds(1),
+    )
+    .unwrap();
     let sleeper = std::sync::Arc::new(o365_activities::http::TokioSleeper);
     let summary = o365_activities::commands::pull::run(&config, sleeper, std::future::pending())
         .await
