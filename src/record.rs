@@ -171,6 +171,18 @@ impl Activity {
         Self::in_source(&Arc::new(raw.to_string()), 0..raw.len())
     }
 
+    /// Reads the record that is `text` from byte `start` on, keeping `text` without a copy
+    /// (a line read from a file, perhaps behind a prefix).
+    pub fn from_owned_json(text: String, start: usize) -> Result<Self, serde_json::Error> {
+        if !text.is_char_boundary(start) {
+            return Err(serde::de::Error::custom(
+                "a record cannot start inside a character",
+            ));
+        }
+        let end = text.len();
+        Self::in_source(&Arc::new(text), start..end)
+    }
+
     /// Reads the record at `raw` of `source`.
     fn in_source(source: &Arc<String>, raw: Range<usize>) -> Result<Self, serde_json::Error> {
         let text = &source[raw.clone()];
@@ -295,6 +307,9 @@ mod tests {
         );
         assert_eq!(records[0].key(), "a");
         assert_eq!(parse_page(annotated.to_vec()).unwrap()[0].key(), "a");
+        let owned = Activity::from_owned_json(format!("m\t{}", records[0].raw_json()), 2).unwrap();
+        assert_eq!(owned.raw_json(), records[0].raw_json());
+        assert_eq!(owned.key(), "a");
         let detached = records[0].detached();
         assert_eq!(detached.raw_json(), records[0].raw_json());
         assert_eq!(detached.key(), "a");

@@ -511,8 +511,8 @@ async fn fetch_windowed(
     }
     // Everything up to the frozen end is written once the last window is: resume past it.
     let past_end = filter.end + chrono::Duration::milliseconds(1);
-    let mut append = |spool: &Path,
-                      following: Option<chrono::DateTime<Utc>>|
+    let mut append_window = |spool: &Path,
+                             following: Option<chrono::DateTime<Utc>>|
      -> Result<(), crate::paging::PagingError> {
         let failed = |e: std::io::Error| crate::paging::PagingError::Spool {
             path: spool.display().to_string(),
@@ -520,15 +520,16 @@ async fn fetch_windowed(
         };
         // Copied with its bytes counted; a crash part-way leaves bytes the checkpoint ignores.
         let (mut bytes, mut records) = (0u64, 0u64);
-        let mut reader = BufReader::new(File::open(spool).map_err(failed)?);
-        let mut line = String::new();
+        let mut reader = BufReader::with_capacity(64 * 1024, File::open(spool).map_err(failed)?);
+        let mut line = Vec::new();
         loop {
             line.clear();
-            let read = reader.read_line(&mut line).map_err(failed)?;
+            // The window wrote these lines from valid text: copied as bytes, not re-validated.
+            let read = reader.read_until(b'\n', &mut line).map_err(failed)?;
             if read == 0 {
                 break;
             }
-            writer.write_all(line.as_bytes()).map_err(failed)?;
+            writer.write_all(&line).map_err(failed)?;
             bytes += read as u64;
             records += 1;
             if records == 50 {
@@ -549,6 +550,11 @@ async fn fetch_windowed(
             .map_err(|e| failed(std::io::Error::other(e.to_string())))?;
         context.records.fetch_add(records, Ordering::Relaxed);
         Ok(())
+    };
+    let mut append = |spool: &Path, following: Option<chrono::DateTime<Utc>>| {
+        let appended = append_window(spool, following);
+        let _ = std::fs::remove_file(spool);
+        appended
     };
     let report = fetch_windows(
         client,

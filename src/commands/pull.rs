@@ -4,6 +4,7 @@ use std::fs::File;
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -212,19 +213,34 @@ pub async fn run(
     summary
 }
 
-/// Pulls every record into `writer` (and `csv`), stopping early on `interrupt`. What was
-/// fetched before a failure is written too (the caller marks the result partial).
-async fn fetch_into<W: Write + Send>(
+/// The files a pull writes records into as they come: the evidence, and the CSV's cell spool.
+struct Sinks<W: Write> {
+    jsonl: JsonlWriter<W>,
+    csv: Option<CsvBuilder>,
+}
+
+/// Pulls every record into `sinks`, stopping early on `interrupt`; hands the sinks back with
+/// how the fetch ended. What was fetched before a failure is written too (the caller marks the
+/// result partial). An error instead of the sinks means nothing could be kept.
+async fn fetch_into<W: Write + Send + 'static>(
     fetch: &mut Fetch<'_>,
     stats: &RequestStats,
-    writer: &mut JsonlWriter<W>,
-    mut csv: Option<&mut CsvBuilder>,
+    mut sinks: Sinks<W>,
     progress: &PullProgress,
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<(), AppError> {
+) -> Result<(Sinks<W>, Result<(), AppError>), AppError> {
     match fetch {
         Fetch::Sequential(pager) => {
-            fetch_sequential(pager, stats, writer, csv, progress, interrupt).await
+            let fetched = fetch_sequential(
+                pager,
+                stats,
+                &mut sinks.jsonl,
+                sinks.csv.as_mut(),
+                progress,
+                interrupt,
+            )
+            .await;
+            Ok((sinks, fetched))
         }
         Fetch::Windows {
             client,
@@ -237,6 +253,9 @@ async fn fetch_into<W: Write + Send>(
                 "fetching up to {} time windows at once",
                 query.mailbox_concurrency
             ));
+            // Finished windows are copied into the sinks on a thread of their own: a copy
+            // (hashing, flattening) takes long enough to hold up the requests in flight.
+            let copier = WindowCopier::start(sinks)?;
             let report = fetch_windows(
                 client,
                 &query.filter,
@@ -248,27 +267,94 @@ async fn fetch_into<W: Write + Send>(
                 interrupt.as_mut(),
                 true,
                 &mut |spool, following| {
-                    copy_spool(spool, writer, csv.as_deref_mut())?;
+                    copier.hand_over(spool)?;
                     let reached = PagerProgress {
                         pages: 0,
                         reached: following,
                     };
-                    progress.update(writer.records(), &reached, stats);
+                    progress.update(copier.records(), &reached, stats);
                     Ok(())
                 },
             )
             .await;
             *pages = report.pages;
-            match report.error {
-                Some(error) => Err(error.into()),
+            let (sinks, copied) = copier.finish();
+            // A copy that failed stopped the fetch: its error is the cause.
+            let fetched = copied.and(match report.error {
+                Some(error) => Err(error),
                 None => Ok(()),
-            }
+            });
+            Ok((sinks, fetched.map_err(AppError::from)))
         }
     }
 }
 
+/// Copies finished window spools, in the order handed over, into the sinks on its own thread.
+struct WindowCopier<W: Write> {
+    spools: std::sync::mpsc::Sender<PathBuf>,
+    records: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<(Sinks<W>, Result<(), PagingError>)>,
+}
+
+impl<W: Write + Send + 'static> WindowCopier<W> {
+    /// Starts the thread. Only a machine out of threads fails here, and the sinks go with it.
+    fn start(mut sinks: Sinks<W>) -> Result<Self, AppError> {
+        let (spools, received) = std::sync::mpsc::channel::<PathBuf>();
+        let records = Arc::new(AtomicU64::new(sinks.jsonl.records()));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (counted, failing) = (Arc::clone(&records), Arc::clone(&failed));
+        let thread = std::thread::Builder::new()
+            .name("window-copy".into())
+            .spawn(move || {
+                let mut result = Ok(());
+                for spool in received {
+                    if result.is_ok() {
+                        result = copy_spool(&spool, &mut sinks.jsonl, sinks.csv.as_mut());
+                        counted.store(sinks.jsonl.records(), Ordering::Relaxed);
+                        failing.store(result.is_err(), Ordering::Relaxed);
+                    }
+                    let _ = std::fs::remove_file(&spool);
+                }
+                (sinks, result)
+            })
+            .map_err(|e| AppError::Other(format!("cannot start a thread to write windows: {e}")))?;
+        Ok(WindowCopier {
+            spools,
+            records,
+            failed,
+            thread,
+        })
+    }
+
+    /// Queues a finished window's spool (the copier removes it); fails once a copy has failed.
+    fn hand_over(&self, spool: &Path) -> Result<(), PagingError> {
+        let stopped = || PagingError::Spool {
+            path: spool.display().to_string(),
+            source: std::io::Error::other("writing an earlier window failed"),
+        };
+        if self.failed.load(Ordering::Relaxed) {
+            let _ = std::fs::remove_file(spool);
+            return Err(stopped());
+        }
+        self.spools.send(spool.to_path_buf()).map_err(|_| stopped())
+    }
+
+    fn records(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Waits for every queued window to be copied; the sinks and the first copy error.
+    fn finish(self) -> (Sinks<W>, Result<(), PagingError>) {
+        drop(self.spools);
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
 /// Appends one finished window's spool to the outputs.
-fn copy_spool<W: Write + Send>(
+fn copy_spool<W: Write>(
     spool: &Path,
     writer: &mut JsonlWriter<W>,
     mut csv: Option<&mut CsvBuilder>,
@@ -333,18 +419,16 @@ async fn to_stdout(
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<PullSummary, AppError> {
     if format == OutputFormat::Jsonl {
-        let mut writer = JsonlWriter::new(std::io::stdout());
-        fetch_into(
-            pager,
-            client.stats(),
-            &mut writer,
-            None,
-            progress,
-            interrupt,
-        )
-        .await?;
-        let records = writer.records();
-        writer
+        let sinks = Sinks {
+            jsonl: JsonlWriter::new(std::io::stdout()),
+            csv: None,
+        };
+        let (sinks, fetched) =
+            fetch_into(pager, client.stats(), sinks, progress, interrupt).await?;
+        fetched?;
+        let records = sinks.jsonl.records();
+        sinks
+            .jsonl
             .finish()
             .map_err(|e| AppError::Other(format!("cannot write to stdout: {e}")))?;
         report_empty(records);
@@ -356,18 +440,17 @@ async fn to_stdout(
     }
     // The CSV header needs every column first: cells are spooled, then written out.
     let spool = spool_path("stdout-csv");
-    let mut csv = CsvBuilder::create(spool.clone())
+    let csv = CsvBuilder::create(spool.clone())
         .map_err(|e| OutputError::io("cannot create", &spool, e))?;
-    let mut counter = JsonlWriter::new(std::io::sink());
-    fetch_into(
-        pager,
-        client.stats(),
-        &mut counter,
-        Some(&mut csv),
-        progress,
-        interrupt,
-    )
-    .await?;
+    let sinks = Sinks {
+        jsonl: JsonlWriter::new(std::io::sink()),
+        csv: Some(csv),
+    };
+    let (sinks, fetched) = fetch_into(pager, client.stats(), sinks, progress, interrupt).await?;
+    fetched?;
+    let Some(csv) = sinks.csv else {
+        return Err(AppError::Other("the CSV spool was lost".into()));
+    };
     let records = csv
         .write_csv(std::io::stdout(), CsvOptions { sanitize })
         .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?;
@@ -434,8 +517,7 @@ async fn to_files(
     let temp_evidence = OutputPlan::temporary(&plan.evidence);
     let file = File::create(&temp_evidence)
         .map_err(|e| OutputError::io("cannot create", &temp_evidence, e))?;
-    let mut writer = JsonlWriter::new(file);
-    let mut csv = match plan.format {
+    let csv = match plan.format {
         OutputFormat::Csv => {
             let spool = OutputPlan::temporary(&plan.primary).with_extension("cells");
             Some(
@@ -445,18 +527,15 @@ async fn to_files(
         }
         OutputFormat::Jsonl => None,
     };
-    let fetched = fetch_into(
-        pager,
-        context.stats,
-        &mut writer,
-        csv.as_mut(),
-        progress,
-        interrupt,
-    )
-    .await;
-    let records = writer.records();
+    let sinks = Sinks {
+        jsonl: JsonlWriter::new(file),
+        csv,
+    };
+    let (Sinks { jsonl, csv }, fetched) =
+        fetch_into(pager, context.stats, sinks, progress, interrupt).await?;
+    let records = jsonl.records();
     let pages = pager.pages();
-    let (_, evidence_sha, evidence_bytes) = writer
+    let (_, evidence_sha, evidence_bytes) = jsonl
         .finish()
         .map_err(|e| OutputError::io("cannot write", &temp_evidence, e))?;
 
@@ -560,4 +639,71 @@ pub fn print_summary(summary: &PullSummary) {
         );
     }
     eprintln!("  manifest: {}", manifest.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sinks() -> Sinks<Vec<u8>> {
+        Sinks {
+            jsonl: JsonlWriter::new(Vec::new()),
+            csv: None,
+        }
+    }
+
+    fn spool(dir: &Path, name: &str, ids: &[&str]) -> PathBuf {
+        let path = dir.join(name);
+        let lines: String = ids
+            .iter()
+            .map(|id| format!("{{\"Id\":\"{id}\"}}\n"))
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_copier_appends_windows_in_order_and_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = spool(dir.path(), "w0", &["a", "b"]);
+        let second = spool(dir.path(), "w1", &["c"]);
+        let copier = WindowCopier::start(sinks()).unwrap();
+        copier.hand_over(&first).unwrap();
+        copier.hand_over(&second).unwrap();
+        let (sinks, copied) = copier.finish();
+        copied.unwrap();
+        assert_eq!(sinks.jsonl.records(), 3);
+        let (bytes, _, _) = sinks.jsonl.finish().unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}\n"
+        );
+        assert!(!first.exists() && !second.exists());
+    }
+
+    #[test]
+    fn a_failed_copy_stops_later_hand_overs_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let copier = WindowCopier::start(sinks()).unwrap();
+        copier.hand_over(&dir.path().join("missing")).unwrap();
+        let later = spool(dir.path(), "w1", &["c"]);
+        // The copier fails on the missing spool; the failure reaches hand_over soon after.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while copier.hand_over(&later).is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the failure never surfaced"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            spool(dir.path(), "w1", &["c"]);
+        }
+        let (sinks, copied) = copier.finish();
+        assert!(copied.unwrap_err().to_string().contains("missing"));
+        assert_eq!(
+            sinks.jsonl.records(),
+            0,
+            "nothing after a failed window is written"
+        );
+        assert!(!later.exists());
+    }
 }

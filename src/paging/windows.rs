@@ -44,7 +44,9 @@ fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
 }
 
 /// Receives each window's spool in time order, with the start of the window that follows it
-/// (`None` after the last): once it returns, every activity before that instant has been handed over.
+/// (`None` after the last): once it returns, every activity before that instant has been handed
+/// over. The spool is the receiver's from then on: it removes the file when done with it (which
+/// may be later, on another thread).
 pub type EmitWindow<'e> =
     dyn FnMut(&Path, Option<DateTime<Utc>>) -> Result<(), PagingError> + Send + 'e;
 
@@ -71,9 +73,7 @@ fn emit_ready(
         if let Some(mut writer) = spool.writer.take() {
             writer.flush().map_err(|e| spool_error(&spool.path, e))?;
         }
-        let emitted = emit(&spool.path, following);
-        let _ = std::fs::remove_file(&spool.path);
-        emitted?;
+        emit(&spool.path, following)?;
     }
     Ok(())
 }
