@@ -1,7 +1,7 @@
 //! Benchmarks: a program that prints figures (`cargo bench --bench pipeline`), never a timed test.
 //!
 //! 1. Client CPU per activity from HTTP body to files (page parse, hashed JSON Lines, flattening,
-//!    hashed CSV), on one thread, over the large corpus. Target: at most 3 us.
+//!    hashed CSV), on one thread, over the large corpus; the median of 5 runs. Target: at most 3 us.
 //! 2. The same large mailbox with 150 ms per response: `--mailbox-concurrency 1` versus the
 //!    default windows (target: at least 3.5x faster, zero 429s with the server's default limits).
 //! 3. The real binary pulling the small and the large mailbox from `mock-tenant serve` (its own
@@ -30,11 +30,12 @@ fn seconds(t: libc::timeval) -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000)
 }
 
-fn thread_cpu() -> Duration {
+/// This thread's CPU time so far: (user, kernel).
+fn thread_cpu() -> (Duration, Duration) {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
 /// Waits for one child; returns its CPU time and peak RSS in MiB.
@@ -216,14 +217,21 @@ fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Durat
     wall
 }
 
-fn pipeline_cpu(corpus: &Path) {
-    let text = std::fs::read_to_string(corpus).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let pages: Vec<Vec<u8>> = lines
-        .chunks(1000)
-        .map(|chunk| format!("{{\"value\":[{}]}}", chunk.join(",")).into_bytes())
-        .collect();
-    let bytes: usize = pages.iter().map(Vec::len).sum();
+/// One run of the pipeline over `pages`: CPU per activity of the fetch side and of the CSV
+/// pass, and of both, the part spent in the kernel.
+struct PipelineRun {
+    fetch_us: f64,
+    csv_us: f64,
+    kernel_us: f64,
+}
+
+impl PipelineRun {
+    fn total_us(&self) -> f64 {
+        self.fetch_us + self.csv_us
+    }
+}
+
+fn run_pipeline(pages: Vec<Vec<u8>>, activities: usize) -> PipelineRun {
     let dir = tempfile::tempdir().unwrap();
     let start = thread_cpu();
     let mut jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
@@ -235,23 +243,55 @@ fn pipeline_cpu(corpus: &Path) {
         }
     }
     jsonl.finish().unwrap();
-    let fetch = thread_cpu() - start;
+    let after_fetch = thread_cpu();
     let out = HashingWriter::new(BufWriter::with_capacity(
         256 * 1024,
         std::fs::File::create(dir.path().join("b.csv")).unwrap(),
     ));
     csv.write_csv(out, CsvOptions { sanitize: true }).unwrap();
-    let total = thread_cpu() - start;
-    let n = lines.len() as f64;
-    let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
+    let end = thread_cpu();
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / activities as f64;
+    PipelineRun {
+        fetch_us: us((after_fetch.0 - start.0) + (after_fetch.1 - start.1)),
+        csv_us: us((end.0 - after_fetch.0) + (end.1 - after_fetch.1)),
+        kernel_us: us(end.1 - start.1),
+    }
+}
+
+/// Runs the pipeline `PIPELINE_RUNS` times over the same pages and reports the median run. The
+/// first run is shown on its own: on a VM it also pays for the host's first touch of the
+/// memory the page cache grows into, which is the machine's cost, not the pipeline's.
+fn pipeline_cpu(corpus: &Path) {
+    const PIPELINE_RUNS: usize = 5;
+    let text = std::fs::read_to_string(corpus).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let pages: Vec<Vec<u8>> = lines
+        .chunks(1000)
+        .map(|chunk| format!("{{\"value\":[{}]}}", chunk.join(",")).into_bytes())
+        .collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let mut runs: Vec<PipelineRun> = (0..PIPELINE_RUNS)
+        .map(|_| run_pipeline(pages.clone(), lines.len()))
+        .collect();
+    let first = runs[0].total_us();
+    let all: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:.2}", r.total_us()))
+        .collect();
+    runs.sort_by(|a, b| a.total_us().total_cmp(&b.total_us()));
+    let median = &runs[PIPELINE_RUNS / 2];
     println!(
         "1. pipeline, HTTP body to files: {} activities of {:.0} bytes: {:.2} us CPU/activity [target <= 3 us] \
-         = {:.2} us fetch side (page parse, keys, hashed JSON Lines, flatten to cell spool) + {:.2} us hashed CSV pass",
+         (median of {PIPELINE_RUNS} runs: {}; the first {:.2}) = {:.2} us fetch side (page parse, keys, hashed \
+         JSON Lines, flatten to cell spool) + {:.2} us hashed CSV pass; of all, {:.2} us in the kernel (file writes)",
         lines.len(),
-        bytes as f64 / n,
-        us(total),
-        us(fetch),
-        us(total - fetch)
+        bytes as f64 / lines.len() as f64,
+        median.total_us(),
+        all.join(", "),
+        first,
+        median.fetch_us,
+        median.csv_us,
+        median.kernel_us,
     );
 }
 

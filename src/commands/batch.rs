@@ -27,7 +27,7 @@ use crate::case::{
 };
 use crate::cli::{BatchArgs, PagingMode};
 use crate::commands::pull::AnyPager;
-use crate::commands::timeline::write_timeline;
+use crate::commands::timeline::{union_of_headers, write_timeline};
 use crate::config::{client_options, QueryConfig};
 use crate::error::AppError;
 use crate::http::{ActivitiesClient, ClientOptions, Refusal, TokioSleeper};
@@ -724,9 +724,22 @@ fn finish_case(
             )
         })
         .collect();
+    // Each complete mailbox's CSV was derived from its whole evidence, so together their
+    // headers name every column of the timeline (which checks this as it goes).
+    let mailbox_csvs: Vec<PathBuf> = manifest
+        .mailboxes
+        .iter()
+        .filter(|m| m.status == MailboxStatus::Complete)
+        .map(|m| MailboxPaths::new(&context.case, &m.mailbox).csv)
+        .collect();
     let timeline_path = context.case.join(TIMELINE);
-    let (timeline_sha, timeline_bytes) =
-        write_timeline(&evidence, &timeline_path, &context.case, context.sanitize)?;
+    let (timeline_sha, timeline_bytes) = write_timeline(
+        &evidence,
+        union_of_headers(&mailbox_csvs),
+        &timeline_path,
+        &context.case,
+        context.sanitize,
+    )?;
     manifest.files = vec![
         CaseFile {
             path: SUMMARY.into(),

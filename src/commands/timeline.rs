@@ -2,13 +2,14 @@
 //! mailbox, then key), streamed through a k-way merge so memory does not grow with the case.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use crate::output::{CsvBuilder, CsvOptions, OutputError};
+use crate::output::{Added, CsvBuilder, CsvOptions, HashingWriter, KnownColumnsCsv, OutputError};
 use crate::record::Activity;
 
 /// Inputs merged at once; more are merged in rounds through temporary files, so the number of
@@ -18,6 +19,9 @@ const FAN_IN: usize = 200;
 /// Records handed from the merge to the flattening thread at a time (one hand-over per record
 /// would cost more than the record).
 const HAND_OVER: usize = 512;
+
+/// The timeline's first column.
+const MAILBOX_COLUMN: &str = "Mailbox";
 
 /// One sorted input: lines of raw records (one mailbox), or `mailbox\traw` lines (a round's output).
 struct Source {
@@ -123,35 +127,37 @@ fn merge(
     Ok(())
 }
 
-/// Merges `inputs` into the timeline's cell spool: the merge on this thread, the flattening on
-/// another, so a case's last step uses two cores.
-fn merge_into_csv(
+/// Merges `inputs`, calling `add(mailbox, raw)` for each record in timeline order: the merge
+/// on this thread, `add` (flattening, encoding) on another, so a case's last step uses two
+/// cores. `add` may stop the merge early with `Break`, which is returned.
+fn merge_on_two_threads(
     inputs: &[(PathBuf, Option<String>)],
-    csv: &mut CsvBuilder,
-    spool: &Path,
-) -> Result<(), OutputError> {
+    out: &Path,
+    mut add: impl FnMut(&str, &str) -> Result<ControlFlow<()>, OutputError> + Send,
+) -> Result<ControlFlow<()>, OutputError> {
     let (sender, receiver) = mpsc::sync_channel::<Vec<(Arc<str>, Activity)>>(4);
     std::thread::scope(|scope| {
         let flattener = std::thread::Builder::new()
             .name("timeline-flatten".into())
-            .spawn_scoped(scope, move || -> Result<(), OutputError> {
+            .spawn_scoped(scope, move || {
                 for batch in receiver {
                     for (mailbox, activity) in batch {
-                        csv.add_with_leading(Some(&mailbox), activity.raw_json())
-                            .map_err(|e| OutputError::io("cannot write", spool, e))?;
+                        if add(&mailbox, activity.raw_json())?.is_break() {
+                            return Ok(ControlFlow::Break(()));
+                        }
                     }
                 }
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             })
-            .map_err(|e| OutputError::io("cannot start a thread for", spool, e))?;
+            .map_err(|e| OutputError::io("cannot start a thread for", out, e))?;
         let mut batch = Vec::with_capacity(HAND_OVER);
         let merged = merge(inputs, |mailbox, activity| {
             batch.push((mailbox, activity));
             if batch.len() == HAND_OVER {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(HAND_OVER));
-                // A closed channel means the flattener stopped on an error, reported below.
+                // A closed channel means the flattener stopped, which it reports below.
                 sender.send(full).map_err(|_| {
-                    OutputError::io("cannot write", spool, std::io::Error::other("stopped"))
+                    OutputError::io("cannot write", out, std::io::Error::other("stopped"))
                 })?;
             }
             Ok(())
@@ -163,14 +169,93 @@ fn merge_into_csv(
         let flattened = flattener
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        // The flattener's own error explains a merge that stopped because of it.
-        flattened.and(merged)
+        // The flattener's own outcome explains a merge that stopped because of it.
+        match flattened? {
+            ControlFlow::Break(()) => Ok(ControlFlow::Break(())),
+            ControlFlow::Continue(()) => merged.map(|()| ControlFlow::Continue(())),
+        }
     })
 }
 
+/// The timeline written row by row under a header planned from `columns`; `None` (and nothing
+/// left behind) if a record has a column the plan lacks.
+fn write_planned(
+    inputs: &[(PathBuf, Option<String>)],
+    temporary: &Path,
+    columns: BTreeSet<String>,
+    options: CsvOptions,
+) -> Result<Option<(String, u64)>, OutputError> {
+    let failed = |e| OutputError::io("cannot write", temporary, e);
+    let file =
+        File::create(temporary).map_err(|e| OutputError::io("cannot create", temporary, e))?;
+    let hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    let Some(mut csv) =
+        KnownColumnsCsv::new(hashing, MAILBOX_COLUMN, columns, options).map_err(failed)?
+    else {
+        let _ = std::fs::remove_file(temporary);
+        return Ok(None);
+    };
+    let merged = merge_on_two_threads(inputs, temporary, |mailbox, raw| {
+        match csv.add(mailbox, raw).map_err(failed)? {
+            Added::Row => Ok(ControlFlow::Continue(())),
+            Added::Unplanned(column) => {
+                tracing::debug!(
+                    "the timeline has a column no mailbox CSV has ({column}): spooling it instead"
+                );
+                Ok(ControlFlow::Break(()))
+            }
+        }
+    });
+    if !matches!(merged, Ok(ControlFlow::Continue(()))) {
+        let _ = std::fs::remove_file(temporary);
+        return merged.map(|_| None);
+    }
+    let (buffered, sha256, bytes) = csv.finish().map_err(failed)?.finish();
+    buffered.into_inner().map_err(|e| failed(e.into_error()))?;
+    Ok(Some((sha256, bytes)))
+}
+
+/// The timeline built through a cell spool, its columns learned as the records pass.
+fn write_spooled(
+    inputs: &[(PathBuf, Option<String>)],
+    temporary: &Path,
+    scratch: &Path,
+    options: CsvOptions,
+) -> Result<(String, u64), OutputError> {
+    let spool = scratch.join(".timeline.cells.tmp");
+    let mut csv = CsvBuilder::create_with_leading(spool.clone(), Some(MAILBOX_COLUMN))
+        .map_err(|e| OutputError::io("cannot create", &spool, e))?;
+    // Every record goes into the spool: the merge never stops early.
+    let _always_continued = merge_on_two_threads(inputs, &spool, |mailbox, raw| {
+        csv.add_with_leading(Some(mailbox), raw)
+            .map_err(|e| OutputError::io("cannot write", &spool, e))?;
+        Ok(ControlFlow::Continue(()))
+    })?;
+    csv.write_csv_file(temporary, options)
+}
+
+/// The columns of the CSVs at `paths` (their header lines), or `None` if one cannot be read or
+/// names a column twice.
+pub fn union_of_headers(paths: &[PathBuf]) -> Option<BTreeSet<String>> {
+    let mut union = BTreeSet::new();
+    for path in paths {
+        let mut reader = csv::Reader::from_path(path).ok()?;
+        let header = reader.headers().ok()?;
+        let names: BTreeSet<&str> = header.iter().collect();
+        if names.len() != header.len() {
+            return None;
+        }
+        union.extend(names.into_iter().map(str::to_string));
+    }
+    Some(union)
+}
+
 /// Writes `timeline.csv` from the evidence files of complete mailboxes; returns (sha256, bytes).
+/// `columns`, the union of those mailboxes' CSV headers when known, lets it be written in one
+/// pass; without it (or if a record proves it wrong) the columns are learned through a spool.
 pub fn write_timeline(
     evidence: &[(String, PathBuf)],
+    columns: Option<BTreeSet<String>>,
     out: &Path,
     scratch: &Path,
     sanitize: bool,
@@ -201,16 +286,21 @@ pub fn write_timeline(
         }
         inputs = next;
     }
-    let spool = scratch.join(".timeline.cells.tmp");
-    let mut csv = CsvBuilder::create_with_leading(spool.clone(), Some("Mailbox"))
-        .map_err(|e| OutputError::io("cannot create", &spool, e))?;
-    let merged = merge_into_csv(&inputs, &mut csv, &spool);
+    let options = CsvOptions { sanitize };
+    let temporary = crate::output::OutputPlan::temporary(out);
+    let planned = match columns {
+        Some(columns) => write_planned(&inputs, &temporary, columns, options),
+        None => Ok(None),
+    };
+    let written = match planned {
+        Ok(Some(digest)) => Ok(digest),
+        Ok(None) => write_spooled(&inputs, &temporary, scratch, options),
+        Err(e) => Err(e),
+    };
     for path in &scratch_files {
         let _ = std::fs::remove_file(path);
     }
-    merged?;
-    let temporary = crate::output::OutputPlan::temporary(out);
-    let (sha256, bytes) = csv.write_csv_file(&temporary, CsvOptions { sanitize })?;
+    let (sha256, bytes) = written?;
     crate::output::commit(&temporary, out)?;
     Ok((sha256, bytes))
 }
@@ -238,7 +328,7 @@ mod tests {
             evidence.push((format!("user{m:03}@x.com"), path));
         }
         let out = dir.path().join("timeline.csv");
-        write_timeline(&evidence, &out, dir.path(), true).unwrap();
+        write_timeline(&evidence, None, &out, dir.path(), true).unwrap();
         let mut reader = csv::Reader::from_path(&out).unwrap();
         assert_eq!(&reader.headers().unwrap()[0], "Mailbox");
         let rows: Vec<(String, String)> = reader
@@ -253,5 +343,65 @@ mod tests {
         sorted.sort();
         assert_eq!(rows, sorted);
         assert!(!dir.path().join(".timeline-round1-0.tmp").exists());
+    }
+
+    #[test]
+    fn a_planned_timeline_is_the_spooled_one_and_a_wrong_plan_falls_back_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut evidence = Vec::new();
+        let records = [
+            [
+                r#"{"Id":"a1","TimeStamp":"2018-01-01T00:00:01Z","CustomProperties":[{"Name":"Subject","Value":"=cmd|' /C calc'!A0"}]}"#,
+                r#"{"Id":"a2","TimeStamp":"2018-01-01T00:00:03Z","Zed":{"n":[1,2]}}"#,
+            ],
+            [
+                r#"{"Id":"b1","TimeStamp":"2018-01-01T00:00:02Z","CustomProperties":[{"Name":"ClientIP","Value":"1.2.3.4"},{"Name":"ClientIP","Value":"a,\"b\""}]}"#,
+                r#"{"Id":"b2","TimeStamp":"2018-01-01T00:00:03Z","TenantId":"t"}"#,
+            ],
+        ];
+        for (m, lines) in records.iter().enumerate() {
+            let path = dir.path().join(format!("{m}.jsonl"));
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            evidence.push((format!("user{m}@x.com"), path));
+        }
+        let timeline = |columns: Option<BTreeSet<String>>| {
+            let out = dir.path().join("timeline.csv");
+            let digest = write_timeline(&evidence, columns, &out, dir.path(), true).unwrap();
+            let bytes = std::fs::read(&out).unwrap();
+            std::fs::remove_file(&out).unwrap();
+            (bytes, digest)
+        };
+        let (spooled, spooled_digest) = timeline(None);
+        let mut reader = csv::Reader::from_reader(spooled.as_slice());
+        let header = reader.headers().unwrap().clone();
+        let mut plan: BTreeSet<String> = header.iter().skip(1).map(str::to_string).collect();
+        assert_eq!(
+            timeline(Some(plan.clone())),
+            (spooled.clone(), spooled_digest.clone())
+        );
+        plan.remove("CustomProperties.ClientIP#2");
+        assert_eq!(timeline(Some(plan)), (spooled, spooled_digest));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    #[test]
+    fn the_union_of_headers_refuses_a_header_that_names_a_column_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        std::fs::write(&a, "TimeStamp,Id\r\n1,2\r\n").unwrap();
+        std::fs::write(&b, "TimeStamp,Zed\r\n").unwrap();
+        let union = union_of_headers(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(
+            union.into_iter().collect::<Vec<_>>(),
+            ["Id", "TimeStamp", "Zed"]
+        );
+        std::fs::write(&b, "TimeStamp,Zed,Zed\r\n").unwrap();
+        assert_eq!(union_of_headers(&[a.clone(), b]), None);
+        assert_eq!(union_of_headers(&[a, dir.path().join("missing.csv")]), None);
     }
 }

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use rustc_hash::FxHashMap;
@@ -21,7 +22,7 @@ pub struct CsvOptions {
 
 /// Every column seen so far, each with a stable id in order of first sight.
 #[derive(Debug, Default)]
-struct Columns {
+pub(super) struct Columns {
     names: Vec<String>,
     top_level: FxHashMap<Box<str>, u32>,
     custom_index: FxHashMap<Box<str>, usize>,
@@ -42,7 +43,7 @@ struct CustomColumns {
 }
 
 impl Columns {
-    fn with_standard(leading: Option<&str>) -> Self {
+    pub(super) fn with_standard(leading: Option<&str>) -> Self {
         let mut columns = Columns::default();
         if let Some(leading) = leading {
             columns.add(leading.to_string());
@@ -52,6 +53,15 @@ impl Columns {
             columns.top_level_id(name);
         }
         columns
+    }
+
+    /// How many columns have been seen.
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(super) fn name(&self, id: usize) -> &str {
+        &self.names[id]
     }
 
     fn add(&mut self, name: String) -> u32 {
@@ -103,31 +113,54 @@ impl Columns {
         }
     }
 
-    /// Column ids in header order: the leading column (if any), the standard six, other
-    /// top-level properties by name, the `CustomProperties` leftovers, custom properties by name.
+    /// Column ids in header order (see `header_rank`).
     fn header_order(&self) -> Vec<u32> {
         let has_leading = self.leading.is_some();
-        let rank = |id: u32| -> (u8, usize, &str) {
-            let name = self.names[id as usize].as_str();
-            if has_leading && id == 0 {
-                (0, 0, "")
-            } else if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
-                (1, i, "")
-            } else if name == CUSTOM {
-                (3, 0, "")
-            } else if name.starts_with(CUSTOM_PREFIX) {
-                (4, 0, name)
-            } else {
-                (2, 0, name)
-            }
-        };
+        let rank = |id: u32| header_rank(&self.names[id as usize], has_leading && id == 0);
         let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
         ids.sort_by(|a, b| rank(*a).cmp(&rank(*b)));
         ids
     }
+
+    /// Flattens one record into `frame` (cleared first), the leading column's value first.
+    pub(super) fn flatten_into(
+        &mut self,
+        leading: Option<&str>,
+        raw: &str,
+        frame: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        frame.clear();
+        self.record += 1;
+        let mut sink = FrameSink {
+            columns: self,
+            frame,
+        };
+        if let (Some(value), Some(_)) = (leading, &sink.columns.leading) {
+            sink.cell(0, value);
+        }
+        flatten_record(raw, &mut sink)
+            .map_err(|e| invalid(format!("a record is not a JSON object: {e}")))
+    }
 }
 
-/// Writes each cell of a record as (column id, length, text) into a frame buffer.
+/// Where a column goes in the header: the leading column (if any), the standard six, other
+/// top-level properties by name, the `CustomProperties` leftovers, custom properties by name.
+pub(super) fn header_rank(name: &str, leading: bool) -> (u8, usize, &str) {
+    if leading {
+        (0, 0, "")
+    } else if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
+        (1, i, "")
+    } else if name == CUSTOM {
+        (3, 0, "")
+    } else if name.starts_with(CUSTOM_PREFIX) {
+        (4, 0, name)
+    } else {
+        (2, 0, name)
+    }
+}
+
+/// Writes each cell of a record as (column id, length, text) into a frame buffer; the numbers
+/// as LEB128 varints (one byte each, mostly: the spool is written and read once more).
 struct FrameSink<'a> {
     columns: &'a mut Columns,
     frame: &'a mut Vec<u8>,
@@ -135,11 +168,49 @@ struct FrameSink<'a> {
 
 impl FrameSink<'_> {
     fn cell(&mut self, id: u32, text: &str) {
-        self.frame.extend_from_slice(&id.to_le_bytes());
-        self.frame
-            .extend_from_slice(&(text.len() as u32).to_le_bytes());
+        put_varint(self.frame, id);
+        put_varint(self.frame, text.len() as u32);
         self.frame.extend_from_slice(text.as_bytes());
     }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Reads the varint at `*at`, moving past it; `None` if the frame ends inside it.
+fn take_varint(frame: &[u8], at: &mut usize) -> Option<u32> {
+    let mut value = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *frame.get(*at)?;
+        *at += 1;
+        value |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The cells of one frame as (column id, text range), in the order they were written.
+fn frame_cells(frame: &[u8]) -> impl Iterator<Item = io::Result<(usize, Range<usize>)>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at == frame.len() {
+            return None;
+        }
+        let cell = take_varint(frame, &mut at).and_then(|id| {
+            let len = take_varint(frame, &mut at)? as usize;
+            let text = at..at.checked_add(len).filter(|end| *end <= frame.len())?;
+            at = text.end;
+            Some((id as usize, text))
+        });
+        Some(cell.ok_or_else(|| invalid("a CSV frame is corrupt".into())))
+    })
 }
 
 impl CellSink for FrameSink<'_> {
@@ -189,17 +260,7 @@ impl CsvBuilder {
 
     /// Flattens one record, with the value of the leading column.
     pub fn add_with_leading(&mut self, leading: Option<&str>, raw: &str) -> io::Result<()> {
-        self.frame.clear();
-        self.columns.record += 1;
-        let mut sink = FrameSink {
-            columns: &mut self.columns,
-            frame: &mut self.frame,
-        };
-        if let (Some(value), Some(_)) = (leading, &sink.columns.leading) {
-            sink.cell(0, value);
-        }
-        flatten_record(raw, &mut sink)
-            .map_err(|e| invalid(format!("a record is not a JSON object: {e}")))?;
+        self.columns.flatten_into(leading, raw, &mut self.frame)?;
         let spool = self
             .spool
             .as_mut()
@@ -246,26 +307,7 @@ impl CsvBuilder {
             }
             frame.resize(u32::from_le_bytes(length) as usize, 0);
             reader.read_exact(&mut frame)?;
-            cells.iter_mut().for_each(|c| *c = (0, 0));
-            let mut at = 0;
-            while at + 8 <= frame.len() {
-                let id =
-                    u32::from_le_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]])
-                        as usize;
-                let len = u32::from_le_bytes([
-                    frame[at + 4],
-                    frame[at + 5],
-                    frame[at + 6],
-                    frame[at + 7],
-                ]) as usize;
-                let start = at + 8;
-                cells[position[id]] = (start, start + len);
-                at = start + len;
-            }
-            rows_out.row(
-                cells.iter().map(|&(start, end)| &frame[start..end]),
-                options.sanitize,
-            );
+            rows_out.frame_row(&frame, &position, &mut cells, options.sanitize)?;
             rows += 1;
             if rows_out.buffer.len() >= 64 * 1024 {
                 out.write_all(&rows_out.buffer)?;
@@ -282,14 +324,39 @@ impl CsvBuilder {
 /// does (a field is quoted only when it holds a comma, a quote, CR or LF; quotes are doubled),
 /// without its per-field bookkeeping: most cells of a row are empty, and each costs one comma.
 #[derive(Default)]
-struct RowEncoder {
-    buffer: Vec<u8>,
+pub(super) struct RowEncoder {
+    pub(super) buffer: Vec<u8>,
 }
 
 impl RowEncoder {
+    /// Appends a frame's cells as one row; `position` maps column ids to header positions and
+    /// `cells` (one a column) is scratch space.
+    pub(super) fn frame_row(
+        &mut self,
+        frame: &[u8],
+        position: &[usize],
+        cells: &mut [(usize, usize)],
+        sanitize: bool,
+    ) -> io::Result<()> {
+        cells.iter_mut().for_each(|c| *c = (0, 0));
+        for cell in frame_cells(frame) {
+            let (id, text) = cell?;
+            let slot = position
+                .get(id)
+                .and_then(|&at| cells.get_mut(at))
+                .ok_or_else(|| invalid("a CSV frame names an unknown column".into()))?;
+            *slot = (text.start, text.end);
+        }
+        self.row(
+            cells.iter().map(|&(start, end)| &frame[start..end]),
+            sanitize,
+        );
+        Ok(())
+    }
+
     /// Appends one row; with `sanitize`, cells a spreadsheet would run as a formula get a
     /// leading apostrophe (OWASP's advice: spreadsheets then treat the cell as text).
-    fn row<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>, sanitize: bool) {
+    pub(super) fn row<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>, sanitize: bool) {
         for (index, text) in fields.enumerate() {
             if index > 0 {
                 self.buffer.push(b',');
@@ -308,10 +375,11 @@ impl RowEncoder {
         if text.is_empty() {
             return;
         }
-        // Cells are short: a byte test beats a vectorized search's setup.
-        let quoted = text
-            .iter()
-            .any(|&b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+        // No early exit: a plain fold over the whole cell compiles to vector compares, which
+        // beat both a byte loop that stops at the first hit and a vectorized search's setup.
+        let quoted = text.iter().fold(false, |quoted, &b| {
+            quoted | matches!(b, b',' | b'"' | b'\n' | b'\r')
+        });
         if quoted {
             self.buffer.push(b'"');
         }
@@ -391,6 +459,28 @@ mod tests {
             writer.write_record(&fields).unwrap();
             proptest::prop_assert_eq!(encoder.buffer, writer.into_inner().unwrap());
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn varints_read_back_as_written(values in proptest::collection::vec(proptest::num::u32::ANY, 0..8)) {
+            let mut frame = Vec::new();
+            values.iter().for_each(|v| put_varint(&mut frame, *v));
+            let mut at = 0;
+            let read: Vec<u32> = values.iter().map(|_| take_varint(&frame, &mut at).unwrap()).collect();
+            proptest::prop_assert_eq!(read, values);
+            proptest::prop_assert_eq!(at, frame.len());
+        }
+    }
+
+    #[test]
+    fn a_truncated_frame_is_an_error_not_a_panic() {
+        let mut frame = Vec::new();
+        put_varint(&mut frame, 300);
+        put_varint(&mut frame, 5);
+        frame.extend_from_slice(b"abc");
+        assert!(frame_cells(&frame).any(|cell| cell.is_err()));
+        assert!(frame_cells(&frame[..1]).any(|cell| cell.is_err()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod files;
 mod flatten;
 mod hashing;
 mod jsonl;
+mod known_columns_csv;
 mod manifest;
 
 pub use self::csv::{CsvBuilder, CsvOptions};
@@ -14,4 +15,5 @@ pub use files::{
 pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};
+pub use known_columns_csv::{Added, KnownColumnsCsv};
 pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullCounters, PullStatus};

@@ -8,14 +8,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use std::fmt;
-
-use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::json_key::JsonKey;
+use keys::{read_keys, Keys};
+pub use page::{parse_page, MalformedPage};
+
+mod keys;
+mod page;
 
 /// An activity record: its exact JSON text plus the keys used for ordering and de-duplication.
 ///
@@ -42,128 +41,6 @@ fn range_in(whole: &str, part: &str) -> Range<usize> {
     start..start + part.len()
 }
 
-/// The keys the pager needs, read from a record.
-#[derive(Default)]
-struct Keys<'a> {
-    id: Option<Cow<'a, str>>,
-    timestamp: Option<Cow<'a, str>>,
-    creation_time: Option<Cow<'a, str>>,
-}
-
-/// A string value, or `None` for any other JSON value (which is consumed whole).
-struct LenientText<'a>(Option<Cow<'a, str>>);
-
-impl<'de> Deserialize<'de> for LenientText<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TextVisitor;
-        impl<'de> Visitor<'de> for TextVisitor {
-            type Value = LenientText<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(LenientText(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(LenientText(Some(Cow::Owned(v.to_string()))))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(LenientText(None))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(LenientText(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(LenientText(None))
-            }
-        }
-        deserializer.deserialize_any(TextVisitor)
-    }
-}
-
-/// Reads `Id` and `TimeStamp` and stops there: the page parse has already validated the whole
-/// record, so the rest (mostly `CustomProperties`) need not be scanned again. Only when one of
-/// them is missing is the record read to its end (for `ActivityCreationTime`).
-fn read_keys(raw: &str) -> Result<Keys<'_>, serde_json::Error> {
-    struct KeysVisitor<'k, 'a>(&'k mut Keys<'a>);
-    impl<'de> Visitor<'de> for KeysVisitor<'_, 'de> {
-        type Value = bool;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an activity object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-            while let Some(key) = map.next_key::<JsonKey<'de>>()? {
-                let slot = match &*key {
-                    "Id" => &mut self.0.id,
-                    "TimeStamp" => &mut self.0.timestamp,
-                    "ActivityCreationTime" => &mut self.0.creation_time,
-                    _ => {
-                        map.next_value::<IgnoredAny>()?;
-                        continue;
-                    }
-                };
-                *slot = map.next_value::<LenientText<'de>>()?.0;
-                if self.0.id.is_some() && self.0.timestamp.is_some() {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        }
-    }
-    let mut keys = Keys::default();
-    let mut deserializer = serde_json::Deserializer::from_str(raw);
-    // Stopping early leaves the object unclosed, which serde_json reports as an error after
-    // the visitor has filled `keys`; that error is expected and ignored.
-    match deserializer.deserialize_map(KeysVisitor(&mut keys)) {
-        Ok(_) => Ok(keys),
-        Err(_) if keys.id.is_some() && keys.timestamp.is_some() => Ok(keys),
-        Err(err) => Err(err),
-    }
-}
-
-#[derive(Deserialize)]
-struct PageBody<'a> {
-    #[serde(borrow)]
-    value: Vec<&'a RawValue>,
-}
-
-/// Why a response body could not be used as a page.
-#[derive(Debug, thiserror::Error)]
-#[error("the response body is not an Activities page ({0}); it may have been cut off in transit")]
-pub struct MalformedPage(String);
-
-/// Parses a page body (`{"value": [...]}`, with or without `@odata.*` annotations). The body
-/// becomes the records' shared text as it is, without a copy.
-pub fn parse_page(body: Vec<u8>) -> Result<Vec<Activity>, MalformedPage> {
-    let source = Arc::new(String::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?);
-    let page: PageBody =
-        serde_json::from_str(&source).map_err(|err| MalformedPage(err.to_string()))?;
-    page.value
-        .into_iter()
-        .map(|raw| {
-            Activity::in_source(&source, range_in(&source, raw.get()))
-                .map_err(|err| MalformedPage(err.to_string()))
-        })
-        .collect()
-}
-
 impl Activity {
     /// Reads one record from its JSON text. Missing, null or unparsable keys are tolerated:
     /// an activity is never dropped because a property is odd.
@@ -183,10 +60,14 @@ impl Activity {
         Self::in_source(&Arc::new(text), start..end)
     }
 
-    /// Reads the record at `raw` of `source`.
+    /// Reads the record at `raw` of `source`, which is known to be valid JSON.
     fn in_source(source: &Arc<String>, raw: Range<usize>) -> Result<Self, serde_json::Error> {
-        let text = &source[raw.clone()];
-        let keys = read_keys(text)?;
+        let keys = read_keys(&source[raw.clone()])?;
+        Ok(Self::with_keys(source, raw, keys))
+    }
+
+    /// The record at `raw` of `source`, whose keys have been read.
+    fn with_keys(source: &Arc<String>, raw: Range<usize>, keys: Keys<'_>) -> Self {
         let timestamp = keys
             .timestamp
             .as_deref()
@@ -196,15 +77,19 @@ impl Activity {
             Some(Cow::Borrowed(id)) if !id.is_empty() => Key::InSource(range_in(source, id)),
             Some(Cow::Owned(id)) if !id.is_empty() => Key::Owned(id.into()),
             _ => Key::Owned(
-                format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))).into(),
+                format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(source[raw.clone()].as_bytes()))
+                )
+                .into(),
             ),
         };
-        Ok(Activity {
+        Activity {
             source: Arc::clone(source),
             raw,
             key,
             timestamp,
-        })
+        }
     }
 
     /// This record with a text of its own, so that keeping it does not keep its page.
