@@ -178,7 +178,7 @@ fn merge_on_two_threads(
 }
 
 /// The timeline written row by row under a header planned from `columns`; `None` (and nothing
-/// left behind) if a record has a column the plan lacks.
+/// left behind) if a record has a column the plan lacks or the plan has one no record has.
 fn write_planned(
     inputs: &[(PathBuf, Option<String>)],
     temporary: &Path,
@@ -210,7 +210,12 @@ fn write_planned(
         let _ = std::fs::remove_file(temporary);
         return merged.map(|_| None);
     }
-    let (buffered, sha256, bytes) = csv.finish().map_err(failed)?.finish();
+    let Some(hashing) = csv.finish().map_err(failed)? else {
+        tracing::debug!("the mailbox CSVs name a column no record has: spooling the timeline");
+        let _ = std::fs::remove_file(temporary);
+        return Ok(None);
+    };
+    let (buffered, sha256, bytes) = hashing.finish();
     buffered.into_inner().map_err(|e| failed(e.into_error()))?;
     Ok(Some((sha256, bytes)))
 }
@@ -379,6 +384,12 @@ mod tests {
             timeline(Some(plan.clone())),
             (spooled.clone(), spooled_digest.clone())
         );
+        plan.insert("Stale".into());
+        assert_eq!(
+            timeline(Some(plan.clone())),
+            (spooled.clone(), spooled_digest.clone())
+        );
+        plan.remove("Stale");
         plan.remove("CustomProperties.ClientIP#2");
         assert_eq!(timeline(Some(plan)), (spooled, spooled_digest));
         let left: Vec<_> = std::fs::read_dir(dir.path())

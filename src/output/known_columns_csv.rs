@@ -2,8 +2,9 @@
 //! spool (the case timeline: its columns are the union of its mailboxes' CSV headers).
 //!
 //! The promise is checked, not trusted: a record with a column outside it, or two columns that
-//! would share a header name, stops the writer (`Added::Unplanned`), and the caller builds the
-//! CSV the spooled way instead. A wrong promise costs time, never a wrong file.
+//! would share a header name, stops the writer (`Added::Unplanned`), a planned column that no
+//! record has fails `finish`, and the caller builds the CSV the spooled way instead. A wrong
+//! promise costs time, never a wrong file.
 
 use std::io::{self, Write};
 
@@ -121,11 +122,17 @@ impl<W: Write> KnownColumnsCsv<W> {
         Ok(Added::Row)
     }
 
-    /// Writes what is buffered and hands the output back.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Writes what is buffered and hands the output back; `None` if a planned column never
+    /// came (the header names a column the records lack, so the file is not what the spooled
+    /// builder would write).
+    pub fn finish(mut self) -> io::Result<Option<W>> {
         self.out.write_all(&self.rows.buffer)?;
         self.out.flush()?;
-        Ok(self.out)
+        Ok(self
+            .claimed
+            .iter()
+            .all(|&claimed| claimed)
+            .then_some(self.out))
     }
 }
 
@@ -167,7 +174,7 @@ mod tests {
             .enumerate()
             .map(|(n, raw)| csv.add(&format!("m{n}"), raw).unwrap())
             .collect();
-        Some((csv.finish().unwrap(), added))
+        Some((csv.finish().unwrap()?, added))
     }
 
     #[test]
@@ -193,8 +200,23 @@ mod tests {
             .skip(1)
             .filter(|name| name != "TenantId")
             .collect();
-        let (_, added) = streamed(names).unwrap();
-        assert_eq!(added[1], Added::Unplanned("TenantId".into()));
+        let mut csv =
+            KnownColumnsCsv::new(Vec::new(), "Mailbox", names, CsvOptions { sanitize: true })
+                .unwrap()
+                .unwrap();
+        assert_eq!(csv.add("m0", RECORDS[0]).unwrap(), Added::Row);
+        assert_eq!(
+            csv.add("m1", RECORDS[1]).unwrap(),
+            Added::Unplanned("TenantId".into())
+        );
+    }
+
+    #[test]
+    fn a_planned_column_no_record_has_fails_the_finish() {
+        let (_, header) = spooled();
+        let mut names: Vec<String> = header.into_iter().skip(1).collect();
+        names.push("CustomProperties.Stale".into());
+        assert!(streamed(names).is_none());
     }
 
     #[test]
