@@ -713,25 +713,17 @@ fn finish_case(
         .map_err(|e| OutputError::io("cannot write", &temporary, e.into_error()))?;
     commit(&temporary, &summary_path)?;
 
-    let evidence: Vec<(String, PathBuf)> = manifest
+    // Each complete mailbox's CSV was derived from its whole evidence, so together their
+    // headers name every column of the timeline (which checks this as it goes).
+    let (evidence, mailbox_csvs): (Vec<(String, PathBuf)>, Vec<PathBuf>) = manifest
         .mailboxes
         .iter()
         .filter(|m| m.status == MailboxStatus::Complete)
         .map(|m| {
-            (
-                m.mailbox.clone(),
-                MailboxPaths::new(&context.case, &m.mailbox).evidence,
-            )
+            let paths = MailboxPaths::new(&context.case, &m.mailbox);
+            ((m.mailbox.clone(), paths.evidence), paths.csv)
         })
-        .collect();
-    // Each complete mailbox's CSV was derived from its whole evidence, so together their
-    // headers name every column of the timeline (which checks this as it goes).
-    let mailbox_csvs: Vec<PathBuf> = manifest
-        .mailboxes
-        .iter()
-        .filter(|m| m.status == MailboxStatus::Complete)
-        .map(|m| MailboxPaths::new(&context.case, &m.mailbox).csv)
-        .collect();
+        .unzip();
     let timeline_path = context.case.join(TIMELINE);
     let (timeline_sha, timeline_bytes) = write_timeline(
         &evidence,

@@ -20,6 +20,9 @@ pub struct CsvOptions {
     pub sanitize: bool,
 }
 
+/// Encoded rows are handed to the output in blocks of about this size.
+pub(super) const ROW_BLOCK: usize = 64 * 1024;
+
 /// Every column seen so far, each with a stable id in order of first sight.
 #[derive(Debug, Default)]
 pub(super) struct Columns {
@@ -309,7 +312,7 @@ impl CsvBuilder {
             reader.read_exact(&mut frame)?;
             rows_out.frame_row(&frame, &position, &mut cells, options.sanitize)?;
             rows += 1;
-            if rows_out.buffer.len() >= 64 * 1024 {
+            if rows_out.buffer.len() >= ROW_BLOCK {
                 out.write_all(&rows_out.buffer)?;
                 rows_out.buffer.clear();
             }

@@ -10,11 +10,8 @@ use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
 
-use super::csv::{header_rank, Columns, RowEncoder};
+use super::csv::{header_rank, Columns, RowEncoder, ROW_BLOCK};
 use super::CsvOptions;
-
-/// Rows are handed to the output in blocks of about this size.
-const BLOCK: usize = 64 * 1024;
 
 /// What became of a record.
 #[derive(Debug, PartialEq, Eq)]
@@ -115,7 +112,7 @@ impl<W: Write> KnownColumnsCsv<W> {
         }
         self.rows
             .frame_row(&self.frame, &self.position, &mut self.cells, self.sanitize)?;
-        if self.rows.buffer.len() >= BLOCK {
+        if self.rows.buffer.len() >= ROW_BLOCK {
             self.out.write_all(&self.rows.buffer)?;
             self.rows.buffer.clear();
         }
