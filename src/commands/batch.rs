@@ -32,10 +32,10 @@ use crate::config::{client_options, QueryConfig};
 use crate::error::AppError;
 use crate::http::{ActivitiesClient, ClientOptions, Refusal, TokioSleeper};
 use crate::output::{
-    commit, hash_file, jsonl_line, CsvBuilder, CsvOptions, HashingWriter, OutputError,
+    commit, hash_file, jsonl_line, CsvBuilder, CsvOptions, FileDigest, HashingWriter, OutputError,
     OutputFormat, OutputPlan, PullCounters,
 };
-use crate::paging::{fetch_windows, Pager};
+use crate::paging::{fetch_windows, Handover, Pager};
 
 /// Everything the mailbox tasks share.
 struct Context {
@@ -48,6 +48,8 @@ struct Context {
     stop: watch::Receiver<bool>,
     records: AtomicU64,
     throttle_waits: AtomicU64,
+    /// Mailboxes being completed (hashed, CSV derived) at once.
+    completions: Semaphore,
     bars: Option<MultiProgress>,
     quiet: bool,
 }
@@ -146,6 +148,9 @@ pub async fn run(
         stop: stop_rx,
         records: AtomicU64::new(0),
         throttle_waits: AtomicU64::new(0),
+        completions: Semaphore::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        ),
         bars: show_bars.then(MultiProgress::new),
         quiet,
     });
@@ -305,7 +310,7 @@ impl From<OutputError> for Stopped {
     }
 }
 
-async fn pull_mailbox(context: &Context, previous: MailboxEntry) -> MailboxEntry {
+async fn pull_mailbox(context: &Arc<Context>, previous: MailboxEntry) -> MailboxEntry {
     if previous.status == MailboxStatus::Complete {
         return recheck_complete(context, previous);
     }
@@ -337,7 +342,24 @@ async fn pull_mailbox(context: &Context, previous: MailboxEntry) -> MailboxEntry
         bar.finish_and_clear();
     }
     entry.counters = checkpoint.counters.clone();
-    match outcome.and_then(|()| complete_mailbox(context, &paths)) {
+    let completed = match outcome {
+        // Hashing and deriving the CSV take milliseconds of CPU: off the async workers, so
+        // the other mailboxes' requests and responses are not held up meanwhile.
+        Ok(()) => {
+            // As many at once as there are cores: more would only hold more buffers.
+            let _core = context.completions.acquire().await;
+            let context = Arc::clone(context);
+            tokio::task::spawn_blocking(move || complete_mailbox(&context, &paths))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(Stopped::from(AppError::Other(format!(
+                        "completing the mailbox failed: {e}"
+                    ))))
+                })
+        }
+        Err(stopped) => Err(stopped),
+    };
+    match completed {
         Ok(files) => {
             entry.status = MailboxStatus::Complete;
             entry.reason = None;
@@ -511,51 +533,16 @@ async fn fetch_windowed(
     }
     // Everything up to the frozen end is written once the last window is: resume past it.
     let past_end = filter.end + chrono::Duration::milliseconds(1);
-    let mut append_window = |spool: &Path,
-                             following: Option<chrono::DateTime<Utc>>|
-     -> Result<(), crate::paging::PagingError> {
-        let failed = |e: std::io::Error| crate::paging::PagingError::Spool {
-            path: spool.display().to_string(),
-            source: e,
-        };
-        // Copied with its bytes counted; a crash part-way leaves bytes the checkpoint ignores.
-        let (mut bytes, mut records) = (0u64, 0u64);
-        let mut reader = BufReader::with_capacity(64 * 1024, File::open(spool).map_err(failed)?);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            // The window wrote these lines from valid text: copied as bytes, not re-validated.
-            let read = reader.read_until(b'\n', &mut line).map_err(failed)?;
-            if read == 0 {
-                break;
-            }
-            writer.write_all(&line).map_err(failed)?;
-            bytes += read as u64;
-            records += 1;
-            if records == 50 {
-                let _ = writer.flush();
-                context.crash.point("part of a window written");
-            }
-        }
-        writer.flush().map_err(failed)?;
-        writer.get_ref().sync_data().map_err(failed)?;
-        context
-            .crash
-            .point("window on disk, checkpoint not yet updated");
-        checkpoint.bytes += bytes;
-        checkpoint.counters.records += records;
-        checkpoint.bound = Some(following.unwrap_or(past_end));
-        checkpoint
-            .save(&paths.checkpoint, &context.crash)
-            .map_err(|e| failed(std::io::Error::other(e.to_string())))?;
-        context.records.fetch_add(records, Ordering::Relaxed);
-        Ok(())
+    let mut appender = PartialAppender {
+        context,
+        paths,
+        writer,
+        checkpoint,
+        past_end,
+        bytes: 0,
+        records: 0,
     };
-    let mut append = |spool: &Path, following: Option<chrono::DateTime<Utc>>| {
-        let appended = append_window(spool, following);
-        let _ = std::fs::remove_file(spool);
-        appended
-    };
+    let mut append = |handover: Handover<'_>| appender.take(handover);
     let report = fetch_windows(
         client,
         &filter,
@@ -576,6 +563,98 @@ async fn fetch_windowed(
         None => Ok(()),
     };
     (outcome, report.pages)
+}
+
+/// Appends what the windows hand over to a mailbox's partial evidence, and checkpoints at the
+/// end of each window.
+struct PartialAppender<'a> {
+    context: &'a Context,
+    paths: &'a MailboxPaths,
+    writer: &'a mut BufWriter<File>,
+    checkpoint: &'a mut Checkpoint,
+    /// Where a resumed run starts once the last window is written.
+    past_end: chrono::DateTime<Utc>,
+    /// Appended since the last checkpoint: a crash part-way leaves bytes the checkpoint
+    /// ignores, which a resumed run truncates.
+    bytes: u64,
+    records: u64,
+}
+
+impl PartialAppender<'_> {
+    fn take(&mut self, handover: Handover<'_>) -> Result<(), crate::paging::PagingError> {
+        let failed = |e: std::io::Error| crate::paging::PagingError::Output {
+            what: self.paths.partial.display().to_string(),
+            source: e,
+        };
+        match handover {
+            Handover::Records(batch) => {
+                for record in &batch {
+                    self.append_line(jsonl_line(record).as_bytes(), b"\n")
+                        .map_err(failed)?;
+                }
+                Ok(())
+            }
+            Handover::Spool(spool) => {
+                let copied = copy_lines(spool, |line| self.append_line(line, b""));
+                let _ = std::fs::remove_file(spool);
+                copied.map_err(failed)
+            }
+            Handover::Finished(following) => self.checkpoint_window(following).map_err(failed),
+        }
+    }
+
+    fn append_line(&mut self, text: &[u8], line_break: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(text)?;
+        self.writer.write_all(line_break)?;
+        self.bytes += (text.len() + line_break.len()) as u64;
+        self.records += 1;
+        if self.records == 50 {
+            let _ = self.writer.flush();
+            self.context.crash.point("part of a window written");
+        }
+        Ok(())
+    }
+
+    /// A window is wholly appended: on disk, then checkpointed at the start of the next.
+    fn checkpoint_window(
+        &mut self,
+        following: Option<chrono::DateTime<Utc>>,
+    ) -> std::io::Result<()> {
+        self.writer.flush()?;
+        self.writer.get_ref().sync_data()?;
+        self.context
+            .crash
+            .point("window on disk, checkpoint not yet updated");
+        let checkpoint = &mut *self.checkpoint;
+        checkpoint.bytes += self.bytes;
+        checkpoint.counters.records += self.records;
+        checkpoint.bound = Some(following.unwrap_or(self.past_end));
+        checkpoint
+            .save(&self.paths.checkpoint, &self.context.crash)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.context
+            .records
+            .fetch_add(self.records, Ordering::Relaxed);
+        (self.bytes, self.records) = (0, 0);
+        Ok(())
+    }
+}
+
+/// Hands each line of a window spool (with its line break) to `append`. The window wrote
+/// these lines from valid text: they are copied as bytes, not validated again.
+fn copy_lines(
+    spool: &Path,
+    mut append: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, File::open(spool)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        append(&line)?;
+    }
 }
 
 /// Removes the hidden temporary files a crashed run left behind (never anything else).
@@ -602,46 +681,77 @@ fn complete_mailbox(context: &Context, paths: &MailboxPaths) -> Result<Vec<CaseF
     std::fs::rename(&paths.partial, &paths.evidence)
         .map_err(|e| OutputError::io("cannot rename into", &paths.evidence, e))?;
     let _ = std::fs::remove_file(&paths.checkpoint);
-    let mut files = Vec::new();
-    let evidence = hash_file(&paths.evidence)?;
-    files.push(CaseFile {
+    // With a CSV, the evidence is hashed in the same read that derives the CSV from it.
+    let (evidence, csv) = if context.format == OutputFormat::Csv {
+        let (evidence, csv) = csv_from_evidence(&paths.evidence, &paths.csv, context.sanitize)?;
+        (evidence, Some(csv))
+    } else {
+        (hash_file(&paths.evidence)?, None)
+    };
+    let mut files = vec![CaseFile {
         path: relative(&context.case, &paths.evidence),
         sha256: evidence.sha256,
         bytes: evidence.bytes,
-    });
-    if context.format == OutputFormat::Csv {
-        let (sha256, bytes) = csv_from_evidence(&paths.evidence, &paths.csv, context.sanitize)?;
+    }];
+    if let Some(csv) = csv {
         files.push(CaseFile {
-            path: relative(&context.case, &paths.csv),
-            sha256,
-            bytes,
+            path: relative(&context.case, &csv.path),
+            sha256: csv.sha256,
+            bytes: csv.bytes,
         });
     }
     Ok(files)
 }
 
-/// Derives a CSV from a JSON Lines evidence file; returns its (sha256, bytes).
+/// Derives a CSV from a JSON Lines evidence file in one read that also hashes the evidence;
+/// returns the digests of the evidence and of the CSV.
 pub fn csv_from_evidence(
     evidence: &Path,
     csv_path: &Path,
     sanitize: bool,
-) -> Result<(String, u64), OutputError> {
+) -> Result<(FileDigest, FileDigest), OutputError> {
     let spool = OutputPlan::temporary(csv_path).with_extension("cells");
     let mut csv = CsvBuilder::create(spool.clone())
         .map_err(|e| OutputError::io("cannot create", &spool, e))?;
-    let reader = BufReader::with_capacity(
+    let mut reader = BufReader::with_capacity(
         256 * 1024,
         File::open(evidence).map_err(|e| OutputError::io("cannot open", evidence, e))?,
     );
-    for line in reader.lines() {
-        let line = line.map_err(|e| OutputError::io("cannot read", evidence, e))?;
-        csv.add(&line)
+    let (mut hasher, mut evidence_bytes) = (Sha256::new(), 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| OutputError::io("cannot read", evidence, e))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&line);
+        evidence_bytes += read as u64;
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            let invalid = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+            OutputError::io("cannot read", evidence, invalid)
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        csv.add(text.strip_suffix('\r').unwrap_or(text))
             .map_err(|e| OutputError::io("cannot flatten a record of", evidence, e))?;
     }
     let temporary = OutputPlan::temporary(csv_path);
     let (sha256, bytes) = csv.write_csv_file(&temporary, CsvOptions { sanitize })?;
     commit(&temporary, csv_path)?;
-    Ok((sha256, bytes))
+    Ok((
+        FileDigest {
+            path: evidence.to_path_buf(),
+            sha256: hex::encode(hasher.finalize()),
+            bytes: evidence_bytes,
+        },
+        FileDigest {
+            path: csv_path.to_path_buf(),
+            sha256,
+            bytes,
+        },
+    ))
 }
 
 /// Writes summary.csv and timeline.csv and records them in the manifest.

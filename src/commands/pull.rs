@@ -18,7 +18,9 @@ use crate::output::{
     commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
     OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
 };
-use crate::paging::{fetch_windows, KeysetPager, Pager, PagerProgress, PagingError, SkipPager};
+use crate::paging::{
+    fetch_windows, Handover, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
+};
 use crate::progress::PullProgress;
 use crate::record::Activity;
 
@@ -253,8 +255,8 @@ async fn fetch_into<W: Write + Send + 'static>(
                 "fetching up to {} time windows at once",
                 query.mailbox_concurrency
             ));
-            // Finished windows are copied into the sinks on a thread of their own: a copy
-            // (hashing, flattening) takes long enough to hold up the requests in flight.
+            // What the windows hand over is written into the sinks on a thread of its own:
+            // writing (hashing, flattening) takes long enough to hold up the requests in flight.
             let copier = WindowCopier::start(sinks)?;
             let report = fetch_windows(
                 client,
@@ -266,13 +268,22 @@ async fn fetch_into<W: Write + Send + 'static>(
                 spool_prefix,
                 interrupt.as_mut(),
                 true,
-                &mut |spool, following| {
-                    copier.hand_over(spool)?;
-                    let reached = PagerProgress {
-                        pages: 0,
-                        reached: following,
-                    };
-                    progress.update(copier.records(), &reached, stats);
+                &mut |handover| {
+                    match handover {
+                        Handover::Records(records) => {
+                            copier.hand_over(Written::Records(records))?;
+                        }
+                        Handover::Spool(spool) => {
+                            copier.hand_over(Written::Spool(spool.to_path_buf()))?;
+                        }
+                        Handover::Finished(following) => {
+                            let reached = PagerProgress {
+                                pages: 0,
+                                reached: following,
+                            };
+                            progress.update(copier.records(), &reached, stats);
+                        }
+                    }
                     Ok(())
                 },
             )
@@ -289,9 +300,18 @@ async fn fetch_into<W: Write + Send + 'static>(
     }
 }
 
-/// Copies finished window spools, in the order handed over, into the sinks on its own thread.
+/// What the copier writes into the sinks: a head window's records, or a window's spool.
+enum Written {
+    Records(Vec<Activity>),
+    Spool(PathBuf),
+}
+
+/// How many pages or spools may wait for the copier (a page is at most about 1 MB).
+const COPIER_QUEUE: usize = 4;
+
+/// Writes what the windows hand over, in that order, into the sinks on its own thread.
 struct WindowCopier<W: Write> {
-    spools: std::sync::mpsc::Sender<PathBuf>,
+    queue: std::sync::mpsc::SyncSender<Written>,
     records: Arc<AtomicU64>,
     failed: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(Sinks<W>, Result<(), PagingError>)>,
@@ -300,7 +320,9 @@ struct WindowCopier<W: Write> {
 impl<W: Write + Send + 'static> WindowCopier<W> {
     /// Starts the thread. Only a machine out of threads fails here, and the sinks go with it.
     fn start(mut sinks: Sinks<W>) -> Result<Self, AppError> {
-        let (spools, received) = std::sync::mpsc::channel::<PathBuf>();
+        // Bounded: when writing falls behind, hand_over waits (the fetch with it) rather than
+        // holding ever more pages in memory.
+        let (queue, received) = std::sync::mpsc::sync_channel::<Written>(COPIER_QUEUE);
         let records = Arc::new(AtomicU64::new(sinks.jsonl.records()));
         let failed = Arc::new(AtomicBool::new(false));
         let (counted, failing) = (Arc::clone(&records), Arc::clone(&failed));
@@ -308,49 +330,82 @@ impl<W: Write + Send + 'static> WindowCopier<W> {
             .name("window-copy".into())
             .spawn(move || {
                 let mut result = Ok(());
-                for spool in received {
+                for written in received {
                     if result.is_ok() {
-                        result = copy_spool(&spool, &mut sinks.jsonl, sinks.csv.as_mut());
+                        result = match &written {
+                            Written::Records(records) => {
+                                write_records(records, &mut sinks.jsonl, sinks.csv.as_mut())
+                                    .map_err(|e| PagingError::Output {
+                                        what: "the records into the output".into(),
+                                        source: e,
+                                    })
+                            }
+                            Written::Spool(spool) => {
+                                copy_spool(spool, &mut sinks.jsonl, sinks.csv.as_mut())
+                            }
+                        };
                         counted.store(sinks.jsonl.records(), Ordering::Relaxed);
                         failing.store(result.is_err(), Ordering::Relaxed);
                     }
-                    let _ = std::fs::remove_file(&spool);
+                    if let Written::Spool(spool) = written {
+                        let _ = std::fs::remove_file(&spool);
+                    }
                 }
                 (sinks, result)
             })
             .map_err(|e| AppError::Other(format!("cannot start a thread to write windows: {e}")))?;
         Ok(WindowCopier {
-            spools,
+            queue,
             records,
             failed,
             thread,
         })
     }
 
-    /// Queues a finished window's spool (the copier removes it); fails once a copy has failed.
-    fn hand_over(&self, spool: &Path) -> Result<(), PagingError> {
-        let stopped = || PagingError::Spool {
-            path: spool.display().to_string(),
-            source: std::io::Error::other("writing an earlier window failed"),
+    /// Queues records or a spool (the copier removes it), waiting while the queue is full;
+    /// fails once a write has failed.
+    fn hand_over(&self, written: Written) -> Result<(), PagingError> {
+        let stopped = |written: Written| {
+            if let Written::Spool(spool) = written {
+                let _ = std::fs::remove_file(spool);
+            }
+            PagingError::Output {
+                what: "the records into the output".into(),
+                source: std::io::Error::other("writing an earlier window failed"),
+            }
         };
         if self.failed.load(Ordering::Relaxed) {
-            let _ = std::fs::remove_file(spool);
-            return Err(stopped());
+            return Err(stopped(written));
         }
-        self.spools.send(spool.to_path_buf()).map_err(|_| stopped())
+        self.queue.send(written).map_err(|unsent| stopped(unsent.0))
     }
 
     fn records(&self) -> u64 {
         self.records.load(Ordering::Relaxed)
     }
 
-    /// Waits for every queued window to be copied; the sinks and the first copy error.
+    /// Waits for everything queued to be written; the sinks and the first write error.
     fn finish(self) -> (Sinks<W>, Result<(), PagingError>) {
-        drop(self.spools);
+        drop(self.queue);
         self.thread
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
+}
+
+/// Writes records into the evidence and the CSV's cell spool.
+fn write_records<W: Write>(
+    records: &[Activity],
+    writer: &mut JsonlWriter<W>,
+    mut csv: Option<&mut CsvBuilder>,
+) -> std::io::Result<()> {
+    for record in records {
+        writer.write(record)?;
+        if let Some(csv) = csv.as_deref_mut() {
+            csv.add(record.raw_json())?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends one finished window's spool to the outputs.
@@ -663,20 +718,22 @@ mod tests {
     }
 
     #[test]
-    fn the_copier_appends_windows_in_order_and_removes_them() {
+    fn the_copier_writes_records_and_windows_in_order_and_removes_the_spools() {
         let dir = tempfile::tempdir().unwrap();
         let first = spool(dir.path(), "w0", &["a", "b"]);
-        let second = spool(dir.path(), "w1", &["c"]);
+        let second = spool(dir.path(), "w1", &["d"]);
+        let head = vec![Activity::from_json(r#"{"Id":"c"}"#).unwrap()];
         let copier = WindowCopier::start(sinks()).unwrap();
-        copier.hand_over(&first).unwrap();
-        copier.hand_over(&second).unwrap();
+        copier.hand_over(Written::Spool(first.clone())).unwrap();
+        copier.hand_over(Written::Records(head)).unwrap();
+        copier.hand_over(Written::Spool(second.clone())).unwrap();
         let (sinks, copied) = copier.finish();
         copied.unwrap();
-        assert_eq!(sinks.jsonl.records(), 3);
+        assert_eq!(sinks.jsonl.records(), 4);
         let (bytes, _, _) = sinks.jsonl.finish().unwrap();
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
-            "{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}\n"
+            "{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}\n{\"Id\":\"d\"}\n"
         );
         assert!(!first.exists() && !second.exists());
     }
@@ -685,11 +742,13 @@ mod tests {
     fn a_failed_copy_stops_later_hand_overs_and_is_reported() {
         let dir = tempfile::tempdir().unwrap();
         let copier = WindowCopier::start(sinks()).unwrap();
-        copier.hand_over(&dir.path().join("missing")).unwrap();
+        copier
+            .hand_over(Written::Spool(dir.path().join("missing")))
+            .unwrap();
         let later = spool(dir.path(), "w1", &["c"]);
         // The copier fails on the missing spool; the failure reaches hand_over soon after.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while copier.hand_over(&later).is_ok() {
+        while copier.hand_over(Written::Spool(later.clone())).is_ok() {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the failure never surfaced"

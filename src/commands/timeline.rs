@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use crate::output::{Added, CsvBuilder, CsvOptions, HashingWriter, KnownColumnsCsv, OutputError};
+use crate::output::{Added, BackgroundFile, CsvBuilder, CsvOptions, KnownColumnsCsv, OutputError};
 use crate::record::Activity;
 
 /// Inputs merged at once; more are merged in rounds through temporary files, so the number of
@@ -186,11 +186,10 @@ fn write_planned(
     options: CsvOptions,
 ) -> Result<Option<(String, u64)>, OutputError> {
     let failed = |e| OutputError::io("cannot write", temporary, e);
-    let file =
-        File::create(temporary).map_err(|e| OutputError::io("cannot create", temporary, e))?;
-    let hashing = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    let file = BackgroundFile::create(temporary)
+        .map_err(|e| OutputError::io("cannot create", temporary, e))?;
     let Some(mut csv) =
-        KnownColumnsCsv::new(hashing, MAILBOX_COLUMN, columns, options).map_err(failed)?
+        KnownColumnsCsv::new(file, MAILBOX_COLUMN, columns, options).map_err(failed)?
     else {
         let _ = std::fs::remove_file(temporary);
         return Ok(None);
@@ -210,14 +209,12 @@ fn write_planned(
         let _ = std::fs::remove_file(temporary);
         return merged.map(|_| None);
     }
-    let Some(hashing) = csv.finish().map_err(failed)? else {
+    let Some(file) = csv.finish().map_err(failed)? else {
         tracing::debug!("the mailbox CSVs name a column no record has: spooling the timeline");
         let _ = std::fs::remove_file(temporary);
         return Ok(None);
     };
-    let (buffered, sha256, bytes) = hashing.finish();
-    buffered.into_inner().map_err(|e| failed(e.into_error()))?;
-    Ok(Some((sha256, bytes)))
+    file.finish().map(Some).map_err(failed)
 }
 
 /// The timeline built through a cell spool, its columns learned as the records pass.

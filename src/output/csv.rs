@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
@@ -231,27 +231,68 @@ impl CellSink for FrameSink<'_> {
     }
 }
 
+/// Cells of this many bytes stay in memory before the spool moves to its file: a mailbox of a
+/// few thousand activities (a batch's usual) then never touches the disk for its cells, and a
+/// large one still runs in constant memory.
+const SPOOL_IN_MEMORY: usize = 4 * 1024 * 1024;
+
+/// Where the cell frames wait for the header: memory first, the spool file past the limit.
+enum CellSpool {
+    Memory(Vec<u8>),
+    File(BufWriter<File>),
+}
+
+impl CellSpool {
+    /// Appends one frame with its length, moving the spool to `path` once memory is full.
+    fn append(&mut self, path: &Path, frame: &[u8], in_memory: usize) -> io::Result<()> {
+        let length = (frame.len() as u32).to_le_bytes();
+        match self {
+            CellSpool::Memory(cells) if cells.len() + frame.len() < in_memory => {
+                cells.extend_from_slice(&length);
+                cells.extend_from_slice(frame);
+                Ok(())
+            }
+            CellSpool::Memory(cells) => {
+                let mut file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+                file.write_all(cells)?;
+                file.write_all(&length)?;
+                file.write_all(frame)?;
+                *self = CellSpool::File(file);
+                Ok(())
+            }
+            CellSpool::File(file) => {
+                file.write_all(&length)?;
+                file.write_all(frame)
+            }
+        }
+    }
+}
+
 /// Builds a CSV from records added one by one.
 pub struct CsvBuilder {
     columns: Columns,
     spool_path: PathBuf,
-    spool: Option<BufWriter<File>>,
+    spool: Option<CellSpool>,
+    /// How many bytes of cells may stay in memory.
+    in_memory: usize,
     frame: Vec<u8>,
 }
 
 impl CsvBuilder {
-    /// Spools cells to `spool_path` (removed when the builder is dropped).
+    /// Spools cells in memory, then to `spool_path` (removed when the builder is dropped).
     pub fn create(spool_path: PathBuf) -> io::Result<Self> {
         Self::create_with_leading(spool_path, None)
     }
 
     /// As `create`, with a first column (filled by `add_with_leading`).
     pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
-        let spool = BufWriter::with_capacity(256 * 1024, File::create(&spool_path)?);
+        // Created now, though it may stay empty, so a path that cannot be written fails early.
+        File::create(&spool_path)?;
         Ok(CsvBuilder {
             columns: Columns::with_standard(leading),
             spool_path,
-            spool: Some(spool),
+            spool: Some(CellSpool::Memory(Vec::new())),
+            in_memory: SPOOL_IN_MEMORY,
             frame: Vec::with_capacity(4096),
         })
     }
@@ -264,12 +305,10 @@ impl CsvBuilder {
     /// Flattens one record, with the value of the leading column.
     pub fn add_with_leading(&mut self, leading: Option<&str>, raw: &str) -> io::Result<()> {
         self.columns.flatten_into(leading, raw, &mut self.frame)?;
-        let spool = self
-            .spool
+        self.spool
             .as_mut()
-            .ok_or_else(|| invalid("the CSV spool is closed".into()))?;
-        spool.write_all(&(self.frame.len() as u32).to_le_bytes())?;
-        spool.write_all(&self.frame)
+            .ok_or_else(|| invalid("the CSV spool is closed".into()))?
+            .append(&self.spool_path, &self.frame, self.in_memory)
     }
 
     pub fn header(&self) -> Vec<String> {
@@ -282,9 +321,17 @@ impl CsvBuilder {
 
     /// Writes the CSV (header and one row per record). Returns the number of rows.
     pub fn write_csv(mut self, mut out: impl Write, options: CsvOptions) -> io::Result<u64> {
-        if let Some(spool) = self.spool.take() {
-            spool.into_inner().map_err(|e| e.into_error())?;
-        }
+        let mut reader: Box<dyn Read> = match self.spool.take() {
+            Some(CellSpool::Memory(cells)) => Box::new(io::Cursor::new(cells)),
+            Some(CellSpool::File(file)) => {
+                file.into_inner().map_err(|e| e.into_error())?;
+                Box::new(BufReader::with_capacity(
+                    256 * 1024,
+                    File::open(&self.spool_path)?,
+                ))
+            }
+            None => return Err(invalid("the CSV spool is closed".into())),
+        };
         let order = self.columns.header_order();
         let mut position = vec![0usize; order.len()];
         for (pos, id) in order.iter().enumerate() {
@@ -297,7 +344,6 @@ impl CsvBuilder {
                 .map(|id| self.columns.names[*id as usize].as_bytes()),
             false,
         );
-        let mut reader = BufReader::with_capacity(256 * 1024, File::open(&self.spool_path)?);
         let mut frame = Vec::new();
         let mut cells: Vec<(usize, usize)> = vec![(0, 0); order.len()];
         let mut rows = 0u64;
@@ -437,8 +483,13 @@ mod tests {
     use super::*;
 
     fn convert(lines: &[&str], sanitize: bool) -> String {
+        convert_spooling_after(lines, sanitize, SPOOL_IN_MEMORY)
+    }
+
+    fn convert_spooling_after(lines: &[&str], sanitize: bool, in_memory: usize) -> String {
         let dir = tempfile::tempdir().unwrap();
         let mut builder = CsvBuilder::create(dir.path().join("spool")).unwrap();
+        builder.in_memory = in_memory;
         for line in lines {
             builder.add(line).unwrap();
         }
@@ -484,6 +535,40 @@ mod tests {
         frame.extend_from_slice(b"abc");
         assert!(frame_cells(&frame).any(|cell| cell.is_err()));
         assert!(frame_cells(&frame[..1]).any(|cell| cell.is_err()));
+    }
+
+    #[test]
+    fn cells_moved_to_the_spool_file_part_way_give_the_same_csv() {
+        let lines: Vec<String> = (0..50)
+            .map(|i| format!(r#"{{"TimeStamp":"t{i}","Id":"{i}","CustomProperties":[{{"Name":"N{}","Value":"v,{i}"}}]}}"#, i % 7))
+            .collect();
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let in_memory = convert_spooling_after(&lines, true, SPOOL_IN_MEMORY);
+        assert_eq!(in_memory.lines().count(), 51);
+        for limit in [0, 1, 200, 1000] {
+            assert_eq!(
+                convert_spooling_after(&lines, true, limit),
+                in_memory,
+                "limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_spool_file_holds_the_cells_only_past_the_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool");
+        let line = r#"{"TimeStamp":"t","Id":"a"}"#;
+        let mut builder = CsvBuilder::create(path.clone()).unwrap();
+        builder.in_memory = 100;
+        builder.add(line).unwrap();
+        assert!(matches!(builder.spool, Some(CellSpool::Memory(_))));
+        for _ in 0..10 {
+            builder.add(line).unwrap();
+        }
+        assert!(matches!(builder.spool, Some(CellSpool::File(_))));
+        drop(builder);
+        assert!(!path.exists(), "the spool file outlived its builder");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Writing results: the JSON Lines evidence, the flattened CSV derived from it, the manifest.
 
+mod background_file;
 mod csv;
 mod files;
 mod flatten;
@@ -9,6 +10,7 @@ mod known_columns_csv;
 mod manifest;
 
 pub use self::csv::{CsvBuilder, CsvOptions};
+pub use background_file::BackgroundFile;
 pub use files::{
     commit, hash_file, write_atomically, FileDigest, OutputError, OutputFormat, OutputPlan,
 };

@@ -13,7 +13,7 @@ use crate::record::Activity;
 
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
-pub use windows::{fetch_windows, EmitWindow, WindowReport};
+pub use windows::{fetch_windows, EmitWindow, Handover, WindowReport};
 
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,12 @@ pub enum PagingError {
     #[error("cannot use the spool file {path}: {source}")]
     Spool {
         path: String,
+        source: std::io::Error,
+    },
+    /// Records handed over by the windows could not be written where they go.
+    #[error("cannot write {what}: {source}")]
+    Output {
+        what: String,
         source: std::io::Error,
     },
 }

@@ -3,10 +3,14 @@
 //! The pull starts as one keyset walk; its first page (oldest first) shows where the data
 //! starts. Whenever fewer windows are active than `concurrency` (the service allows about 4
 //! requests in flight per mailbox), a window that still has data shares what it has left with
-//! new windows `[cut, next cut)`, each walked by its own keyset pager and spooled to its own
-//! file, so one dense week does not serialize the pull and a small mailbox costs one request. Windows partition time at whole milliseconds and each is written in
-//! (TimeStamp, Id) order, so concatenating the spools by window start is byte-identical to a
-//! sequential pull of the same snapshot. Memory holds pager states, never records.
+//! new windows `[cut, next cut)`, each walked by its own keyset pager, so one dense week does
+//! not serialize the pull and a small mailbox costs one request. Windows partition time at
+//! whole milliseconds and each is walked in (TimeStamp, Id) order, so handing them over by
+//! window start is byte-identical to a sequential pull of the same snapshot.
+//!
+//! The earliest window not yet handed over, the head, hands its records over as they come;
+//! the others spool theirs to a file each until they become the head. Memory holds pager
+//! states, never records beyond the page in hand.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -29,11 +33,15 @@ pub struct WindowReport {
     pub error: Option<PagingError>,
 }
 
-struct Spool {
+/// One time window: where it starts, and the spool holding its records until it is the head.
+struct Window {
     start: Option<DateTime<Utc>>,
     path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    spool: Option<BufWriter<File>>,
+    /// Its records go straight to the receiver: every earlier window has been handed over.
+    head: bool,
     done: bool,
+    handed_over: bool,
 }
 
 fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
@@ -43,47 +51,94 @@ fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
     }
 }
 
-/// Receives each window's spool in time order, with the start of the window that follows it
-/// (`None` after the last): once it returns, every activity before that instant has been handed
-/// over. The spool is the receiver's from then on: it removes the file when done with it (which
-/// may be later, on another thread).
-pub type EmitWindow<'e> =
-    dyn FnMut(&Path, Option<DateTime<Utc>>) -> Result<(), PagingError> + Send + 'e;
+/// What the windows hand over, always in time order.
+pub enum Handover<'a> {
+    /// Records of the head window, in order.
+    Records(Vec<Activity>),
+    /// The records a window spooled before it became the head (or, for a partial result,
+    /// before the fetch stopped). The spool is the receiver's from then on: it removes the file
+    /// when done with it (which may be later, on another thread).
+    Spool(&'a Path),
+    /// A window is wholly handed over: every activity before `following`, the start of the
+    /// next window (`None` after the last), has been.
+    Finished(Option<DateTime<Utc>>),
+}
 
-/// Hands finished windows to `emit` in time order, as soon as every earlier window is finished
-/// too (a later split can only create windows inside ranges still being walked, so nothing can
-/// appear before them). With `all`, also hands over unfinished ones (a partial result).
+/// Receives what the windows hand over.
+pub type EmitWindow<'e> = dyn FnMut(Handover<'_>) -> Result<(), PagingError> + Send + 'e;
+
+/// Which windows `emit_ready` hands over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    /// Finished windows whose earlier windows are all handed over; then the first unfinished
+    /// one hands over its spool so far and becomes the head (a later split can only create
+    /// windows inside ranges still being walked, so nothing can appear before it).
+    WhileFetching,
+    /// Finished windows whose earlier windows are all handed over, nothing after a gap.
+    FinishedOnly,
+    /// Every window, finished or not (a partial result).
+    Everything,
+}
+
+/// Hands windows over in time order, as `ready` says.
 fn emit_ready(
-    spools: &mut [Spool],
-    all: bool,
+    windows: &mut [Window],
+    ready: Ready,
     emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
-    let mut pending: Vec<usize> = (0..spools.len())
-        .filter(|&i| spools[i].writer.is_some())
+    let mut pending: Vec<usize> = (0..windows.len())
+        .filter(|&i| !windows[i].handed_over)
         .collect();
-    pending.sort_by_key(|&i| spools[i].start);
+    pending.sort_by_key(|&i| windows[i].start);
     for (position, &index) in pending.iter().enumerate() {
-        if !spools[index].done && !all {
-            break;
-        }
         let following = pending
             .get(position + 1)
-            .and_then(|&next| spools[next].start);
-        let spool = &mut spools[index];
-        if let Some(mut writer) = spool.writer.take() {
-            writer.flush().map_err(|e| spool_error(&spool.path, e))?;
+            .and_then(|&next| windows[next].start);
+        let window = &mut windows[index];
+        let whole = window.done || ready == Ready::Everything;
+        if !whole && ready == Ready::FinishedOnly {
+            break;
         }
-        emit(&spool.path, following)?;
+        if let Some(mut spool) = window.spool.take() {
+            spool.flush().map_err(|e| spool_error(&window.path, e))?;
+            emit(Handover::Spool(&window.path))?;
+        }
+        window.head = true;
+        if !whole {
+            break;
+        }
+        window.handed_over = true;
+        emit(Handover::Finished(following))?;
     }
     Ok(())
 }
 
 /// Removes the spools of windows that were never handed over.
-fn discard(spools: &mut [Spool]) {
-    for spool in spools.iter_mut().filter(|s| s.writer.is_some()) {
-        spool.writer.take();
-        let _ = std::fs::remove_file(&spool.path);
+fn discard(windows: &mut [Window]) {
+    for window in windows.iter_mut().filter(|w| w.spool.is_some()) {
+        window.spool.take();
+        let _ = std::fs::remove_file(&window.path);
     }
+}
+
+/// Appends records to a window's spool, creating the file on first use.
+fn spool_records(window: &mut Window, records: &[Activity]) -> Result<(), PagingError> {
+    let path = &window.path;
+    let spool = match &mut window.spool {
+        Some(spool) => spool,
+        empty => {
+            let file = File::create(path).map_err(|e| spool_error(path, e))?;
+            empty.insert(BufWriter::with_capacity(128 * 1024, file))
+        }
+    };
+    for record in records {
+        let line = jsonl_line(record);
+        let written = spool
+            .write_all(line.as_bytes())
+            .and_then(|()| spool.write_all(b"\n"));
+        written.map_err(|e| spool_error(path, e))?;
+    }
+    Ok(())
 }
 
 /// The next batch of one window's pager, handed back with the pager.
@@ -99,11 +154,12 @@ async fn next_batch_of(
     (index, pager, result)
 }
 
-/// Fetches the whole range through concurrent windows, spooling each to a file under
-/// `spool_dir` and handing the spools to `emit` in time order. Stops early on an error or when
-/// `interrupt` resolves, and the report says why; then finished windows are still emitted in
-/// order, and unfinished ones too when `emit_unfinished` (a pull's partial result; a batch's
-/// checkpoint must never run ahead of a gap, so it passes false).
+/// Fetches the whole range through concurrent windows, handing their records to `emit` in
+/// time order (windows that are not the head spool to files under `spool_dir` meanwhile).
+/// Stops early on an error or when `interrupt` resolves, and the report says why; then
+/// finished windows are still handed over in order, and unfinished ones too when
+/// `emit_unfinished` (a pull's partial result; a batch's checkpoint must never run ahead of a
+/// gap, so it passes false).
 #[allow(clippy::too_many_arguments)]
 pub async fn fetch_windows(
     client: &ActivitiesClient,
@@ -117,17 +173,22 @@ pub async fn fetch_windows(
     emit_unfinished: bool,
     emit: &mut EmitWindow<'_>,
 ) -> WindowReport {
-    let mut spools: Vec<Spool> = Vec::new();
+    let mut windows: Vec<Window> = Vec::new();
     let mut report = WindowReport::default();
     let mut interrupt = std::pin::pin!(interrupt);
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut spools, &mut report, emit) => fetched,
+        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut windows, &mut report, emit) => fetched,
     };
-    report.windows = spools.len();
-    let rest = emit_ready(&mut spools, fetched.is_ok() || emit_unfinished, emit);
-    discard(&mut spools);
+    report.windows = windows.len();
+    let ready = if fetched.is_ok() || emit_unfinished {
+        Ready::Everything
+    } else {
+        Ready::FinishedOnly
+    };
+    let rest = emit_ready(&mut windows, ready, emit);
+    discard(&mut windows);
     report.error = fetched.err().or(rest.err());
     report
 }
@@ -141,47 +202,44 @@ async fn run_windows<'a>(
     concurrency: usize,
     spool_dir: &Path,
     spool_prefix: &str,
-    spools: &mut Vec<Spool>,
+    windows: &mut Vec<Window>,
     report: &mut WindowReport,
     emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
-    let open = |spools: &mut Vec<Spool>,
-                window_start: Option<DateTime<Utc>>|
-     -> Result<usize, PagingError> {
-        let path = spool_dir.join(format!("{spool_prefix}.window{}.tmp", spools.len()));
-        let file = File::create(&path).map_err(|e| spool_error(&path, e))?;
-        spools.push(Spool {
+    let open = |windows: &mut Vec<Window>, window_start: Option<DateTime<Utc>>| {
+        let path = spool_dir.join(format!("{spool_prefix}.window{}.tmp", windows.len()));
+        windows.push(Window {
             start: window_start,
             path,
-            writer: Some(BufWriter::with_capacity(128 * 1024, file)),
+            spool: None,
+            head: windows.is_empty(),
             done: false,
+            handed_over: false,
         });
-        Ok(spools.len() - 1)
+        windows.len() - 1
     };
     // One window to begin with: its first page (oldest first) shows where the data starts,
     // and a mailbox that fits in one page costs one request.
     let mut in_flight = FuturesUnordered::new();
-    let first = open(spools, filter.start)?;
+    let first = open(windows, filter.start);
     in_flight.push(next_batch_of(
         first,
         KeysetPager::new(client, filter, select, page_size),
     ));
     while let Some((index, mut pager, result)) = in_flight.next().await {
         let records = result?.unwrap_or_default();
-        let spool = &mut spools[index];
-        if let Some(writer) = spool.writer.as_mut() {
-            for record in &records {
-                let line = jsonl_line(record);
-                let written = writer
-                    .write_all(line.as_bytes())
-                    .and_then(|()| writer.write_all(b"\n"));
-                written.map_err(|e| spool_error(&spool.path, e))?;
+        let window = &mut windows[index];
+        if window.head {
+            if !records.is_empty() {
+                emit(Handover::Records(records))?;
             }
+        } else {
+            spool_records(window, &records)?;
         }
         if pager.is_finished() {
             report.pages += pager.progress().pages;
-            spool.done = true;
-            emit_ready(spools, false, emit)?;
+            windows[index].done = true;
+            emit_ready(windows, Ready::WhileFetching, emit)?;
             continue;
         }
         // Free slots: share this window's remainder with new windows.
@@ -193,7 +251,7 @@ async fn run_windows<'a>(
             } else {
                 Vec::new()
             } {
-                let new_index = open(spools, window.start)?;
+                let new_index = open(windows, window.start);
                 in_flight.push(next_batch_of(
                     new_index,
                     KeysetPager::new(client, &window, select, page_size),
@@ -203,4 +261,112 @@ async fn run_windows<'a>(
         in_flight.push(next_batch_of(index, pager));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A window starting at `minute` past midnight, with a spool holding `spooled` if any.
+    fn window(dir: &Path, minute: u32, spooled: Option<&str>, done: bool) -> Window {
+        let path = dir.join(format!("w{minute}"));
+        let spool = spooled.map(|text| {
+            let mut spool = BufWriter::new(File::create(&path).unwrap());
+            spool.write_all(text.as_bytes()).unwrap();
+            spool
+        });
+        Window {
+            start: Some(
+                DateTime::parse_from_rfc3339(&format!("2018-01-01T00:{minute:02}:00Z"))
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ),
+            path,
+            spool,
+            head: false,
+            done,
+            handed_over: false,
+        }
+    }
+
+    /// Runs `emit_ready`, describing each handover: `spool <its text>` or `finished <minute>`.
+    fn handovers(windows: &mut [Window], ready: Ready) -> Vec<String> {
+        let mut seen = Vec::new();
+        emit_ready(windows, ready, &mut |handover| {
+            seen.push(match handover {
+                Handover::Records(_) => "records".to_string(),
+                Handover::Spool(path) => {
+                    format!("spool {}", std::fs::read_to_string(path).unwrap())
+                }
+                Handover::Finished(following) => format!(
+                    "finished {}",
+                    following.map_or("-".into(), |t| t.format("%M").to_string())
+                ),
+            });
+            Ok(())
+        })
+        .unwrap();
+        seen
+    }
+
+    #[test]
+    fn windows_are_handed_over_in_time_order_and_the_first_unfinished_becomes_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        // Created out of order, as splits create them.
+        let mut windows = vec![
+            window(dir.path(), 0, None, false),
+            window(dir.path(), 30, Some("c"), false),
+            window(dir.path(), 10, Some("b"), true),
+        ];
+        windows[0].head = true;
+        assert!(handovers(&mut windows, Ready::WhileFetching).is_empty());
+        windows[0].done = true;
+        assert_eq!(
+            handovers(&mut windows, Ready::WhileFetching),
+            ["finished 10", "spool b", "finished 30", "spool c"]
+        );
+        assert!(windows[1].head && !windows[1].handed_over && windows[1].spool.is_none());
+        windows[1].done = true;
+        assert_eq!(
+            handovers(&mut windows, Ready::WhileFetching),
+            ["finished -"]
+        );
+        assert!(windows.iter().all(|w| w.handed_over));
+    }
+
+    #[test]
+    fn a_stopped_fetch_hands_over_nothing_past_a_gap_unless_everything_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let stopped = |dir: &Path| {
+            vec![
+                window(dir, 0, Some("a"), true),
+                window(dir, 10, Some("b"), false),
+                window(dir, 20, Some("c"), true),
+            ]
+        };
+        let mut windows = stopped(dir.path());
+        assert_eq!(
+            handovers(&mut windows, Ready::FinishedOnly),
+            ["spool a", "finished 10"]
+        );
+        assert!(
+            windows[1].spool.is_some(),
+            "a window after the gap kept its spool"
+        );
+        discard(&mut windows);
+        assert!(!dir.path().join("w10").exists() && !dir.path().join("w20").exists());
+
+        let mut windows = stopped(dir.path());
+        assert_eq!(
+            handovers(&mut windows, Ready::Everything),
+            [
+                "spool a",
+                "finished 10",
+                "spool b",
+                "finished 20",
+                "spool c",
+                "finished -"
+            ]
+        );
+    }
 }
