@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use o365_activities::output::{CsvBuilder, CsvOptions, HashingWriter, JsonlWriter};
-use o365_activities::record::parse_page;
+use o365_activities::record::{parse_page_for, PageReading};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_o365-activities");
 
@@ -236,10 +236,12 @@ fn run_pipeline(pages: Vec<Vec<u8>>, activities: usize) -> PipelineRun {
     let start = thread_cpu();
     let mut jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
     let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
+    let reading = PageReading::KeysAndFrames(csv.shared_columns());
     for page in pages {
-        for record in parse_page(page).unwrap() {
+        // As a pull writing a CSV reads its pages: keys and CSV frame in one parse.
+        for record in parse_page_for(page, &reading).unwrap() {
             jsonl.write(&record).unwrap();
-            csv.add(record.raw_json()).unwrap();
+            csv.add_activity(&record).unwrap();
         }
     }
     jsonl.finish().unwrap();

@@ -36,6 +36,7 @@ use crate::output::{
     OutputFormat, OutputPlan, PullCounters,
 };
 use crate::paging::{fetch_windows, Handover, Pager};
+use crate::record::PageReading;
 
 /// Everything the mailbox tasks share.
 struct Context {
@@ -551,6 +552,8 @@ async fn fetch_windowed(
         context.query.mailbox_concurrency,
         &paths.folder,
         ".activities",
+        // The evidence is written as it comes; the CSV is derived from it later.
+        PageReading::Keys,
         async {
             let _ = stop.wait_for(|stopped| *stopped).await;
         },

@@ -22,7 +22,7 @@ use crate::paging::{
     fetch_windows, Handover, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
 };
 use crate::progress::PullProgress;
-use crate::record::Activity;
+use crate::record::{Activity, PageReading};
 
 /// What a finished pull wrote.
 #[derive(Debug, Clone)]
@@ -231,8 +231,16 @@ async fn fetch_into<W: Write + Send + 'static>(
     progress: &PullProgress,
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(Sinks<W>, Result<(), AppError>), AppError> {
+    // Records written straight into the CSV are flattened as their page is parsed.
+    let reading = match &sinks.csv {
+        Some(csv) => PageReading::KeysAndFrames(csv.shared_columns()),
+        None => PageReading::Keys,
+    };
     match fetch {
         Fetch::Sequential(pager) => {
+            if let AnyPager::Keyset(keyset) = pager.as_mut() {
+                keyset.read_pages_for(reading.clone());
+            }
             let fetched = fetch_sequential(
                 pager,
                 stats,
@@ -266,6 +274,7 @@ async fn fetch_into<W: Write + Send + 'static>(
                 query.mailbox_concurrency,
                 spool_dir,
                 spool_prefix,
+                reading,
                 interrupt.as_mut(),
                 true,
                 &mut |handover| {
@@ -402,7 +411,7 @@ fn write_records<W: Write>(
     for record in records {
         writer.write(record)?;
         if let Some(csv) = csv.as_deref_mut() {
-            csv.add(record.raw_json())?;
+            csv.add_activity(record)?;
         }
     }
     Ok(())
@@ -456,7 +465,7 @@ async fn fetch_sequential<W: Write>(
                 .write(record)
                 .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
             if let Some(csv) = csv.as_deref_mut() {
-                csv.add(record.raw_json()).map_err(|e| {
+                csv.add_activity(record).map_err(|e| {
                     AppError::Other(format!("cannot flatten record {}: {e}", record.key()))
                 })?;
             }

@@ -14,7 +14,7 @@ use super::retry::{classify_status, RetryDecision, RetryPolicy};
 use super::sleeper::Sleeper;
 use super::Credentials;
 use crate::odata::{user_path_segment, PageQuery};
-use crate::record::{parse_page, Activity};
+use crate::record::{parse_page_for, Activity, PageReading};
 
 pub const PREFER_ACTIVITY_ACCESS: &str = "exchange.behavior=\"ActivityAccess\"";
 pub const ACCEPT_NO_METADATA: &str = "application/json; odata.metadata=none";
@@ -119,13 +119,17 @@ impl ActivitiesClient {
         )
     }
 
-    /// Fetches one page, retrying as the policy allows.
-    pub async fn fetch_page(&self, query: &PageQuery<'_>) -> Result<Vec<Activity>, HttpError> {
+    /// Fetches one page, retrying as the policy allows; its records read as `reading` says.
+    pub async fn fetch_page(
+        &self,
+        query: &PageQuery<'_>,
+        reading: &PageReading,
+    ) -> Result<Vec<Activity>, HttpError> {
         let url = self.url_for(query);
         let policy = self.options.retry;
         let mut retries = 0u32;
         loop {
-            let failure = match self.attempt(&url, query, retries).await {
+            let failure = match self.attempt(&url, query, reading, retries).await {
                 Ok(records) => return Ok(records),
                 Err(failure) => failure,
             };
@@ -183,6 +187,7 @@ impl ActivitiesClient {
         &self,
         url: &str,
         query: &PageQuery<'_>,
+        reading: &PageReading,
         retries: u32,
     ) -> Result<Vec<Activity>, AttemptFailure> {
         let _permit = self.limiter.acquire().await;
@@ -215,9 +220,11 @@ impl ActivitiesClient {
                 decision: RetryDecision::Backoff,
                 reason: format!("the response body was cut off: {}", error_chain(&err)),
             })?;
-            return parse_page(Vec::from(body)).map_err(|err| AttemptFailure::Retryable {
-                decision: RetryDecision::Backoff,
-                reason: err.to_string(),
+            return parse_page_for(Vec::from(body), reading).map_err(|err| {
+                AttemptFailure::Retryable {
+                    decision: RetryDecision::Backoff,
+                    reason: err.to_string(),
+                }
             });
         }
         let body = body.map(|b| b.to_vec()).unwrap_or_default();

@@ -6,13 +6,15 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustc_hash::FxHashMap;
 
 use super::flatten::{
-    custom_column, flatten_record, top_level_column, CellSink, CUSTOM, CUSTOM_PREFIX,
+    custom_column, flatten_from, flatten_record, top_level_column, CellSink, CUSTOM, CUSTOM_PREFIX,
     STANDARD_COLUMNS,
 };
+use crate::record::Activity;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CsvOptions {
@@ -268,9 +270,44 @@ impl CellSpool {
     }
 }
 
+/// A CSV builder's columns, shared with whoever parses records for it: a record flattened as
+/// its page is read carries its frame (cells by column id) and is not parsed a second time.
+#[derive(Debug, Clone)]
+pub struct SharedColumns(Arc<Mutex<Columns>>);
+
+impl SharedColumns {
+    /// Identifies these columns: a frame is only ever used with the columns that made it.
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// Reads one record from `deserializer` into `frame` (cleared first), calling `strings`
+    /// with each top-level string property (see `flatten_from`).
+    pub fn flatten_from<'de, D: serde::Deserializer<'de>>(
+        &self,
+        deserializer: D,
+        frame: &mut Vec<u8>,
+        strings: &mut impl FnMut(&str, &std::borrow::Cow<'de, str>),
+    ) -> Result<(), D::Error> {
+        let mut columns = self.lock();
+        frame.clear();
+        columns.record += 1;
+        let mut sink = FrameSink {
+            columns: &mut columns,
+            frame,
+        };
+        flatten_from(deserializer, &mut sink, strings)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Columns> {
+        // A panic while the lock was held left at worst a column named but not yet used.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Builds a CSV from records added one by one.
 pub struct CsvBuilder {
-    columns: Columns,
+    columns: SharedColumns,
     spool_path: PathBuf,
     spool: Option<CellSpool>,
     /// How many bytes of cells may stay in memory.
@@ -289,7 +326,7 @@ impl CsvBuilder {
         // Created now, though it may stay empty, so a path that cannot be written fails early.
         File::create(&spool_path)?;
         Ok(CsvBuilder {
-            columns: Columns::with_standard(leading),
+            columns: SharedColumns(Arc::new(Mutex::new(Columns::with_standard(leading)))),
             spool_path,
             spool: Some(CellSpool::Memory(Vec::new())),
             in_memory: SPOOL_IN_MEMORY,
@@ -302,9 +339,36 @@ impl CsvBuilder {
         self.add_with_leading(None, raw)
     }
 
+    /// The columns, to flatten records with as their pages are read (`PageReading`).
+    pub fn shared_columns(&self) -> SharedColumns {
+        self.columns.clone()
+    }
+
+    /// Adds a record: its frame if it was flattened with these columns as its page was read,
+    /// else its text, parsed now.
+    pub fn add_activity(&mut self, record: &Activity) -> io::Result<()> {
+        match record.frame_for(self.columns.id()) {
+            Some(frame) => {
+                self.frame.clear();
+                self.frame.extend_from_slice(frame);
+            }
+            None => self
+                .columns
+                .lock()
+                .flatten_into(None, record.raw_json(), &mut self.frame)?,
+        }
+        self.spool_frame()
+    }
+
     /// Flattens one record, with the value of the leading column.
     pub fn add_with_leading(&mut self, leading: Option<&str>, raw: &str) -> io::Result<()> {
-        self.columns.flatten_into(leading, raw, &mut self.frame)?;
+        self.columns
+            .lock()
+            .flatten_into(leading, raw, &mut self.frame)?;
+        self.spool_frame()
+    }
+
+    fn spool_frame(&mut self) -> io::Result<()> {
         self.spool
             .as_mut()
             .ok_or_else(|| invalid("the CSV spool is closed".into()))?
@@ -312,10 +376,11 @@ impl CsvBuilder {
     }
 
     pub fn header(&self) -> Vec<String> {
-        self.columns
+        let columns = self.columns.lock();
+        columns
             .header_order()
             .into_iter()
-            .map(|id| self.columns.names[id as usize].clone())
+            .map(|id| columns.names[id as usize].clone())
             .collect()
     }
 
@@ -332,7 +397,8 @@ impl CsvBuilder {
             }
             None => return Err(invalid("the CSV spool is closed".into())),
         };
-        let order = self.columns.header_order();
+        let columns = self.columns.lock();
+        let order = columns.header_order();
         let mut position = vec![0usize; order.len()];
         for (pos, id) in order.iter().enumerate() {
             position[*id as usize] = pos;
@@ -341,7 +407,7 @@ impl CsvBuilder {
         rows_out.row(
             order
                 .iter()
-                .map(|id| self.columns.names[*id as usize].as_bytes()),
+                .map(|id| columns.names[*id as usize].as_bytes()),
             false,
         );
         let mut frame = Vec::new();
@@ -535,6 +601,55 @@ mod tests {
         frame.extend_from_slice(b"abc");
         assert!(frame_cells(&frame).any(|cell| cell.is_err()));
         assert!(frame_cells(&frame[..1]).any(|cell| cell.is_err()));
+    }
+
+    const HOSTILE_PAGE: &str = r#"{"value":[
+        {"Id":"a","TimeStamp":"2018-07-02T12:14:13Z","Zed":{"n":[1,2.5e3,null]},"B":true,
+         "CustomProperties":[{"Name":"S","Value":"=1+2, \"q\"\r\n\u00e9"},{"Name":"S","Value":null},{"Odd":1},{"Name":"N","Value":7}]},
+        {"Id":"b","TimeStamp":null,"CustomProperties.S":"pose","\\x":"y","CustomProperties":{"not":"an array"}},
+        {"Id":"c","CustomProperties":[{"Name":"T\u0041b","Value":"\t-lead"}],"Id":"ignored"}
+    ]}"#;
+
+    fn write(builder: CsvBuilder) -> String {
+        let mut out = Vec::new();
+        builder
+            .write_csv(&mut out, CsvOptions { sanitize: true })
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn records_flattened_as_their_page_is_read_give_the_csv_their_text_gives() {
+        use crate::record::{parse_page_for, PageReading};
+        let dir = tempfile::tempdir().unwrap();
+        let mut from_text = CsvBuilder::create(dir.path().join("text")).unwrap();
+        let mut from_frames = CsvBuilder::create(dir.path().join("frames")).unwrap();
+        let reading = PageReading::KeysAndFrames(from_frames.shared_columns());
+        let records = parse_page_for(HOSTILE_PAGE.as_bytes().to_vec(), &reading).unwrap();
+        for record in &records {
+            assert!(record
+                .frame_for(from_frames.shared_columns().id())
+                .is_some());
+            from_text.add(record.raw_json()).unwrap();
+            from_frames.add_activity(record).unwrap();
+        }
+        let expected = write(from_text);
+        assert_eq!(expected.lines().count(), 4 + 1, "a cell holds a line break");
+        assert_eq!(write(from_frames), expected);
+
+        // Frames made with another builder's columns are not trusted: the text is parsed.
+        let mut other = CsvBuilder::create(dir.path().join("other")).unwrap();
+        assert!(records[0].frame_for(other.shared_columns().id()).is_none());
+        for record in records.iter().rev() {
+            other.add_activity(record).unwrap();
+        }
+        let reversed = write(other);
+        let mut reversed_rows: Vec<&str> = reversed.split("\r\n").collect();
+        let mut expected_rows: Vec<&str> = expected.split("\r\n").collect();
+        assert_eq!(reversed_rows[0], expected_rows[0], "same header");
+        reversed_rows.sort();
+        expected_rows.sort();
+        assert_eq!(reversed_rows, expected_rows);
     }
 
     #[test]

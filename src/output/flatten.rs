@@ -62,8 +62,19 @@ pub fn custom_column(name: &str, occurrence: u32) -> String {
 /// Parses `raw` once, calling `sink` for every cell in document order.
 pub fn flatten_record(raw: &str, sink: &mut impl CellSink) -> Result<(), serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_str(raw);
-    RecordSeed(sink).deserialize(&mut deserializer)?;
+    flatten_from(&mut deserializer, sink, &mut |_, _| {})?;
     deserializer.end()
+}
+
+/// Reads one record from `deserializer`, calling `sink` for every cell in document order and
+/// `strings` with each top-level property whose value is a string (borrowed from the input
+/// where it holds no escapes): whoever parses a record for its cells gets its keys too.
+pub fn flatten_from<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    sink: &mut impl CellSink,
+    strings: &mut impl FnMut(&str, &Cow<'de, str>),
+) -> Result<(), D::Error> {
+    deserializer.deserialize_map(RecordSeed { sink, strings })
 }
 
 /// A JSON value as cell text: strings borrowed where possible, null, anything else kept as a
@@ -216,16 +227,13 @@ impl<'de> Deserialize<'de> for Entry<'de> {
     }
 }
 
-struct RecordSeed<'s, S>(&'s mut S);
-
-impl<'de, S: CellSink> DeserializeSeed<'de> for RecordSeed<'_, S> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
+/// Reads a record's properties: `CustomProperties` through `CustomSeed`, others as cells.
+struct RecordSeed<'s, S, F> {
+    sink: &'s mut S,
+    strings: &'s mut F,
 }
 
-impl<'de, S: CellSink> Visitor<'de> for RecordSeed<'_, S> {
+impl<'de, S: CellSink, F: FnMut(&str, &Cow<'de, str>)> Visitor<'de> for RecordSeed<'_, S, F> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an activity object")
@@ -233,10 +241,13 @@ impl<'de, S: CellSink> Visitor<'de> for RecordSeed<'_, S> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<JsonKey<'de>>()? {
             if &*key == CUSTOM {
-                map.next_value_seed(CustomSeed(&mut *self.0))?;
+                map.next_value_seed(CustomSeed(&mut *self.sink))?;
             } else {
                 let value: Scalar = map.next_value()?;
-                self.0.top_level(&key, &value.cell());
+                if let Scalar::Text(text) = &value {
+                    (self.strings)(&key, text);
+                }
+                self.sink.top_level(&key, &value.cell());
             }
         }
         Ok(())

@@ -9,7 +9,7 @@ mod jsonl;
 mod known_columns_csv;
 mod manifest;
 
-pub use self::csv::{CsvBuilder, CsvOptions};
+pub use self::csv::{CsvBuilder, CsvOptions, SharedColumns};
 pub use background_file::BackgroundFile;
 pub use files::{
     commit, hash_file, write_atomically, FileDigest, OutputError, OutputFormat, OutputPlan,

@@ -12,7 +12,7 @@ use super::tie_order::TieGroup;
 use super::{Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
-use crate::record::Activity;
+use crate::record::{Activity, PageReading};
 
 pub struct KeysetPager<'a> {
     client: &'a ActivitiesClient,
@@ -29,6 +29,8 @@ pub struct KeysetPager<'a> {
     /// The first TimeStamp seen and how many records came since: the window's density.
     first_seen: Option<DateTime<Utc>>,
     seen: u64,
+    /// What the records of the next pages are read for.
+    reading: PageReading,
 }
 
 impl<'a> KeysetPager<'a> {
@@ -50,7 +52,14 @@ impl<'a> KeysetPager<'a> {
             finished: false,
             first_seen: None,
             seen: 0,
+            reading: PageReading::Keys,
         }
+    }
+
+    /// Reads the records of the pages still to come as `reading` says (with their CSV cells
+    /// when a CSV is written straight from them).
+    pub fn read_pages_for(&mut self, reading: PageReading) {
+        self.reading = reading;
     }
 
     /// Resumes after a checkpoint: everything before `bound` is already written.
@@ -186,7 +195,7 @@ impl Pager for KeysetPager<'_> {
                 return Ok(None);
             }
             let query = self.query();
-            let page = self.client.fetch_page(&query).await?;
+            let page = self.client.fetch_page(&query, &self.reading).await?;
             self.pages += 1;
             let received = page.len();
             let full = received >= self.page_size as usize;

@@ -23,7 +23,7 @@ use super::tie_order::TieGroup;
 use super::{Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
-use crate::record::Activity;
+use crate::record::{Activity, PageReading};
 
 pub struct SkipPager<'a> {
     client: &'a ActivitiesClient,
@@ -98,7 +98,10 @@ impl<'a> SkipPager<'a> {
 
     async fn fetch_everything(&mut self) -> Result<(), PagingError> {
         while !self.fetching_done {
-            let page = self.client.fetch_page(&self.query()).await?;
+            let page = self
+                .client
+                .fetch_page(&self.query(), &PageReading::Keys)
+                .await?;
             self.pages += 1;
             let received = page.len();
             let keys: HashSet<String> = page.iter().map(|r| r.key().to_string()).collect();

@@ -23,7 +23,7 @@ use super::{KeysetPager, Pager, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::ActivityFilter;
 use crate::output::jsonl_line;
-use crate::record::Activity;
+use crate::record::{Activity, PageReading};
 
 /// What the windows did, and why they stopped if they stopped early.
 #[derive(Debug, Default)]
@@ -156,6 +156,8 @@ async fn next_batch_of(
 
 /// Fetches the whole range through concurrent windows, handing their records to `emit` in
 /// time order (windows that are not the head spool to files under `spool_dir` meanwhile).
+/// The head's pages are read as `head_reading` says (cells are worth recording only for records
+/// written straight from the page; a spool keeps only the text).
 /// Stops early on an error or when `interrupt` resolves, and the report says why; then
 /// finished windows are still handed over in order, and unfinished ones too when
 /// `emit_unfinished` (a pull's partial result; a batch's checkpoint must never run ahead of a
@@ -169,6 +171,7 @@ pub async fn fetch_windows(
     concurrency: usize,
     spool_dir: &Path,
     spool_prefix: &str,
+    head_reading: PageReading,
     interrupt: impl std::future::Future<Output = ()>,
     emit_unfinished: bool,
     emit: &mut EmitWindow<'_>,
@@ -179,7 +182,7 @@ pub async fn fetch_windows(
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, spool_dir, spool_prefix, &mut windows, &mut report, emit) => fetched,
+        fetched = run_windows(client, filter, select, page_size, concurrency, (spool_dir, spool_prefix), head_reading, &mut windows, &mut report, emit) => fetched,
     };
     report.windows = windows.len();
     let ready = if fetched.is_ok() || emit_unfinished {
@@ -200,8 +203,8 @@ async fn run_windows<'a>(
     select: Option<&'a [String]>,
     page_size: u32,
     concurrency: usize,
-    spool_dir: &Path,
-    spool_prefix: &str,
+    (spool_dir, spool_prefix): (&Path, &str),
+    head_reading: PageReading,
     windows: &mut Vec<Window>,
     report: &mut WindowReport,
     emit: &mut EmitWindow<'_>,
@@ -222,10 +225,9 @@ async fn run_windows<'a>(
     // and a mailbox that fits in one page costs one request.
     let mut in_flight = FuturesUnordered::new();
     let first = open(windows, filter.start);
-    in_flight.push(next_batch_of(
-        first,
-        KeysetPager::new(client, filter, select, page_size),
-    ));
+    let mut pager = KeysetPager::new(client, filter, select, page_size);
+    pager.read_pages_for(head_reading.clone());
+    in_flight.push(next_batch_of(first, pager));
     while let Some((index, mut pager, result)) = in_flight.next().await {
         let records = result?.unwrap_or_default();
         let window = &mut windows[index];
@@ -257,6 +259,9 @@ async fn run_windows<'a>(
                     KeysetPager::new(client, &window, select, page_size),
                 ));
             }
+        }
+        if windows[index].head {
+            pager.read_pages_for(head_reading.clone());
         }
         in_flight.push(next_batch_of(index, pager));
     }

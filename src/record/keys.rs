@@ -115,6 +115,24 @@ impl<'de> Deserialize<'de> for Keys<'de> {
     }
 }
 
+impl<'a> Keys<'a> {
+    /// Takes `text`, a string value of top-level property `key`, if `key` is one of the keys
+    /// and has no string value yet (the first string counts, as when reading for keys alone).
+    // A `&Cow`, not a `&str`: a value borrowed from the page must stay borrowed (`'a`).
+    #[allow(clippy::ptr_arg)]
+    pub(super) fn offer(&mut self, key: &str, text: &Cow<'a, str>) {
+        let slot = match key {
+            "Id" => &mut self.id,
+            "TimeStamp" => &mut self.timestamp,
+            "ActivityCreationTime" => &mut self.creation_time,
+            _ => return,
+        };
+        if slot.is_none() {
+            *slot = Some(text.clone());
+        }
+    }
+}
+
 /// Reads `Id` and `TimeStamp` from text already known to be valid JSON, and stops there: the
 /// rest (mostly `CustomProperties`) need not be scanned again. Only when one of them is missing
 /// is the record read to its end (for `ActivityCreationTime`).

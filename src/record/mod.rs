@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use keys::{read_keys, Keys};
-pub use page::{parse_page, MalformedPage};
+pub use page::{parse_page, parse_page_for, MalformedPage, PageReading};
 
 mod keys;
 mod page;
@@ -26,6 +26,9 @@ pub struct Activity {
     raw: Range<usize>,
     key: Key,
     timestamp: Option<DateTime<Utc>>,
+    /// Its CSV frame and the id of the columns it was made with, when it was flattened as its
+    /// page was read (`PageReading::KeysAndFrames`).
+    frame: Option<(usize, Box<[u8]>)>,
 }
 
 /// `Id` where it stands in the source text, or (escaped, or a digest) as text of its own.
@@ -89,6 +92,15 @@ impl Activity {
             raw,
             key,
             timestamp,
+            frame: None,
+        }
+    }
+
+    /// This record with the CSV frame made as it was read, with the columns `columns`.
+    fn with_frame(self, columns: usize, frame: &[u8]) -> Self {
+        Activity {
+            frame: Some((columns, frame.into())),
+            ..self
         }
     }
 
@@ -110,6 +122,7 @@ impl Activity {
             source,
             key,
             timestamp: self.timestamp,
+            frame: None,
         }
     }
 
@@ -123,6 +136,14 @@ impl Activity {
         match &self.key {
             Key::InSource(range) => &self.source[range.clone()],
             Key::Owned(key) => key,
+        }
+    }
+
+    /// Its CSV frame, if it was flattened with the columns `columns` as its page was read.
+    pub fn frame_for(&self, columns: usize) -> Option<&[u8]> {
+        match &self.frame {
+            Some((made_with, frame)) if *made_with == columns => Some(frame),
+            _ => None,
         }
     }
 

@@ -13,14 +13,35 @@ use serde::Deserialize;
 use super::keys::Keys;
 use super::Activity;
 use crate::json_key::JsonKey;
+use crate::output::SharedColumns;
 
 /// Why a response body could not be used as a page.
 #[derive(Debug, thiserror::Error)]
 #[error("the response body is not an Activities page ({0}); it may have been cut off in transit")]
 pub struct MalformedPage(String);
 
-/// Parses a page body. The body becomes the records' shared text as it is, without a copy.
+/// What a page's records are read for.
+#[derive(Debug, Clone, Default)]
+pub enum PageReading {
+    /// The keys the pager needs.
+    #[default]
+    Keys,
+    /// The keys, and in the same parse the CSV frame for these columns (when the records go
+    /// straight into that CSV): each record is parsed once.
+    KeysAndFrames(SharedColumns),
+}
+
+/// Parses a page body for its records' keys. The body becomes the records' shared text as it
+/// is, without a copy.
 pub fn parse_page(body: Vec<u8>) -> Result<Vec<Activity>, MalformedPage> {
+    parse_page_for(body, &PageReading::Keys)
+}
+
+/// Parses a page body, reading each record as `reading` says.
+pub fn parse_page_for(
+    body: Vec<u8>,
+    reading: &PageReading,
+) -> Result<Vec<Activity>, MalformedPage> {
     let source = Arc::new(String::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?);
     let mut walk = Walk {
         text: &source,
@@ -36,7 +57,7 @@ pub fn parse_page(body: Vec<u8>) -> Result<Vec<Activity>, MalformedPage> {
                 if records.is_some() {
                     return Err(MalformedPage("duplicate field `value`".into()));
                 }
-                records = Some(walk.records(&source)?);
+                records = Some(walk.records(&source, reading)?);
             } else {
                 walk.value::<IgnoredAny>()?;
             }
@@ -110,16 +131,52 @@ impl<'a> Walk<'a> {
         }
     }
 
+    /// Reads the value that comes next with `read`; returns what it returns with where the
+    /// value's text lies.
+    fn value_with<T>(
+        &mut self,
+        read: impl FnOnce(
+            &mut serde_json::Deserializer<serde_json::de::StrRead<'a>>,
+        ) -> serde_json::Result<T>,
+    ) -> Result<(T, Range<usize>), MalformedPage> {
+        self.skip_whitespace();
+        let start = self.at;
+        let mut deserializer = serde_json::Deserializer::from_str(&self.text[start..]);
+        let value = read(&mut deserializer)
+            .map_err(|err| MalformedPage(format!("at byte {start}: {err}")))?;
+        // A stream begun where the value ended counts its offset from there.
+        self.at = start + deserializer.into_iter::<IgnoredAny>().byte_offset();
+        Ok((value, start..self.at))
+    }
+
     /// The array of records.
-    fn records(&mut self, source: &Arc<String>) -> Result<Vec<Activity>, MalformedPage> {
+    fn records(
+        &mut self,
+        source: &Arc<String>,
+        reading: &PageReading,
+    ) -> Result<Vec<Activity>, MalformedPage> {
         self.expect(b'[')?;
         let mut records = Vec::new();
+        let mut frame = Vec::new();
         if self.eat(b']') {
             return Ok(records);
         }
         loop {
-            let (keys, raw) = self.value::<Keys>()?;
-            records.push(Activity::with_keys(source, raw, keys));
+            records.push(match reading {
+                PageReading::Keys => {
+                    let (keys, raw) = self.value::<Keys>()?;
+                    Activity::with_keys(source, raw, keys)
+                }
+                PageReading::KeysAndFrames(columns) => {
+                    let mut keys = Keys::default();
+                    let ((), raw) = self.value_with(|record| {
+                        columns.flatten_from(record, &mut frame, &mut |key, text| {
+                            keys.offer(key, text)
+                        })
+                    })?;
+                    Activity::with_keys(source, raw, keys).with_frame(columns.id(), &frame)
+                }
+            });
             if self.eat(b']') {
                 return Ok(records);
             }
@@ -132,9 +189,27 @@ impl<'a> Walk<'a> {
 mod tests {
     use super::*;
 
+    /// The keys of a page's records, which must be the same (and so must each record's text)
+    /// whether the page is read for keys alone or for keys and CSV frames.
     fn keys_of(body: &str) -> Result<Vec<String>, MalformedPage> {
-        parse_page(body.as_bytes().to_vec())
-            .map(|records| records.iter().map(|r| r.key().to_string()).collect())
+        let dir = tempfile::tempdir().unwrap();
+        let csv = crate::output::CsvBuilder::create(dir.path().join("cells")).unwrap();
+        let described = |reading: &PageReading| {
+            parse_page_for(body.as_bytes().to_vec(), reading).map(|records| {
+                records
+                    .iter()
+                    .map(|r| (r.key().to_string(), r.timestamp(), r.raw_json().to_string()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let alone = described(&PageReading::Keys);
+        let with_frames = described(&PageReading::KeysAndFrames(csv.shared_columns()));
+        match (&alone, &with_frames) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{body:?}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{body:?}: accepted one way only"),
+        }
+        alone.map(|records| records.into_iter().map(|(key, _, _)| key).collect())
     }
 
     #[test]
@@ -146,6 +221,11 @@ mod tests {
         );
         // A key spelled with escapes is the same key.
         assert_eq!(keys_of(r#"{"val\u0075e":[{"Id":"a"}]}"#).unwrap(), ["a"]);
+        // A repeated key counts at its first string value, however the record is read.
+        assert_eq!(
+            keys_of(r#"{"value":[{"Id":null,"Id":"b\u0063","TimeStamp":"2018-07-02T12:14:13Z","Id":"z"},{"Id":7,"CustomProperties":[{"Name":"Id","Value":"no"}]}]}"#).unwrap()[0],
+            "bc"
+        );
         let records =
             parse_page(br#"{"value":[{"Id":"a"} ,{"Id":"b","N":-1.5e3}]}"#.to_vec()).unwrap();
         assert_eq!(records[0].raw_json(), r#"{"Id":"a"}"#);
