@@ -316,7 +316,7 @@ enum Written {
 }
 
 /// How many pages or spools may wait for the copier (a page is at most about 1 MB).
-const COPIER_QUEUE: usize = 4;
+const COPIER_QUEUE: usize = 2;
 
 /// Writes what the windows hand over, in that order, into the sinks on its own thread.
 struct WindowCopier<W: Write> {

@@ -236,7 +236,7 @@ impl CellSink for FrameSink<'_> {
 /// Cells of this many bytes stay in memory before the spool moves to its file: a mailbox of a
 /// few thousand activities (a batch's usual) then never touches the disk for its cells, and a
 /// large one still runs in constant memory.
-const SPOOL_IN_MEMORY: usize = 4 * 1024 * 1024;
+const SPOOL_IN_MEMORY: usize = 2 * 1024 * 1024;
 
 /// Where the cell frames wait for the header: memory first, the spool file past the limit.
 enum CellSpool {
