@@ -37,11 +37,44 @@ pub struct WindowReport {
 struct Window {
     start: Option<DateTime<Utc>>,
     path: PathBuf,
-    spool: Option<BufWriter<File>>,
+    spool: Spool,
     /// Its records go straight to the receiver: every earlier window has been handed over.
     head: bool,
     done: bool,
     handed_over: bool,
+}
+
+/// A window's spool file.
+enum Spool {
+    NoFile,
+    Writing(BufWriter<File>),
+    /// The window is finished: its file is complete and its buffer freed (finished windows
+    /// may wait long for a dense earlier one).
+    Written,
+}
+
+impl Window {
+    /// The window's pager is finished: its spool, if any, is closed.
+    fn finish(&mut self) -> Result<(), PagingError> {
+        self.done = true;
+        if let Spool::Writing(spool) = &mut self.spool {
+            spool.flush().map_err(|e| spool_error(&self.path, e))?;
+            self.spool = Spool::Written;
+        }
+        Ok(())
+    }
+
+    /// Hands over the window's spool file, if it has one, to `emit`.
+    fn hand_over_spool(&mut self, emit: &mut EmitWindow<'_>) -> Result<(), PagingError> {
+        match std::mem::replace(&mut self.spool, Spool::NoFile) {
+            Spool::NoFile => return Ok(()),
+            Spool::Writing(mut spool) => {
+                spool.flush().map_err(|e| spool_error(&self.path, e))?;
+            }
+            Spool::Written => {}
+        }
+        emit(Handover::Spool(&self.path))
+    }
 }
 
 fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
@@ -99,10 +132,7 @@ fn emit_ready(
         if !whole && ready == Ready::FinishedOnly {
             break;
         }
-        if let Some(mut spool) = window.spool.take() {
-            spool.flush().map_err(|e| spool_error(&window.path, e))?;
-            emit(Handover::Spool(&window.path))?;
-        }
+        window.hand_over_spool(emit)?;
         window.head = true;
         if !whole {
             break;
@@ -115,21 +145,26 @@ fn emit_ready(
 
 /// Removes the spools of windows that were never handed over.
 fn discard(windows: &mut [Window]) {
-    for window in windows.iter_mut().filter(|w| w.spool.is_some()) {
-        window.spool.take();
-        let _ = std::fs::remove_file(&window.path);
+    for window in windows.iter_mut() {
+        if !matches!(
+            std::mem::replace(&mut window.spool, Spool::NoFile),
+            Spool::NoFile
+        ) {
+            let _ = std::fs::remove_file(&window.path);
+        }
     }
 }
 
 /// Appends records to a window's spool, creating the file on first use.
 fn spool_records(window: &mut Window, records: &[Activity]) -> Result<(), PagingError> {
     let path = &window.path;
-    let spool = match &mut window.spool {
-        Some(spool) => spool,
-        empty => {
-            let file = File::create(path).map_err(|e| spool_error(path, e))?;
-            empty.insert(BufWriter::with_capacity(128 * 1024, file))
-        }
+    if let Spool::NoFile = window.spool {
+        let file = File::create(path).map_err(|e| spool_error(path, e))?;
+        window.spool = Spool::Writing(BufWriter::with_capacity(128 * 1024, file));
+    }
+    let Spool::Writing(spool) = &mut window.spool else {
+        let finished = std::io::Error::other("records came after the window finished");
+        return Err(spool_error(path, finished));
     };
     for record in records {
         let line = jsonl_line(record);
@@ -214,7 +249,7 @@ async fn run_windows<'a>(
         windows.push(Window {
             start: window_start,
             path,
-            spool: None,
+            spool: Spool::NoFile,
             head: windows.is_empty(),
             done: false,
             handed_over: false,
@@ -240,7 +275,7 @@ async fn run_windows<'a>(
         }
         if pager.is_finished() {
             report.pages += pager.progress().pages;
-            windows[index].done = true;
+            windows[index].finish()?;
             emit_ready(windows, Ready::WhileFetching, emit)?;
             continue;
         }
@@ -275,10 +310,10 @@ mod tests {
     /// A window starting at `minute` past midnight, with a spool holding `spooled` if any.
     fn window(dir: &Path, minute: u32, spooled: Option<&str>, done: bool) -> Window {
         let path = dir.join(format!("w{minute}"));
-        let spool = spooled.map(|text| {
+        let spool = spooled.map_or(Spool::NoFile, |text| {
             let mut spool = BufWriter::new(File::create(&path).unwrap());
             spool.write_all(text.as_bytes()).unwrap();
-            spool
+            Spool::Writing(spool)
         });
         Window {
             start: Some(
@@ -330,13 +365,31 @@ mod tests {
             handovers(&mut windows, Ready::WhileFetching),
             ["finished 10", "spool b", "finished 30", "spool c"]
         );
-        assert!(windows[1].head && !windows[1].handed_over && windows[1].spool.is_none());
+        assert!(windows[1].head && !windows[1].handed_over);
+        assert!(matches!(windows[1].spool, Spool::NoFile));
         windows[1].done = true;
         assert_eq!(
             handovers(&mut windows, Ready::WhileFetching),
             ["finished -"]
         );
         assert!(windows.iter().all(|w| w.handed_over));
+    }
+
+    #[test]
+    fn a_finished_window_keeps_its_file_but_not_its_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut waiting = window(dir.path(), 10, Some("b"), false);
+        waiting.finish().unwrap();
+        assert!(waiting.done && matches!(waiting.spool, Spool::Written));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("w10")).unwrap(),
+            "b"
+        );
+        let mut windows = vec![window(dir.path(), 0, None, true), waiting];
+        assert_eq!(
+            handovers(&mut windows, Ready::WhileFetching),
+            ["finished 10", "spool b", "finished -"]
+        );
     }
 
     #[test]
@@ -355,7 +408,7 @@ mod tests {
             ["spool a", "finished 10"]
         );
         assert!(
-            windows[1].spool.is_some(),
+            matches!(windows[1].spool, Spool::Writing(_)),
             "a window after the gap kept its spool"
         );
         discard(&mut windows);
