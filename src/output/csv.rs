@@ -1,6 +1,8 @@
 //! The flattened CSV. Its header needs every column of the result, known only at the end, so
-//! each record is flattened once as it arrives into a compact spool of cells (column id, text),
-//! and the CSV is written from the spool when the pull is done. Memory holds only column names.
+//! each record is flattened once as it arrives (or as its page is read, with `SharedColumns`)
+//! into a compact spool of cells (column id, text), kept in memory up to 2 MiB and in a file
+//! past that, and the CSV is written from the spool when the pull is done. Memory holds column
+//! names and at most that much of the spool.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
