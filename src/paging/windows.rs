@@ -69,7 +69,10 @@ impl Window {
         match std::mem::replace(&mut self.spool, Spool::NoFile) {
             Spool::NoFile => return Ok(()),
             Spool::Writing(mut spool) => {
-                spool.flush().map_err(|e| spool_error(&self.path, e))?;
+                if let Err(e) = spool.flush() {
+                    let _ = std::fs::remove_file(&self.path);
+                    return Err(spool_error(&self.path, e));
+                }
             }
             Spool::Written => {}
         }
