@@ -314,6 +314,10 @@ pub struct CsvBuilder {
     spool: Option<CellSpool>,
     /// How many bytes of cells may stay in memory.
     in_memory: usize,
+    /// The columns some spooled record has (and the standard ones): only these are written. A
+    /// page parsed for frames names the columns of every record on it, including records the
+    /// pager then drops (already written) and pages that are retried.
+    used: Vec<bool>,
     frame: Vec<u8>,
 }
 
@@ -327,8 +331,10 @@ impl CsvBuilder {
     pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
         // Created now, though it may stay empty, so a path that cannot be written fails early.
         File::create(&spool_path)?;
+        let columns = Columns::with_standard(leading);
         Ok(CsvBuilder {
-            columns: SharedColumns(Arc::new(Mutex::new(Columns::with_standard(leading)))),
+            used: vec![true; columns.len()],
+            columns: SharedColumns(Arc::new(Mutex::new(columns))),
             spool_path,
             spool: Some(CellSpool::Memory(Vec::new())),
             in_memory: SPOOL_IN_MEMORY,
@@ -371,6 +377,13 @@ impl CsvBuilder {
     }
 
     fn spool_frame(&mut self) -> io::Result<()> {
+        for cell in frame_cells(&self.frame) {
+            let (id, _) = cell?;
+            if id >= self.used.len() {
+                self.used.resize(id + 1, false);
+            }
+            self.used[id] = true;
+        }
         self.spool
             .as_mut()
             .ok_or_else(|| invalid("the CSV spool is closed".into()))?
@@ -379,11 +392,16 @@ impl CsvBuilder {
 
     pub fn header(&self) -> Vec<String> {
         let columns = self.columns.lock();
-        columns
-            .header_order()
+        self.header_ids(&columns)
             .into_iter()
             .map(|id| columns.names[id as usize].clone())
             .collect()
+    }
+
+    /// The ids of the columns written, in header order.
+    fn header_ids(&self, columns: &Columns) -> Vec<u32> {
+        let used = |id: &u32| self.used.get(*id as usize) == Some(&true);
+        columns.header_order().into_iter().filter(used).collect()
     }
 
     /// Writes the CSV (header and one row per record). Returns the number of rows.
@@ -400,8 +418,9 @@ impl CsvBuilder {
             None => return Err(invalid("the CSV spool is closed".into())),
         };
         let columns = self.columns.lock();
-        let order = columns.header_order();
-        let mut position = vec![0usize; order.len()];
+        let order = self.header_ids(&columns);
+        // A column not written has no position: a frame naming it is refused as corrupt.
+        let mut position = vec![usize::MAX; columns.len()];
         for (pos, id) in order.iter().enumerate() {
             position[*id as usize] = pos;
         }
@@ -652,6 +671,28 @@ mod tests {
         reversed_rows.sort();
         expected_rows.sort();
         assert_eq!(reversed_rows, expected_rows);
+    }
+
+    #[test]
+    fn columns_named_only_by_records_never_added_are_not_written() {
+        use crate::record::{parse_page_for, PageReading};
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
+        let reading = PageReading::KeysAndFrames(csv.shared_columns());
+        // As a pager dropping the second record (already written, or on a page retried).
+        let page = r#"{"value":[{"Id":"a","Kept":"1"},{"Id":"b","Dropped":"2","CustomProperties":[{"Name":"Gone","Value":"3"}]}]}"#;
+        let records = parse_page_for(page.as_bytes().to_vec(), &reading).unwrap();
+        csv.add_activity(&records[0]).unwrap();
+        assert_eq!(
+            csv.header(),
+            [STANDARD_COLUMNS.as_slice(), &["Id", "Kept"]].concat()
+        );
+        let text = write(csv);
+        assert_eq!(
+            text.split("\r\n").next().unwrap(),
+            "TimeStamp,ActivityIdType,AppIdType,ActivityItemId,ActivityCreationTime,ClientSessionId,Id,Kept"
+        );
+        assert_eq!(text.split("\r\n").nth(1).unwrap(), ",,,,,,a,1");
     }
 
     #[test]
