@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustc_hash::FxHashMap;
@@ -129,6 +130,16 @@ impl Columns {
         ids
     }
 
+    /// A sink for the cells of the next record, into `frame` (cleared first).
+    fn next_record<'a>(&'a mut self, frame: &'a mut Vec<u8>) -> FrameSink<'a> {
+        frame.clear();
+        self.record += 1;
+        FrameSink {
+            columns: self,
+            frame,
+        }
+    }
+
     /// Flattens one record into `frame` (cleared first), the leading column's value first.
     pub(super) fn flatten_into(
         &mut self,
@@ -136,12 +147,7 @@ impl Columns {
         raw: &str,
         frame: &mut Vec<u8>,
     ) -> io::Result<()> {
-        frame.clear();
-        self.record += 1;
-        let mut sink = FrameSink {
-            columns: self,
-            frame,
-        };
+        let mut sink = self.next_record(frame);
         if let (Some(value), Some(_)) = (leading, &sink.columns.leading) {
             sink.cell(0, value);
         }
@@ -275,12 +281,24 @@ impl CellSpool {
 /// A CSV builder's columns, shared with whoever parses records for it: a record flattened as
 /// its page is read carries its frame (cells by column id) and is not parsed a second time.
 #[derive(Debug, Clone)]
-pub struct SharedColumns(Arc<Mutex<Columns>>);
+pub struct SharedColumns {
+    /// Unique in the process (an address could be reused once a builder is gone).
+    id: usize,
+    columns: Arc<Mutex<Columns>>,
+}
 
 impl SharedColumns {
+    fn new(columns: Columns) -> Self {
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+        SharedColumns {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            columns: Arc::new(Mutex::new(columns)),
+        }
+    }
+
     /// Identifies these columns: a frame is only ever used with the columns that made it.
     pub fn id(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
+        self.id
     }
 
     /// Reads one record from `deserializer` into `frame` (cleared first), calling `strings`
@@ -291,19 +309,12 @@ impl SharedColumns {
         frame: &mut Vec<u8>,
         strings: &mut impl FnMut(&str, &std::borrow::Cow<'de, str>),
     ) -> Result<(), D::Error> {
-        let mut columns = self.lock();
-        frame.clear();
-        columns.record += 1;
-        let mut sink = FrameSink {
-            columns: &mut columns,
-            frame,
-        };
-        flatten_from(deserializer, &mut sink, strings)
+        flatten_from(deserializer, &mut self.lock().next_record(frame), strings)
     }
 
     fn lock(&self) -> MutexGuard<'_, Columns> {
         // A panic while the lock was held left at worst a column named but not yet used.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.columns.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -334,7 +345,7 @@ impl CsvBuilder {
         let columns = Columns::with_standard(leading);
         Ok(CsvBuilder {
             used: vec![true; columns.len()],
-            columns: SharedColumns(Arc::new(Mutex::new(columns))),
+            columns: SharedColumns::new(columns),
             spool_path,
             spool: Some(CellSpool::Memory(Vec::new())),
             in_memory: SPOOL_IN_MEMORY,
