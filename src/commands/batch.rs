@@ -35,7 +35,7 @@ use crate::output::{
     commit, hash_file, jsonl_line, CsvBuilder, CsvOptions, FileDigest, HashingWriter, OutputError,
     OutputFormat, OutputPlan, PullCounters,
 };
-use crate::paging::{fetch_windows, Handover, Pager};
+use crate::paging::{fetch_windows, Handover, Pager, SpoolReader};
 use crate::record::PageReading;
 
 /// Everything the mailbox tasks share.
@@ -598,7 +598,7 @@ impl PartialAppender<'_> {
                 Ok(())
             }
             Handover::Spool(spool) => {
-                let copied = copy_lines(spool, |line| self.append_line(line, b""));
+                let copied = copy_lines(spool, |line| self.append_line(line, b"\n"));
                 let _ = std::fs::remove_file(spool);
                 copied.map_err(failed)
             }
@@ -643,21 +643,16 @@ impl PartialAppender<'_> {
     }
 }
 
-/// Hands each line of a window spool (with its line break) to `append`. The window wrote
-/// these lines from valid text: they are copied as bytes, not validated again.
+/// Hands the text of each record of a window spool (without its line break) to `append`.
 fn copy_lines(
     spool: &Path,
     mut append: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::with_capacity(64 * 1024, File::open(spool)?);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        append(&line)?;
+    let mut reader = SpoolReader::open(spool)?;
+    while let Some(record) = reader.next_record()? {
+        append(record.line.as_bytes())?;
     }
+    Ok(())
 }
 
 /// Removes the hidden temporary files a crashed run left behind (never anything else).

@@ -19,7 +19,7 @@ use crate::output::{
     OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
 };
 use crate::paging::{
-    fetch_windows, Handover, KeysetPager, Pager, PagerProgress, PagingError, SkipPager,
+    fetch_windows, Handover, KeysetPager, Pager, PagerProgress, PagingError, SkipPager, SpoolReader,
 };
 use crate::progress::PullProgress;
 use crate::record::{Activity, PageReading};
@@ -417,7 +417,8 @@ fn write_records<W: Write>(
     Ok(())
 }
 
-/// Appends one finished window's spool to the outputs.
+/// Appends one finished window's spool to the outputs: its text to the evidence, its CSV
+/// frames (or its text, parsed now, where a record has none) to the CSV.
 fn copy_spool<W: Write>(
     spool: &Path,
     writer: &mut JsonlWriter<W>,
@@ -427,22 +428,15 @@ fn copy_spool<W: Write>(
         path: spool.display().to_string(),
         source: e,
     };
-    let file = File::open(spool).map_err(failed)?;
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    // One buffer for every line: a window holds thousands of records.
-    let mut buffer = Vec::with_capacity(4096);
-    loop {
-        buffer.clear();
-        if std::io::BufRead::read_until(&mut reader, b'\n', &mut buffer).map_err(failed)? == 0 {
-            return Ok(());
-        }
-        let line = std::str::from_utf8(buffer.strip_suffix(b"\n").unwrap_or(&buffer))
-            .map_err(|e| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        writer.write_line(line).map_err(failed)?;
+    let mut reader = SpoolReader::open(spool).map_err(failed)?;
+    while let Some(record) = reader.next_record().map_err(failed)? {
+        writer.write_line(record.line).map_err(failed)?;
         if let Some(csv) = csv.as_deref_mut() {
-            csv.add(line).map_err(failed)?;
+            csv.add_text_or_frame(record.line, record.frame)
+                .map_err(failed)?;
         }
     }
+    Ok(())
 }
 
 async fn fetch_sequential<W: Write>(
@@ -709,6 +703,8 @@ pub fn print_summary(summary: &PullSummary) {
 mod tests {
     use super::*;
 
+    use crate::paging::SpoolWriter;
+
     fn sinks() -> Sinks<Vec<u8>> {
         Sinks {
             jsonl: JsonlWriter::new(Vec::new()),
@@ -716,13 +712,15 @@ mod tests {
         }
     }
 
+    /// A window spool of records with these Ids.
     fn spool(dir: &Path, name: &str, ids: &[&str]) -> PathBuf {
         let path = dir.join(name);
-        let lines: String = ids
-            .iter()
-            .map(|id| format!("{{\"Id\":\"{id}\"}}\n"))
-            .collect();
-        std::fs::write(&path, lines).unwrap();
+        let mut spool = SpoolWriter::create(&path).unwrap();
+        for id in ids {
+            let record = Activity::from_json(&format!("{{\"Id\":\"{id}\"}}")).unwrap();
+            spool.append(&record).unwrap();
+        }
+        spool.flush().unwrap();
         path
     }
 

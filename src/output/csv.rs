@@ -366,15 +366,25 @@ impl CsvBuilder {
     /// Adds a record: its frame if it was flattened with these columns as its page was read,
     /// else its text, parsed now.
     pub fn add_activity(&mut self, record: &Activity) -> io::Result<()> {
-        match record.frame_for(self.columns.id()) {
-            Some(frame) => {
+        self.add_text_or_frame(record.raw_json(), record.frame())
+    }
+
+    /// Adds a record: `frame` if it was made with these columns (the id says), else `raw`,
+    /// parsed now.
+    pub fn add_text_or_frame(
+        &mut self,
+        raw: &str,
+        frame: Option<(usize, &[u8])>,
+    ) -> io::Result<()> {
+        match frame {
+            Some((columns, frame)) if columns == self.columns.id() => {
                 self.frame.clear();
                 self.frame.extend_from_slice(frame);
             }
-            None => self
+            _ => self
                 .columns
                 .lock()
-                .flatten_into(None, record.raw_json(), &mut self.frame)?,
+                .flatten_into(None, raw, &mut self.frame)?,
         }
         self.spool_frame()
     }
@@ -659,9 +669,10 @@ mod tests {
         let reading = PageReading::KeysAndFrames(from_frames.shared_columns());
         let records = parse_page_for(HOSTILE_PAGE.as_bytes().to_vec(), &reading).unwrap();
         for record in &records {
-            assert!(record
-                .frame_for(from_frames.shared_columns().id())
-                .is_some());
+            assert_eq!(
+                record.frame().map(|(columns, _)| columns),
+                Some(from_frames.shared_columns().id())
+            );
             from_text.add(record.raw_json()).unwrap();
             from_frames.add_activity(record).unwrap();
         }
@@ -671,7 +682,10 @@ mod tests {
 
         // Frames made with another builder's columns are not trusted: the text is parsed.
         let mut other = CsvBuilder::create(dir.path().join("other")).unwrap();
-        assert!(records[0].frame_for(other.shared_columns().id()).is_none());
+        assert_ne!(
+            records[0].frame().map(|(columns, _)| columns),
+            Some(other.shared_columns().id())
+        );
         for record in records.iter().rev() {
             other.add_activity(record).unwrap();
         }

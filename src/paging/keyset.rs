@@ -86,34 +86,45 @@ impl<'a> KeysetPager<'a> {
 
     /// How many windows what is left of this range deserves, at most `max_parts`: about one per
     /// page the density seen so far predicts, so a window with a page or less to go stays whole.
-    pub fn suggested_parts(&self, max_parts: usize) -> usize {
+    /// `data_until` is the newest activity the range was found to hold, when known: nothing is
+    /// expected after it.
+    pub fn suggested_parts(&self, max_parts: usize, data_until: Option<DateTime<Utc>>) -> usize {
         let (Some(first), Some(bound)) = (self.first_seen, self.bound) else {
             return 1;
         };
-        let high = self.filter.before.unwrap_or(self.filter.end);
         let seen_span = (bound - first).num_milliseconds().max(1) as f64;
-        let rest_span = (high - bound).num_milliseconds().max(0) as f64;
+        let rest_span = (self.expected_end(data_until) - bound)
+            .num_milliseconds()
+            .max(0) as f64;
         let expected_pages =
             self.seen as f64 * rest_span / seen_span / self.page_size.max(1) as f64;
         (expected_pages.ceil() as usize).clamp(1, max_parts.max(1))
     }
 
-    /// Cuts what is left of this pager's range into `parts` equal windows (whole milliseconds,
-    /// at least 2 ms each): the pager keeps the first, the others are returned as filters
-    /// `[cut, next cut)`, the last ending where this pager's range ended. Empty when the rest is
-    /// too short or the pager is done.
-    pub fn split_into(&mut self, parts: usize) -> Vec<ActivityFilter> {
+    /// Cuts what is left of this pager's range into `parts` windows (whole milliseconds, at
+    /// least 2 ms each) that hold equal stretches of the time where data is expected (up to
+    /// `data_until`, when known): the pager keeps the first, the others are returned as filters
+    /// `[cut, next cut)`, the last ending where this pager's range ended, so activities newer
+    /// than expected are still fetched. Empty when the rest is too short or the pager is done.
+    pub fn split_into(
+        &mut self,
+        parts: usize,
+        data_until: Option<DateTime<Utc>>,
+    ) -> Vec<ActivityFilter> {
         let (Some(low), false) = (self.bound.or(self.filter.start), self.finished) else {
             return Vec::new();
         };
         let high = self.filter.before.unwrap_or(self.filter.end);
-        let span = (high - low.trunc_subsecs(3)).num_milliseconds();
+        // Cuts fall on whole milliseconds; each must still be after the bound itself, whose
+        // records the pager holds.
+        let low_ms = low.trunc_subsecs(3);
+        let span = (self.expected_end(data_until) - low_ms).num_milliseconds();
         let parts = (parts as i64).min(span / 2);
         if parts < 2 {
             return Vec::new();
         }
         let cuts: Vec<DateTime<Utc>> = (1..parts)
-            .map(|i| low.trunc_subsecs(3) + chrono::Duration::milliseconds(span * i / parts))
+            .map(|i| low_ms + chrono::Duration::milliseconds(span * i / parts))
             .filter(|cut| *cut > low && *cut < high)
             .collect();
         let mut windows = Vec::with_capacity(cuts.len());
@@ -127,6 +138,15 @@ impl<'a> KeysetPager<'a> {
             self.filter.before = Some(*first_cut);
         }
         windows
+    }
+
+    /// Where this range's data is expected to end: its own end, or just after `data_until`
+    /// when that is earlier.
+    fn expected_end(&self, data_until: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        let high = self.filter.before.unwrap_or(self.filter.end);
+        data_until
+            .map(|newest| newest.trunc_subsecs(3) + chrono::Duration::milliseconds(1))
+            .map_or(high, |after_newest| after_newest.min(high))
     }
 
     /// The checkpoint: every record before this TimeStamp has been handed out.
@@ -245,8 +265,7 @@ mod tests {
     use chrono::TimeZone;
     use std::sync::Arc;
 
-    #[test]
-    fn splits_the_rest_into_equal_adjacent_windows() {
+    fn client() -> ActivitiesClient {
         let options = ClientOptions {
             base_url: "http://127.0.0.1:9".into(),
             api_version: "v2.0".into(),
@@ -256,7 +275,12 @@ mod tests {
             retry: RetryPolicy::default(),
             budget: RateBudget::default(),
         };
-        let client = ActivitiesClient::new(options, Arc::new(RecordingSleeper::default())).unwrap();
+        ActivitiesClient::new(options, Arc::new(RecordingSleeper::default())).unwrap()
+    }
+
+    #[test]
+    fn splits_the_rest_into_equal_adjacent_windows() {
+        let client = client();
         let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
         let filter = ActivityFilter {
             start: Some(start),
@@ -266,7 +290,7 @@ mod tests {
             app_types: vec![],
         };
         let mut pager = KeysetPager::new(&client, &filter, None, 10);
-        let windows = pager.split_into(4);
+        let windows = pager.split_into(4, None);
         assert_eq!(windows.len(), 3);
         assert_eq!(pager.filter.before, Some(start + chrono::Duration::days(1)));
         assert_eq!(windows[0].start, Some(start + chrono::Duration::days(1)));
@@ -285,6 +309,38 @@ mod tests {
             None,
             10,
         );
-        assert!(tiny.split_into(4).is_empty(), "no window under 2 ms");
+        assert!(tiny.split_into(4, None).is_empty(), "no window under 2 ms");
+    }
+
+    #[test]
+    fn with_the_newest_activity_known_the_cuts_share_out_the_time_up_to_it() {
+        let client = client();
+        let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
+        let filter = ActivityFilter {
+            start: Some(start),
+            end: start + chrono::Duration::days(400),
+            before: None,
+            types: vec![],
+            app_types: vec![],
+        };
+        let newest = start + chrono::Duration::days(4) - chrono::Duration::milliseconds(1);
+        let mut pager = KeysetPager::new(&client, &filter, None, 10);
+        let windows = pager.split_into(4, Some(newest));
+        let starts: Vec<_> = windows.iter().map(|w| w.start.unwrap()).collect();
+        let day = |n| start + chrono::Duration::days(n);
+        assert_eq!(starts, [day(1), day(2), day(3)]);
+        assert_eq!(pager.filter.before, Some(day(1)));
+        assert_eq!(
+            windows[2].before, None,
+            "the last window still runs to the end: activities may be newer than the hint"
+        );
+
+        // A hint past the range's end, or before what is left of it, changes nothing / splits
+        // nothing.
+        let mut past_the_end = KeysetPager::new(&client, &filter, None, 10);
+        let later = past_the_end.split_into(4, Some(day(1000)));
+        assert_eq!(later[0].start, Some(day(100)));
+        let mut resumed = KeysetPager::new(&client, &filter, None, 10).resume_from(Some(day(5)));
+        assert!(resumed.split_into(4, Some(newest)).is_empty());
     }
 }

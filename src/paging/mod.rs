@@ -6,6 +6,7 @@
 mod keyset;
 mod skip;
 mod tie_order;
+mod window_spool;
 mod windows;
 
 use crate::http::HttpError;
@@ -13,6 +14,7 @@ use crate::record::Activity;
 
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
+pub use window_spool::{SpoolReader, SpoolWriter, SpooledRecord};
 pub use windows::{fetch_windows, EmitWindow, Handover, WindowReport};
 
 /// Why paging stopped before the end.

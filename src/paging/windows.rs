@@ -4,25 +4,26 @@
 //! starts. Whenever fewer windows are active than `concurrency` (the service allows about 4
 //! requests in flight per mailbox), a window that still has data shares what it has left with
 //! new windows `[cut, next cut)`, each walked by its own keyset pager, so one dense week does
-//! not serialize the pull and a small mailbox costs one request. Windows partition time at
+//! not serialize the pull. Beside the first page, one request finds the newest activity, so
+//! the cuts share out the time that holds data (a range runs to now; a mailbox's data seldom
+//! does): a small mailbox costs these two requests. Windows partition time at
 //! whole milliseconds and each is walked in (TimeStamp, Id) order, so handing them over by
 //! window start is byte-identical to a sequential pull of the same snapshot.
 //!
 //! The earliest window not yet handed over, the head, hands its records over as they come;
-//! the others spool theirs to a file each until they become the head. Memory holds pager
-//! states, never records beyond the page in hand.
+//! the others spool theirs to a file each until they become the head, with the CSV frames
+//! their pages were read for (`window_spool`). Memory holds pager states, never records
+//! beyond the page in hand.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::window_spool::SpoolWriter;
 use super::{KeysetPager, Pager, PagingError};
 use crate::http::ActivitiesClient;
-use crate::odata::ActivityFilter;
-use crate::output::jsonl_line;
+use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::record::{Activity, PageReading};
 
 /// What the windows did, and why they stopped if they stopped early.
@@ -47,7 +48,7 @@ struct Window {
 /// A window's spool file.
 enum Spool {
     NoFile,
-    Writing(BufWriter<File>),
+    Writing(SpoolWriter),
     /// The window is finished: its file is complete and its buffer freed (finished windows
     /// may wait long for a dense earlier one).
     Written,
@@ -161,20 +162,19 @@ fn discard(windows: &mut [Window]) {
 /// Appends records to a window's spool, creating the file on first use.
 fn spool_records(window: &mut Window, records: &[Activity]) -> Result<(), PagingError> {
     let path = &window.path;
+    if records.is_empty() {
+        return Ok(());
+    }
     if let Spool::NoFile = window.spool {
-        let file = File::create(path).map_err(|e| spool_error(path, e))?;
-        window.spool = Spool::Writing(BufWriter::with_capacity(128 * 1024, file));
+        let spool = SpoolWriter::create(path).map_err(|e| spool_error(path, e))?;
+        window.spool = Spool::Writing(spool);
     }
     let Spool::Writing(spool) = &mut window.spool else {
         let finished = std::io::Error::other("records came after the window finished");
         return Err(spool_error(path, finished));
     };
     for record in records {
-        let line = jsonl_line(record);
-        let written = spool
-            .write_all(line.as_bytes())
-            .and_then(|()| spool.write_all(b"\n"));
-        written.map_err(|e| spool_error(path, e))?;
+        spool.append(record).map_err(|e| spool_error(path, e))?;
     }
     Ok(())
 }
@@ -192,10 +192,34 @@ async fn next_batch_of(
     (index, pager, result)
 }
 
+/// The TimeStamp of the newest activity in `filter`'s range (`$orderby=TimeStamp desc&$top=1`),
+/// or None when the range is empty or the request failed: it only places the cuts, and the
+/// last window still runs to the range's end.
+async fn newest_activity(
+    client: &ActivitiesClient,
+    filter: &ActivityFilter,
+) -> Option<DateTime<Utc>> {
+    let query = PageQuery {
+        filter,
+        lower_bound: None,
+        order: Order::Descending,
+        top: 1,
+        skip: 0,
+        select: None,
+    };
+    match client.fetch_page(&query, &PageReading::Keys).await {
+        Ok(page) => page.first().and_then(Activity::timestamp),
+        Err(error) => {
+            tracing::debug!("the newest activity is unknown ({error}); windows are cut blind");
+            None
+        }
+    }
+}
+
 /// Fetches the whole range through concurrent windows, handing their records to `emit` in
 /// time order (windows that are not the head spool to files under `spool_dir` meanwhile).
-/// The head's pages are read as `head_reading` says (cells are worth recording only for records
-/// written straight from the page; a spool keeps only the text).
+/// Every page is read as `reading` says (with CSV frames when a CSV is built from the records:
+/// a spool keeps them too).
 /// Stops early on an error or when `interrupt` resolves, and the report says why; then
 /// finished windows are still handed over in order, and unfinished ones too when
 /// `emit_unfinished` (a pull's partial result; a batch's checkpoint must never run ahead of a
@@ -209,7 +233,7 @@ pub async fn fetch_windows(
     concurrency: usize,
     spool_dir: &Path,
     spool_prefix: &str,
-    head_reading: PageReading,
+    reading: PageReading,
     interrupt: impl std::future::Future<Output = ()>,
     emit_unfinished: bool,
     emit: &mut EmitWindow<'_>,
@@ -220,7 +244,7 @@ pub async fn fetch_windows(
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, (spool_dir, spool_prefix), head_reading, &mut windows, &mut report, emit) => fetched,
+        fetched = run_windows(client, filter, select, page_size, concurrency, (spool_dir, spool_prefix), reading, &mut windows, &mut report, emit) => fetched,
     };
     report.windows = windows.len();
     let ready = if fetched.is_ok() || emit_unfinished {
@@ -242,7 +266,7 @@ async fn run_windows<'a>(
     page_size: u32,
     concurrency: usize,
     (spool_dir, spool_prefix): (&Path, &str),
-    head_reading: PageReading,
+    reading: PageReading,
     windows: &mut Vec<Window>,
     report: &mut WindowReport,
     emit: &mut EmitWindow<'_>,
@@ -259,14 +283,20 @@ async fn run_windows<'a>(
         });
         windows.len() - 1
     };
-    // One window to begin with: its first page (oldest first) shows where the data starts,
-    // and a mailbox that fits in one page costs one request.
+    // One window to begin with: its first page (oldest first) shows where the data starts.
+    // Beside it, one request finds the newest activity, so the cuts go where the data is: a
+    // range ends now, and a mailbox's data seldom does.
     let mut in_flight = FuturesUnordered::new();
     let first = open(windows, filter.start);
     let mut pager = KeysetPager::new(client, filter, select, page_size);
-    pager.read_pages_for(head_reading.clone());
-    in_flight.push(next_batch_of(first, pager));
-    while let Some((index, mut pager, result)) = in_flight.next().await {
+    pager.read_pages_for(reading.clone());
+    let (first_batch, data_until) =
+        tokio::join!(next_batch_of(first, pager), newest_activity(client, filter));
+    let mut arrived = Some(first_batch);
+    while let Some((index, mut pager, result)) = match arrived.take() {
+        Some(batch) => Some(batch),
+        None => in_flight.next().await,
+    } {
         let records = result?.unwrap_or_default();
         let window = &mut windows[index];
         if window.head {
@@ -285,21 +315,17 @@ async fn run_windows<'a>(
         // Free slots: share this window's remainder with new windows.
         let free = concurrency.saturating_sub(in_flight.len() + 1);
         if free > 0 {
-            let parts = pager.suggested_parts(free + 1);
+            let parts = pager.suggested_parts(free + 1, data_until);
             for window in if parts > 1 {
-                pager.split_into(parts)
+                pager.split_into(parts, data_until)
             } else {
                 Vec::new()
             } {
                 let new_index = open(windows, window.start);
-                in_flight.push(next_batch_of(
-                    new_index,
-                    KeysetPager::new(client, &window, select, page_size),
-                ));
+                let mut new_pager = KeysetPager::new(client, &window, select, page_size);
+                new_pager.read_pages_for(reading.clone());
+                in_flight.push(next_batch_of(new_index, new_pager));
             }
-        }
-        if windows[index].head {
-            pager.read_pages_for(head_reading.clone());
         }
         in_flight.push(next_batch_of(index, pager));
     }
@@ -310,12 +336,15 @@ async fn run_windows<'a>(
 mod tests {
     use super::*;
 
-    /// A window starting at `minute` past midnight, with a spool holding `spooled` if any.
+    /// A window starting at `minute` past midnight, with a spool holding a record whose Id is
+    /// `spooled`, if any.
     fn window(dir: &Path, minute: u32, spooled: Option<&str>, done: bool) -> Window {
         let path = dir.join(format!("w{minute}"));
-        let spool = spooled.map_or(Spool::NoFile, |text| {
-            let mut spool = BufWriter::new(File::create(&path).unwrap());
-            spool.write_all(text.as_bytes()).unwrap();
+        let spool = spooled.map_or(Spool::NoFile, |id| {
+            let page = format!(r#"{{"value":[{{"Id":"{id}"}}]}}"#).into_bytes();
+            let records = crate::record::parse_page_for(page, &PageReading::Keys).unwrap();
+            let mut spool = SpoolWriter::create(&path).unwrap();
+            spool.append(&records[0]).unwrap();
             Spool::Writing(spool)
         });
         Window {
@@ -332,15 +361,22 @@ mod tests {
         }
     }
 
-    /// Runs `emit_ready`, describing each handover: `spool <its text>` or `finished <minute>`.
+    /// The Id of the one record a test window spooled.
+    fn spooled_id(path: &Path) -> String {
+        let mut reader = super::super::window_spool::SpoolReader::open(path).unwrap();
+        let record = reader.next_record().unwrap().unwrap();
+        let value: serde_json::Value = serde_json::from_str(record.line).unwrap();
+        value["Id"].as_str().unwrap().to_string()
+    }
+
+    /// Runs `emit_ready`, describing each handover: `spool <its record's Id>` or
+    /// `finished <minute>`.
     fn handovers(windows: &mut [Window], ready: Ready) -> Vec<String> {
         let mut seen = Vec::new();
         emit_ready(windows, ready, &mut |handover| {
             seen.push(match handover {
                 Handover::Records(_) => "records".to_string(),
-                Handover::Spool(path) => {
-                    format!("spool {}", std::fs::read_to_string(path).unwrap())
-                }
+                Handover::Spool(path) => format!("spool {}", spooled_id(path)),
                 Handover::Finished(following) => format!(
                     "finished {}",
                     following.map_or("-".into(), |t| t.format("%M").to_string())
@@ -384,10 +420,7 @@ mod tests {
         let mut waiting = window(dir.path(), 10, Some("b"), false);
         waiting.finish().unwrap();
         assert!(waiting.done && matches!(waiting.spool, Spool::Written));
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("w10")).unwrap(),
-            "b"
-        );
+        assert_eq!(spooled_id(&dir.path().join("w10")), "b");
         let mut windows = vec![window(dir.path(), 0, None, true), waiting];
         assert_eq!(
             handovers(&mut windows, Ready::WhileFetching),

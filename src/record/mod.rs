@@ -139,12 +139,12 @@ impl Activity {
         }
     }
 
-    /// Its CSV frame, if it was flattened with the columns `columns` as its page was read.
-    pub fn frame_for(&self, columns: usize) -> Option<&[u8]> {
-        match &self.frame {
-            Some((made_with, frame)) if *made_with == columns => Some(frame),
-            _ => None,
-        }
+    /// Its CSV frame and the id of the columns that made it, if it was flattened as its page
+    /// was read.
+    pub fn frame(&self) -> Option<(usize, &[u8])> {
+        self.frame
+            .as_ref()
+            .map(|(columns, frame)| (*columns, frame.as_ref()))
     }
 
     /// `TimeStamp`, falling back to `ActivityCreationTime`; `None` when neither is usable.

@@ -206,3 +206,88 @@ async fn skip_paging_reads_newest_first_and_writes_oldest_first() {
     assert_eq!(result.unwrap().records, 4);
     assert_eq!(ids_in(&output), vec!["A", "B", "C", "D"]);
 }
+
+/// The TimeStamps at which the windows of a pull over `server` started (`ge` in `$filter`),
+/// the first page's excepted.
+async fn window_starts(server: &MockServer) -> Vec<String> {
+    let mut starts: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|request| {
+            let (_, filter) = request.url.query_pairs().find(|(k, _)| k == "$filter")?;
+            let start = filter.strip_prefix("(TimeStamp ge ")?.split(')').next()?;
+            Some(start.to_string())
+        })
+        .collect();
+    starts.sort();
+    starts
+}
+
+/// A mailbox whose activities span 1–4 January in a range that runs to 1 June; the newest
+/// activity's request answers `newest`.
+async fn mailbox_of_four_days(newest: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(query_param("$orderby", "TimeStamp desc"))
+        .and(query_param("$top", "1"))
+        .respond_with(newest)
+        .expect(1..)
+        .mount(&server)
+        .await;
+    let first_page = [
+        record("A", "2018-01-01T00:00:00.000Z"),
+        record("B", "2018-01-01T06:00:00.000Z"),
+    ];
+    Mock::given(query_param("$filter", filter_from(None).as_str()))
+        .and(query_param("$orderby", "TimeStamp asc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&first_page)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Every later page is empty: this test is about where the windows are cut.
+    Mock::given(query_param("$orderby", "TimeStamp asc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn windows_are_cut_within_the_time_that_holds_activities() {
+    let newest = [record("Z", "2018-01-04T23:59:59.999Z")];
+    let server =
+        mailbox_of_four_days(ResponseTemplate::new(200).set_body_json(page(&newest))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let words = ["--page-size", "2", "--mailbox-concurrency", "4"];
+    let (result, _) = run(&config(&server.uri(), &output, &words)).await;
+    assert_eq!(result.unwrap().records, 2);
+    let starts = window_starts(&server).await;
+    // The first window keeps [B, first cut); three more cut the rest of the four days.
+    assert_eq!(starts.len(), 4, "{starts:?}");
+    assert!(
+        starts.iter().all(|s| s.as_str() < "2018-01-05"),
+        "cut within 1–4 January: {starts:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_newest_activity_windows_are_cut_blind_and_the_pull_still_completes() {
+    let server = mailbox_of_four_days(ResponseTemplate::new(400).set_body_json(json!({
+        "error": {"code": "ErrorInvalidParameter", "message": "no"}
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let words = ["--page-size", "2", "--mailbox-concurrency", "4"];
+    let (result, _) = run(&config(&server.uri(), &output, &words)).await;
+    assert_eq!(result.unwrap().records, 2);
+    assert_eq!(ids_in(&output), vec!["A", "B"]);
+    let starts = window_starts(&server).await;
+    assert!(
+        starts.iter().any(|s| s.as_str() > "2018-04"),
+        "the cuts share out the whole range: {starts:?}"
+    );
+}

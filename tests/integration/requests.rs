@@ -121,7 +121,8 @@ async fn basic_authentication_on_v1() {
             "Basic YW5hbHlzdEBjb250b3NvLmNvbTpzM2NyZXQ=",
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
-        .expect(1)
+        // The first page and, beside it, the request for the newest activity.
+        .expect(2)
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
