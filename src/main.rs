@@ -10,7 +10,23 @@ use o365_activities::config::PullConfig;
 use o365_activities::error::{exit_code, AppError};
 use o365_activities::http::TokioSleeper;
 
+/// glibc gives threads that allocate arenas of their own, and memory freed in one arena is not
+/// reused by another: the longer a pull or batch runs, the more its threads (async workers,
+/// the window copier, blocking completions) hold between them, several MB in all. One arena
+/// keeps peak memory independent of the mailbox's size; measured, it costs no speed here.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn use_one_malloc_arena() {
+    // SAFETY: mallopt only sets an allocator parameter, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn use_one_malloc_arena() {}
+
 fn main() -> ExitCode {
+    use_one_malloc_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
