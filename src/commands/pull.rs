@@ -219,6 +219,18 @@ pub async fn run(
 struct Sinks<W: Write> {
     jsonl: JsonlWriter<W>,
     csv: Option<CsvBuilder>,
+    /// Where they write, for an error to name (a full disk, say).
+    destination: String,
+}
+
+impl<W: Write> Sinks<W> {
+    /// The error of a failed write into the sinks.
+    fn write_failed(&self, source: std::io::Error) -> PagingError {
+        PagingError::Output {
+            what: format!("the records into {}", self.destination),
+            source,
+        }
+    }
 }
 
 /// Pulls every record into `sinks`, stopping early on `interrupt`; hands the sinks back with
@@ -241,15 +253,7 @@ async fn fetch_into<W: Write + Send + 'static>(
             if let AnyPager::Keyset(keyset) = pager.as_mut() {
                 keyset.read_pages_for(reading.clone());
             }
-            let fetched = fetch_sequential(
-                pager,
-                stats,
-                &mut sinks.jsonl,
-                sinks.csv.as_mut(),
-                progress,
-                interrupt,
-            )
-            .await;
+            let fetched = fetch_sequential(pager, stats, &mut sinks, progress, interrupt).await;
             Ok((sinks, fetched))
         }
         Fetch::Windows {
@@ -324,6 +328,8 @@ struct WindowCopier<W: Write> {
     records: Arc<AtomicU64>,
     failed: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<(Sinks<W>, Result<(), PagingError>)>,
+    /// Where the sinks write, for the error of a hand-over refused after a failed write.
+    destination: String,
 }
 
 impl<W: Write + Send + 'static> WindowCopier<W> {
@@ -335,6 +341,7 @@ impl<W: Write + Send + 'static> WindowCopier<W> {
         let records = Arc::new(AtomicU64::new(sinks.jsonl.records()));
         let failed = Arc::new(AtomicBool::new(false));
         let (counted, failing) = (Arc::clone(&records), Arc::clone(&failed));
+        let destination = sinks.destination.clone();
         let thread = std::thread::Builder::new()
             .name("window-copy".into())
             .spawn(move || {
@@ -344,14 +351,9 @@ impl<W: Write + Send + 'static> WindowCopier<W> {
                         result = match &written {
                             Written::Records(records) => {
                                 write_records(records, &mut sinks.jsonl, sinks.csv.as_mut())
-                                    .map_err(|e| PagingError::Output {
-                                        what: "the records into the output".into(),
-                                        source: e,
-                                    })
+                                    .map_err(|e| sinks.write_failed(e))
                             }
-                            Written::Spool(spool) => {
-                                copy_spool(spool, &mut sinks.jsonl, sinks.csv.as_mut())
-                            }
+                            Written::Spool(spool) => copy_spool(spool, &mut sinks),
                         };
                         counted.store(sinks.jsonl.records(), Ordering::Relaxed);
                         failing.store(result.is_err(), Ordering::Relaxed);
@@ -368,6 +370,7 @@ impl<W: Write + Send + 'static> WindowCopier<W> {
             records,
             failed,
             thread,
+            destination,
         })
     }
 
@@ -379,7 +382,7 @@ impl<W: Write + Send + 'static> WindowCopier<W> {
                 let _ = std::fs::remove_file(spool);
             }
             PagingError::Output {
-                what: "the records into the output".into(),
+                what: format!("the records into {}", self.destination),
                 source: std::io::Error::other("writing an earlier window failed"),
             }
         };
@@ -419,22 +422,21 @@ fn write_records<W: Write>(
 
 /// Appends one finished window's spool to the outputs: its text to the evidence, its CSV
 /// frames (or its text, parsed now, where a record has none) to the CSV.
-fn copy_spool<W: Write>(
-    spool: &Path,
-    writer: &mut JsonlWriter<W>,
-    mut csv: Option<&mut CsvBuilder>,
-) -> Result<(), PagingError> {
-    let failed = |e: std::io::Error| PagingError::Spool {
+fn copy_spool<W: Write>(spool: &Path, sinks: &mut Sinks<W>) -> Result<(), PagingError> {
+    let unreadable = |e: std::io::Error| PagingError::Spool {
         path: spool.display().to_string(),
         source: e,
     };
-    let mut reader = SpoolReader::open(spool).map_err(failed)?;
-    while let Some(record) = reader.next_record().map_err(failed)? {
-        writer.write_line(record.line).map_err(failed)?;
-        if let Some(csv) = csv.as_deref_mut() {
-            csv.add_text_or_frame(record.line, record.frame)
-                .map_err(failed)?;
-        }
+    let mut reader = SpoolReader::open(spool).map_err(unreadable)?;
+    while let Some(record) = reader.next_record().map_err(unreadable)? {
+        let written = sinks
+            .jsonl
+            .write_line(record.line)
+            .and_then(|()| match sinks.csv.as_mut() {
+                Some(csv) => csv.add_text_or_frame(record.line, record.frame),
+                None => Ok(()),
+            });
+        written.map_err(|e| sinks.write_failed(e))?;
     }
     Ok(())
 }
@@ -442,8 +444,7 @@ fn copy_spool<W: Write>(
 async fn fetch_sequential<W: Write>(
     pager: &mut AnyPager<'_>,
     stats: &RequestStats,
-    writer: &mut JsonlWriter<W>,
-    mut csv: Option<&mut CsvBuilder>,
+    sinks: &mut Sinks<W>,
     progress: &PullProgress,
     interrupt: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Result<(), AppError> {
@@ -454,17 +455,9 @@ async fn fetch_sequential<W: Write>(
             batch = pager.next_batch() => batch?,
         };
         let Some(batch) = batch else { return Ok(()) };
-        for record in &batch {
-            writer
-                .write(record)
-                .map_err(|e| AppError::Other(format!("cannot write a record: {e}")))?;
-            if let Some(csv) = csv.as_deref_mut() {
-                csv.add_activity(record).map_err(|e| {
-                    AppError::Other(format!("cannot flatten record {}: {e}", record.key()))
-                })?;
-            }
-        }
-        progress.update(writer.records(), &pager.progress(), stats);
+        write_records(&batch, &mut sinks.jsonl, sinks.csv.as_mut())
+            .map_err(|e| sinks.write_failed(e))?;
+        progress.update(sinks.jsonl.records(), &pager.progress(), stats);
     }
 }
 
@@ -480,6 +473,7 @@ async fn to_stdout(
         let sinks = Sinks {
             jsonl: JsonlWriter::new(std::io::stdout()),
             csv: None,
+            destination: "standard output".into(),
         };
         let (sinks, fetched) =
             fetch_into(pager, client.stats(), sinks, progress, interrupt).await?;
@@ -503,6 +497,7 @@ async fn to_stdout(
     let sinks = Sinks {
         jsonl: JsonlWriter::new(std::io::sink()),
         csv: Some(csv),
+        destination: format!("the CSV spool {}", spool.display()),
     };
     let (sinks, fetched) = fetch_into(pager, client.stats(), sinks, progress, interrupt).await?;
     fetched?;
@@ -585,11 +580,20 @@ async fn to_files(
         }
         OutputFormat::Jsonl => None,
     };
+    let destination = match &csv {
+        Some(csv) => format!(
+            "{} and {}",
+            temp_evidence.display(),
+            csv.spool_path().display()
+        ),
+        None => temp_evidence.display().to_string(),
+    };
     let sinks = Sinks {
         jsonl: JsonlWriter::new(file),
         csv,
+        destination,
     };
-    let (Sinks { jsonl, csv }, fetched) =
+    let (Sinks { jsonl, csv, .. }, fetched) =
         fetch_into(pager, context.stats, sinks, progress, interrupt).await?;
     let records = jsonl.records();
     let pages = pager.pages();
@@ -709,6 +713,7 @@ mod tests {
         Sinks {
             jsonl: JsonlWriter::new(Vec::new()),
             csv: None,
+            destination: "a test buffer".into(),
         }
     }
 
@@ -743,6 +748,39 @@ mod tests {
             "{\"Id\":\"a\"}\n{\"Id\":\"b\"}\n{\"Id\":\"c\"}\n{\"Id\":\"d\"}\n"
         );
         assert!(!first.exists() && !second.exists());
+    }
+
+    /// A disk that is full.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("no space left"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_names_where_the_records_were_going() {
+        let sinks = Sinks {
+            jsonl: JsonlWriter::new(Full),
+            csv: None,
+            destination: "/cases/victim.jsonl".into(),
+        };
+        // Larger than the writer's buffer, so the write reaches the disk at once.
+        let big = format!(r#"{{"Id":"a","Note":"{}"}}"#, "x".repeat(1 << 20));
+        let copier = WindowCopier::start(sinks).unwrap();
+        copier
+            .hand_over(Written::Records(vec![Activity::from_json(&big).unwrap()]))
+            .unwrap();
+        let (_, copied) = copier.finish();
+        let message = copied.unwrap_err().to_string();
+        assert!(
+            message.contains("/cases/victim.jsonl") && message.contains("no space left"),
+            "{message}"
+        );
     }
 
     #[test]

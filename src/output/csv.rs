@@ -353,6 +353,11 @@ impl CsvBuilder {
         })
     }
 
+    /// Where the cells go once they outgrow memory.
+    pub fn spool_path(&self) -> &Path {
+        &self.spool_path
+    }
+
     /// Flattens one record into the spool.
     pub fn add(&mut self, raw: &str) -> io::Result<()> {
         self.add_with_leading(None, raw)

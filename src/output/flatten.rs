@@ -3,7 +3,7 @@
 //! Column names never collide:
 //! - a top-level property is its own name (`TimeStamp`, `Id`, an unknown `Foo`);
 //! - a custom property is `CustomProperties.<Name>`; a second one of the same name in one
-//!   record is `CustomProperties.<Name>#2`, and so on;
+//!   record is `CustomProperties.<Name>#2`, and so on; a `#` in a name is doubled;
 //! - `CustomProperties` entries that are not `{"Name": "...", "Value": ...}` objects, or a
 //!   `CustomProperties` that is not an array, go (as JSON) into the `CustomProperties` column;
 //! - a top-level name that itself starts with `CustomProperties.` or `\` gets a leading `\`.
@@ -50,12 +50,38 @@ pub fn top_level_column(key: &str) -> Cow<'_, str> {
     }
 }
 
-/// The column name of the `occurrence`-th custom property `name` of a record.
+/// The column name of the `occurrence`-th custom property `name` of a record. A `#` in the
+/// name is doubled, so a single `#` always starts the occurrence: a property named `X#2` is
+/// `CustomProperties.X##2`, a second `X` is `CustomProperties.X#2`.
 pub fn custom_column(name: &str, occurrence: u32) -> String {
+    let name = if name.contains('#') {
+        Cow::Owned(name.replace('#', "##"))
+    } else {
+        Cow::Borrowed(name)
+    };
     if occurrence > 1 {
         format!("{CUSTOM_PREFIX}{name}#{occurrence}")
     } else {
         format!("{CUSTOM_PREFIX}{name}")
+    }
+}
+
+/// The custom property and its occurrence that a column name after `CustomProperties.` stands
+/// for (the inverse of `custom_column`).
+pub fn custom_property_of(column: &str) -> (String, u32) {
+    let digits = column.len() - column.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let hashes = column[..digits]
+        .bytes()
+        .rev()
+        .take_while(|b| *b == b'#')
+        .count();
+    let occurrence = column[digits..].parse::<u32>().ok();
+    match occurrence {
+        // An odd run of `#`: its last one starts the occurrence.
+        Some(occurrence) if hashes % 2 == 1 => {
+            (column[..digits - 1].replace("##", "#"), occurrence)
+        }
+        _ => (column.replace("##", "#"), 1),
     }
 }
 
@@ -371,6 +397,36 @@ mod tests {
                 ("CustomProperties", r#"[{"Oops":1}]"#),
             ])
         );
+    }
+
+    #[test]
+    fn custom_columns_never_collide_and_say_which_property_they_hold() {
+        let properties = [
+            ("X", 1),
+            ("X", 2),
+            ("X#2", 1),
+            ("X#", 2),
+            ("X##2", 1),
+            ("#", 1),
+            ("#", 3),
+            ("12", 1),
+            ("12", 12),
+        ];
+        let columns: Vec<String> = properties
+            .iter()
+            .map(|(name, occurrence)| custom_column(name, *occurrence))
+            .collect();
+        let unique: std::collections::HashSet<&String> = columns.iter().collect();
+        assert_eq!(unique.len(), columns.len(), "{columns:?}");
+        assert_eq!(columns[2], "CustomProperties.X##2");
+        for ((name, occurrence), column) in properties.iter().zip(&columns) {
+            let body = column.strip_prefix(CUSTOM_PREFIX).unwrap();
+            assert_eq!(
+                custom_property_of(body),
+                (name.to_string(), *occurrence),
+                "{column}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub use background_file::BackgroundFile;
 pub use files::{
     commit, hash_file, write_atomically, FileDigest, OutputError, OutputFormat, OutputPlan,
 };
-pub use flatten::{custom_column, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS};
+pub use flatten::{
+    custom_column, custom_property_of, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS,
+};
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};
 pub use known_columns_csv::{Added, KnownColumnsCsv};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
 use crate::error::AppError;
-use crate::output::{flatten_record, CellSink, Manifest};
+use crate::output::{custom_property_of, flatten_record, CellSink, Manifest};
 use crate::record::parse_timestamp;
 
 /// One activity.
@@ -107,8 +107,11 @@ fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
         let mut event = Event::default();
         for (header, cell) in headers.iter().zip(row.iter()) {
             let cell = unsanitize(cell);
-            match header.strip_prefix("CustomProperties.") {
-                Some(name) if !name.contains('#') => event.custom(name, cell),
+            match header
+                .strip_prefix("CustomProperties.")
+                .map(custom_property_of)
+            {
+                Some((name, 1)) => event.custom(&name, cell),
                 Some(_) => {}
                 None => event.top_level(header, cell),
             }
