@@ -335,8 +335,8 @@ mod tests {
             "the last window still runs to the end: activities may be newer than the hint"
         );
 
-        // A hint past the range's end, or before what is left of it, changes nothing / splits
-        // nothing.
+        // A hint past the range's end changes nothing; one before what is left of the range
+        // leaves it whole.
         let mut past_the_end = KeysetPager::new(&client, &filter, None, 10);
         let later = past_the_end.split_into(4, Some(day(1000)));
         assert_eq!(later[0].start, Some(day(100)));

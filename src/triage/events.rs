@@ -101,24 +101,44 @@ fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
             path.display()
         )));
     }
+    // What each column holds, worked out once.
+    let columns: Vec<CsvColumn> = headers.iter().map(CsvColumn::of).collect();
     let mut events = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| io_error(path, e))?;
         let mut event = Event::default();
-        for (header, cell) in headers.iter().zip(row.iter()) {
-            let cell = unsanitize(cell);
-            match header
-                .strip_prefix("CustomProperties.")
-                .map(custom_property_of)
-            {
-                Some((name, 1)) => event.custom(&name, cell),
-                Some(_) => {}
-                None => event.top_level(header, cell),
+        for (column, cell) in columns.iter().zip(row.iter()) {
+            match column {
+                CsvColumn::TopLevel(name) => event.top_level(name, unsanitize(cell)),
+                CsvColumn::Custom(name) => event.custom(name, unsanitize(cell)),
+                CsvColumn::Repeat => {}
             }
         }
         events.push(event);
     }
     Ok(events)
+}
+
+/// What a column of pull's CSV holds.
+enum CsvColumn {
+    TopLevel(String),
+    /// The first custom property of this name in a record.
+    Custom(String),
+    /// A repeated custom property: triage reads only the first, as it does from JSON Lines.
+    Repeat,
+}
+
+impl CsvColumn {
+    fn of(header: &str) -> Self {
+        match header
+            .strip_prefix("CustomProperties.")
+            .map(custom_property_of)
+        {
+            Some((name, 1)) => CsvColumn::Custom(name),
+            Some(_) => CsvColumn::Repeat,
+            None => CsvColumn::TopLevel(header.to_string()),
+        }
+    }
 }
 
 /// Undoes pull's formula neutralization (a `'` before = + - @ tab CR).
@@ -209,6 +229,19 @@ pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_columns_are_read_back_as_the_properties_pull_wrote() {
+        let read = |header| match CsvColumn::of(header) {
+            CsvColumn::TopLevel(name) => format!("top {name}"),
+            CsvColumn::Custom(name) => format!("custom {name}"),
+            CsvColumn::Repeat => "repeat".to_string(),
+        };
+        assert_eq!(read("ClientIPAddress"), "top ClientIPAddress");
+        assert_eq!(read("CustomProperties.UserAgent"), "custom UserAgent");
+        assert_eq!(read("CustomProperties.UserAgent#2"), "repeat");
+        assert_eq!(read("CustomProperties.Tag##2"), "custom Tag#2");
+    }
 
     #[test]
     fn csv_cells_lose_only_the_neutralizing_apostrophe() {
