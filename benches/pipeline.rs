@@ -13,6 +13,8 @@
 //! 5. `batch` of 1,000 users x 100 activities, no latency, `--concurrency 16`: peak RSS (memory
 //!    must not grow with the number of users).
 //!
+//! A table of every case run against its target ends the output.
+//!
 //! `BENCH_ACTIVITIES` sets the large size (default 200,000; the small one is a tenth);
 //! `BENCH_USERS` the batch size (default 200); `BENCH_CASES` which cases run (default "12345").
 
@@ -96,8 +98,15 @@ fn serve(corpus: &Path, latency_ms: u64) -> (Child, String) {
     (server, url.trim().to_string())
 }
 
-/// Pulls one mailbox with the binary; prints a row and returns the wall time.
-fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> Duration {
+/// What one run of the binary measured.
+struct Run {
+    wall: Duration,
+    peak_rss_mb: f64,
+}
+
+/// Pulls one mailbox with the binary; prints a row and returns the wall time, peak RSS and
+/// throttle waits.
+fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> (Run, u64) {
     // Streamed: a large read here would raise this process's RSS high-water mark, which a
     // child started by vfork inherits and would report as its own.
     let activities = BufReader::new(std::fs::File::open(corpus).unwrap())
@@ -144,7 +153,11 @@ fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> Duration
         manifest["throttle_waits"],
         rss
     );
-    wall
+    let run = Run {
+        wall,
+        peak_rss_mb: rss,
+    };
+    (run, manifest["throttle_waits"].as_u64().unwrap_or(u64::MAX))
 }
 
 fn generate_users(path: &Path, users: usize, per_user: usize) {
@@ -167,8 +180,8 @@ fn generate_users(path: &Path, users: usize, per_user: usize) {
     assert!(status.success());
 }
 
-/// Runs `batch` over every mailbox of the corpus; prints a row and returns the wall time.
-fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Duration {
+/// Runs `batch` over every mailbox of the corpus; prints a row and returns what it measured.
+fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Run {
     let (mut server, url) = serve(corpus, latency_ms);
     let dir = tempfile::tempdir().unwrap();
     let mut mailboxes = std::collections::BTreeSet::new();
@@ -214,7 +227,10 @@ fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Durat
         cpu.as_secs_f64(),
         rss
     );
-    wall
+    Run {
+        wall,
+        peak_rss_mb: rss,
+    }
 }
 
 /// One run of the pipeline over `pages`: CPU per activity of the fetch side and of the CSV
@@ -263,7 +279,7 @@ fn run_pipeline(pages: Vec<Vec<u8>>, activities: usize) -> PipelineRun {
 /// Runs the pipeline `PIPELINE_RUNS` times over the same pages and reports the median run. The
 /// first run is shown on its own: on a VM it also pays for the host's first touch of the
 /// memory the page cache grows into, which is the machine's cost, not the pipeline's.
-fn pipeline_cpu(corpus: &Path) {
+fn pipeline_cpu(corpus: &Path) -> f64 {
     const PIPELINE_RUNS: usize = 5;
     let text = std::fs::read_to_string(corpus).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -295,6 +311,33 @@ fn pipeline_cpu(corpus: &Path) {
         median.csv_us,
         median.kernel_us,
     );
+    median.total_us()
+}
+
+/// One row of the summary table: the case, what was measured, the target and whether it is met.
+struct Summary(Vec<[String; 4]>);
+
+impl Summary {
+    fn add(&mut self, case: &str, measured: String, target: &str, met: Option<bool>) {
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "-",
+        };
+        self.0.push([
+            case.to_string(),
+            measured,
+            target.to_string(),
+            verdict.to_string(),
+        ]);
+    }
+
+    fn print(&self) {
+        println!("\n| case | measured | target | verdict |\n|---|---|---|---|");
+        for [case, measured, target, verdict] in &self.0 {
+            println!("| {case} | {measured} | {target} | {verdict} |");
+        }
+    }
 }
 
 fn main() {
@@ -323,28 +366,47 @@ fn main() {
         generate_corpus(&small_corpus, large / 10);
         generate_corpus(&large_corpus, large);
     }
+    let mut summary = Summary(Vec::new());
     if runs('2') {
-        let sequential = pull(
+        let (sequential, _) = pull(
             "2a. 150 ms latency, --mailbox-concurrency 1",
             &large_corpus,
             150,
             &["--mailbox-concurrency", "1"],
         );
-        let windowed = pull(
+        let (windowed, throttled) = pull(
             "2b. 150 ms latency, default windows",
             &large_corpus,
             150,
             &[],
         );
-        println!(
-            "2.  windows are {:.1}x faster [target >= 3.5x]",
-            sequential.as_secs_f64() / windowed.as_secs_f64()
+        let speedup = sequential.wall.as_secs_f64() / windowed.wall.as_secs_f64();
+        println!("2.  windows are {speedup:.1}x faster [target >= 3.5x]");
+        summary.add(
+            "2. windows at 150 ms",
+            format!(
+                "{:.2} s vs {:.2} s: {speedup:.2}x, {throttled} throttle waits",
+                sequential.wall.as_secs_f64(),
+                windowed.wall.as_secs_f64()
+            ),
+            ">= 3.5x, no 429",
+            Some(speedup >= 3.5 && throttled == 0),
         );
     }
     if runs('3') {
-        pull("3a. no latency, small mailbox", &small_corpus, 0, &[]);
-        pull("3b. no latency, large mailbox", &large_corpus, 0, &[]);
+        let (small, _) = pull("3a. no latency, small mailbox", &small_corpus, 0, &[]);
+        let (large, _) = pull("3b. no latency, large mailbox", &large_corpus, 0, &[]);
         println!("3.  compare the two peak RSS figures [target: equal within noise, < 64 MB]");
+        let difference = large.peak_rss_mb - small.peak_rss_mb;
+        summary.add(
+            "3. peak RSS, small vs large",
+            format!(
+                "{:.1} MB vs {:.1} MB ({difference:+.1} MB)",
+                small.peak_rss_mb, large.peak_rss_mb
+            ),
+            "equal within noise (1.5 MB, the spread between runs here), < 64 MB",
+            Some(difference.abs() <= 1.5 && large.peak_rss_mb < 64.0),
+        );
     }
     if runs('4') {
         let batch_corpus = dir.path().join("batch.jsonl");
@@ -361,23 +423,48 @@ fn main() {
             50,
             16,
         );
-        println!(
-            "4.  --concurrency 16 is {:.1}x faster [target >= 8x]",
-            one.as_secs_f64() / sixteen.as_secs_f64()
+        let speedup = one.wall.as_secs_f64() / sixteen.wall.as_secs_f64();
+        println!("4.  --concurrency 16 is {speedup:.1}x faster [target >= 8x]");
+        summary.add(
+            "4. batch, --concurrency 1 vs 16",
+            format!(
+                "{:.2} s vs {:.2} s: {speedup:.2}x",
+                one.wall.as_secs_f64(),
+                sixteen.wall.as_secs_f64()
+            ),
+            ">= 8x",
+            Some(speedup >= 8.0),
         );
     }
     if runs('5') {
         let many = dir.path().join("many.jsonl");
         generate_users(&many, 1000, 100);
-        batch(
+        let run = batch(
             "5.  batch of 1,000 users, no latency, --concurrency 16",
             &many,
             0,
             16,
         );
+        summary.add(
+            "5. batch of 1,000 users",
+            format!(
+                "{:.2} s, peak RSS {:.1} MB",
+                run.wall.as_secs_f64(),
+                run.peak_rss_mb
+            ),
+            "memory independent of users",
+            None,
+        );
     }
     // Last: it reads the corpus into this process, whose RSS high-water mark children inherit.
     if runs('1') {
-        pipeline_cpu(&large_corpus);
+        let us = pipeline_cpu(&large_corpus);
+        summary.add(
+            "1. CPU per activity",
+            format!("{us:.2} us (median of 5)"),
+            "<= 3 us",
+            Some(us <= 3.0),
+        );
     }
+    summary.print();
 }
