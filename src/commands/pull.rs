@@ -597,7 +597,7 @@ async fn to_files(
         fetch_into(pager, context.stats, sinks, progress, interrupt).await?;
     let records = jsonl.records();
     let pages = pager.pages();
-    let (_, evidence_sha, evidence_bytes) = jsonl
+    let (evidence_file, evidence_sha, evidence_bytes) = jsonl
         .finish()
         .map_err(|e| OutputError::io("cannot write", &temp_evidence, e))?;
 
@@ -638,12 +638,17 @@ async fn to_files(
     let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
     if let Some(csv) = csv {
         let temp_csv = OutputPlan::temporary(&plan.primary);
-        let (sha, bytes) = csv.write_csv_file(
-            &temp_csv,
-            CsvOptions {
-                sanitize: context.config.sanitize,
-            },
-        )?;
+        let options = CsvOptions {
+            sanitize: context.config.sanitize,
+        };
+        let (sha, bytes) = std::thread::scope(|scope| {
+            // The evidence is complete: it goes to disk while the CSV is written. Should this
+            // fail, or the thread not start, `commit` flushes it again and reports the error.
+            let _ = std::thread::Builder::new()
+                .name("evidence-flush".into())
+                .spawn_scoped(scope, || evidence_file.sync_all());
+            csv.write_csv_file(&temp_csv, options)
+        })?;
         files.push(manifest_file(&plan.primary, "csv", sha, bytes));
         temporaries.push((temp_csv, plan.primary.clone()));
     }

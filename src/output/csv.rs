@@ -568,15 +568,13 @@ impl CsvBuilder {
         options: CsvOptions,
     ) -> Result<(String, u64), super::OutputError> {
         use super::OutputError;
-        let file = File::create(path).map_err(|e| OutputError::io("cannot create", path, e))?;
-        let mut hashing = super::HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-        self.write_csv(&mut hashing, options)
+        // Rows are encoded here while another thread hashes and writes them.
+        let mut file = super::BackgroundFile::create(path)
+            .map_err(|e| OutputError::io("cannot create", path, e))?;
+        self.write_csv(&mut file, options)
             .map_err(|e| OutputError::io("cannot write", path, e))?;
-        let (buffered, sha256, bytes) = hashing.finish();
-        buffered
-            .into_inner()
-            .map_err(|e| OutputError::io("cannot write", path, e.into_error()))?;
-        Ok((sha256, bytes))
+        file.finish()
+            .map_err(|e| OutputError::io("cannot write", path, e))
     }
 }
 
