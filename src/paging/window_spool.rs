@@ -80,30 +80,43 @@ impl SpoolReader {
         })
     }
 
-    /// The next record, or `None` at the end of the spool. A spool cut short or not written
-    /// by `SpoolWriter` is an error, never a record.
+    /// The next record, or `None` at the end of the spool. A spool cut short is an error,
+    /// never a record.
     pub fn next_record(&mut self) -> io::Result<Option<SpooledRecord<'_>>> {
         if self.input.fill_buf()?.is_empty() {
             return Ok(None);
         }
+        let columns = self.read_entry().map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                io::Error::new(e.kind(), "the spool ends inside a record")
+            }
+            _ => e,
+        })?;
+        let line = std::str::from_utf8(&self.line)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok(Some(SpooledRecord {
+            line,
+            frame: columns.map(|columns| (columns, self.frame.as_slice())),
+        }))
+    }
+
+    /// Reads one entry into the buffers; the id of the columns of its frame, if it has one.
+    fn read_entry(&mut self) -> io::Result<Option<usize>> {
         let mut length = [0u8; 4];
         self.input.read_exact(&mut length)?;
         read_exactly(&mut self.input, &mut self.line, u32::from_le_bytes(length))?;
         self.input.read_exact(&mut length)?;
-        let frame = match u32::from_le_bytes(length) {
-            NO_FRAME => None,
+        match u32::from_le_bytes(length) {
+            NO_FRAME => Ok(None),
             frame_length => {
                 let mut columns = [0u8; 8];
                 self.input.read_exact(&mut columns)?;
                 read_exactly(&mut self.input, &mut self.frame, frame_length)?;
-                let columns = usize::try_from(u64::from_le_bytes(columns))
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                Some((columns, self.frame.as_slice()))
+                usize::try_from(u64::from_le_bytes(columns))
+                    .map(Some)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
             }
-        };
-        let line = std::str::from_utf8(&self.line)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        Ok(Some(SpooledRecord { line, frame }))
+        }
     }
 }
 
@@ -163,25 +176,34 @@ mod tests {
     #[test]
     fn a_spool_cut_short_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let records = parse_page_for(
-            page(&[r#"{"Id":"a","TimeStamp":"2018-01-01T00:00:00Z"}"#]),
-            &PageReading::Keys,
+        let csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
+        let text = r#"{"Id":"a","TimeStamp":"2018-01-01T00:00:00Z"}"#;
+        let with_frame = parse_page_for(
+            page(&[text]),
+            &PageReading::KeysAndFrames(csv.shared_columns()),
         )
         .unwrap();
-        let path = dir.path().join("window.tmp");
-        let mut writer = SpoolWriter::create(&path).unwrap();
-        writer.append(&records[0]).unwrap();
-        writer.flush().unwrap();
-        let whole = std::fs::read(&path).unwrap();
-        for cut in 1..whole.len() {
-            std::fs::write(&path, &whole[..cut]).unwrap();
-            let mut reader = SpoolReader::open(&path).unwrap();
-            let error = reader.next_record().err().map(|e| e.kind());
-            assert_eq!(
-                error,
-                Some(io::ErrorKind::UnexpectedEof),
-                "cut after {cut} bytes"
-            );
+        let without = parse_page_for(page(&[text]), &PageReading::Keys).unwrap();
+        for record in [&with_frame[0], &without[0]] {
+            let path = dir.path().join("window.tmp");
+            let mut writer = SpoolWriter::create(&path).unwrap();
+            writer.append(record).unwrap();
+            writer.flush().unwrap();
+            let whole = std::fs::read(&path).unwrap();
+            for cut in 1..whole.len() {
+                std::fs::write(&path, &whole[..cut]).unwrap();
+                let mut reader = SpoolReader::open(&path).unwrap();
+                let error = reader.next_record().err();
+                assert_eq!(
+                    error.map(|e| (e.kind(), e.to_string())),
+                    Some((
+                        io::ErrorKind::UnexpectedEof,
+                        "the spool ends inside a record".to_string()
+                    )),
+                    "cut after {cut} of {} bytes",
+                    whole.len()
+                );
+            }
         }
     }
 }
