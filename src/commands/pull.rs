@@ -19,7 +19,8 @@ use crate::output::{
     OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
 };
 use crate::paging::{
-    fetch_windows, Handover, KeysetPager, Pager, PagerProgress, PagingError, SkipPager, SpoolReader,
+    fetch_windows, newest_activity_query, Handover, KeysetPager, Pager, PagerProgress, PagingError,
+    SkipPager, SpoolReader,
 };
 use crate::progress::PullProgress;
 use crate::record::{Activity, PageReading};
@@ -139,15 +140,24 @@ impl<'a> Fetch<'a> {
         };
         match self {
             Fetch::Sequential(pager) => show(&pager.first_query()),
-            Fetch::Windows { client, query, .. } => show(
-                &KeysetPager::new(
-                    client,
-                    &query.filter,
-                    query.select.as_deref(),
-                    query.page_size,
+            Fetch::Windows { client, query, .. } => {
+                let first = show(
+                    &KeysetPager::new(
+                        client,
+                        &query.filter,
+                        query.select.as_deref(),
+                        query.page_size,
+                    )
+                    .first_query(),
+                );
+                if !describe {
+                    return first;
+                }
+                let newest = client.url_for(&newest_activity_query(&query.filter));
+                format!(
+                    "{first}Beside it, the newest activity, to place the time windows:\nGET {newest}\n"
                 )
-                .first_query(),
-            ),
+            }
         }
     }
 }

@@ -192,6 +192,18 @@ async fn next_batch_of(
     (index, pager, result)
 }
 
+/// The request for the newest activity in `filter`'s range, sent beside the first page.
+pub fn newest_activity_query(filter: &ActivityFilter) -> PageQuery<'_> {
+    PageQuery {
+        filter,
+        lower_bound: None,
+        order: Order::Descending,
+        top: 1,
+        skip: 0,
+        select: None,
+    }
+}
+
 /// The TimeStamp of the newest activity in `filter`'s range (`$orderby=TimeStamp desc&$top=1`),
 /// or None when the range is empty or the request failed: it only places the cuts, and the
 /// last window still runs to the range's end.
@@ -199,15 +211,10 @@ async fn newest_activity(
     client: &ActivitiesClient,
     filter: &ActivityFilter,
 ) -> Option<DateTime<Utc>> {
-    let query = PageQuery {
-        filter,
-        lower_bound: None,
-        order: Order::Descending,
-        top: 1,
-        skip: 0,
-        select: None,
-    };
-    match client.fetch_page(&query, &PageReading::Keys).await {
+    match client
+        .fetch_page(&newest_activity_query(filter), &PageReading::Keys)
+        .await
+    {
         Ok(page) => page.first().and_then(Activity::timestamp),
         Err(error) => {
             tracing::debug!("the newest activity is unknown ({error}); windows are cut blind");

@@ -175,6 +175,10 @@ async fn pulls_to_stdout_and_dry_runs_with_the_token_redacted() {
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("GET http://"), "{stdout}");
+    assert!(
+        stdout.contains("$orderby=TimeStamp%20desc&$top=1"),
+        "the newest-activity request of the windows is shown too: {stdout}"
+    );
     assert!(stdout.contains("Authorization: Bearer <redacted>"));
     assert!(!stdout.contains(TOKEN));
     assert_eq!(
