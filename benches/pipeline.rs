@@ -54,6 +54,22 @@ fn reap(child: Child) -> (bool, Duration, f64) {
     )
 }
 
+/// Waits for the client, then stops the server: the client's wall time since `started`, its
+/// CPU time and its peak RSS in MiB.
+fn finish(
+    label: &str,
+    client: Child,
+    started: Instant,
+    mut server: Child,
+) -> (Duration, Duration, f64) {
+    let (ok, cpu, rss) = reap(client);
+    let wall = started.elapsed();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ok, "{label}: the client failed");
+    (wall, cpu, rss)
+}
+
 fn generate_corpus(path: &Path, activities: usize) {
     let status = Command::new(BINARY)
         .args([
@@ -112,9 +128,9 @@ fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> (Run, u6
     let activities = BufReader::new(std::fs::File::open(corpus).unwrap())
         .lines()
         .count();
-    let (mut server, url) = serve(corpus, latency_ms);
+    let (server, url) = serve(corpus, latency_ms);
     let dir = tempfile::tempdir().unwrap();
-    let wall = Instant::now();
+    let started = Instant::now();
     let child = Command::new(BINARY)
         .args([
             "pull",
@@ -131,11 +147,7 @@ fn pull(label: &str, corpus: &Path, latency_ms: u64, extra: &[&str]) -> (Run, u6
         .args(extra)
         .spawn()
         .unwrap();
-    let (ok, cpu, rss) = reap(child);
-    let wall = wall.elapsed();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(ok, "{label}: the pull failed");
+    let (wall, cpu, rss) = finish(label, child, started, server);
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("bench.csv.manifest.json")).unwrap(),
     )
@@ -182,7 +194,7 @@ fn generate_users(path: &Path, users: usize, per_user: usize) {
 
 /// Runs `batch` over every mailbox of the corpus; prints a row and returns what it measured.
 fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Run {
-    let (mut server, url) = serve(corpus, latency_ms);
+    let (server, url) = serve(corpus, latency_ms);
     let dir = tempfile::tempdir().unwrap();
     let mut mailboxes = std::collections::BTreeSet::new();
     for line in BufReader::new(std::fs::File::open(corpus).unwrap()).lines() {
@@ -196,7 +208,7 @@ fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Run {
         mailboxes.iter().cloned().collect::<Vec<_>>().join("\n"),
     )
     .unwrap();
-    let wall = Instant::now();
+    let started = Instant::now();
     let child = Command::new(BINARY)
         .args([
             "batch",
@@ -215,11 +227,7 @@ fn batch(label: &str, corpus: &Path, latency_ms: u64, concurrency: u32) -> Run {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (ok, cpu, rss) = reap(child);
-    let wall = wall.elapsed();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(ok, "{label}: the batch failed");
+    let (wall, cpu, rss) = finish(label, child, started, server);
     println!(
         "{label}: {} mailboxes, wall {:.2} s, client CPU {:.2} s, client peak RSS {:.1} MB",
         mailboxes.len(),
