@@ -31,7 +31,7 @@ pub enum PagingError {
         path: String,
         source: std::io::Error,
     },
-    /// Records handed over by the windows could not be written where they go.
+    /// Records could not be written where they go (the outputs of a pull).
     #[error("cannot write {what}: {source}")]
     Output {
         what: String,
