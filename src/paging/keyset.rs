@@ -278,17 +278,22 @@ mod tests {
         ActivitiesClient::new(options, Arc::new(RecordingSleeper::default())).unwrap()
     }
 
+    /// Every activity of `days` days from `start`.
+    fn days_from(start: DateTime<Utc>, days: i64) -> ActivityFilter {
+        ActivityFilter {
+            start: Some(start),
+            end: start + chrono::Duration::days(days),
+            before: None,
+            types: vec![],
+            app_types: vec![],
+        }
+    }
+
     #[test]
     fn splits_the_rest_into_equal_adjacent_windows() {
         let client = client();
         let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
-        let filter = ActivityFilter {
-            start: Some(start),
-            end: start + chrono::Duration::days(4),
-            before: None,
-            types: vec![],
-            app_types: vec![],
-        };
+        let filter = days_from(start, 4);
         let mut pager = KeysetPager::new(&client, &filter, None, 10);
         let windows = pager.split_into(4, None);
         assert_eq!(windows.len(), 3);
@@ -316,13 +321,7 @@ mod tests {
     fn with_the_newest_activity_known_the_cuts_share_out_the_time_up_to_it() {
         let client = client();
         let start = Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap();
-        let filter = ActivityFilter {
-            start: Some(start),
-            end: start + chrono::Duration::days(400),
-            before: None,
-            types: vec![],
-            app_types: vec![],
-        };
+        let filter = days_from(start, 400);
         let newest = start + chrono::Duration::days(4) - chrono::Duration::milliseconds(1);
         let mut pager = KeysetPager::new(&client, &filter, None, 10);
         let windows = pager.split_into(4, Some(newest));
