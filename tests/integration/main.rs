@@ -5,6 +5,7 @@ mod support;
 mod batch;
 mod binary;
 mod filter_escaping;
+mod golden;
 mod mock_tenant;
 mod output;
 mod paging;
