@@ -1,16 +1,16 @@
 //! Turning parsed arguments into a validated pull configuration, before any work starts.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::cli::{ApiVersion, ConnectionArgs, PagingMode, PullArgs, QueryArgs};
+use crate::cli::{ApiVersion, ConnectionArgs, PullArgs, QueryArgs};
 use crate::error::AppError;
 use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
 use crate::odata::ActivityFilter;
 use crate::output::{OutputFormat, OutputPlan};
 use crate::secret::SecretString;
+pub use crate::source::QueryConfig;
 use crate::timespec::{parse_time, RangeEnd};
 
 pub const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
@@ -21,17 +21,6 @@ pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
 pub enum Destination {
     Files(OutputPlan),
     Stdout(OutputFormat),
-}
-
-/// The query part of a pull, shared by `pull` and (later) `batch`.
-#[derive(Debug, Clone)]
-pub struct QueryConfig {
-    pub filter: ActivityFilter,
-    pub select: Option<Vec<String>>,
-    pub page_size: u32,
-    pub paging: PagingMode,
-    /// Concurrent time windows within one mailbox (1: one sequential keyset walk).
-    pub mailbox_concurrency: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -225,12 +214,4 @@ fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppErro
     rpassword::prompt_password(format!("Password (or app password) for {username}: "))
         .map(SecretString::new)
         .map_err(|e| AppError::Usage(format!("cannot read the password: {e}")))
-}
-
-/// A spool file for skip paging, in the system's temporary folder.
-pub fn spool_path(label: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "o365-activities-{label}-{}.spool",
-        std::process::id()
-    ))
 }

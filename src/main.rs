@@ -81,7 +81,9 @@ async fn run(cli: Cli) -> Result<(), AppError> {
         Command::MockTenant(MockTenantCommand::Serve(args)) => {
             commands::mock_tenant::serve(&args, verbose, ctrl_c()).await
         }
-        Command::Batch(args) => commands::batch::run(&args, quiet, ctrl_c()).await,
+        Command::Batch(args) => {
+            commands::batch::run(&args, quiet, Arc::new(TokioSleeper), ctrl_c()).await
+        }
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => commands::triage::run(&args, quiet),
         Command::Demo(args) => commands::demo::run(&args, quiet, ctrl_c()).await,

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::CrashPoints;
 use crate::output::{commit, OutputError, OutputPlan, PullCounters};
+use crate::pipeline::CrashPoints;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -14,6 +14,10 @@ pub struct Checkpoint {
     pub bound: Option<chrono::DateTime<chrono::Utc>>,
     /// Bytes of the evidence file that hold those activities; anything after is discarded.
     pub bytes: u64,
+    /// SHA-256 of those bytes: a resumed run checks them before it builds on them. A
+    /// checkpoint without it (an older version's) vouches for nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     #[serde(flatten)]
     pub counters: PullCounters,
 }

@@ -66,6 +66,10 @@ pub struct MailboxEntry {
     #[serde(flatten)]
     pub counters: PullCounters,
     pub files: Vec<CaseFile>,
+    /// Damaged partial evidence found on resume, kept aside under these names (relative to
+    /// the case) while the mailbox was pulled again from its beginning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,12 +8,12 @@
 //! ```
 
 mod checkpoint;
-mod crash;
+pub mod mailbox;
 mod manifest;
 mod users;
 
+pub use crate::pipeline::CrashPoints;
 pub use checkpoint::Checkpoint;
-pub use crash::CrashPoints;
 pub use manifest::{CaseFile, CaseManifest, MailboxEntry, MailboxStatus, RunParameters};
 pub use users::{read_users, UserList};
 

@@ -19,6 +19,24 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
+    /// Continues a file whose first `bytes` bytes were hashed into `hasher` already.
+    pub fn continuing(inner: W, hasher: Sha256, bytes: u64) -> Self {
+        HashingWriter {
+            inner,
+            hasher,
+            bytes,
+        }
+    }
+
+    /// The hex SHA-256 of everything written so far (the writer goes on).
+    pub fn digest_so_far(&self) -> String {
+        hex::encode(self.hasher.clone().finalize())
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

@@ -36,6 +36,30 @@ impl<W: Write> JsonlWriter<W> {
         }
     }
 
+    /// Continues a file that holds `records` records in `bytes` bytes already, hashed into
+    /// `hasher`; `inner` writes after them.
+    pub fn continuing(inner: W, hasher: sha2::Sha256, bytes: u64, records: u64) -> Self {
+        JsonlWriter {
+            out: HashingWriter::continuing(
+                BufWriter::with_capacity(256 * 1024, inner),
+                hasher,
+                bytes,
+            ),
+            records,
+        }
+    }
+
+    /// The SHA-256 of every line written so far.
+    pub fn digest_so_far(&self) -> String {
+        self.out.digest_so_far()
+    }
+
+    /// Flushes the buffer and returns the inner writer, to make what was written durable.
+    pub fn flushed(&mut self) -> io::Result<&W> {
+        self.out.flush()?;
+        Ok(self.out.get_ref().get_ref())
+    }
+
     pub fn write(&mut self, record: &Activity) -> io::Result<()> {
         self.out.write_all(jsonl_line(record).as_bytes())?;
         self.out.write_all(b"\n")?;

@@ -15,7 +15,10 @@ use crate::record::Activity;
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
 pub use window_spool::{SpoolReader, SpoolWriter, SpooledRecord};
-pub use windows::{fetch_windows, newest_activity_query, EmitWindow, Handover, WindowReport};
+pub use windows::{
+    fetch_windows, newest_activity_query, EmitWindow, Handover, PartialHandover, WindowPlan,
+    WindowReport,
+};
 
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]

@@ -223,26 +223,42 @@ async fn newest_activity(
     }
 }
 
+/// What a windowed walk needs besides the client: the range, how to ask, where to spool.
+#[derive(Debug, Clone)]
+pub struct WindowPlan<'a> {
+    pub filter: ActivityFilter,
+    pub select: Option<&'a [String]>,
+    pub page_size: u32,
+    /// Windows walked at once (the service allows about 4 requests in flight per mailbox).
+    pub concurrency: usize,
+    /// Where windows that are not the head spool their records: `<dir>/<prefix>.window<n>.tmp`.
+    pub spool_dir: &'a Path,
+    pub spool_prefix: &'a str,
+    /// How every page is read (with CSV frames when a CSV is built from the records: a spool
+    /// keeps them too).
+    pub reading: PageReading,
+    /// What a walk that stopped early still hands over.
+    pub partial: PartialHandover,
+}
+
+/// What a walk that stopped early (an error, an interrupt) still hands over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialHandover {
+    /// Every window, finished or not (a pull's partial result keeps all it fetched).
+    Everything,
+    /// Only windows with no unfinished window before them: what a checkpoint may vouch for
+    /// (a checkpoint must never run ahead of a gap).
+    UpToFirstGap,
+}
+
 /// Fetches the whole range through concurrent windows, handing their records to `emit` in
-/// time order (windows that are not the head spool to files under `spool_dir` meanwhile).
-/// Every page is read as `reading` says (with CSV frames when a CSV is built from the records:
-/// a spool keeps them too).
-/// Stops early on an error or when `interrupt` resolves, and the report says why; then
-/// finished windows are still handed over in order, and unfinished ones too when
-/// `emit_unfinished` (a pull's partial result; a batch's checkpoint must never run ahead of a
-/// gap, so it passes false).
-#[allow(clippy::too_many_arguments)]
+/// time order (windows that are not the head spool to files meanwhile).
+/// Stops early on an error or when `interrupt` resolves, and the report says why; then it still
+/// hands over what `plan.partial` says.
 pub async fn fetch_windows(
     client: &ActivitiesClient,
-    filter: &ActivityFilter,
-    select: Option<&[String]>,
-    page_size: u32,
-    concurrency: usize,
-    spool_dir: &Path,
-    spool_prefix: &str,
-    reading: PageReading,
+    plan: &WindowPlan<'_>,
     interrupt: impl std::future::Future<Output = ()>,
-    emit_unfinished: bool,
     emit: &mut EmitWindow<'_>,
 ) -> WindowReport {
     let mut windows: Vec<Window> = Vec::new();
@@ -251,10 +267,10 @@ pub async fn fetch_windows(
     let fetched = tokio::select! {
         biased;
         _ = &mut interrupt => Err(PagingError::Interrupted),
-        fetched = run_windows(client, filter, select, page_size, concurrency, (spool_dir, spool_prefix), reading, &mut windows, &mut report, emit) => fetched,
+        fetched = run_windows(client, plan, &mut windows, &mut report, emit) => fetched,
     };
     report.windows = windows.len();
-    let ready = if fetched.is_ok() || emit_unfinished {
+    let ready = if fetched.is_ok() || plan.partial == PartialHandover::Everything {
         Ready::Everything
     } else {
         Ready::FinishedOnly
@@ -265,21 +281,17 @@ pub async fn fetch_windows(
     report
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_windows<'a>(
     client: &'a ActivitiesClient,
-    filter: &ActivityFilter,
-    select: Option<&'a [String]>,
-    page_size: u32,
-    concurrency: usize,
-    (spool_dir, spool_prefix): (&Path, &str),
-    reading: PageReading,
+    plan: &WindowPlan<'a>,
     windows: &mut Vec<Window>,
     report: &mut WindowReport,
     emit: &mut EmitWindow<'_>,
 ) -> Result<(), PagingError> {
     let open = |windows: &mut Vec<Window>, window_start: Option<DateTime<Utc>>| {
-        let path = spool_dir.join(format!("{spool_prefix}.window{}.tmp", windows.len()));
+        let path =
+            plan.spool_dir
+                .join(format!("{}.window{}.tmp", plan.spool_prefix, windows.len()));
         windows.push(Window {
             start: window_start,
             path,
@@ -290,15 +302,20 @@ async fn run_windows<'a>(
         });
         windows.len() - 1
     };
+    let pager_for = |filter: &ActivityFilter| {
+        let mut pager = KeysetPager::new(client, filter, plan.select, plan.page_size);
+        pager.read_pages_for(plan.reading.clone());
+        pager
+    };
     // One window to begin with: its first page (oldest first) shows where the data starts.
     // Beside it, one request finds the newest activity, so the cuts go where the data is: a
     // range ends now, and a mailbox's data seldom does.
     let mut in_flight = FuturesUnordered::new();
-    let first = open(windows, filter.start);
-    let mut pager = KeysetPager::new(client, filter, select, page_size);
-    pager.read_pages_for(reading.clone());
-    let (first_batch, data_until) =
-        tokio::join!(next_batch_of(first, pager), newest_activity(client, filter));
+    let first = open(windows, plan.filter.start);
+    let (first_batch, data_until) = tokio::join!(
+        next_batch_of(first, pager_for(&plan.filter)),
+        newest_activity(client, &plan.filter)
+    );
     let mut arrived = Some(first_batch);
     while let Some((index, mut pager, result)) = match arrived.take() {
         Some(batch) => Some(batch),
@@ -320,7 +337,7 @@ async fn run_windows<'a>(
             continue;
         }
         // Free slots: share this window's remainder with new windows.
-        let free = concurrency.saturating_sub(in_flight.len() + 1);
+        let free = plan.concurrency.saturating_sub(in_flight.len() + 1);
         if free > 0 {
             let parts = pager.suggested_parts(free + 1, data_until);
             for window in if parts > 1 {
@@ -329,9 +346,7 @@ async fn run_windows<'a>(
                 Vec::new()
             } {
                 let new_index = open(windows, window.start);
-                let mut new_pager = KeysetPager::new(client, &window, select, page_size);
-                new_pager.read_pages_for(reading.clone());
-                in_flight.push(next_batch_of(new_index, new_pager));
+                in_flight.push(next_batch_of(new_index, pager_for(&window)));
             }
         }
         in_flight.push(next_batch_of(index, pager));

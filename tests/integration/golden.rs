@@ -143,32 +143,110 @@ async fn outputs() -> BTreeMap<String, String> {
 
 /// Recorded from the code before the pipeline was unified (see the module's doc).
 const GOLDEN: &[(&str, &str)] = &[
-    ("batch-jsonl: mailboxes/bruno.okafor@contoso.com/activities.jsonl", "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00"),
-    ("batch-jsonl: mailboxes/chen.li@contoso.com/activities.jsonl", "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196"),
-    ("batch-jsonl: mailboxes/victim@contoso.com/activities.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("batch-jsonl: timeline.csv", "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6"),
-    ("batch-sequential: mailboxes/bruno.okafor@contoso.com/activities.csv", "b1b463bc21f59eef1354ecff7974dfc59952d3f56139cc871539f5440b97be25"),
-    ("batch-sequential: mailboxes/bruno.okafor@contoso.com/activities.jsonl", "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00"),
-    ("batch-sequential: mailboxes/chen.li@contoso.com/activities.csv", "b83aeb5ba28f5b55a4761016342f1e3aa174fb1fd2d243a7332f46ba0f63b837"),
-    ("batch-sequential: mailboxes/chen.li@contoso.com/activities.jsonl", "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196"),
-    ("batch-sequential: mailboxes/victim@contoso.com/activities.csv", "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626"),
-    ("batch-sequential: mailboxes/victim@contoso.com/activities.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("batch-sequential: timeline.csv", "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6"),
-    ("batch-windowed: mailboxes/bruno.okafor@contoso.com/activities.csv", "b1b463bc21f59eef1354ecff7974dfc59952d3f56139cc871539f5440b97be25"),
-    ("batch-windowed: mailboxes/bruno.okafor@contoso.com/activities.jsonl", "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00"),
-    ("batch-windowed: mailboxes/chen.li@contoso.com/activities.csv", "b83aeb5ba28f5b55a4761016342f1e3aa174fb1fd2d243a7332f46ba0f63b837"),
-    ("batch-windowed: mailboxes/chen.li@contoso.com/activities.jsonl", "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196"),
-    ("batch-windowed: mailboxes/victim@contoso.com/activities.csv", "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626"),
-    ("batch-windowed: mailboxes/victim@contoso.com/activities.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("batch-windowed: timeline.csv", "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6"),
-    ("pull sequential-csv: out.csv", "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626"),
-    ("pull sequential-csv: out.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("pull sequential-jsonl: out.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("pull skip-csv: out.csv", "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626"),
-    ("pull skip-csv: out.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("pull windowed-csv: out.csv", "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626"),
-    ("pull windowed-csv: out.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
-    ("pull windowed-jsonl: out.jsonl", "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8"),
+    (
+        "batch-jsonl: mailboxes/bruno.okafor@contoso.com/activities.jsonl",
+        "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00",
+    ),
+    (
+        "batch-jsonl: mailboxes/chen.li@contoso.com/activities.jsonl",
+        "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196",
+    ),
+    (
+        "batch-jsonl: mailboxes/victim@contoso.com/activities.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "batch-jsonl: timeline.csv",
+        "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6",
+    ),
+    (
+        "batch-sequential: mailboxes/bruno.okafor@contoso.com/activities.csv",
+        "b1b463bc21f59eef1354ecff7974dfc59952d3f56139cc871539f5440b97be25",
+    ),
+    (
+        "batch-sequential: mailboxes/bruno.okafor@contoso.com/activities.jsonl",
+        "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00",
+    ),
+    (
+        "batch-sequential: mailboxes/chen.li@contoso.com/activities.csv",
+        "b83aeb5ba28f5b55a4761016342f1e3aa174fb1fd2d243a7332f46ba0f63b837",
+    ),
+    (
+        "batch-sequential: mailboxes/chen.li@contoso.com/activities.jsonl",
+        "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196",
+    ),
+    (
+        "batch-sequential: mailboxes/victim@contoso.com/activities.csv",
+        "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626",
+    ),
+    (
+        "batch-sequential: mailboxes/victim@contoso.com/activities.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "batch-sequential: timeline.csv",
+        "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6",
+    ),
+    (
+        "batch-windowed: mailboxes/bruno.okafor@contoso.com/activities.csv",
+        "b1b463bc21f59eef1354ecff7974dfc59952d3f56139cc871539f5440b97be25",
+    ),
+    (
+        "batch-windowed: mailboxes/bruno.okafor@contoso.com/activities.jsonl",
+        "7d41e4f6b5d4a1a0cbf3e89a1b942d3223f47719da7431aa18d9da8e3c46fd00",
+    ),
+    (
+        "batch-windowed: mailboxes/chen.li@contoso.com/activities.csv",
+        "b83aeb5ba28f5b55a4761016342f1e3aa174fb1fd2d243a7332f46ba0f63b837",
+    ),
+    (
+        "batch-windowed: mailboxes/chen.li@contoso.com/activities.jsonl",
+        "7f075b954a0a4c2f95873e9465fedfbf13c019d2c5af8241071e56e39d320196",
+    ),
+    (
+        "batch-windowed: mailboxes/victim@contoso.com/activities.csv",
+        "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626",
+    ),
+    (
+        "batch-windowed: mailboxes/victim@contoso.com/activities.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "batch-windowed: timeline.csv",
+        "d18d5aedc36d9c49bf1bde54a7cf480cb6396addf9ecce11076351a8e059fcd6",
+    ),
+    (
+        "pull sequential-csv: out.csv",
+        "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626",
+    ),
+    (
+        "pull sequential-csv: out.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "pull sequential-jsonl: out.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "pull skip-csv: out.csv",
+        "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626",
+    ),
+    (
+        "pull skip-csv: out.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "pull windowed-csv: out.csv",
+        "89930b6dce1bbb0a8dcba0555b6b4b7c21b9b12100d528f8d2471b97e0d9a626",
+    ),
+    (
+        "pull windowed-csv: out.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
+    (
+        "pull windowed-jsonl: out.jsonl",
+        "3428c1991c3d030f5219d8b364d78a6ffccef26b963447ce6623f068a96b6db8",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

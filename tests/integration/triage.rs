@@ -225,7 +225,12 @@ fn renders_json_csv_html_and_reads_pulled_csv() {
 
     // A CSV written by pull gives the same findings as its JSON Lines.
     let csv_path = dir.path().join("victim.csv");
-    o365_activities::commands::batch::csv_from_evidence(&victim, &csv_path, true).unwrap();
+    let mut csv = o365_activities::output::CsvBuilder::create(dir.path().join("cells")).unwrap();
+    for line in std::fs::read_to_string(&victim).unwrap().lines() {
+        csv.add(line).unwrap();
+    }
+    let options = o365_activities::output::CsvOptions { sanitize: true };
+    csv.write_csv_file(&csv_path, options).unwrap();
     let from_csv: serde_json::Value =
         serde_json::from_str(&run(&[csv_path.to_str().unwrap(), "--format", "json"])).unwrap();
     let titles = |v: &serde_json::Value| -> Vec<String> {

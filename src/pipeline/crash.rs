@@ -17,6 +17,11 @@ impl CrashPoints {
         }
     }
 
+    /// Whether a crash point was chosen at all.
+    pub fn armed(&self) -> bool {
+        self.at.is_some()
+    }
+
     /// Counts a crash point; aborts the process if it is the chosen one.
     pub fn point(&self, label: &str) {
         let Some(at) = self.at else { return };

@@ -1,0 +1,423 @@
+//! One mailbox of a case: resumed from its checkpoint (after checking the bytes it vouches
+//! for), pulled through the shared pipeline with a checkpoint at every durable point, and
+//! completed into its final files.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::{relative, CaseFile, Checkpoint, MailboxEntry, MailboxPaths, MailboxStatus};
+use crate::error::AppError;
+use crate::http::{ActivitiesClient, ClientOptions, Refusal, Sleeper};
+use crate::output::{
+    commit, hash_file, CsvBuilder, CsvOptions, JsonlWriter, OutputError, OutputFormat, OutputPlan,
+    PullCounters,
+};
+use crate::pipeline::{self, CheckpointHook, CrashPoints, DurablePoint, EvidenceSinks};
+use crate::progress::ProgressReport;
+use crate::source::{ActivitiesSource, QueryConfig, SpoolPlace};
+
+/// What every mailbox of a run shares.
+pub struct CaseRun {
+    pub case: std::path::PathBuf,
+    pub query: QueryConfig,
+    pub client: ClientOptions,
+    pub sleeper: Arc<dyn Sleeper>,
+    pub format: OutputFormat,
+    pub sanitize: bool,
+    pub crash: Arc<CrashPoints>,
+    pub stop: watch::Receiver<bool>,
+    /// Records written by every mailbox so far, for progress.
+    pub records: AtomicU64,
+    pub throttle_waits: AtomicU64,
+    pub quiet: bool,
+}
+
+/// Why a mailbox stopped early.
+pub struct Stopped {
+    status: MailboxStatus,
+    reason: String,
+}
+
+impl Stopped {
+    /// The status and reason to record for the mailbox.
+    pub fn into_status(self) -> (MailboxStatus, Option<String>) {
+        (self.status, Some(self.reason))
+    }
+}
+
+impl From<AppError> for Stopped {
+    fn from(error: AppError) -> Self {
+        let status = match &error {
+            AppError::Interrupted
+            | AppError::GaveUp(_)
+            | AppError::Refused(Refusal::Unauthorized { .. }) => MailboxStatus::Incomplete,
+            _ => MailboxStatus::Failed,
+        };
+        let reason = match &error {
+            AppError::Refused(Refusal::Unauthorized { reason }) => format!(
+                "token expired or rejected (401: {reason}); run again with --resume and a fresh token"
+            ),
+            AppError::Interrupted => "interrupted; run again with --resume".to_string(),
+            other => other.to_string(),
+        };
+        Stopped { status, reason }
+    }
+}
+
+impl From<OutputError> for Stopped {
+    fn from(error: OutputError) -> Self {
+        Stopped {
+            status: MailboxStatus::Failed,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// A mailbox pulled to its end: its sinks, to be completed off the async workers.
+pub struct Pulled {
+    sinks: EvidenceSinks<File>,
+    paths: MailboxPaths,
+}
+
+/// Pulls one mailbox into its partial evidence, checkpointing as it goes. `entry` is updated
+/// with the counters (and any damaged partial set aside); the sinks come back when the pull
+/// reached the end.
+pub async fn pull(
+    run: &CaseRun,
+    entry: &mut MailboxEntry,
+    bar: Option<&ProgressBar>,
+) -> Result<Pulled, Stopped> {
+    let paths = MailboxPaths::new(&run.case, &entry.mailbox);
+    std::fs::create_dir_all(&paths.folder)
+        .map_err(|e| OutputError::io("cannot create", &paths.folder, e))?;
+    remove_stale_temporaries(&paths.folder)?;
+    let resumed = resume_partial(run, &paths, entry)?;
+    let before = resumed.checkpoint.clone();
+    let checkpointed = Arc::new(Mutex::new(before.clone()));
+    let csv = match run.format {
+        OutputFormat::Csv => Some(resumed.csv),
+        OutputFormat::Jsonl => None,
+    }
+    .flatten();
+    let sinks = EvidenceSinks::new(
+        JsonlWriter::continuing(resumed.file, resumed.hasher, before.bytes, resumed.records),
+        csv,
+        paths.partial.display().to_string(),
+    )
+    .with_checkpoints(Box::new(CaseCheckpoint {
+        crash: Arc::clone(&run.crash),
+        path: paths.checkpoint.clone(),
+        checkpointed: Arc::clone(&checkpointed),
+        // Everything up to the frozen end is written once the range is: resume past it.
+        past_end: run.query.filter.end + chrono::Duration::milliseconds(1),
+    }));
+
+    let mut options = run.client.clone();
+    options.user = entry.mailbox.clone();
+    let client =
+        ActivitiesClient::new(options, Arc::clone(&run.sleeper)).map_err(AppError::from)?;
+    let spools = SpoolPlace {
+        dir: paths.folder.clone(),
+        prefix: ".activities".into(),
+    };
+    let mut source =
+        ActivitiesSource::new(&client, &run.query, spools, before.bound).map_err(AppError::from)?;
+    let progress = MailboxProgress {
+        run,
+        bar,
+        mailbox: &entry.mailbox,
+        counted: AtomicU64::new(resumed.records),
+    };
+    let mut stop = run.stop.clone();
+    let interrupt = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let ran = pipeline::run(&mut source, sinks, &progress, interrupt).await;
+    let records = checkpointed
+        .lock()
+        .map(|c| c.counters.records)
+        .unwrap_or(before.counters.records);
+    entry.counters = PullCounters {
+        records,
+        ..PullCounters::after_run(&before.counters, client.stats(), source.pages())
+    };
+    run.throttle_waits.fetch_add(
+        entry.counters.throttle_waits - before.counters.throttle_waits,
+        Ordering::Relaxed,
+    );
+    let (sinks, pulled) = ran
+        .map_err(|e| AppError::Other(format!("cannot start a thread to write the mailbox: {e}")))?;
+    pulled.map_err(AppError::from)?;
+    entry.counters.records = sinks.records();
+    Ok(Pulled { sinks, paths })
+}
+
+/// Finishes a mailbox whose pull reached the end: the CSV written, the evidence flushed and
+/// renamed into place; returns its files with the digests taken as they were written.
+pub fn complete(run: &CaseRun, pulled: Pulled) -> Result<Vec<CaseFile>, Stopped> {
+    let Pulled { sinks, paths } = pulled;
+    let temp_csv = OutputPlan::temporary(&paths.csv);
+    let options = CsvOptions {
+        sanitize: run.sanitize,
+    };
+    let finished = pipeline::finish_to_files(sinks, &paths.partial, &temp_csv, options)?;
+    std::fs::rename(&paths.partial, &paths.evidence)
+        .map_err(|e| OutputError::io("cannot rename into", &paths.evidence, e))?;
+    let _ = std::fs::remove_file(&paths.checkpoint);
+    let (sha256, bytes) = finished.evidence;
+    let mut files = vec![CaseFile {
+        path: relative(&run.case, &paths.evidence),
+        sha256,
+        bytes,
+    }];
+    if let Some((sha256, bytes)) = finished.csv {
+        commit(&temp_csv, &paths.csv)?;
+        files.push(CaseFile {
+            path: relative(&run.case, &paths.csv),
+            sha256,
+            bytes,
+        });
+    }
+    Ok(files)
+}
+
+/// A mailbox completed by an earlier run: skipped if its files still match, reported if not.
+pub fn recheck_complete(run: &CaseRun, mut entry: MailboxEntry) -> MailboxEntry {
+    for file in &entry.files {
+        let path = run.case.join(&file.path);
+        let matches = hash_file(&path)
+            .map(|d| d.sha256 == file.sha256 && d.bytes == file.bytes)
+            .unwrap_or(false);
+        if !matches {
+            entry.status = MailboxStatus::Failed;
+            entry.reason = Some(format!(
+                "{} no longer matches the manifest (missing or altered); it was not pulled again over \
+                 the evidence: inspect it, move the mailbox folder away and resume to pull it anew",
+                file.path
+            ));
+            return entry;
+        }
+    }
+    entry
+}
+
+/// Saves the case's checkpoint at every durable point.
+struct CaseCheckpoint {
+    crash: Arc<CrashPoints>,
+    path: std::path::PathBuf,
+    /// The last checkpoint saved, for the mailbox's counters.
+    checkpointed: Arc<Mutex<Checkpoint>>,
+    past_end: DateTime<Utc>,
+}
+
+impl CheckpointHook for CaseCheckpoint {
+    fn save(&mut self, point: &DurablePoint) -> std::io::Result<()> {
+        let mut checkpoint = self
+            .checkpointed
+            .lock()
+            .map_err(|_| std::io::Error::other("the checkpoint lock was poisoned"))?;
+        checkpoint.bytes = point.bytes;
+        checkpoint.sha256 = Some(point.sha256.clone());
+        checkpoint.counters.records = point.records;
+        checkpoint.bound = Some(point.bound.unwrap_or(self.past_end));
+        checkpoint
+            .save(&self.path, &self.crash)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+
+    fn crash_points(&self) -> &CrashPoints {
+        &self.crash
+    }
+}
+
+/// Progress of one mailbox: its line on the terminal, and the run's total of records.
+struct MailboxProgress<'a> {
+    run: &'a CaseRun,
+    bar: Option<&'a ProgressBar>,
+    mailbox: &'a str,
+    counted: AtomicU64,
+}
+
+impl ProgressReport for MailboxProgress<'_> {
+    fn update(&self, records: u64, reached: Option<DateTime<Utc>>) {
+        let earlier = self.counted.swap(records, Ordering::Relaxed);
+        self.run
+            .records
+            .fetch_add(records.saturating_sub(earlier), Ordering::Relaxed);
+        if let Some(bar) = self.bar {
+            let reached = reached
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            bar.set_message(format!(
+                "{}: {records} records, reached {reached}",
+                self.mailbox
+            ));
+        }
+    }
+}
+
+/// The partial evidence a pull continues: the checkpointed part of an earlier run, checked
+/// against the checkpoint's SHA-256, or a new, empty file.
+struct Resumed {
+    file: File,
+    checkpoint: Checkpoint,
+    hasher: Sha256,
+    records: u64,
+    /// The CSV's cells of the checkpointed records (for a CSV case).
+    csv: Option<CsvBuilder>,
+}
+
+/// Opens the mailbox's partial evidence to continue it. A partial whose checkpointed bytes
+/// are missing or differ from what the checkpoint vouches for is kept aside (named in the
+/// entry and on stderr), and the mailbox starts again from its beginning.
+fn resume_partial(
+    run: &CaseRun,
+    paths: &MailboxPaths,
+    entry: &mut MailboxEntry,
+) -> Result<Resumed, Stopped> {
+    let saved = if ActivitiesSource::resumable(run.query.paging) && paths.partial.exists() {
+        Checkpoint::load(&paths.checkpoint)?
+    } else {
+        None
+    };
+    let new_csv = || -> Result<Option<CsvBuilder>, OutputError> {
+        if run.format != OutputFormat::Csv {
+            return Ok(None);
+        }
+        let spool = OutputPlan::temporary(&paths.csv).with_extension("cells");
+        CsvBuilder::create(spool.clone())
+            .map(Some)
+            .map_err(|e| OutputError::io("cannot create", &spool, e))
+    };
+    let open = |truncate: bool| {
+        OpenOptions::new()
+            .create(true)
+            .truncate(truncate)
+            .read(true)
+            .write(true)
+            .open(&paths.partial)
+            .map_err(|e| OutputError::io("cannot open", &paths.partial, e))
+    };
+    if let Some(checkpoint) = saved.filter(|c| c.bytes > 0) {
+        let mut file = open(false)?;
+        let mut csv = new_csv()?;
+        match read_checkpointed(&mut file, &checkpoint, csv.as_mut()) {
+            Ok((hasher, records)) => {
+                // What follows the checkpoint was written by a run that did not record it.
+                file.set_len(checkpoint.bytes)
+                    .and_then(|()| file.seek(SeekFrom::End(0)).map(|_| ()))
+                    .map_err(|e| OutputError::io("cannot truncate", &paths.partial, e))?;
+                return Ok(Resumed {
+                    file,
+                    checkpoint,
+                    hasher,
+                    records,
+                    csv,
+                });
+            }
+            Err(damage) => {
+                drop(file);
+                let aside = set_aside(paths)?;
+                eprintln!(
+                    "warning: {}: {damage}; kept aside as {} and pulled again from the beginning",
+                    paths.partial.display(),
+                    aside.display()
+                );
+                entry.set_aside.push(relative(&run.case, &aside));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&paths.checkpoint);
+    Ok(Resumed {
+        file: open(true)?,
+        checkpoint: Checkpoint::default(),
+        hasher: Sha256::new(),
+        records: 0,
+        csv: new_csv()?,
+    })
+}
+
+/// Reads the bytes a checkpoint vouches for: their hash (checked) and their records (fed to
+/// the CSV). The error says what is wrong with them.
+fn read_checkpointed(
+    file: &mut File,
+    checkpoint: &Checkpoint,
+    mut csv: Option<&mut CsvBuilder>,
+) -> Result<(Sha256, u64), String> {
+    let Some(expected) = &checkpoint.sha256 else {
+        return Err("its checkpoint records no SHA-256 to check it against".into());
+    };
+    let length = file.metadata().map_err(|e| e.to_string())?.len();
+    if length < checkpoint.bytes {
+        return Err(format!(
+            "it holds {length} bytes, fewer than the {} its checkpoint vouches for",
+            checkpoint.bytes
+        ));
+    }
+    let mut reader = BufReader::with_capacity(256 * 1024, (&*file).take(checkpoint.bytes));
+    let (mut hasher, mut records, mut line) = (Sha256::new(), 0u64, Vec::new());
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| e.to_string())?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&line);
+        records += 1;
+        if let Some(csv) = csv.as_deref_mut() {
+            let text = std::str::from_utf8(&line).map_err(|e| e.to_string())?;
+            let text = text.strip_suffix('\n').unwrap_or(text);
+            csv.add(text).map_err(|e| e.to_string())?;
+        }
+    }
+    if hex::encode(hasher.clone().finalize()) != *expected {
+        return Err("its checkpointed bytes differ from what the checkpoint vouches for".into());
+    }
+    Ok((hasher, records))
+}
+
+/// Renames a damaged partial evidence file to a name of its own, never over another.
+fn set_aside(paths: &MailboxPaths) -> Result<std::path::PathBuf, OutputError> {
+    let stamp = Utc::now().format("%Y%m%dT%H%M%SZ");
+    for n in 0..1000 {
+        let name = match n {
+            0 => format!("activities.jsonl.damaged-{stamp}"),
+            n => format!("activities.jsonl.damaged-{stamp}-{n}"),
+        };
+        let aside = paths.folder.join(name);
+        if !aside.exists() {
+            std::fs::rename(&paths.partial, &aside)
+                .map_err(|e| OutputError::io("cannot keep aside", &paths.partial, e))?;
+            return Ok(aside);
+        }
+    }
+    Err(OutputError::io(
+        "cannot find a free name to keep aside",
+        &paths.partial,
+        std::io::Error::other("a thousand damaged copies already exist"),
+    ))
+}
+
+/// Removes the hidden temporary files a crashed run left behind (never anything else).
+pub fn remove_stale_temporaries(folder: &Path) -> Result<(), OutputError> {
+    let entries =
+        std::fs::read_dir(folder).map_err(|e| OutputError::io("cannot list", folder, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".cells")) {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| OutputError::io("cannot remove", &entry.path(), e))?;
+        }
+    }
+    Ok(())
+}

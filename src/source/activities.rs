@@ -1,0 +1,247 @@
+//! The Activities API as a source: its query, its paging strategies and its time windows.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use crate::cli::PagingMode;
+use crate::http::ActivitiesClient;
+use crate::odata::{ActivityFilter, PageQuery};
+use crate::paging::{
+    fetch_windows, newest_activity_query, EmitWindow, Handover, KeysetPager, Pager, PagerProgress,
+    PagingError, PartialHandover, SkipPager, WindowPlan,
+};
+use crate::record::PageReading;
+
+/// What to ask the Activities API for, and how to walk it.
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    pub filter: ActivityFilter,
+    pub select: Option<Vec<String>>,
+    pub page_size: u32,
+    pub paging: PagingMode,
+    /// Concurrent time windows within one mailbox (1: one sequential walk).
+    pub mailbox_concurrency: usize,
+}
+
+/// Where a source may keep temporary files of one pull: `<dir>/<prefix>.*.tmp`, beside the
+/// pull's own output so that nothing is shared between pulls (or mailboxes of a batch).
+#[derive(Debug, Clone)]
+pub struct SpoolPlace {
+    pub dir: PathBuf,
+    pub prefix: String,
+}
+
+impl SpoolPlace {
+    fn file(&self, label: &str) -> PathBuf {
+        self.dir.join(format!("{}.{label}.tmp", self.prefix))
+    }
+}
+
+/// Either pager, chosen by `--paging`.
+pub enum AnyPager<'a> {
+    Keyset(KeysetPager<'a>),
+    Skip(SkipPager<'a>),
+}
+
+impl Pager for AnyPager<'_> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<crate::record::Activity>>, PagingError> {
+        match self {
+            AnyPager::Keyset(p) => p.next_batch().await,
+            AnyPager::Skip(p) => p.next_batch().await,
+        }
+    }
+
+    fn progress(&self) -> PagerProgress {
+        match self {
+            AnyPager::Keyset(p) => p.progress(),
+            AnyPager::Skip(p) => p.progress(),
+        }
+    }
+}
+
+impl AnyPager<'_> {
+    /// A durable resume position: keyset paging has one after every batch, skip paging none.
+    fn durable_bound(&self) -> Option<DateTime<Utc>> {
+        match self {
+            AnyPager::Keyset(p) => p.bound(),
+            AnyPager::Skip(_) => None,
+        }
+    }
+}
+
+/// One mailbox of the Activities API, walked by one pager or by concurrent time windows
+/// (keyset paging with `--mailbox-concurrency` above 1).
+pub struct ActivitiesSource<'a> {
+    client: &'a ActivitiesClient,
+    query: &'a QueryConfig,
+    /// The range still to fetch: the query's, or what follows a checkpoint.
+    filter: ActivityFilter,
+    walk: Walk<'a>,
+    spools: SpoolPlace,
+    pages: u64,
+}
+
+enum Walk<'a> {
+    Sequential(Box<AnyPager<'a>>),
+    Windows,
+}
+
+impl<'a> ActivitiesSource<'a> {
+    /// `resume_after`: a checkpoint's bound, before which everything is already written
+    /// (keyset paging only).
+    pub fn new(
+        client: &'a ActivitiesClient,
+        query: &'a QueryConfig,
+        spools: SpoolPlace,
+        resume_after: Option<DateTime<Utc>>,
+    ) -> Result<Self, PagingError> {
+        let mut filter = query.filter.clone();
+        let walk = match query.paging {
+            PagingMode::Keyset if query.mailbox_concurrency > 1 => {
+                if let Some(bound) = resume_after {
+                    filter.start = Some(filter.start.map_or(bound, |start| start.max(bound)));
+                }
+                Walk::Windows
+            }
+            PagingMode::Keyset => Walk::Sequential(Box::new(AnyPager::Keyset(
+                KeysetPager::new(
+                    client,
+                    &query.filter,
+                    query.select.as_deref(),
+                    query.page_size,
+                )
+                .resume_from(resume_after),
+            ))),
+            PagingMode::Skip => Walk::Sequential(Box::new(AnyPager::Skip(SkipPager::new(
+                client,
+                &query.filter,
+                query.select.as_deref(),
+                query.page_size,
+                spools.file("skip"),
+            )?))),
+        };
+        Ok(ActivitiesSource {
+            client,
+            query,
+            filter,
+            walk,
+            spools,
+            pages: 0,
+        })
+    }
+
+    /// Whether a stopped walk can resume from a durable point (keyset paging) or must start
+    /// again (skip paging: offsets shift).
+    pub fn resumable(paging: PagingMode) -> bool {
+        paging == PagingMode::Keyset
+    }
+
+    /// Pages read so far.
+    pub fn pages(&self) -> u64 {
+        match &self.walk {
+            Walk::Sequential(pager) => pager.progress().pages,
+            Walk::Windows => self.pages,
+        }
+    }
+
+    /// The first request (`describe`: as `--dry-run` prints it, headers and all; otherwise
+    /// its URL, as the manifest records it).
+    pub fn first_request(&self, describe: bool) -> String {
+        let show = |query: &PageQuery<'_>| {
+            if describe {
+                self.client.describe_request(query)
+            } else {
+                self.client.url_for(query)
+            }
+        };
+        match &self.walk {
+            Walk::Sequential(pager) => match pager.as_ref() {
+                AnyPager::Keyset(p) => show(&p.first_query()),
+                AnyPager::Skip(p) => show(&p.first_query()),
+            },
+            Walk::Windows => {
+                let first = show(
+                    &KeysetPager::new(
+                        self.client,
+                        &self.filter,
+                        self.query.select.as_deref(),
+                        self.query.page_size,
+                    )
+                    .first_query(),
+                );
+                if !describe {
+                    return first;
+                }
+                let newest = self.client.url_for(&newest_activity_query(&self.filter));
+                format!(
+                    "{first}Beside it, the newest activity, to place the time windows:\nGET {newest}\n"
+                )
+            }
+        }
+    }
+
+    /// Walks the mailbox, handing every record over to `emit` in (TimeStamp, Id) order, with a
+    /// durable point (`Handover::Finished`) wherever everything before an instant has been
+    /// handed over, and `Finished(None)` once the whole range has. Pages are read as `reading`
+    /// says. Stops early on an error or when `interrupt` resolves; what was fetched before is
+    /// still handed over as `partial` says.
+    pub async fn deliver(
+        &mut self,
+        reading: PageReading,
+        partial: PartialHandover,
+        interrupt: impl std::future::Future<Output = ()>,
+        emit: &mut EmitWindow<'_>,
+    ) -> Result<(), PagingError> {
+        match &mut self.walk {
+            Walk::Sequential(pager) => {
+                if let AnyPager::Keyset(keyset) = pager.as_mut() {
+                    keyset.read_pages_for(reading);
+                }
+                deliver_sequential(pager, interrupt, emit).await
+            }
+            Walk::Windows => {
+                let plan = WindowPlan {
+                    filter: self.filter.clone(),
+                    select: self.query.select.as_deref(),
+                    page_size: self.query.page_size,
+                    concurrency: self.query.mailbox_concurrency,
+                    spool_dir: &self.spools.dir,
+                    spool_prefix: &self.spools.prefix,
+                    reading,
+                    partial,
+                };
+                let report = fetch_windows(self.client, &plan, interrupt, emit).await;
+                self.pages += report.pages;
+                match report.error {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn deliver_sequential(
+    pager: &mut AnyPager<'_>,
+    interrupt: impl std::future::Future<Output = ()>,
+    emit: &mut EmitWindow<'_>,
+) -> Result<(), PagingError> {
+    let mut interrupt = std::pin::pin!(interrupt);
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = interrupt.as_mut() => return Err(PagingError::Interrupted),
+            batch = pager.next_batch() => batch?,
+        };
+        let Some(records) = batch else {
+            return emit(Handover::Finished(None));
+        };
+        if !records.is_empty() {
+            emit(Handover::Records(records))?;
+        }
+        if let Some(bound) = pager.durable_bound() {
+            emit(Handover::Finished(Some(bound)))?;
+        }
+    }
+}
