@@ -24,7 +24,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use o365_activities::output::{CsvBuilder, CsvOptions, HashingWriter, JsonlWriter};
-use o365_activities::record::{parse_page_for, PageReading};
+use o365_activities::pipeline::EvidenceSinks;
+use o365_activities::record::parse_page_for;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_o365-activities");
 
@@ -258,16 +259,19 @@ impl PipelineRun {
 fn run_pipeline(pages: Vec<Vec<u8>>, activities: usize) -> PipelineRun {
     let dir = tempfile::tempdir().unwrap();
     let start = thread_cpu();
-    let mut jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
-    let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
-    let reading = PageReading::KeysAndFrames(csv.shared_columns());
+    let jsonl = JsonlWriter::new(std::fs::File::create(dir.path().join("b.jsonl")).unwrap());
+    let csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
+    // The pipeline's own sinks, as its writer thread drives them.
+    let mut sinks = EvidenceSinks::new(jsonl, Some(csv), "the benchmark's files".into());
+    let reading = sinks.page_reading();
     for page in pages {
         // As a pull writing a CSV reads its pages: keys and CSV frame in one parse.
-        for record in parse_page_for(page, &reading).unwrap() {
-            jsonl.write(&record).unwrap();
-            csv.add_activity(&record).unwrap();
-        }
+        sinks
+            .write_records(&parse_page_for(page, &reading).unwrap())
+            .unwrap();
     }
+    let EvidenceSinks { jsonl, csv, .. } = sinks;
+    let csv = csv.unwrap();
     jsonl.finish().unwrap();
     let after_fetch = thread_cpu();
     let out = HashingWriter::new(BufWriter::with_capacity(

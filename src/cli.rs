@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::source::PagingMode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::output::OutputFormat;
@@ -224,14 +225,6 @@ impl ApiVersion {
             ApiVersion::Beta => "beta",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PagingMode {
-    /// $orderby=TimeStamp asc, each page starting at the last TimeStamp reached (safe on a live mailbox)
-    Keyset,
-    /// $top/$skip offsets as the blog documents them (newest first, reversed on disk)
-    Skip,
 }
 
 /// How to reach and authenticate to the service, and how hard to try.

@@ -9,29 +9,13 @@ use crate::error::AppError;
 use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
 use crate::odata::ActivityFilter;
 use crate::output::{OutputFormat, OutputPlan};
+pub use crate::pipeline::{Destination, PullConfig};
 use crate::secret::SecretString;
 pub use crate::source::QueryConfig;
 use crate::timespec::{parse_time, RangeEnd};
 
 pub const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
 pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
-
-/// Where a pull's records go.
-#[derive(Debug, Clone)]
-pub enum Destination {
-    Files(OutputPlan),
-    Stdout(OutputFormat),
-}
-
-#[derive(Debug, Clone)]
-pub struct PullConfig {
-    pub client: ClientOptions,
-    pub query: QueryConfig,
-    pub destination: Destination,
-    pub sanitize: bool,
-    pub dry_run: bool,
-    pub show_progress: bool,
-}
 
 impl PullConfig {
     pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {

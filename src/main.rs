@@ -71,7 +71,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             let config = PullConfig::from_args(&args, chrono::Utc::now(), quiet)?;
             let summary = commands::pull::run(&config, Arc::new(TokioSleeper), ctrl_c()).await?;
             if !quiet && !config.dry_run {
-                commands::pull::print_summary(&summary);
+                summary.print();
             }
             Ok(())
         }
@@ -86,7 +86,9 @@ async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => commands::triage::run(&args, quiet),
-        Command::Demo(args) => commands::demo::run(&args, quiet, ctrl_c()).await,
+        Command::Demo(args) => {
+            commands::demo::run(&args, quiet, Arc::new(TokioSleeper), ctrl_c()).await
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 mod checkpoint;
 pub mod mailbox;
 mod manifest;
+pub mod timeline;
 mod users;
 
 pub use crate::pipeline::CrashPoints;

@@ -22,12 +22,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{watch, Semaphore};
 
 use crate::case::mailbox::{self, remove_stale_temporaries, CaseRun};
+use crate::case::timeline::{union_of_headers, write_timeline};
 use crate::case::{
     read_users, relative, CaseFile, CaseManifest, CrashPoints, MailboxEntry, MailboxPaths,
     MailboxStatus, RunParameters, MANIFEST, SUMMARY, TIMELINE,
 };
 use crate::cli::BatchArgs;
-use crate::commands::timeline::{union_of_headers, write_timeline};
 use crate::config::{client_options, QueryConfig};
 use crate::error::AppError;
 use crate::http::Sleeper;

@@ -10,11 +10,12 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 
 use crate::cli::{DemoArgs, PagingMode};
-use crate::commands::mock_tenant::{corpus_by_mailbox, default_corpus, write_corpus};
 use crate::config::{Destination, PullConfig, QueryConfig};
 use crate::error::AppError;
-use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, TokioSleeper};
-use crate::mock::{FaultSettings, ServerSettings, TokenSpec};
+use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, Sleeper};
+use crate::mock::{
+    corpus_by_mailbox, default_corpus, write_corpus, FaultSettings, ServerSettings, TokenSpec,
+};
 use crate::odata::ActivityFilter;
 use crate::output::{OutputError, OutputPlan};
 use crate::secret::SecretString;
@@ -27,6 +28,7 @@ const DEMO_TOKEN: &str = "demo-token";
 pub async fn run(
     args: &DemoArgs,
     quiet: bool,
+    sleeper: Arc<dyn Sleeper>,
     interrupt: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let out_dir = &args.out_dir;
@@ -114,7 +116,7 @@ pub async fn run(
         dry_run: false,
         show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let pulled = crate::commands::pull::run(&config, Arc::new(TokioSleeper), interrupt).await;
+    let pulled = crate::pipeline::pull_to_destination(&config, sleeper, interrupt).await;
     let requests = server.requests();
     let _ = server.shutdown().await;
     let summary = pulled?;
@@ -134,7 +136,7 @@ pub async fn run(
     std::fs::write(&report_path, render::html(&reports))
         .map_err(|e| OutputError::io("cannot write", &report_path, e))?;
     if !quiet {
-        crate::commands::pull::print_summary(&summary);
+        summary.print();
         eprintln!("  ({requests} requests answered by the mock tenant)");
         eprintln!();
         let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());

@@ -4,6 +4,5 @@ pub mod batch;
 pub mod demo;
 pub mod mock_tenant;
 pub mod pull;
-pub mod timeline;
 pub mod triage;
 pub mod verify;

@@ -3,6 +3,7 @@
 //! Its request handling is written from the reference alone and shares no query-building
 //! code with the client.
 
+mod corpus_file;
 pub mod filter;
 pub mod generate;
 mod server;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+pub use corpus_file::{corpus_by_mailbox, default_corpus, write_corpus};
 pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
 pub use server::{start, FaultSettings, RunningServer, ServerSettings, TokenSpec};
 

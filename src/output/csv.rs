@@ -17,7 +17,7 @@ use super::flatten::{
     custom_column, flatten_from, flatten_record, top_level_column, CellSink, CUSTOM, CUSTOM_PREFIX,
     STANDARD_COLUMNS,
 };
-use crate::record::Activity;
+use crate::record::{Activity, FrameMaker};
 
 #[derive(Debug, Clone, Copy)]
 pub struct CsvOptions {
@@ -296,25 +296,27 @@ impl SharedColumns {
         }
     }
 
-    /// Identifies these columns: a frame is only ever used with the columns that made it.
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// Reads one record from `deserializer` into `frame` (cleared first), calling `strings`
-    /// with each top-level string property (see `flatten_from`).
-    pub fn flatten_from<'de, D: serde::Deserializer<'de>>(
-        &self,
-        deserializer: D,
-        frame: &mut Vec<u8>,
-        strings: &mut impl FnMut(&str, &std::borrow::Cow<'de, str>),
-    ) -> Result<(), D::Error> {
-        flatten_from(deserializer, &mut self.lock().next_record(frame), strings)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Columns> {
         // A panic while the lock was held left at worst a column named but not yet used.
         self.columns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl FrameMaker for SharedColumns {
+    /// Identifies these columns: a frame is only ever used with the columns that made it.
+    fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The record's cells by column id (see `flatten_from`).
+    fn frame_from<'de>(
+        &self,
+        record: &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+        frame: &mut Vec<u8>,
+        strings: &mut dyn FnMut(&str, &std::borrow::Cow<'de, str>),
+    ) -> serde_json::Result<()> {
+        let mut strings = strings;
+        flatten_from(record, &mut self.lock().next_record(frame), &mut strings)
     }
 }
 
@@ -366,6 +368,12 @@ impl CsvBuilder {
     /// The columns, to flatten records with as their pages are read (`PageReading`).
     pub fn shared_columns(&self) -> SharedColumns {
         self.columns.clone()
+    }
+
+    /// Pages read this way carry, for each record, its cells for this CSV: the record is
+    /// parsed once, for its keys and its cells together.
+    pub fn page_reading(&self) -> crate::record::PageReading {
+        crate::record::PageReading::KeysAndFrames(Arc::new(self.shared_columns()))
     }
 
     /// Adds a record: its frame if it was flattened with these columns as its page was read,
@@ -665,11 +673,11 @@ mod tests {
 
     #[test]
     fn records_flattened_as_their_page_is_read_give_the_csv_their_text_gives() {
-        use crate::record::{parse_page_for, PageReading};
+        use crate::record::parse_page_for;
         let dir = tempfile::tempdir().unwrap();
         let mut from_text = CsvBuilder::create(dir.path().join("text")).unwrap();
         let mut from_frames = CsvBuilder::create(dir.path().join("frames")).unwrap();
-        let reading = PageReading::KeysAndFrames(from_frames.shared_columns());
+        let reading = from_frames.page_reading();
         let records = parse_page_for(HOSTILE_PAGE.as_bytes().to_vec(), &reading).unwrap();
         for record in &records {
             assert_eq!(
@@ -703,10 +711,10 @@ mod tests {
 
     #[test]
     fn columns_named_only_by_records_never_added_are_not_written() {
-        use crate::record::{parse_page_for, PageReading};
+        use crate::record::parse_page_for;
         let dir = tempfile::tempdir().unwrap();
         let mut csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
-        let reading = PageReading::KeysAndFrames(csv.shared_columns());
+        let reading = csv.page_reading();
         // As a pager dropping the second record (already written, or on a page retried).
         let page = r#"{"value":[{"Id":"a","Kept":"1"},{"Id":"b","Dropped":"2","CustomProperties":[{"Name":"Gone","Value":"3"}]}]}"#;
         let records = parse_page_for(page.as_bytes().to_vec(), &reading).unwrap();

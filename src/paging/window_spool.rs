@@ -149,11 +149,7 @@ mod tests {
             r#"{"Id":"a","TimeStamp":"2018-01-01T00:00:00Z","Note":"x\ny"}"#,
             "{\"Id\":\"b\",\n\"TimeStamp\":\"2018-01-01T00:00:01Z\"}",
         ];
-        let with_frames = parse_page_for(
-            page(&texts),
-            &PageReading::KeysAndFrames(csv.shared_columns()),
-        )
-        .unwrap();
+        let with_frames = parse_page_for(page(&texts), &csv.page_reading()).unwrap();
         let without = parse_page_for(page(&texts[..1]), &PageReading::Keys).unwrap();
         let path = dir.path().join("window.tmp");
         let mut writer = SpoolWriter::create(&path).unwrap();
@@ -178,11 +174,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let csv = CsvBuilder::create(dir.path().join("cells")).unwrap();
         let text = r#"{"Id":"a","TimeStamp":"2018-01-01T00:00:00Z"}"#;
-        let with_frame = parse_page_for(
-            page(&[text]),
-            &PageReading::KeysAndFrames(csv.shared_columns()),
-        )
-        .unwrap();
+        let with_frame = parse_page_for(page(&[text]), &csv.page_reading()).unwrap();
         let without = parse_page_for(page(&[text]), &PageReading::Keys).unwrap();
         for record in [&with_frame[0], &without[0]] {
             let path = dir.path().join("window.tmp");

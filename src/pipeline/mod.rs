@@ -7,11 +7,13 @@
 //! Finishing hashes nothing again: the evidence was hashed as it was written.
 
 mod crash;
+mod destination;
 mod finish;
 mod sinks;
 mod writer;
 
 pub use crash::CrashPoints;
+pub use destination::{pull_to_destination, Destination, PullConfig, PullSummary};
 pub use finish::{finish_to_files, FinishedFiles};
 pub use sinks::{CheckpointHook, DurablePoint, EvidenceSinks, SyncToDisk};
 

@@ -95,7 +95,7 @@ impl<W: Write + SyncToDisk> EvidenceSinks<W> {
     /// straight into a CSV, so each record is parsed once.
     pub fn page_reading(&self) -> PageReading {
         match &self.csv {
-            Some(csv) => PageReading::KeysAndFrames(csv.shared_columns()),
+            Some(csv) => csv.page_reading(),
             None => PageReading::Keys,
         }
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use keys::{read_keys, Keys};
-pub use page::{parse_page, parse_page_for, MalformedPage, PageReading};
+pub use page::{parse_page, parse_page_for, FrameMaker, MalformedPage, PageReading};
 
 mod keys;
 mod page;

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use super::keys::Keys;
 use super::Activity;
 use crate::json_key::JsonKey;
-use crate::output::SharedColumns;
 
 /// Why a response body could not be used as a page.
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +25,26 @@ pub enum PageReading {
     /// The keys the pager needs.
     #[default]
     Keys,
-    /// The keys, and in the same parse the CSV frame for these columns (when the records go
-    /// straight into that CSV): each record is parsed once.
-    KeysAndFrames(SharedColumns),
+    /// The keys, and in the same parse a frame made by this maker (the CSV's cells, when the
+    /// records go straight into a CSV): each record is parsed once.
+    KeysAndFrames(Arc<dyn FrameMaker>),
+}
+
+/// Makes a record's frame (its cells, say) while the record is parsed for its keys. The
+/// record layer knows nothing of what a frame holds: whoever made it reads it back, and only
+/// from records whose frame carries its `id`.
+pub trait FrameMaker: Send + Sync + std::fmt::Debug {
+    /// Identifies this maker: a frame is only ever used by the maker that made it.
+    fn id(&self) -> usize;
+
+    /// Reads one record from `record` into `frame` (cleared first), calling `strings` with
+    /// each top-level property whose value is a string.
+    fn frame_from<'de>(
+        &self,
+        record: &mut serde_json::Deserializer<serde_json::de::StrRead<'de>>,
+        frame: &mut Vec<u8>,
+        strings: &mut dyn FnMut(&str, &std::borrow::Cow<'de, str>),
+    ) -> serde_json::Result<()>;
 }
 
 /// Parses a page body for its records' keys. The body becomes the records' shared text as it
@@ -167,14 +183,12 @@ impl<'a> Walk<'a> {
                     let (keys, raw) = self.value::<Keys>()?;
                     Activity::with_keys(source, raw, keys)
                 }
-                PageReading::KeysAndFrames(columns) => {
+                PageReading::KeysAndFrames(maker) => {
                     let mut keys = Keys::default();
                     let ((), raw) = self.value_with(|record| {
-                        columns.flatten_from(record, &mut frame, &mut |key, text| {
-                            keys.offer(key, text)
-                        })
+                        maker.frame_from(record, &mut frame, &mut |key, text| keys.offer(key, text))
                     })?;
-                    Activity::with_keys(source, raw, keys).with_frame(columns.id(), &frame)
+                    Activity::with_keys(source, raw, keys).with_frame(maker.id(), &frame)
                 }
             });
             if self.eat(b']') {
@@ -203,7 +217,7 @@ mod tests {
             })
         };
         let alone = described(&PageReading::Keys);
-        let with_frames = described(&PageReading::KeysAndFrames(csv.shared_columns()));
+        let with_frames = described(&csv.page_reading());
         match (&alone, &with_frames) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "{body:?}"),
             (Err(_), Err(_)) => {}

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::PagingMode;
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, PageQuery};
 use crate::paging::{
@@ -12,6 +11,15 @@ use crate::paging::{
     PagingError, PartialHandover, SkipPager, WindowPlan,
 };
 use crate::record::PageReading;
+
+/// How to walk a mailbox's pages (`--paging`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PagingMode {
+    /// $orderby=TimeStamp asc, each page starting at the last TimeStamp reached (safe on a live mailbox)
+    Keyset,
+    /// $top/$skip offsets as the blog documents them (newest first, reversed on disk)
+    Skip,
+}
 
 /// What to ask the Activities API for, and how to walk it.
 #[derive(Debug, Clone)]

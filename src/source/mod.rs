@@ -10,4 +10,4 @@
 mod activities;
 
 pub use crate::paging::{EmitWindow, Handover, PartialHandover};
-pub use activities::{ActivitiesSource, AnyPager, QueryConfig, SpoolPlace};
+pub use activities::{ActivitiesSource, AnyPager, PagingMode, QueryConfig, SpoolPlace};

@@ -25,7 +25,7 @@ fn corpus() -> BTreeMap<String, Vec<StoredActivity>> {
         seed: 21,
         scenario: Scenario::None,
     });
-    o365_activities::commands::mock_tenant::corpus_by_mailbox(corpus)
+    o365_activities::mock::corpus_by_mailbox(corpus)
 }
 
 async fn tenant(settings: ServerSettings) -> (RunningServer, Vec<String>) {

@@ -49,16 +49,16 @@ fn pull_args(base_url: &str, user: &str, output: &std::path::Path, extra: &[&str
 }
 
 async fn tenant(faults: FaultSettings) -> o365_activities::mock::RunningServer {
-    let corpus = o365_activities::commands::mock_tenant::corpus_by_mailbox(
-        o365_activities::mock::generate(&o365_activities::mock::CorpusSpec {
+    let corpus = o365_activities::mock::corpus_by_mailbox(o365_activities::mock::generate(
+        &o365_activities::mock::CorpusSpec {
             users: 1,
             per_user: 300,
             days: 30,
             end: now(),
             seed: 4,
             scenario: o365_activities::mock::Scenario::None,
-        }),
-    );
+        },
+    ));
     let settings = ServerSettings {
         tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
         faults,

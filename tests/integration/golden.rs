@@ -30,7 +30,7 @@ async fn tenant() -> (RunningServer, Vec<String>) {
         seed: 77,
         scenario: Scenario::Bec,
     });
-    let mut corpus = o365_activities::commands::mock_tenant::corpus_by_mailbox(corpus);
+    let mut corpus = o365_activities::mock::corpus_by_mailbox(corpus);
     // The support helpers pull `victim@contoso.com`: serve the scenario's mailbox under it.
     let first = corpus.keys().next().cloned().unwrap();
     let planted = corpus.remove(&first).unwrap();

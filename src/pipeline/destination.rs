@@ -1,0 +1,361 @@
+//! One pull to its destination: files (evidence, CSV, manifest; a partial result with its own
+//! manifest when the pull stops early) or standard output.
+
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{finish_to_files, EvidenceSinks, SyncToDisk};
+use crate::error::AppError;
+use crate::http::ClientOptions;
+use crate::http::{ActivitiesClient, RequestStats, Sleeper};
+use crate::output::{
+    commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
+    OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
+};
+use crate::progress::PullProgress;
+use crate::source::QueryConfig;
+use crate::source::{ActivitiesSource, SpoolPlace};
+
+/// Where a pull's records go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Files(OutputPlan),
+    Stdout(OutputFormat),
+}
+
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    pub client: ClientOptions,
+    pub query: QueryConfig,
+    pub destination: Destination,
+    pub sanitize: bool,
+    pub dry_run: bool,
+    pub show_progress: bool,
+}
+
+/// What a finished pull wrote.
+#[derive(Debug, Clone)]
+pub struct PullSummary {
+    pub records: u64,
+    pub files: Vec<ManifestFile>,
+    pub manifest: Option<PathBuf>,
+}
+
+/// Runs a pull to its end, or until `interrupt` resolves.
+pub async fn pull_to_destination(
+    config: &PullConfig,
+    sleeper: Arc<dyn Sleeper>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<PullSummary, AppError> {
+    let client = ActivitiesClient::new(config.client.clone(), sleeper)?;
+    let mut source = ActivitiesSource::new(
+        &client,
+        &config.query,
+        spool_place(&config.destination),
+        None,
+    )?;
+    if config.dry_run {
+        print!("{}", source.first_request(true));
+        return Ok(PullSummary {
+            records: 0,
+            files: vec![],
+            manifest: None,
+        });
+    }
+    let started = Utc::now();
+    let first_request = source.first_request(false);
+    let progress = PullProgress::new(config.show_progress, Arc::clone(client.stats()));
+    let summary = match &config.destination {
+        Destination::Stdout(format) => {
+            to_stdout(&mut source, *format, config.sanitize, &progress, interrupt).await
+        }
+        Destination::Files(plan) => {
+            let context = ManifestContext {
+                config,
+                started,
+                first_request,
+                stats: client.stats(),
+            };
+            to_files(&mut source, plan, &context, &progress, interrupt).await
+        }
+    };
+    progress.finish();
+    summary
+}
+
+/// Where the pull's temporary files go: beside its output (hidden names of this process), or
+/// in the system's temporary folder for a pull to standard output.
+fn spool_place(destination: &Destination) -> SpoolPlace {
+    match destination {
+        Destination::Files(plan) => {
+            let hidden = OutputPlan::temporary(&plan.primary);
+            SpoolPlace {
+                dir: hidden.parent().map(Path::to_path_buf).unwrap_or_default(),
+                prefix: hidden
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            }
+        }
+        Destination::Stdout(_) => SpoolPlace {
+            dir: std::env::temp_dir(),
+            prefix: format!(".o365-activities-{}", std::process::id()),
+        },
+    }
+}
+
+/// Runs the pipeline into `sinks`; the sinks back, and the pull's error if it stopped early.
+async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
+    source: &mut ActivitiesSource<'_>,
+    sinks: EvidenceSinks<W>,
+    progress: &PullProgress,
+    interrupt: impl Future<Output = ()>,
+) -> Result<(EvidenceSinks<W>, Result<(), AppError>), AppError> {
+    let (sinks, pulled) = super::run(source, sinks, progress, interrupt)
+        .await
+        .map_err(|e| AppError::Other(format!("cannot start a thread to write records: {e}")))?;
+    Ok((sinks, pulled.map_err(AppError::from)))
+}
+
+async fn to_stdout(
+    source: &mut ActivitiesSource<'_>,
+    format: OutputFormat,
+    sanitize: bool,
+    progress: &PullProgress,
+    interrupt: impl Future<Output = ()>,
+) -> Result<PullSummary, AppError> {
+    let records = match format {
+        OutputFormat::Jsonl => {
+            let sinks = EvidenceSinks::new(
+                JsonlWriter::new(std::io::stdout()),
+                None,
+                "standard output".into(),
+            );
+            let (sinks, pulled) = pull_into(source, sinks, progress, interrupt).await?;
+            pulled?;
+            let records = sinks.records();
+            sinks
+                .jsonl
+                .finish()
+                .map_err(|e| AppError::Other(format!("cannot write to stdout: {e}")))?;
+            records
+        }
+        OutputFormat::Csv => {
+            // The CSV header needs every column first: cells are spooled, then written out.
+            let spool = spool_place(&Destination::Stdout(format));
+            let spool = spool.dir.join(format!("{}.cells.tmp", spool.prefix));
+            let csv = CsvBuilder::create(spool.clone())
+                .map_err(|e| OutputError::io("cannot create", &spool, e))?;
+            let sinks = EvidenceSinks::new(
+                JsonlWriter::new(std::io::sink()),
+                Some(csv),
+                format!("the CSV spool {}", spool.display()),
+            );
+            let (sinks, pulled) = pull_into(source, sinks, progress, interrupt).await?;
+            pulled?;
+            let EvidenceSinks { csv, .. } = sinks;
+            match csv {
+                Some(csv) => csv
+                    .write_csv(std::io::stdout(), CsvOptions { sanitize })
+                    .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?,
+                None => 0,
+            }
+        }
+    };
+    report_empty(records);
+    Ok(PullSummary {
+        records,
+        files: vec![],
+        manifest: None,
+    })
+}
+
+struct ManifestContext<'a> {
+    config: &'a PullConfig,
+    started: DateTime<Utc>,
+    first_request: String,
+    stats: &'a RequestStats,
+}
+
+impl ManifestContext<'_> {
+    fn manifest(
+        &self,
+        status: PullStatus,
+        reason: Option<String>,
+        records: u64,
+        pages: u64,
+        files: Vec<ManifestFile>,
+    ) -> Manifest {
+        let query = &self.config.query;
+        let client = &self.config.client;
+        let counters = PullCounters {
+            records,
+            ..PullCounters::after_run(&PullCounters::default(), self.stats, pages)
+        };
+        Manifest {
+            tool: "o365-activities".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: self.started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            status,
+            reason,
+            query: ManifestQuery {
+                base_url: client.base_url.clone(),
+                api_version: client.api_version.clone(),
+                mailbox: client.user.clone(),
+                filter: query.filter.expression(None),
+                paging: format!("{:?}", query.paging).to_lowercase(),
+                page_size: query.page_size,
+                select: query.select.clone(),
+                first_request: self.first_request.clone(),
+            },
+            counters,
+            files,
+        }
+    }
+}
+
+async fn to_files(
+    source: &mut ActivitiesSource<'_>,
+    plan: &OutputPlan,
+    context: &ManifestContext<'_>,
+    progress: &PullProgress,
+    interrupt: impl Future<Output = ()>,
+) -> Result<PullSummary, AppError> {
+    let temp_evidence = OutputPlan::temporary(&plan.evidence);
+    let file = File::create(&temp_evidence)
+        .map_err(|e| OutputError::io("cannot create", &temp_evidence, e))?;
+    let csv = match plan.format {
+        OutputFormat::Csv => {
+            let spool = OutputPlan::temporary(&plan.primary).with_extension("cells");
+            Some(
+                CsvBuilder::create(spool.clone())
+                    .map_err(|e| OutputError::io("cannot create", &spool, e))?,
+            )
+        }
+        OutputFormat::Jsonl => None,
+    };
+    let destination = match &csv {
+        Some(csv) => format!(
+            "{} and {}",
+            temp_evidence.display(),
+            csv.spool_path().display()
+        ),
+        None => temp_evidence.display().to_string(),
+    };
+    let sinks = EvidenceSinks::new(JsonlWriter::new(file), csv, destination);
+    let (sinks, pulled) = pull_into(source, sinks, progress, interrupt).await?;
+    let records = sinks.records();
+    let pages = source.pages();
+
+    if let Err(error) = pulled {
+        let (_, evidence_sha, evidence_bytes) = sinks
+            .jsonl
+            .finish()
+            .map_err(|e| OutputError::io("cannot write", &temp_evidence, e))?;
+        let kept = OutputPlan::partial(&plan.evidence);
+        std::fs::rename(&temp_evidence, &kept)
+            .map_err(|e| OutputError::io("cannot keep the partial result as", &kept, e))?;
+        let files = vec![manifest_file(
+            &kept,
+            "evidence (partial)",
+            evidence_sha,
+            evidence_bytes,
+        )];
+        let manifest = context.manifest(
+            PullStatus::Incomplete,
+            Some(error.to_string()),
+            records,
+            pages,
+            files,
+        );
+        manifest.write(&plan.partial_manifest())?;
+        return Err(AppError::Partial {
+            error: Box::new(error),
+            kept: format!(
+                "{} ({records} records; manifest {})",
+                kept.display(),
+                plan.partial_manifest().display()
+            ),
+        });
+    }
+
+    let temp_csv = OutputPlan::temporary(&plan.primary);
+    let options = CsvOptions {
+        sanitize: context.config.sanitize,
+    };
+    let finished = finish_to_files(sinks, &temp_evidence, &temp_csv, options)?;
+    let (evidence_sha, evidence_bytes) = finished.evidence;
+    let mut files = vec![manifest_file(
+        &plan.evidence,
+        "evidence",
+        evidence_sha,
+        evidence_bytes,
+    )];
+    let mut temporaries = vec![(temp_evidence.clone(), plan.evidence.clone())];
+    if let Some((sha, bytes)) = finished.csv {
+        files.push(manifest_file(&plan.primary, "csv", sha, bytes));
+        temporaries.push((temp_csv, plan.primary.clone()));
+    }
+    // An old manifest must never describe the new files, even for a moment.
+    if plan.manifest.exists() {
+        std::fs::remove_file(&plan.manifest)
+            .map_err(|e| OutputError::io("cannot replace", &plan.manifest, e))?;
+    }
+    for (temporary, final_path) in &temporaries {
+        commit(temporary, final_path)?;
+    }
+    context
+        .manifest(PullStatus::Complete, None, records, pages, files.clone())
+        .write(&plan.manifest)?;
+    report_empty(records);
+    Ok(PullSummary {
+        records,
+        files,
+        manifest: Some(plan.manifest.clone()),
+    })
+}
+
+fn manifest_file(path: &Path, role: &str, sha256: String, bytes: u64) -> ManifestFile {
+    ManifestFile {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        role: role.to_string(),
+        sha256,
+        bytes,
+    }
+}
+
+fn report_empty(records: u64) {
+    if records == 0 {
+        tracing::warn!("no activities matched the query: the result is empty (not an error)");
+    }
+}
+
+impl PullSummary {
+    /// The closing lines on stderr: what was written, where, and its hashes.
+    pub fn print(&self) {
+        let summary = self;
+        let Some(manifest) = &summary.manifest else {
+            return;
+        };
+        eprintln!("pulled {} activities", summary.records);
+        let folder = manifest.parent().unwrap_or(Path::new("."));
+        for file in &summary.files {
+            eprintln!(
+                "  {}  {} ({} bytes, {})",
+                file.sha256,
+                folder.join(&file.name).display(),
+                file.bytes,
+                file.role
+            );
+        }
+        eprintln!("  manifest: {}", manifest.display());
+    }
+}
