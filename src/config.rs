@@ -1,4 +1,8 @@
-//! Turning parsed arguments into a validated pull configuration, before any work starts.
+//! Turning parsed arguments into validated configurations, before any work starts.
+
+mod batch;
+
+pub use batch::BatchConfig;
 
 use std::time::Duration;
 

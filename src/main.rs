@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use o365_activities::cli::{Cli, Command, MockTenantCommand};
 use o365_activities::commands;
-use o365_activities::config::PullConfig;
+use o365_activities::config::{BatchConfig, PullConfig};
 use o365_activities::error::{exit_code, AppError};
 use o365_activities::http::TokioSleeper;
 
@@ -82,7 +82,8 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             commands::mock_tenant::serve(&args, verbose, ctrl_c()).await
         }
         Command::Batch(args) => {
-            commands::batch::run(&args, quiet, Arc::new(TokioSleeper), ctrl_c()).await
+            let config = BatchConfig::from_args(&args, chrono::Utc::now(), quiet)?;
+            commands::batch::run(config, Arc::new(TokioSleeper), ctrl_c()).await
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => commands::triage::run(&args, quiet),

@@ -25,7 +25,9 @@ pub struct RunParameters {
     pub paging: String,
     pub format: String,
     pub sanitize: bool,
-    pub users_file_sha256: String,
+    /// SHA-256 of the user list (one UPN a line, as read: comments and blank lines left out).
+    #[serde(alias = "users_file_sha256")]
+    pub users_sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

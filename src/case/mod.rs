@@ -8,14 +8,20 @@
 //! ```
 
 mod checkpoint;
+mod finish;
 pub mod mailbox;
 mod manifest;
+mod open;
+mod schedule;
 pub mod timeline;
 mod users;
 
 pub use crate::pipeline::CrashPoints;
 pub use checkpoint::Checkpoint;
+pub use finish::{finish_case, report};
 pub use manifest::{CaseFile, CaseManifest, MailboxEntry, MailboxStatus, RunParameters};
+pub use open::{open_case, OpenCase};
+pub use schedule::run_mailboxes;
 pub use users::{read_users, UserList};
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,112 @@
+//! Opening a case folder: a new case, or the one a `--resume` continues (with the same
+//! parameters, and the range frozen when it started).
+
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+
+use super::MANIFEST;
+use super::{relative, CaseManifest, MailboxEntry, MailboxPaths, MailboxStatus, RunParameters};
+use crate::config::BatchConfig;
+use crate::error::AppError;
+use crate::output::{OutputError, PullCounters};
+
+/// The case a run works on, its manifest already written.
+pub struct OpenCase {
+    pub manifest: CaseManifest,
+    pub manifest_path: PathBuf,
+}
+
+/// Creates the case of `config`, or opens it to resume; the range of a resumed case is the one
+/// it started with (set in `config.query`), so every resume pulls the same snapshot.
+pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
+    let case = config.case.clone();
+    let manifest_path = case.join(MANIFEST);
+    let manifest = if manifest_path.exists() {
+        if !config.resume {
+            return Err(AppError::Usage(format!(
+                "{} already holds a case: pass --resume to continue it, or choose another --out-dir",
+                case.display()
+            )));
+        }
+        let manifest = CaseManifest::read(&manifest_path)?;
+        refuse_changed_parameters(&manifest.parameters, &config.parameters)?;
+        config.query.filter.start = manifest.parameters.resolved_start;
+        config.query.filter.end = manifest.parameters.resolved_end;
+        manifest
+    } else {
+        let non_empty = std::fs::read_dir(&case)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if non_empty {
+            return Err(AppError::Usage(format!(
+                "{} exists and is not a case folder: choose another --out-dir",
+                case.display()
+            )));
+        }
+        std::fs::create_dir_all(&case).map_err(|e| OutputError::io("cannot create", &case, e))?;
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        CaseManifest {
+            tool: "o365-activities".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: now.clone(),
+            updated_at: now,
+            parameters: config.parameters.clone(),
+            mailboxes: config
+                .users
+                .iter()
+                .map(|upn| pending_entry(&case, upn))
+                .collect(),
+            files: Vec::new(),
+        }
+    };
+    manifest.write(&manifest_path)?;
+    Ok(OpenCase {
+        manifest,
+        manifest_path,
+    })
+}
+
+fn pending_entry(case: &Path, upn: &str) -> MailboxEntry {
+    MailboxEntry {
+        mailbox: upn.to_string(),
+        folder: relative(case, &MailboxPaths::new(case, upn).folder),
+        status: MailboxStatus::Pending,
+        reason: None,
+        counters: PullCounters::default(),
+        files: Vec::new(),
+        set_aside: Vec::new(),
+    }
+}
+
+fn refuse_changed_parameters(started: &RunParameters, now: &RunParameters) -> Result<(), AppError> {
+    let mut changed = Vec::new();
+    let mut check = |name: &str, same: bool| {
+        if !same {
+            changed.push(name.to_string());
+        }
+    };
+    check("--base-url", started.base_url == now.base_url);
+    check("--api-version", started.api_version == now.api_version);
+    check("--start", started.start == now.start);
+    check("--end", started.end == now.end);
+    check("--types", started.types == now.types);
+    check("--app-types", started.app_types == now.app_types);
+    check("--select", started.select == now.select);
+    check("--page-size", started.page_size == now.page_size);
+    check("--paging", started.paging == now.paging);
+    check("--format", started.format == now.format);
+    check("--no-sanitize", started.sanitize == now.sanitize);
+    check(
+        "--users (the list of mailboxes)",
+        started.users_sha256 == now.users_sha256,
+    );
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Usage(format!(
+            "cannot resume: this case was started with different {}; resume with the same values, or start a new case in another --out-dir",
+            changed.join(", ")
+        )))
+    }
+}

@@ -1,0 +1,88 @@
+//! `batch`'s configuration: the user list read and checked, the query and the connection,
+//! all before any work.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{client_options, QueryConfig};
+use crate::case::{read_users, RunParameters};
+use crate::cli::BatchArgs;
+use crate::error::AppError;
+use crate::http::ClientOptions;
+use crate::output::OutputFormat;
+
+#[derive(Debug, Clone)]
+pub struct BatchConfig {
+    pub case: PathBuf,
+    /// The mailboxes, in the order of the users file.
+    pub users: Vec<String>,
+    /// What reading the users file noticed (duplicates, say), for stderr.
+    pub notes: Vec<String>,
+    pub query: QueryConfig,
+    /// The connection; each mailbox's client sets its own user.
+    pub client: ClientOptions,
+    /// What the case records, and a resumed run must ask for again.
+    pub parameters: RunParameters,
+    pub resume: bool,
+    /// Mailboxes pulled at once.
+    pub concurrency: usize,
+    pub format: OutputFormat,
+    pub sanitize: bool,
+    /// The crash point to abort at (tests only).
+    pub crash_at: Option<u64>,
+    pub quiet: bool,
+    /// Progress bars (a terminal, not quiet) rather than plain lines.
+    pub show_bars: bool,
+}
+
+impl BatchConfig {
+    pub fn from_args(args: &BatchArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
+        let text = std::fs::read_to_string(&args.users).map_err(|e| {
+            AppError::Usage(format!("cannot read --users {}: {e}", args.users.display()))
+        })?;
+        let users = read_users(&text).map_err(|errors| {
+            AppError::Usage(format!(
+                "{} has lines to fix:\n  {}",
+                args.users.display(),
+                errors.join("\n  ")
+            ))
+        })?;
+        let query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        let client = client_options("me", &args.connection, false)?;
+        let parameters = RunParameters {
+            base_url: client.base_url.clone(),
+            api_version: client.api_version.clone(),
+            start: args.query.start.clone(),
+            end: args.query.end.clone(),
+            resolved_filter: query.filter.expression(None),
+            resolved_end: query.filter.end,
+            resolved_start: query.filter.start,
+            types: query.filter.types.clone(),
+            app_types: query.filter.app_types.clone(),
+            select: query.select.clone(),
+            page_size: query.page_size,
+            paging: format!("{:?}", query.paging).to_lowercase(),
+            format: format!("{:?}", args.format).to_lowercase(),
+            sanitize: !args.no_sanitize,
+            // The list, not the file: comments, blank lines and spacing change nothing.
+            users_sha256: hex::encode(Sha256::digest(users.users.join("\n").as_bytes())),
+        };
+        Ok(BatchConfig {
+            case: args.out_dir.clone(),
+            users: users.users,
+            notes: users.notes,
+            query,
+            client,
+            parameters,
+            resume: args.resume,
+            concurrency: args.concurrency as usize,
+            format: args.format,
+            sanitize: !args.no_sanitize,
+            crash_at: args.crash_at,
+            quiet,
+            show_bars: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        })
+    }
+}
