@@ -1,8 +1,14 @@
 //! Turning parsed arguments into validated configurations, before any work starts.
 
 mod batch;
+mod demo;
+mod mock_tenant;
+mod triage;
 
 pub use batch::BatchConfig;
+pub use demo::DemoConfig;
+pub use mock_tenant::{GenerateConfig, ServeConfig};
+pub use triage::TriageConfig;
 
 use std::time::Duration;
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use clap::Parser;
 use o365_activities::cli::{Cli, Command, MockTenantCommand};
 use o365_activities::commands;
-use o365_activities::config::{BatchConfig, PullConfig};
+use o365_activities::config::{
+    BatchConfig, DemoConfig, GenerateConfig, PullConfig, ServeConfig, TriageConfig,
+};
 use o365_activities::error::{exit_code, AppError};
 use o365_activities::http::TokioSleeper;
 
@@ -76,19 +78,20 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::MockTenant(MockTenantCommand::Generate(args)) => {
-            commands::mock_tenant::generate(&args, quiet)
+            commands::mock_tenant::generate(&GenerateConfig::from_args(&args, quiet)?)
         }
         Command::MockTenant(MockTenantCommand::Serve(args)) => {
-            commands::mock_tenant::serve(&args, verbose, ctrl_c()).await
+            commands::mock_tenant::serve(ServeConfig::from_args(&args, verbose)?, ctrl_c()).await
         }
         Command::Batch(args) => {
             let config = BatchConfig::from_args(&args, chrono::Utc::now(), quiet)?;
             commands::batch::run(config, Arc::new(TokioSleeper), ctrl_c()).await
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
-        Command::Triage(args) => commands::triage::run(&args, quiet),
+        Command::Triage(args) => commands::triage::run(&TriageConfig::from_args(&args, quiet)?),
         Command::Demo(args) => {
-            commands::demo::run(&args, quiet, Arc::new(TokioSleeper), ctrl_c()).await
+            let config = DemoConfig::from_args(&args, quiet)?;
+            commands::demo::run(&config, Arc::new(TokioSleeper), ctrl_c()).await
         }
     }
 }

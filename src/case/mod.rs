@@ -12,6 +12,7 @@ mod finish;
 pub mod mailbox;
 mod manifest;
 mod open;
+mod resume;
 mod schedule;
 pub mod timeline;
 mod users;

@@ -7,18 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
-
-use crate::cli::{DemoArgs, PagingMode};
-use crate::config::{Destination, PullConfig, QueryConfig};
+use crate::config::DemoConfig;
 use crate::error::AppError;
-use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, Sleeper};
+use crate::http::Sleeper;
 use crate::mock::{
     corpus_by_mailbox, default_corpus, write_corpus, FaultSettings, ServerSettings, TokenSpec,
 };
-use crate::odata::ActivityFilter;
-use crate::output::{OutputError, OutputPlan};
-use crate::secret::SecretString;
+use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
 use crate::triage::geo::GeoLookup;
 use crate::triage::{analyze_mailbox, load_inputs, render, Settings};
@@ -26,25 +21,14 @@ use crate::triage::{analyze_mailbox, load_inputs, render, Settings};
 const DEMO_TOKEN: &str = "demo-token";
 
 pub async fn run(
-    args: &DemoArgs,
-    quiet: bool,
+    config: &DemoConfig,
     sleeper: Arc<dyn Sleeper>,
     interrupt: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
-    let out_dir = &args.out_dir;
-    if out_dir.exists()
-        && std::fs::read_dir(out_dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(OutputError::Exists {
-            path: out_dir.display().to_string(),
-        }
-        .into());
-    }
+    let (out_dir, quiet) = (&config.out_dir, config.quiet);
     std::fs::create_dir_all(out_dir).map_err(|e| OutputError::io("cannot create", out_dir, e))?;
 
-    let corpus = default_corpus(args.seed);
+    let corpus = default_corpus(config.seed);
     let truth = corpus.truth.clone().unwrap_or_default();
     let corpus_path = out_dir.join("corpus.jsonl");
     write_corpus(&corpus, &corpus_path)?;
@@ -65,7 +49,7 @@ pub async fn run(
         faults: FaultSettings {
             fail_rate: 0.05,
             truncate_rate: 0.02,
-            seed: args.seed,
+            seed: config.seed,
             ..FaultSettings::default()
         },
         ..ServerSettings::default()
@@ -81,42 +65,8 @@ pub async fn run(
         eprintln!("pulling {} ...", truth.mailbox);
     }
     let output = out_dir.join(format!("{}.csv", truth.mailbox));
-    let config = PullConfig {
-        client: ClientOptions {
-            base_url: server.url.clone(),
-            api_version: "v2.0".into(),
-            user: truth.mailbox.clone(),
-            credentials: Credentials::Bearer(SecretString::new(DEMO_TOKEN)),
-            timeout: Duration::from_secs(60),
-            retry: RetryPolicy {
-                max_retries: 8,
-                max_server_wait: Duration::from_secs(600),
-                backoff: Backoff {
-                    base: Duration::from_millis(100),
-                    cap: Duration::from_secs(5),
-                },
-            },
-            budget: RateBudget::default(),
-        },
-        query: QueryConfig {
-            filter: ActivityFilter {
-                start: None,
-                end: Utc::now().trunc_subsecs(0),
-                before: None,
-                types: vec![],
-                app_types: vec![],
-            },
-            select: None,
-            page_size: 1000,
-            paging: PagingMode::Keyset,
-            mailbox_concurrency: 4,
-        },
-        destination: Destination::Files(OutputPlan::new(&output, None, false)?),
-        sanitize: true,
-        dry_run: false,
-        show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let pulled = crate::pipeline::pull_to_destination(&config, sleeper, interrupt).await;
+    let pull = config.pull_config(&server.url, DEMO_TOKEN, &truth.mailbox, &output)?;
+    let pulled = crate::pipeline::pull_to_destination(&pull, sleeper, interrupt).await;
     let requests = server.requests();
     let _ = server.shutdown().await;
     let summary = pulled?;

@@ -1,0 +1,88 @@
+//! `demo`'s configuration: an empty output folder, checked before anything is generated; and
+//! the pull the demo runs, as the CLI would configure it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+
+use crate::cli::DemoArgs;
+use crate::error::AppError;
+use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
+use crate::odata::ActivityFilter;
+use crate::output::OutputPlan;
+use crate::pipeline::{Destination, PullConfig};
+use crate::secret::SecretString;
+use crate::source::{PagingMode, QueryConfig};
+
+pub struct DemoConfig {
+    pub out_dir: PathBuf,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+impl DemoConfig {
+    pub fn from_args(args: &DemoArgs, quiet: bool) -> Result<Self, AppError> {
+        let out_dir = &args.out_dir;
+        let occupied = out_dir.exists()
+            && std::fs::read_dir(out_dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true);
+        if occupied {
+            return Err(AppError::Usage(format!(
+                "{} is not an empty folder: choose another --out-dir (the demo writes a whole folder)",
+                out_dir.display()
+            )));
+        }
+        Ok(DemoConfig {
+            out_dir: out_dir.clone(),
+            seed: args.seed,
+            quiet,
+        })
+    }
+
+    /// The pull of `mailbox` from the mock tenant at `base_url` into `output`.
+    pub fn pull_config(
+        &self,
+        base_url: &str,
+        token: &str,
+        mailbox: &str,
+        output: &Path,
+    ) -> Result<PullConfig, AppError> {
+        Ok(PullConfig {
+            client: ClientOptions {
+                base_url: base_url.to_string(),
+                api_version: "v2.0".into(),
+                user: mailbox.to_string(),
+                credentials: Credentials::Bearer(SecretString::new(token)),
+                timeout: Duration::from_secs(60),
+                retry: RetryPolicy {
+                    max_retries: 8,
+                    max_server_wait: Duration::from_secs(600),
+                    backoff: Backoff {
+                        base: Duration::from_millis(100),
+                        cap: Duration::from_secs(5),
+                    },
+                },
+                budget: RateBudget::default(),
+            },
+            query: QueryConfig {
+                filter: ActivityFilter {
+                    start: None,
+                    end: Utc::now().trunc_subsecs(0),
+                    before: None,
+                    types: vec![],
+                    app_types: vec![],
+                },
+                select: None,
+                page_size: 1000,
+                paging: PagingMode::Keyset,
+                mailbox_concurrency: 4,
+            },
+            destination: Destination::Files(OutputPlan::new(output, None, false)?),
+            sanitize: true,
+            dry_run: false,
+            show_progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        })
+    }
+}

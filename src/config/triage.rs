@@ -1,0 +1,79 @@
+//! `triage`'s configuration: keywords, databases and the output checked before any analysis.
+
+use std::path::PathBuf;
+
+use crate::cli::{TriageArgs, TriageFormat};
+use crate::error::AppError;
+use crate::output::OutputError;
+use crate::triage::analyze::DEFAULT_KEYWORDS;
+use crate::triage::geo::GeoLookup;
+use crate::triage::Settings;
+
+pub struct TriageConfig {
+    pub inputs: Vec<PathBuf>,
+    pub settings: Settings,
+    pub format: TriageFormat,
+    /// A file, or for `--format csv` a folder; standard output when absent.
+    pub output: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl TriageConfig {
+    pub fn from_args(args: &TriageArgs, quiet: bool) -> Result<Self, AppError> {
+        let keywords = match &args.keywords {
+            Some(path) => read_keywords(path)?,
+            None => DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+        };
+        let settings = Settings {
+            home_countries: args.home_country.iter().map(|c| c.to_uppercase()).collect(),
+            keywords,
+            geo: GeoLookup::open(args.geoip.as_deref(), args.asn.as_deref())?,
+        };
+        if !args.home_country.is_empty() && !settings.geo.is_enabled() {
+            return Err(AppError::Usage(
+                "--home-country needs a country database: pass --geoip MMDB".into(),
+            ));
+        }
+        match (&args.format, &args.output) {
+            (TriageFormat::Csv, None) => {
+                return Err(AppError::Usage(
+                    "--format csv writes one file per table: give --output FOLDER".into(),
+                ))
+            }
+            (TriageFormat::Csv, Some(_)) | (_, None) => {}
+            (_, Some(path)) => {
+                if path.exists() && !args.force {
+                    return Err(OutputError::Exists {
+                        path: path.display().to_string(),
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(TriageConfig {
+            inputs: args.inputs.clone(),
+            settings,
+            format: args.format,
+            output: args.output.clone(),
+            quiet,
+        })
+    }
+}
+
+/// One keyword a line; `#` starts a comment.
+fn read_keywords(path: &std::path::Path) -> Result<Vec<String>, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Usage(format!("cannot read --keywords {}: {e}", path.display())))?;
+    let words: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if words.is_empty() {
+        return Err(AppError::Usage(format!(
+            "--keywords {} holds no keyword (one per line)",
+            path.display()
+        )));
+    }
+    Ok(words)
+}
