@@ -2,7 +2,7 @@
 
 use crate::http::{HttpError, Refusal};
 use crate::output::OutputError;
-use crate::paging::PagingError;
+use crate::source::paging::PagingError;
 
 /// Exit codes, as README documents them.
 pub mod exit_code {

@@ -11,7 +11,6 @@ pub mod json_key;
 pub mod mock;
 pub mod odata;
 pub mod output;
-pub mod paging;
 pub mod pipeline;
 pub mod progress;
 pub mod record;

@@ -19,8 +19,8 @@ pub use sinks::{CheckpointHook, DurablePoint, EvidenceSinks, SyncToDisk};
 
 use std::io::Write;
 
-use crate::paging::{Handover, PagingError, PartialHandover};
 use crate::progress::ProgressReport;
+use crate::source::paging::{Handover, PagingError, PartialHandover};
 use crate::source::ActivitiesSource;
 use writer::{SinkWriter, Written};
 

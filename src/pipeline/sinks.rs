@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::crash::CrashPoints;
 use crate::output::{CsvBuilder, JsonlWriter};
-use crate::paging::{PagingError, SpoolReader};
 use crate::record::{Activity, PageReading};
+use crate::source::paging::{PagingError, SpoolReader};
 
 /// What a checkpoint vouches for: the evidence's first `bytes` bytes, `records` records with
 /// SHA-256 `sha256`, hold every record before `bound` (`None`: the whole range).

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::sinks::{EvidenceSinks, SyncToDisk};
-use crate::paging::PagingError;
 use crate::record::Activity;
+use crate::source::paging::PagingError;
 
 /// What the writer is handed, in order.
 pub enum Written {
@@ -111,7 +111,7 @@ mod tests {
 
     use super::*;
     use crate::output::JsonlWriter;
-    use crate::paging::SpoolWriter;
+    use crate::source::paging::SpoolWriter;
 
     fn sinks() -> EvidenceSinks<Vec<u8>> {
         EvidenceSinks::new(JsonlWriter::new(Vec::new()), None, "a test buffer".into())

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, PageQuery};
-use crate::paging::{
+use crate::record::PageReading;
+use crate::source::paging::{
     fetch_windows, newest_activity_query, EmitWindow, Handover, KeysetPager, Pager, PagerProgress,
     PagingError, PartialHandover, SkipPager, WindowPlan,
 };
-use crate::record::PageReading;
 
 /// How to walk a mailbox's pages (`--paging`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,6 +8,7 @@
 //! and hand over the same events.
 
 mod activities;
+pub mod paging;
 
-pub use crate::paging::{EmitWindow, Handover, PartialHandover};
 pub use activities::{ActivitiesSource, AnyPager, PagingMode, QueryConfig, SpoolPlace};
+pub use paging::{EmitWindow, Handover, PartialHandover};
