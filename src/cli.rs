@@ -273,6 +273,12 @@ pub struct ConnectionArgs {
     /// Longest server-requested wait (Retry-After) honoured, in seconds
     #[arg(long, default_value_t = 600)]
     pub max_wait: u64,
+
+    /// Largest response body accepted, in bytes (a larger one is retried, then the pull stops
+    /// with its partial result)
+    #[arg(long, default_value_t = crate::http::DEFAULT_MAX_PAGE_BYTES,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_page_bytes: u64,
 }
 
 #[derive(Debug, Subcommand)]

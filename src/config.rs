@@ -190,6 +190,7 @@ pub fn client_options(
             },
         },
         budget: RateBudget::default(),
+        max_page_bytes: connection.max_page_bytes,
     })
 }
 

@@ -89,7 +89,8 @@ impl From<HttpError> for AppError {
                 "{gave_up}. The service may be overloaded or throttling hard: run again later, or \
                  raise --max-retries"
             )),
-            HttpError::Setup(message) => AppError::Other(message),
+            HttpError::Setup(message) | HttpError::Unsafe(message) => AppError::Other(message),
+            cannot @ HttpError::CannotConnect { .. } => AppError::GaveUp(cannot.to_string()),
         }
     }
 }

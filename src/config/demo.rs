@@ -8,7 +8,9 @@ use chrono::{SubsecRound, Utc};
 
 use crate::cli::DemoArgs;
 use crate::error::AppError;
-use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
+use crate::http::{
+    Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, DEFAULT_MAX_PAGE_BYTES,
+};
 use crate::odata::ActivityFilter;
 use crate::output::OutputPlan;
 use crate::pipeline::{Destination, PullConfig};
@@ -65,6 +67,7 @@ impl DemoConfig {
                     },
                 },
                 budget: RateBudget::default(),
+                max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             },
             query: QueryConfig {
                 filter: ActivityFilter {

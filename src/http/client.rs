@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, USER_AGENT};
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LOCATION, USER_AGENT};
 use reqwest::StatusCode;
 use serde::Serialize;
 
@@ -14,7 +14,7 @@ use super::retry::{classify_status, RetryDecision, RetryPolicy};
 use super::sleeper::Sleeper;
 use super::Credentials;
 use crate::odata::{user_path_segment, PageQuery};
-use crate::record::{parse_page_for, Activity, PageReading};
+use crate::record::{read_page, Page, PageReading};
 
 pub const PREFER_ACTIVITY_ACCESS: &str = "exchange.behavior=\"ActivityAccess\"";
 pub const ACCEPT_NO_METADATA: &str = "application/json; odata.metadata=none";
@@ -31,7 +31,21 @@ pub struct ClientOptions {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub budget: RateBudget,
+    /// The largest response body accepted; a larger one is a failed attempt (retried), so a
+    /// hostile or broken server cannot grow the client's memory without bound.
+    pub max_page_bytes: u64,
 }
+
+/// The default `--max-page-bytes`: ample for 1,000 records of the largest kind (about 1 KB of
+/// Query XML each), far below what would strain a workstation.
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The largest error body read (only its message is used).
+const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
+
+/// Retries of a request that could not connect at all (refused, no such host, TLS): a couple of
+/// quick ones for a blip, not the long backoff meant for an overloaded service.
+const CONNECT_RETRIES: u32 = 2;
 
 /// Counters for the manifest and the progress line, shared across tasks.
 #[derive(Debug, Default, Serialize)]
@@ -51,6 +65,10 @@ impl RequestStats {
 /// Why one attempt did not produce a page.
 enum AttemptFailure {
     Refused(Refusal),
+    /// Answering would mean trusting another origin (a redirect away from the base URL).
+    Unsafe(String),
+    /// No connection could be made (refused, DNS, TLS): retried quickly, then reported as such.
+    CannotConnect(String),
     Retryable {
         decision: RetryDecision,
         reason: String,
@@ -83,6 +101,9 @@ impl ActivitiesClient {
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(30)))
+            // The query names the mailbox and the case: it goes to no one else.
+            .referer(false)
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|err| HttpError::Setup(err.to_string()))?;
         let endpoint = format!(
@@ -124,17 +145,59 @@ impl ActivitiesClient {
         &self,
         query: &PageQuery<'_>,
         reading: &PageReading,
-    ) -> Result<Vec<Activity>, HttpError> {
+    ) -> Result<Page, HttpError> {
         let url = self.url_for(query);
+        let shown = query
+            .parameters()
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.fetch(&url, &shown, reading).await
+    }
+
+    /// Fetches the page an `@odata.nextLink` names: only on the base URL's own origin (scheme,
+    /// host and port), since another origin's records must never become this mailbox's
+    /// evidence.
+    pub async fn fetch_link(&self, link: &str, reading: &PageReading) -> Result<Page, HttpError> {
+        let same = reqwest::Url::parse(link)
+            .ok()
+            .zip(reqwest::Url::parse(&self.options.base_url).ok())
+            .is_some_and(|(link, base)| link.origin() == base.origin());
+        if !same {
+            return Err(HttpError::Unsafe(format!(
+                "the server's @odata.nextLink {link:?} leaves the origin of --base-url {}; it was \
+                 not followed, since another server's records must never become this mailbox's \
+                 evidence",
+                self.options.base_url
+            )));
+        }
+        self.fetch(link, link, reading).await
+    }
+
+    /// Fetches `url` (`shown`: the query as an error message shows it), retrying as the policy
+    /// allows.
+    async fn fetch(&self, url: &str, shown: &str, reading: &PageReading) -> Result<Page, HttpError> {
         let policy = self.options.retry;
-        let mut retries = 0u32;
+        let (mut retries, mut connect_retries) = (0u32, 0u32);
         loop {
-            let failure = match self.attempt(&url, query, reading, retries).await {
-                Ok(records) => return Ok(records),
+            let failure = match self.attempt(url, shown, reading, retries).await {
+                Ok(page) => return Ok(page),
                 Err(failure) => failure,
             };
             let (decision, reason) = match failure {
                 AttemptFailure::Refused(refusal) => return Err(refusal.into()),
+                AttemptFailure::Unsafe(message) => return Err(HttpError::Unsafe(message)),
+                AttemptFailure::CannotConnect(cause) => {
+                    if connect_retries >= CONNECT_RETRIES.min(policy.max_retries) {
+                        return Err(HttpError::CannotConnect {
+                            host: host_of(url),
+                            cause,
+                        });
+                    }
+                    connect_retries += 1;
+                    (RetryDecision::Backoff, format!("cannot connect: {cause}"))
+                }
                 AttemptFailure::Retryable { decision, reason } => (decision, reason),
             };
             if retries >= policy.max_retries {
@@ -186,10 +249,10 @@ impl ActivitiesClient {
     async fn attempt(
         &self,
         url: &str,
-        query: &PageQuery<'_>,
+        shown: &str,
         reading: &PageReading,
         retries: u32,
-    ) -> Result<Vec<Activity>, AttemptFailure> {
+    ) -> Result<Page, AttemptFailure> {
         let _permit = self.limiter.acquire().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let sent = self
@@ -203,6 +266,10 @@ impl ActivitiesClient {
             .await;
         let response = match sent {
             Ok(response) => response,
+            Err(err) if err.is_connect() => {
+                tracing::debug!("GET {url} -> cannot connect (attempt {})", retries + 1);
+                return Err(AttemptFailure::CannotConnect(error_chain(&err)));
+            }
             Err(err) => {
                 tracing::debug!("GET {url} -> no response (attempt {})", retries + 1);
                 return Err(AttemptFailure::Retryable {
@@ -213,24 +280,38 @@ impl ActivitiesClient {
         };
         let status = response.status();
         tracing::debug!("GET {url} -> {status} (attempt {})", retries + 1);
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("(no Location header)");
+            return Err(AttemptFailure::Unsafe(format!(
+                "the server redirected {status} to {location:?}, away from the origin of \
+                 --base-url {}; the redirect was not followed, since another server's records \
+                 must never become this mailbox's evidence",
+                self.options.base_url
+            )));
+        }
         let headers = response.headers().clone();
-        let body = response.bytes().await;
         if status.is_success() {
-            let body = body.map_err(|err| AttemptFailure::Retryable {
-                decision: RetryDecision::Backoff,
-                reason: format!("the response body was cut off: {}", error_chain(&err)),
-            })?;
-            return parse_page_for(Vec::from(body), reading).map_err(|err| {
-                AttemptFailure::Retryable {
+            let body = read_body(response, self.options.max_page_bytes)
+                .await
+                .map_err(|reason| AttemptFailure::Retryable {
                     decision: RetryDecision::Backoff,
-                    reason: err.to_string(),
-                }
+                    reason,
+                })?;
+            return read_page(body, reading).map_err(|err| AttemptFailure::Retryable {
+                decision: RetryDecision::Backoff,
+                reason: err.to_string(),
             });
         }
-        let body = body.map(|b| b.to_vec()).unwrap_or_default();
+        let body = read_body(response, MAX_ERROR_BODY_BYTES)
+            .await
+            .unwrap_or_default();
         match classify_status(status, &headers, SystemTime::now()) {
             RetryDecision::Fatal => Err(AttemptFailure::Refused(
-                self.refusal(status, &headers, &body, url, query),
+                self.refusal(status, &headers, &body, url, shown),
             )),
             decision => Err(AttemptFailure::Retryable {
                 decision,
@@ -245,7 +326,7 @@ impl ActivitiesClient {
         headers: &HeaderMap,
         body: &[u8],
         url: &str,
-        query: &PageQuery<'_>,
+        shown: &str,
     ) -> Refusal {
         let message = error_message(body);
         match status {
@@ -269,12 +350,7 @@ impl ActivitiesClient {
             },
             StatusCode::BAD_REQUEST => Refusal::BadRequest {
                 message,
-                query: query
-                    .parameters()
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect::<Vec<_>>()
-                    .join("&"),
+                query: shown.to_string(),
             },
             other => Refusal::Other {
                 status: other.as_u16(),
@@ -282,6 +358,66 @@ impl ActivitiesClient {
             },
         }
     }
+}
+
+/// Follows redirects only within the origin of the first request (at most 5); anything else
+/// comes back as the redirect response itself, which the client refuses.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Reads a response body of at most `limit` bytes: a larger one is refused as soon as its
+/// announced length or the bytes read pass the limit, so memory stays near the limit whatever
+/// the server sends.
+async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, String> {
+    let too_large = || {
+        format!(
+            "the response body is larger than {limit} bytes (--max-page-bytes); a page of 1,000 \
+             activities is a few MB"
+        )
+    };
+    if response.content_length().is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(err) => {
+                return Err(format!(
+                    "the response body was cut off: {}",
+                    error_chain(&err)
+                ))
+            }
+        }
+    }
+}
+
+/// The host (and port) of a URL, for messages.
+fn host_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| u.port().map_or(h.to_string(), |p| format!("{h}:{p}")))
+        })
+        .unwrap_or_else(|| url.to_string())
 }
 
 /// The `error.message` of an OData error body, or the body itself, or a placeholder.

@@ -59,6 +59,13 @@ pub enum HttpError {
 
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
+
+    /// The server tried to lead the client to another origin.
+    #[error("{0}")]
+    Unsafe(String),
+
+    #[error("cannot connect to {host}: {cause}; check --base-url and the network")]
+    CannotConnect { host: String, cause: String },
 }
 
 /// Human text for a wait, used in warnings.

@@ -8,7 +8,7 @@ mod retry;
 mod sleeper;
 
 pub use auth::Credentials;
-pub use client::{ActivitiesClient, ClientOptions, RequestStats};
+pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
 pub use error::{HttpError, Refusal};
 pub use limiter::{MailboxLimiter, RateBudget};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};

@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use keys::{read_keys, Keys};
-pub use page::{parse_page, parse_page_for, FrameMaker, MalformedPage, PageReading};
+pub use page::{
+    parse_page, parse_page_for, read_page, FrameMaker, MalformedPage, Page, PageReading,
+};
 
 mod keys;
 mod page;

@@ -47,23 +47,37 @@ pub trait FrameMaker: Send + Sync + std::fmt::Debug {
     ) -> serde_json::Result<()>;
 }
 
+/// One page: its records, and the server's link to the rest of the same query, if it gave one
+/// (server-driven paging).
+#[derive(Debug, Default)]
+pub struct Page {
+    pub records: Vec<Activity>,
+    pub next_link: Option<String>,
+}
+
 /// Parses a page body for its records' keys. The body becomes the records' shared text as it
 /// is, without a copy.
 pub fn parse_page(body: Vec<u8>) -> Result<Vec<Activity>, MalformedPage> {
     parse_page_for(body, &PageReading::Keys)
 }
 
-/// Parses a page body, reading each record as `reading` says.
+/// Parses a page body's records, reading each as `reading` says.
 pub fn parse_page_for(
     body: Vec<u8>,
     reading: &PageReading,
 ) -> Result<Vec<Activity>, MalformedPage> {
+    read_page(body, reading).map(|page| page.records)
+}
+
+/// Parses a page body: its records, read as `reading` says, and its `@odata.nextLink`.
+pub fn read_page(body: Vec<u8>, reading: &PageReading) -> Result<Page, MalformedPage> {
     let source = Arc::new(String::from_utf8(body).map_err(|err| MalformedPage(err.to_string()))?);
     let mut walk = Walk {
         text: &source,
         at: 0,
     };
     let mut records = None;
+    let mut next_link = None;
     walk.expect(b'{')?;
     if !walk.eat(b'}') {
         loop {
@@ -74,6 +88,9 @@ pub fn parse_page_for(
                     return Err(MalformedPage("duplicate field `value`".into()));
                 }
                 records = Some(walk.records(&source, reading)?);
+            } else if &*key == "@odata.nextLink" {
+                let (link, _) = walk.value::<Option<String>>()?;
+                next_link = link;
             } else {
                 walk.value::<IgnoredAny>()?;
             }
@@ -84,7 +101,8 @@ pub fn parse_page_for(
         }
     }
     walk.expect_end()?;
-    records.ok_or_else(|| MalformedPage("missing field `value`".into()))
+    let records = records.ok_or_else(|| MalformedPage("missing field `value`".into()))?;
+    Ok(Page { records, next_link })
 }
 
 /// A cursor over the page text.

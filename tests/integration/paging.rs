@@ -53,9 +53,12 @@ async fn keyset_raises_the_bound_and_pages_within_a_crowded_timestamp() {
         &server,
         Some("2018-05-01T10:00:00.250Z"),
         Some("3"),
-        &[e, f],
+        &[e, f.clone()],
     )
     .await;
+    // A short page is not the end: the walk asks again from the bound it reached, and ends on
+    // a page that brings nothing new.
+    expect_page(&server, Some("2018-05-02T08:30:00Z"), None, &[f]).await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let (result, _) = run(&config(&server.uri(), &output, &["--page-size", "3"])).await;
@@ -82,6 +85,7 @@ async fn a_first_page_of_one_timestamp_pages_with_skip_instead_of_looping() {
         &same[6..7],
     )
     .await;
+    expect_page(&server, Some("2018-05-01T10:00:00Z"), Some("7"), &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let (result, _) = run(&config(&server.uri(), &output, &["--page-size", "3"])).await;
@@ -145,9 +149,10 @@ async fn records_with_missing_null_and_extra_properties_and_odata_annotations_su
             {"TimeStamp": T3}
         ]
     });
+    // Asked again from the bound reached, the same page brings nothing new: the end.
     Mock::given(query_param("$top", "1000"))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
-        .expect(1)
+        .expect(2)
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -192,6 +197,12 @@ async fn skip_paging_reads_newest_first_and_writes_oldest_first() {
         .await;
     Mock::given(query_param("$skip", "4"))
         .respond_with(ResponseTemplate::new(200).set_body_json(page(&newest_first[3..4])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A short page is not the end: skip paging ends on an empty page.
+    Mock::given(query_param("$skip", "5"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
         .expect(1)
         .mount(&server)
         .await;

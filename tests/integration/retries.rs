@@ -45,7 +45,7 @@ async fn waits_as_told_by_retry_after_on_429() {
             manifest.counters.throttle_waits,
             manifest.counters.requests
         ),
-        (1, 1, 2)
+        (1, 1, 3)
     );
     assert_eq!(manifest.counters.throttle_wait_seconds, 7.0);
 }
@@ -160,7 +160,7 @@ async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
 }
 
 #[tokio::test]
-async fn connection_failures_are_retried() {
+async fn an_unreachable_host_is_named_after_two_quick_retries() {
     // Nothing listens on this port once the listener is gone.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let uri = format!("http://{}", listener.local_addr().unwrap());
@@ -174,6 +174,15 @@ async fn connection_failures_are_retried() {
     .await;
     let error = result.unwrap_err();
     assert_eq!(error.exit_code(), 4);
-    assert!(error.to_string().contains("request failed"), "{error}");
-    assert_eq!(sleeper.waits().len(), 3);
+    let port = uri.rsplit(':').next().unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && error.to_string().contains("check --base-url and the network")
+            && !error.to_string().contains("overloaded"),
+        "{error}"
+    );
+    assert_eq!(sleeper.waits().len(), 2, "two quick retries, not --max-retries");
+    assert!(sleeper.waits().iter().all(|w| *w < Duration::from_secs(2)));
 }

@@ -31,6 +31,8 @@ pub struct KeysetPager<'a> {
     seen: u64,
     /// What the records of the next pages are read for.
     reading: PageReading,
+    /// The server's link to the rest of its answer (server-driven paging), asked next.
+    next_link: Option<String>,
 }
 
 impl<'a> KeysetPager<'a> {
@@ -53,6 +55,7 @@ impl<'a> KeysetPager<'a> {
             first_seen: None,
             seen: 0,
             reading: PageReading::Keys,
+            next_link: None,
         }
     }
 
@@ -209,40 +212,57 @@ struct PageOutcome {
 }
 
 impl Pager for KeysetPager<'_> {
+    /// A short page is never taken as the end: a server may cap its pages below `$top`. The
+    /// walk follows the server's `@odata.nextLink` while it gives one, and otherwise asks again
+    /// from the bound reached; it ends on a page that brings nothing new (at the cost of one
+    /// request per walk).
     async fn next_batch(&mut self) -> Result<Option<Vec<Activity>>, PagingError> {
         loop {
             if self.finished {
                 return Ok(None);
             }
-            let query = self.query();
-            let page = self.client.fetch_page(&query, &self.reading).await?;
+            let page = match self.next_link.take() {
+                Some(link) => self.client.fetch_link(&link, &self.reading).await?,
+                None => self.client.fetch_page(&self.query(), &self.reading).await?,
+            };
             self.pages += 1;
-            let received = page.len();
+            let (records, next_link) = (page.records, page.next_link);
+            let received = records.len();
             let full = received >= self.page_size as usize;
             self.seen += received as u64;
             if self.first_seen.is_none() {
-                self.first_seen = page.first().and_then(Activity::timestamp);
+                self.first_seen = records.first().and_then(Activity::timestamp);
             }
             let bound_before = self.bound;
-            let mut outcome = self.absorb(page)?;
+            let mut outcome = self.absorb(records)?;
             self.group.detach_from_page();
-            if !full {
+            if outcome.new_records == 0 && next_link.is_none() {
+                if full {
+                    return Err(PagingError::Protocol(format!(
+                        "a full page at TimeStamp {:?} with $skip={} brought nothing new; the \
+                         server seems to ignore $skip, so paging cannot make progress",
+                        self.bound, self.skip
+                    )));
+                }
                 self.finished = true;
                 outcome.closed.extend(self.group.close(self.bound));
             } else if outcome.in_final_group < received {
                 // The page got past older records: the next one starts at the held group.
                 self.skip = 0;
-            } else if outcome.new_records == 0 {
-                return Err(PagingError::Protocol(format!(
-                    "a full page at TimeStamp {:?} with $skip={} brought nothing new; the server \
-                     seems to ignore $skip, so paging cannot make progress",
-                    self.bound, self.skip
-                )));
             } else if self.bound != bound_before {
                 // The whole page is the start of one TimeStamp's records: page within it.
                 self.skip = received as u64;
             } else {
                 self.skip += received as u64;
+            }
+            if let Some(link) = next_link {
+                if outcome.new_records == 0 && received > 0 {
+                    return Err(PagingError::Protocol(format!(
+                        "the server's @odata.nextLink led to a page with nothing new ({link}); \
+                         following it again could loop forever"
+                    )));
+                }
+                self.next_link = Some(link);
             }
             if !outcome.closed.is_empty() || self.finished {
                 return Ok(Some(outcome.closed));
@@ -274,6 +294,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             retry: RetryPolicy::default(),
             budget: RateBudget::default(),
+            max_page_bytes: crate::http::DEFAULT_MAX_PAGE_BYTES,
         };
         ActivitiesClient::new(options, Arc::new(RecordingSleeper::default())).unwrap()
     }

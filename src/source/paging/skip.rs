@@ -96,13 +96,22 @@ impl<'a> SkipPager<'a> {
         }
     }
 
+    /// Pages until a page comes back empty: a short page is not the end, since a server may
+    /// cap its pages below `$top` (its `@odata.nextLink` is followed while it gives one).
     async fn fetch_everything(&mut self) -> Result<(), PagingError> {
+        let mut next_link: Option<String> = None;
         while !self.fetching_done {
-            let page = self
-                .client
-                .fetch_page(&self.query(), &PageReading::Keys)
-                .await?;
+            let page = match next_link.take() {
+                Some(link) => self.client.fetch_link(&link, &PageReading::Keys).await?,
+                None => {
+                    self.client
+                        .fetch_page(&self.query(), &PageReading::Keys)
+                        .await?
+                }
+            };
             self.pages += 1;
+            next_link = page.next_link;
+            let page = page.records;
             let received = page.len();
             let keys: HashSet<String> = page.iter().map(|r| r.key().to_string()).collect();
             let fresh: Vec<Activity> = page
@@ -122,7 +131,7 @@ impl<'a> SkipPager<'a> {
             self.spool.append_page(&fresh)?;
             self.previous_keys = keys;
             self.skip += received as u64;
-            self.fetching_done = received < self.page_size as usize;
+            self.fetching_done = received == 0 && next_link.is_none();
         }
         self.spool.finish_writing()
     }

@@ -215,7 +215,7 @@ async fn newest_activity(
         .fetch_page(&newest_activity_query(filter), &PageReading::Keys)
         .await
     {
-        Ok(page) => page.first().and_then(Activity::timestamp),
+        Ok(page) => page.records.first().and_then(Activity::timestamp),
         Err(error) => {
             tracing::debug!("the newest activity is unknown ({error}); windows are cut blind");
             None
