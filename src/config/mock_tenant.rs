@@ -117,6 +117,8 @@ fn server_settings(args: &ServeArgs, log_requests: bool) -> Result<ServerSetting
             seed: args.seed,
         },
         log_requests,
+        page_cap: args.page_cap.map(|cap| cap as usize),
+        page_cap_without_link: false,
     })
 }
 

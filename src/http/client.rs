@@ -177,7 +177,12 @@ impl ActivitiesClient {
 
     /// Fetches `url` (`shown`: the query as an error message shows it), retrying as the policy
     /// allows.
-    async fn fetch(&self, url: &str, shown: &str, reading: &PageReading) -> Result<Page, HttpError> {
+    async fn fetch(
+        &self,
+        url: &str,
+        shown: &str,
+        reading: &PageReading,
+    ) -> Result<Page, HttpError> {
         let policy = self.options.retry;
         let (mut retries, mut connect_retries) = (0u32, 0u32);
         loop {
@@ -386,7 +391,10 @@ async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8
              activities is a few MB"
         )
     };
-    if response.content_length().is_some_and(|length| length > limit) {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();

@@ -50,7 +50,12 @@ enum Token {
 
 pub fn parse(text: &str) -> Result<Expr, String> {
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+        comparisons: 0,
+    };
     let expr = parser.or()?;
     if parser.at != parser.tokens.len() {
         return Err(format!(
@@ -112,7 +117,15 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses and `not`s open around the current token.
+    depth: usize,
+    comparisons: usize,
 }
+
+/// Limits that keep a hostile `$filter` from exhausting the server's stack (parsing and
+/// evaluating are recursive): far beyond anything a client sends.
+const MAX_DEPTH: usize = 64;
+const MAX_COMPARISONS: usize = 500;
 
 impl Parser {
     fn peek_word(&self, word: &str) -> bool {
@@ -144,19 +157,38 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!(
+                "the expression is nested more than {MAX_DEPTH} deep"
+            ));
+        }
         if self.peek_word("not") {
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.depth += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner?)));
         }
         match self.next() {
             Some(Token::Open) => {
-                let inner = self.or()?;
+                self.depth += 1;
+                let inner = self.or();
+                self.depth -= 1;
+                let inner = inner?;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
                     other => Err(format!("expected ')' but found {other:?}")),
                 }
             }
-            Some(Token::Word(property)) => self.comparison(&property),
+            Some(Token::Word(property)) => {
+                self.comparisons += 1;
+                if self.comparisons > MAX_COMPARISONS {
+                    return Err(format!(
+                        "the expression has more than {MAX_COMPARISONS} comparisons"
+                    ));
+                }
+                self.comparison(&property)
+            }
             other => Err(format!("expected a comparison but found {other:?}")),
         }
     }
@@ -321,5 +353,21 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hostile_nesting_and_length_are_refused_not_overflowed() {
+        let deep = format!(
+            "{}TimeStamp ge 2018-01-01T00:00:00Z{}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
+        assert!(parse(&deep).unwrap_err().contains("nested more than"));
+        let nots = format!("{}TimeStamp ge 2018-01-01T00:00:00Z", "not ".repeat(5000));
+        assert!(parse(&nots).unwrap_err().contains("nested more than"));
+        let long = vec!["AppIdType eq 'Web'"; 5000].join(" or ");
+        assert!(parse(&long).unwrap_err().contains("comparisons"));
+        let ordinary = format!("{}AppIdType eq 'Web'{}", "(".repeat(10), ")".repeat(10));
+        assert!(parse(&ordinary).is_ok());
     }
 }

@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Request budget per mailbox and token, e.g. 10000/600 (answers 429 beyond it)
     #[arg(long, value_name = "LIMIT/SECONDS")]
     pub throttle: Option<String>,
+    /// Server-driven paging: at most N records a page, with an @odata.nextLink to the rest
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub page_cap: Option<u64>,
     /// Concurrent requests allowed per mailbox (the 5th of 4 gets 429); 0 for no limit
     #[arg(long, default_value_t = 4)]
     pub max_concurrent: usize,

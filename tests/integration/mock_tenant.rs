@@ -117,29 +117,130 @@ async fn default_page_is_ten_newest_first_and_options_apply() {
     assert!(first["TimeStamp"].as_str().unwrap() > literal.as_str());
 }
 
+/// What CrowdStrike's unmodified retriever.py sends (activities.py, as the reference records it):
+/// the `requests` library's encoding of `$filter`, `$top`, `$skip` and `$select` in that order,
+/// its own headers, and for the blog's whole-history example an empty `$filter`.
+async fn retriever_get(
+    server: &RunningServer,
+    upn: &str,
+    filter: &str,
+    page: u64,
+) -> (StatusCode, String) {
+    let select = "TimeStamp%2CAppIdType%2CActivityIdType%2CActivityItemId%2CActivityCreationTime%2CClientSessionId%2CCustomProperties";
+    let url = format!(
+        "{}/api/v2.0/Users('{upn}')/Activities?%24filter={filter}&%24top=1000&%24skip={}&%24select={select}",
+        server.url,
+        page * 1000
+    );
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("Accept", "application/json; odata.metadata=none")
+        .header("Prefer", "exchange.behavior=\"ActivityAccess\"")
+        .header("User-Agent", "PythonOutlookService/1.0")
+        .header("Authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap_or_default())
+}
+
 #[tokio::test]
 async fn serves_the_crowdstrike_retrievers_requests_unchanged() {
     let (server, victim) = serve(settings()).await;
-    let select = "TimeStamp,AppIdType,ActivityIdType,ActivityItemId,ActivityCreationTime,ClientSessionId,CustomProperties";
+    let upn = "victim@contoso.com";
+    // The whole history (no --start, --end or --types): `$filter=` with an empty value. The
+    // retriever stops at the first page shorter than 1,000 records.
     let mut seen = Vec::new();
-    for skip in (0..).step_by(1000) {
-        let (status, _, body) = get(
-            &server,
-            &format!("{VICTIM}?$top=1000&$skip={skip}&$select={select}"),
-            Some(TOKEN),
-            true,
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-        let page = ids(&body);
-        let done = page.len() < 1000;
-        seen.extend(page);
+    for page in 0.. {
+        let (status, body) = retriever_get(&server, upn, "", page).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let ids = ids(&body);
+        let done = ids.len() < 1000;
+        seen.extend(ids);
         if done {
             break;
         }
     }
     let newest_first: Vec<String> = victim.iter().rev().map(|a| a.id.clone()).collect();
     assert_eq!(seen, newest_first);
+
+    // The blog's second example: --types ServerLogon SearchResult with --start and --end.
+    let filter = "%28TimeStamp+ge+2018-05-01T00%3A00%3A00Z%29+and+%28TimeStamp+le+2018-05-31T23%3A59%3A59Z%29+and+%28ActivityIdType+eq+%27ServerLogon%27+or+ActivityIdType+eq+%27SearchResult%27%29";
+    let (status, body) = retriever_get(&server, upn, filter, 0).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let types: std::collections::BTreeSet<&str> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ActivityIdType"].as_str().unwrap())
+        .collect();
+    assert!(!types.is_empty());
+    assert!(
+        types
+            .iter()
+            .all(|t| ["ServerLogon", "SearchResult"].contains(t)),
+        "{types:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_filter_nested_thousands_deep_gets_400_not_a_crash() {
+    let (server, _) = serve(settings()).await;
+    let deep = format!(
+        "{}TimeStamp%20ge%202018-01-01T00:00:00Z{}",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    );
+    let (status, _, body) = get(
+        &server,
+        &format!("{VICTIM}?$filter={deep}"),
+        Some(TOKEN),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("nested more than"), "{body}");
+    // The server still answers.
+    let (status, _, _) = get(&server, &format!("{VICTIM}?$top=1"), Some(TOKEN), true).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_page_cap_links_to_the_rest_of_the_request() {
+    let (server, victim) = serve(ServerSettings {
+        page_cap: Some(7),
+        ..settings()
+    })
+    .await;
+    let (status, _, body) = get(
+        &server,
+        &format!("{VICTIM}?$top=20&$orderby=TimeStamp%20asc"),
+        Some(TOKEN),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&body).len(), 7);
+    let mut seen = ids(&body);
+    let mut link = serde_json::from_str::<Value>(&body).unwrap()["@odata.nextLink"]
+        .as_str()
+        .map(str::to_string);
+    while let Some(next) = link {
+        assert!(next.starts_with(&server.url), "{next}");
+        let path = next.strip_prefix(&server.url).unwrap();
+        let (status, _, body) = get(&server, path, Some(TOKEN), true).await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(ids(&body));
+        link = serde_json::from_str::<Value>(&body).unwrap()["@odata.nextLink"]
+            .as_str()
+            .map(str::to_string);
+    }
+    let oldest: Vec<String> = victim.iter().take(20).map(|a| a.id.clone()).collect();
+    assert_eq!(
+        seen, oldest,
+        "the links together answer the whole $top=20, in order"
+    );
 }
 
 #[tokio::test]

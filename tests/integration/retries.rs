@@ -179,10 +179,16 @@ async fn an_unreachable_host_is_named_after_two_quick_retries() {
         error
             .to_string()
             .contains(&format!("cannot connect to 127.0.0.1:{port}"))
-            && error.to_string().contains("check --base-url and the network")
+            && error
+                .to_string()
+                .contains("check --base-url and the network")
             && !error.to_string().contains("overloaded"),
         "{error}"
     );
-    assert_eq!(sleeper.waits().len(), 2, "two quick retries, not --max-retries");
+    assert_eq!(
+        sleeper.waits().len(),
+        2,
+        "two quick retries, not --max-retries"
+    );
     assert!(sleeper.waits().iter().all(|w| *w < Duration::from_secs(2)));
 }

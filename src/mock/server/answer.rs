@@ -41,6 +41,8 @@ fn parse_options(query: Option<&str>) -> Result<Options, Response> {
             ));
         }
         match name.as_ref() {
+            // CrowdStrike's retriever sends `$filter=` for a mailbox's whole history: no filter.
+            "$filter" if value.trim().is_empty() => {}
             "$filter" => {
                 let expr = filter::parse(&value).map_err(|e| {
                     bad(
@@ -232,18 +234,27 @@ async fn answer(
         let Ok(mailbox) = mailbox.read() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
+        // Server-driven paging: at most `page_cap` records, and a link to the rest of `$top`.
+        let cap = tenant.settings.page_cap.filter(|cap| *cap < options.top);
         let spec = PageSpec {
             filter: options.filter.as_ref(),
             descending: options.descending,
-            top: options.top,
+            top: cap.unwrap_or(options.top),
             skip: options.skip,
         };
+        let records = mailbox.page(&spec);
+        let next_link = match cap {
+            Some(cap) if records.len() == cap && !tenant.settings.page_cap_without_link => {
+                Some(tenant.next_link(version, user, query, &options, cap))
+            }
+            _ => None,
+        };
         render_page(
-            &mailbox.page(&spec),
+            &records,
             options.select.as_deref(),
             annotate,
-            version,
-            user,
+            (version, user),
+            next_link.as_deref(),
         )
     };
     let body = if matches!(fault, Fault::Truncate) && body.len() > 2 {
@@ -272,12 +283,41 @@ async fn answer(
     response
 }
 
+impl Tenant {
+    /// The link to the rest of a capped answer: the same request, `cap` records further on,
+    /// for what is left of its `$top`.
+    fn next_link(
+        &self,
+        version: &str,
+        user: &str,
+        query: Option<&str>,
+        options: &Options,
+        cap: usize,
+    ) -> String {
+        let mut rest = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if name != "$skip" && name != "$top" {
+                rest.append_pair(&name, &value);
+            }
+        }
+        rest.append_pair("$top", &(options.top - cap).to_string());
+        rest.append_pair("$skip", &(options.skip + cap).to_string());
+        let segment =
+            percent_encoding::utf8_percent_encode(user, percent_encoding::NON_ALPHANUMERIC);
+        format!(
+            "{}/api/{version}/{segment}/Activities?{}",
+            self.base_url,
+            rest.finish()
+        )
+    }
+}
+
 fn render_page(
     records: &[&StoredActivity],
     select: Option<&[String]>,
     annotate: bool,
-    version: &str,
-    user: &str,
+    (version, user): (&str, &str),
+    next_link: Option<&str>,
 ) -> Vec<u8> {
     let mut body =
         Vec::with_capacity(records.iter().map(|r| r.json.len() + 1).sum::<usize>() + 128);
@@ -307,7 +347,12 @@ fn render_page(
             body.extend_from_slice(json.as_bytes());
         }
     }
-    body.extend_from_slice(b"]}");
+    body.extend_from_slice(b"]");
+    if let Some(link) = next_link {
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        body.extend_from_slice(serde_json::Value::from(link).to_string().as_bytes());
+    }
+    body.push(b'}');
     body
 }
 

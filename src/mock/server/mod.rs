@@ -76,6 +76,11 @@ pub struct ServerSettings {
     pub max_concurrent: usize,
     pub faults: FaultSettings,
     pub log_requests: bool,
+    /// Server-driven paging: at most this many records a page, with an `@odata.nextLink` to
+    /// the rest of the request's `$top`.
+    pub page_cap: Option<usize>,
+    /// A hostile server: caps its pages as `page_cap` says, but gives no link to the rest.
+    pub page_cap_without_link: bool,
 }
 
 impl Default for ServerSettings {
@@ -91,6 +96,8 @@ impl Default for ServerSettings {
             max_concurrent: 4,
             faults: FaultSettings::default(),
             log_requests: false,
+            page_cap: None,
+            page_cap_without_link: false,
         }
     }
 }
@@ -98,6 +105,8 @@ impl Default for ServerSettings {
 pub(super) struct Tenant {
     pub(super) mailboxes: HashMap<String, RwLock<Mailbox>>,
     pub(super) first_mailbox: Option<String>,
+    /// Where this server answers, for the links it gives.
+    pub(super) base_url: String,
     pub(super) settings: ServerSettings,
     pub(super) rng: Mutex<fastrand::Rng>,
     pub(super) first_use: Mutex<HashMap<String, Instant>>,
@@ -158,6 +167,7 @@ pub async fn start(
             })
             .collect(),
         first_mailbox,
+        base_url: format!("http://{addr}"),
         rng: Mutex::new(fastrand::Rng::with_seed(settings.faults.seed)),
         settings,
         first_use: Mutex::new(HashMap::new()),
