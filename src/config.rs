@@ -22,7 +22,7 @@ use crate::output::{OutputFormat, OutputPlan};
 pub use crate::pipeline::{Destination, PullConfig};
 use crate::secret::SecretString;
 pub use crate::source::QueryConfig;
-use crate::timespec::{parse_time, RangeEnd};
+use crate::timespec::{parse_time, parse_time_argument, RangeEnd};
 
 pub const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
 pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
@@ -43,6 +43,7 @@ impl PullConfig {
             destination,
             sanitize: !args.no_sanitize,
             dry_run: args.dry_run,
+            notes: time_notes(&args.query, now),
             show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         })
     }
@@ -62,17 +63,18 @@ impl QueryConfig {
                     .map_err(|e| AppError::Usage(format!("--start: {e}")))
             })
             .transpose()?;
+        // The end is exclusive (`TimeStamp lt`): without --end, everything up to this second.
         let end = match query.end.as_deref() {
             Some(t) => parse_time(t, now, RangeEnd::End)
                 .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
-            None => now.trunc_subsecs(0),
+            None => now.trunc_subsecs(0) + chrono::Duration::seconds(1),
         };
         if let Some(start) = start {
-            if start > end {
+            if start >= end {
                 return Err(AppError::Usage(format!(
-                    "--start {} is after --end {}: swap them or widen the range",
-                    start.to_rfc3339(),
-                    end.to_rfc3339()
+                    "--start {} is not before --end {}: swap them or widen the range",
+                    query.start.as_deref().unwrap_or_default(),
+                    query.end.as_deref().unwrap_or("(now)")
                 )));
             }
         }
@@ -117,6 +119,24 @@ impl QueryConfig {
             mailbox_concurrency: connection.mailbox_concurrency as usize,
         })
     }
+}
+
+/// What to tell the analyst about the time arguments before a pull: a time without a zone or
+/// offset was taken as UTC.
+pub fn time_notes(query: &QueryArgs, now: DateTime<Utc>) -> Vec<String> {
+    [
+        ("--start", &query.start, RangeEnd::Start),
+        ("--end", &query.end, RangeEnd::End),
+    ]
+    .into_iter()
+    .filter_map(|(flag, text, which)| {
+        let text = text.as_deref()?;
+        let parsed = parse_time_argument(text, now, which).ok()?;
+        parsed.assumed_utc.then(|| {
+            format!("{flag} {text} has no UTC offset: taken as UTC (add Z or +HH:MM to say so)")
+        })
+    })
+    .collect()
 }
 
 /// Credentials and endpoint for one mailbox. Without credentials only a dry run may go on.

@@ -71,6 +71,11 @@ async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Pull(args) => {
             let config = PullConfig::from_args(&args, chrono::Utc::now(), quiet)?;
+            if !quiet {
+                for note in &config.notes {
+                    eprintln!("note: {note}");
+                }
+            }
             let summary = commands::pull::run(&config, Arc::new(TokioSleeper), ctrl_c()).await?;
             if !quiet && !config.dry_run {
                 summary.print();

@@ -2,29 +2,88 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 
-/// Which end of a range a bare date stands for: a start means the day's first second, an end
-/// its last, so `--start 2018-05-01 --end 2018-05-31` covers all of May as an analyst expects.
+/// Which end of a range a time is. A start is the first instant in the range; an end is
+/// turned into the first instant *after* the range (sent as `TimeStamp lt`), covering all of
+/// what the analyst typed: a bare date its whole day, a time to the second that whole second,
+/// a time with a fraction its millisecond. So `--end 2018-04-01T00:19:10Z` keeps the record at
+/// 00:19:10.280, and `--end X` followed by `--start X+1s` leaves no gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeEnd {
     Start,
     End,
 }
 
-/// Parses `2018-01-01T00:00:00Z`, `2018-01-01T02:00:00+02:00`, `2018-01-01 00:00:00` (UTC),
-/// `2018-01-01`, or a relative age before `now`: `30d`, `12h`, `45m`, `2w`.
-/// The result is normalized to whole seconds in UTC.
+/// A parsed time argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedTime {
+    /// For a start, the first instant in the range; for an end, the first instant after it.
+    pub instant: DateTime<Utc>,
+    /// The text named no zone or offset, so it was taken as UTC (worth saying once).
+    pub assumed_utc: bool,
+}
+
+/// Parses `2018-01-01T00:00:00Z`, `2018-01-01T02:00:00.250+02:00`, `2018-01-01 00:00:00` (UTC),
+/// `2018-01-01`, or a relative age before `now`: `30d`, `12h`, `45m`, `2w`; see `RangeEnd`.
+/// Fractions are kept to the millisecond (the service's precision).
 pub fn parse_time(
     text: &str,
     now: DateTime<Utc>,
     which: RangeEnd,
 ) -> Result<DateTime<Utc>, String> {
+    parse_time_argument(text, now, which).map(|parsed| parsed.instant)
+}
+
+/// As `parse_time`, also saying whether a zone was assumed.
+pub fn parse_time_argument(
+    text: &str,
+    now: DateTime<Utc>,
+    which: RangeEnd,
+) -> Result<ParsedTime, String> {
     let text = text.trim();
+    // The unit of what was typed: the range end covers all of it.
+    let (instant, unit, assumed_utc) = parse_instant(text, now)?;
+    let instant = match which {
+        RangeEnd::Start => instant,
+        RangeEnd::End => instant
+            .checked_add_signed(unit)
+            .ok_or_else(|| format!("'{text}' is too far in the future"))?,
+    };
+    Ok(ParsedTime {
+        instant,
+        assumed_utc,
+    })
+}
+
+/// The instant `text` names (truncated to its unit), that unit, and whether UTC was assumed.
+fn parse_instant(
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, Duration, bool), String> {
+    let second = Duration::seconds(1);
+    let unit_of = |text: &str| {
+        if text.contains('.') {
+            Duration::milliseconds(1)
+        } else {
+            second
+        }
+    };
+    let truncate = |instant: DateTime<Utc>, unit: Duration| {
+        if unit == second {
+            instant.trunc_subsecs(0)
+        } else {
+            instant.trunc_subsecs(3)
+        }
+    };
     if let Some(age) = parse_relative(text) {
         let age = age?;
-        return Ok((now - age).trunc_subsecs(0));
+        let instant = now
+            .checked_sub_signed(age)
+            .ok_or_else(|| format!("'{text}' is too far in the past"))?;
+        return Ok((instant.trunc_subsecs(0), second, false));
     }
     if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Ok(instant.with_timezone(&Utc).trunc_subsecs(0));
+        let unit = unit_of(text);
+        return Ok((truncate(instant.with_timezone(&Utc), unit), unit, false));
     }
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -32,16 +91,17 @@ pub fn parse_time(
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(naive.and_utc().trunc_subsecs(0));
+            let unit = if format.ends_with("%H:%M") {
+                Duration::minutes(1)
+            } else {
+                unit_of(text)
+            };
+            return Ok((truncate(naive.and_utc(), unit), unit, true));
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let time = match which {
-            RangeEnd::Start => date.and_hms_opt(0, 0, 0),
-            RangeEnd::End => date.and_hms_opt(23, 59, 59),
-        };
-        if let Some(time) = time {
-            return Ok(time.and_utc());
+        if let Some(midnight) = date.and_hms_opt(0, 0, 0) {
+            return Ok((midnight.and_utc(), Duration::days(1), true));
         }
     }
     Err(format!(
@@ -100,7 +160,7 @@ mod tests {
         );
         assert_eq!(
             parse_time("2018-01-01T02:00:00.999+02:00", now(), start),
-            Ok(utc(2018, 1, 1, 0, 0, 0))
+            Ok(utc(2018, 1, 1, 0, 0, 0) + Duration::milliseconds(999))
         );
         assert_eq!(
             parse_time("2018-01-01 05:06:07", now(), start),
@@ -116,8 +176,47 @@ mod tests {
         );
         assert_eq!(
             parse_time("2018-05-31", now(), RangeEnd::End),
-            Ok(utc(2018, 5, 31, 23, 59, 59))
+            Ok(utc(2018, 6, 1, 0, 0, 0)),
+            "an end is the first instant after the range"
         );
+    }
+
+    #[test]
+    fn an_end_covers_the_unit_it_was_typed_in() {
+        let end = |text| parse_time(text, now(), RangeEnd::End).unwrap();
+        // To the second: the whole second, so 00:19:10.280 is inside.
+        assert_eq!(end("2018-04-01T00:19:10Z"), utc(2018, 4, 1, 0, 19, 11));
+        // With a fraction: kept to the millisecond.
+        assert_eq!(
+            end("2018-04-01T00:19:10.280Z"),
+            utc(2018, 4, 1, 0, 19, 10) + Duration::milliseconds(281)
+        );
+        assert_eq!(
+            end("2018-04-01T00:19:10.2805Z"),
+            utc(2018, 4, 1, 0, 19, 10) + Duration::milliseconds(281)
+        );
+        // Back to back: --end X then --start X+1s leaves no gap.
+        let start = parse_time("2018-04-01T00:19:11Z", now(), RangeEnd::Start).unwrap();
+        assert_eq!(start, end("2018-04-01T00:19:10Z"));
+        assert_eq!(end("2018-04-01T00:19"), utc(2018, 4, 1, 0, 20, 0));
+    }
+
+    #[test]
+    fn says_when_utc_was_assumed() {
+        let parsed = |text| parse_time_argument(text, now(), RangeEnd::Start).unwrap();
+        assert!(parsed("2018-01-01 05:06:07").assumed_utc);
+        assert!(parsed("2018-01-01").assumed_utc);
+        assert!(!parsed("2018-01-01T05:06:07Z").assumed_utc);
+        assert!(!parsed("2018-01-01T05:06:07+02:00").assumed_utc);
+        assert!(!parsed("30d").assumed_utc);
+    }
+
+    #[test]
+    fn absurd_ages_and_dates_are_errors_not_panics() {
+        for text in ["99999999999d", "9999999999999w", "99999999999999999d"] {
+            assert!(parse_time(text, now(), RangeEnd::Start).is_err(), "{text}");
+        }
+        assert!(parse_time("9999-12-31", now(), RangeEnd::End).is_ok());
     }
 
     #[test]

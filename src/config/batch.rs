@@ -72,7 +72,7 @@ impl BatchConfig {
         Ok(BatchConfig {
             case: args.out_dir.clone(),
             users: users.users,
-            notes: users.notes,
+            notes: [users.notes, super::time_notes(&args.query, now)].concat(),
             query,
             client,
             parameters,

@@ -72,7 +72,7 @@ impl DemoConfig {
             query: QueryConfig {
                 filter: ActivityFilter {
                     start: None,
-                    end: Utc::now().trunc_subsecs(0),
+                    end: Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1),
                     before: None,
                     types: vec![],
                     app_types: vec![],
@@ -85,6 +85,7 @@ impl DemoConfig {
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,
             dry_run: false,
+            notes: Vec::new(),
             show_progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         })
     }

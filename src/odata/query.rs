@@ -24,6 +24,8 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityFilter {
     pub start: Option<DateTime<Utc>>,
+    /// The first instant after the range (exclusive, sent as `TimeStamp lt`), so that a range
+    /// ending at a second covers all of that second's records, milliseconds and all.
     pub end: DateTime<Utc>,
     /// An exclusive upper bound inside the range (a time window's end), sent as `TimeStamp lt`.
     pub before: Option<DateTime<Utc>>,
@@ -52,7 +54,7 @@ pub struct PageQuery<'a> {
 
 impl ActivityFilter {
     /// The `$filter` expression, in the blog's shape:
-    /// `(TimeStamp ge A) and (TimeStamp le B) and (ActivityIdType eq 'X' or ...)`.
+    /// `(TimeStamp ge A) and (TimeStamp lt B) and (ActivityIdType eq 'X' or ...)`.
     pub fn expression(&self, lower_bound: Option<DateTime<Utc>>) -> String {
         let mut clauses = Vec::new();
         let start = match (self.start, lower_bound) {
@@ -66,7 +68,7 @@ impl ActivityFilter {
             ));
         }
         clauses.push(format!(
-            "(TimeStamp le {})",
+            "(TimeStamp lt {})",
             format_timestamp_literal(self.end)
         ));
         if let Some(before) = self.before {
@@ -133,7 +135,7 @@ mod tests {
     fn filter() -> ActivityFilter {
         ActivityFilter {
             start: Some(Utc.with_ymd_and_hms(2018, 5, 1, 0, 0, 0).unwrap()),
-            end: Utc.with_ymd_and_hms(2018, 5, 31, 23, 59, 59).unwrap(),
+            end: Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).unwrap(),
             before: None,
             types: vec!["ServerLogon".into(), "SearchResult".into()],
             app_types: vec![],
@@ -144,7 +146,7 @@ mod tests {
     fn filter_has_the_blogs_shape() {
         assert_eq!(
             filter().expression(None),
-            "(TimeStamp ge 2018-05-01T00:00:00Z) and (TimeStamp le 2018-05-31T23:59:59Z) and \
+            "(TimeStamp ge 2018-05-01T00:00:00Z) and (TimeStamp lt 2018-06-01T00:00:00Z) and \
              (ActivityIdType eq 'ServerLogon' or ActivityIdType eq 'SearchResult')"
         );
     }

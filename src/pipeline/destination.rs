@@ -34,6 +34,8 @@ pub struct PullConfig {
     pub destination: Destination,
     pub sanitize: bool,
     pub dry_run: bool,
+    /// What to tell the analyst before the pull (a time taken as UTC, say).
+    pub notes: Vec<String>,
     pub show_progress: bool,
 }
 

@@ -80,7 +80,7 @@ async fn usage_errors_exit_2_with_a_hint() {
         (
             "http://127.0.0.1:9",
             vec!["--start", "2018-02-01", "--end", "2018-01-01"],
-            "after --end",
+            "is not before --end",
         ),
         ("http://127.0.0.1:9", vec!["--page-size", "1001"], "1001"),
         (

@@ -12,8 +12,8 @@ const T3: &str = "2018-05-02T08:30:00.000Z";
 
 fn filter_from(bound: Option<&str>) -> String {
     match bound {
-        Some(bound) => format!("(TimeStamp ge {bound}) and (TimeStamp le {END_LITERAL})"),
-        None => format!("(TimeStamp le {END_LITERAL})"),
+        Some(bound) => format!("(TimeStamp ge {bound}) and (TimeStamp lt {END_LITERAL})"),
+        None => format!("(TimeStamp lt {END_LITERAL})"),
     }
 }
 

@@ -139,6 +139,8 @@ impl<'a> KeysetPager<'a> {
         }
         if let Some(first_cut) = cuts.first() {
             self.filter.before = Some(*first_cut);
+            // A link the server gave carries the old range: ask again within the new one.
+            self.next_link = None;
         }
         windows
     }

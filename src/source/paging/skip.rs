@@ -1,6 +1,6 @@
 //! Offset paging as the blog documents it (`$top` + `$skip`), made as safe as offsets allow.
 //!
-//! Requests are ordered `TimeStamp desc` under the frozen `TimeStamp le end` bound, so:
+//! Requests are ordered `TimeStamp desc` under the frozen `TimeStamp lt end` bound, so:
 //! - activities created after the pull started fall outside the bound and shift nothing;
 //! - the retention purge removes the *oldest* records, which sit after every unread offset,
 //!   so it cannot open a gap among the records still to be read;
