@@ -138,7 +138,8 @@ pub struct BatchArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The case folder written by batch
+    /// A case folder written by batch, or a pull's manifest (OUTPUT.manifest.json)
+    #[arg(value_name = "CASE|MANIFEST")]
     pub case: PathBuf,
 }
 

@@ -48,6 +48,10 @@ pub enum AppError {
     #[error("{0}")]
     VerifyFailed(String),
 
+    /// Another run holds the files this one would write.
+    #[error(transparent)]
+    InUse(#[from] crate::output::LockError),
+
     /// A failure after records were written: the partial result's location is attached.
     #[error("{error}\npartial result kept: {kept}")]
     Partial { error: Box<AppError>, kept: String },
@@ -57,9 +61,12 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Usage(_)
+            | AppError::InUse(_)
             | AppError::Output(OutputError::Exists { .. })
             | AppError::Output(OutputError::UnknownFormat { .. })
-            | AppError::Output(OutputError::EvidenceClash { .. }) => exit_code::USAGE,
+            | AppError::Output(OutputError::EvidenceClash { .. })
+            | AppError::Output(OutputError::NotAFile { .. })
+            | AppError::Output(OutputError::NoFolder { .. }) => exit_code::USAGE,
             AppError::Refused(_) => exit_code::REFUSED,
             AppError::GaveUp(_) => exit_code::GAVE_UP,
             AppError::Interrupted => exit_code::INTERRUPTED,

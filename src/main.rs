@@ -1,6 +1,8 @@
 //! The thin binary: parse, set up logging, run, map the error to an exit code.
 
+use std::future::Future;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
@@ -51,7 +53,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit_code::OTHER as u8);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let signal = Arc::new(AtomicI32::new(0));
+    match runtime.block_on(run(cli, interrupt(Arc::clone(&signal)))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("o365-activities: error: {err}");
@@ -60,12 +63,17 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::from(err.exit_code() as u8)
+            // Stopped by a signal: 128 + its number, as a shell reports a process it ended.
+            let code = match (err.exit_code(), signal.load(Ordering::Relaxed)) {
+                (exit_code::INTERRUPTED, signal) if signal > 0 => 128 + signal,
+                (code, _) => code,
+            };
+            ExitCode::from(code as u8)
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), AppError> {
+async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppError> {
     let quiet = cli.quiet;
     let verbose = cli.verbose;
     match cli.command {
@@ -76,7 +84,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
                     eprintln!("note: {note}");
                 }
             }
-            let summary = commands::pull::run(&config, Arc::new(TokioSleeper), ctrl_c()).await?;
+            let summary = commands::pull::run(&config, Arc::new(TokioSleeper), interrupt).await?;
             if !quiet && !config.dry_run {
                 summary.print();
             }
@@ -86,26 +94,55 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             commands::mock_tenant::generate(&GenerateConfig::from_args(&args, quiet)?)
         }
         Command::MockTenant(MockTenantCommand::Serve(args)) => {
-            commands::mock_tenant::serve(ServeConfig::from_args(&args, verbose)?, ctrl_c()).await
+            commands::mock_tenant::serve(ServeConfig::from_args(&args, verbose)?, interrupt).await
         }
         Command::Batch(args) => {
             let config = BatchConfig::from_args(&args, chrono::Utc::now(), quiet)?;
-            commands::batch::run(config, Arc::new(TokioSleeper), ctrl_c()).await
+            commands::batch::run(config, Arc::new(TokioSleeper), interrupt).await
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => commands::triage::run(&TriageConfig::from_args(&args, quiet)?),
         Command::Demo(args) => {
             let config = DemoConfig::from_args(&args, quiet)?;
-            commands::demo::run(&config, Arc::new(TokioSleeper), ctrl_c()).await
+            commands::demo::run(&config, Arc::new(TokioSleeper), interrupt).await
         }
     }
 }
 
-/// Resolves on the first Ctrl-C (never, if the handler cannot be installed).
-async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
+/// Resolves on the first SIGINT (Ctrl-C), SIGTERM (what `timeout`, systemd and container
+/// runtimes send) or SIGHUP (a closed terminal), recording its number in `received`: each stops
+/// the run the same way, keeping what was fetched. Never resolves if no handler can be
+/// installed.
+async fn interrupt(received: Arc<AtomicI32>) {
+    // The signals' numbers, the same on every Unix.
+    const SIGHUP: i32 = 1;
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    #[cfg(unix)]
+    let number = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => SIGINT,
+            _ = terminate.recv() => SIGTERM,
+            _ = hangup.recv() => SIGHUP,
+        }
+    };
+    #[cfg(not(unix))]
+    let number = {
+        let _ = (SIGHUP, SIGTERM);
+        if tokio::signal::ctrl_c().await.is_err() {
+            return std::future::pending().await;
+        }
+        SIGINT
+    };
+    received.store(number, Ordering::Relaxed);
 }
 
 fn init_logging(quiet: bool, verbose: u8) {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::output::{commit, OutputError, OutputPlan, PullCounters};
+use crate::output::{commit, create_private, OutputError, OutputPlan, PullCounters};
 use crate::pipeline::CrashPoints;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,7 +37,8 @@ impl Checkpoint {
         let temporary = OutputPlan::temporary(path);
         let text = serde_json::to_vec(self)
             .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
-        std::fs::write(&temporary, text)
+        create_private(&temporary)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &text))
             .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
         crash.point("checkpoint written, not yet renamed");
         commit(&temporary, path)

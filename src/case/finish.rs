@@ -2,7 +2,6 @@
 //! table on stderr.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +12,7 @@ use super::timeline::{union_of_headers, write_timeline};
 use super::{CaseFile, CaseManifest, MailboxEntry, MailboxPaths, MailboxStatus};
 use super::{MANIFEST, SUMMARY, TIMELINE};
 use crate::error::AppError;
-use crate::output::{commit, HashingWriter, OutputError, OutputPlan};
+use crate::output::{commit, create_private, HashingWriter, OutputError, OutputPlan};
 
 /// Writes summary.csv and timeline.csv and records them in the manifest.
 pub fn finish_case(
@@ -25,7 +24,7 @@ pub fn finish_case(
     let summary_path = context.case.join(SUMMARY);
     let temporary = OutputPlan::temporary(&summary_path);
     let file =
-        File::create(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+        create_private(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
     let mut hashing = HashingWriter::new(BufWriter::new(file));
     {
         let mut writer = csv::WriterBuilder::new()

@@ -21,7 +21,7 @@ pub use crate::pipeline::CrashPoints;
 pub use checkpoint::Checkpoint;
 pub use finish::{finish_case, report};
 pub use manifest::{CaseFile, CaseManifest, MailboxEntry, MailboxStatus, RunParameters};
-pub use open::{open_case, OpenCase};
+pub use open::{open_case, OpenCase, LOCK};
 pub use schedule::run_mailboxes;
 pub use users::{read_users, UserList};
 
@@ -37,8 +37,13 @@ pub const EVIDENCE: &str = "activities.jsonl";
 pub const CSV: &str = "activities.csv";
 pub const CHECKPOINT: &str = "checkpoint.json";
 
+/// The longest folder name kept as it is: file systems allow 255 bytes, and a name this short
+/// leaves room for the files' own names in paths.
+const MAX_FOLDER_NAME: usize = 100;
+
 /// A file-system-safe, unique folder name for a mailbox: the lower-cased UPN, with any other
-/// character than letters, digits, `@ . _ -` replaced and a short digest appended when it was.
+/// character than letters, digits, `@ . _ -` replaced and a short digest appended when it was
+/// (or when the name was too long and cut).
 pub fn mailbox_folder_name(upn: &str) -> String {
     let lower = upn.to_lowercase();
     let safe: String = lower
@@ -51,11 +56,16 @@ pub fn mailbox_folder_name(upn: &str) -> String {
             }
         })
         .collect();
-    if safe == lower && !safe.starts_with('.') {
+    if safe == lower && !safe.starts_with('.') && safe.len() <= MAX_FOLDER_NAME {
         safe
     } else {
         let digest = hex::encode(Sha256::digest(lower.as_bytes()));
-        format!("{}-{}", safe.trim_start_matches('.'), &digest[..8])
+        let kept: String = safe
+            .trim_start_matches('.')
+            .chars()
+            .take(MAX_FOLDER_NAME - 9)
+            .collect();
+        format!("{kept}-{}", &digest[..8])
     }
 }
 
@@ -109,5 +119,12 @@ mod tests {
             mailbox_folder_name("a_b@x.com")
         );
         assert!(!mailbox_folder_name("..@x").starts_with('.'));
+        let long = format!("{}@contoso.com", "a".repeat(300));
+        let (first, second) = (
+            mailbox_folder_name(&long),
+            mailbox_folder_name(&format!("b{long}")),
+        );
+        assert!(first.len() <= MAX_FOLDER_NAME && second.len() <= MAX_FOLDER_NAME);
+        assert_ne!(first, second);
     }
 }

@@ -5,23 +5,36 @@ use std::path::{Path, PathBuf};
 
 use chrono::{SecondsFormat, Utc};
 
+use super::mailbox::remove_stale_temporaries;
 use super::MANIFEST;
 use super::{relative, CaseManifest, MailboxEntry, MailboxPaths, MailboxStatus, RunParameters};
 use crate::config::BatchConfig;
 use crate::error::AppError;
-use crate::output::{OutputError, PullCounters};
+use crate::output::{OutputError, PullCounters, RunLock};
 
-/// The case a run works on, its manifest already written.
+/// The case a run works on, its manifest already written, locked for this run.
 pub struct OpenCase {
     pub manifest: CaseManifest,
     pub manifest_path: PathBuf,
+    _lock: RunLock,
 }
+
+/// The lock file of a case folder (hidden; `verify` ignores it).
+pub const LOCK: &str = ".lock";
 
 /// Creates the case of `config`, or opens it to resume; the range of a resumed case is the one
 /// it started with (set in `config.query`), so every resume pulls the same snapshot.
 pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
     let case = config.case.clone();
     let manifest_path = case.join(MANIFEST);
+    // Whether the folder held anything before this run (its lock file aside).
+    let occupied = std::fs::read_dir(&case)
+        .map(|entries| entries.flatten().any(|e| e.file_name() != LOCK))
+        .unwrap_or(false);
+    std::fs::create_dir_all(&case).map_err(|e| OutputError::io("cannot create", &case, e))?;
+    // Two runs on one case would interleave records and overwrite each other's manifest.
+    let lock = RunLock::acquire(&case.join(LOCK), &format!("case {}", case.display()))?;
+    remove_stale_temporaries(&case)?;
     let manifest = if manifest_path.exists() {
         if !config.resume {
             return Err(AppError::Usage(format!(
@@ -35,16 +48,12 @@ pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
         config.query.filter.end = manifest.parameters.resolved_end;
         manifest
     } else {
-        let non_empty = std::fs::read_dir(&case)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if non_empty {
+        if occupied {
             return Err(AppError::Usage(format!(
                 "{} exists and is not a case folder: choose another --out-dir",
                 case.display()
             )));
         }
-        std::fs::create_dir_all(&case).map_err(|e| OutputError::io("cannot create", &case, e))?;
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         CaseManifest {
             tool: "o365-activities".into(),
@@ -64,6 +73,7 @@ pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
     Ok(OpenCase {
         manifest,
         manifest_path,
+        _lock: lock,
     })
 }
 

@@ -9,7 +9,9 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
-use crate::output::{Added, BackgroundFile, CsvBuilder, CsvOptions, KnownColumnsCsv, OutputError};
+use crate::output::{
+    create_private, Added, BackgroundFile, CsvBuilder, CsvOptions, KnownColumnsCsv, OutputError,
+};
 use crate::record::Activity;
 
 /// Inputs merged at once; more are merged in rounds through temporary files, so the number of
@@ -274,7 +276,7 @@ pub fn write_timeline(
         for (index, group) in inputs.chunks(FAN_IN).enumerate() {
             let path = scratch.join(format!(".timeline-round{round}-{index}.tmp"));
             let file =
-                File::create(&path).map_err(|e| OutputError::io("cannot create", &path, e))?;
+                create_private(&path).map_err(|e| OutputError::io("cannot create", &path, e))?;
             let mut writer = BufWriter::with_capacity(256 * 1024, file);
             merge(group, |mailbox, activity| {
                 writeln!(writer, "{mailbox}\t{}", activity.raw_json())

@@ -1,12 +1,16 @@
-//! `verify`: recompute every hash of a case and report what does not match.
+//! `verify`: recompute every hash of a case (or of one pull) and report what does not match.
+//!
+//! Exit 0 only when everything is complete and intact; 4 when what is there is intact but not
+//! complete (mailboxes not finished, a partial pull); 5 for missing, altered or extra files or
+//! a manifest that cannot be read.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::case::{relative, CaseManifest, MailboxStatus, MANIFEST};
+use crate::case::{relative, CaseManifest, MailboxStatus, LOCK, MANIFEST};
 use crate::cli::VerifyArgs;
 use crate::error::AppError;
-use crate::output::hash_file;
+use crate::output::{hash_file, Manifest, PullStatus};
 
 /// What verification found.
 #[derive(Debug, Default)]
@@ -17,11 +21,31 @@ pub struct Verification {
     pub extra: Vec<String>,
     /// Files of mailboxes still in progress (partial evidence, checkpoints): not vouched for.
     pub in_progress: Vec<String>,
+    /// Damaged partial evidence a resumed run kept aside (named in the manifest): not evidence.
+    pub set_aside: Vec<String>,
+    /// What keeps the result from being complete (mailboxes not finished, a partial pull).
+    pub not_complete: Vec<String>,
 }
 
 impl Verification {
-    pub fn is_clean(&self) -> bool {
+    pub fn is_intact(&self) -> bool {
         self.missing.is_empty() && self.altered.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Checks one listed file: verified, missing or altered.
+fn check_file(result: &mut Verification, path: &Path, name: &str, sha256: &str, bytes: u64) {
+    if !path.exists() {
+        result.missing.push(name.to_string());
+        return;
+    }
+    match hash_file(path) {
+        Ok(digest) if digest.sha256 == sha256 && digest.bytes == bytes => result.verified += 1,
+        Ok(digest) => result.altered.push(format!(
+            "{name} (sha256 {} bytes {}, expected {sha256} bytes {bytes})",
+            digest.sha256, digest.bytes
+        )),
+        Err(error) => result.altered.push(format!("{name} (unreadable: {error})")),
     }
 }
 
@@ -29,42 +53,49 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
     let manifest_path = case.join(MANIFEST);
     if !manifest_path.exists() {
         return Err(AppError::Usage(format!(
-            "{} has no {MANIFEST}: is it a case folder written by batch?",
+            "{} has no {MANIFEST}: give a case folder written by batch, or a pull's .manifest.json",
             case.display()
         )));
     }
-    let manifest = CaseManifest::read(&manifest_path)?;
+    let manifest = CaseManifest::read(&manifest_path)
+        .map_err(|e| AppError::VerifyFailed(format!("the manifest cannot be read: {e}")))?;
     let mut result = Verification::default();
     let mut listed = HashSet::new();
     for file in manifest.all_files() {
         listed.insert(file.path.clone());
-        let path = case.join(&file.path);
-        if !path.exists() {
-            result.missing.push(file.path.clone());
-            continue;
-        }
-        let digest = hash_file(&path)?;
-        if digest.sha256 == file.sha256 && digest.bytes == file.bytes {
-            result.verified += 1;
-        } else {
-            result.altered.push(format!(
-                "{} (sha256 {} bytes {}, expected {} bytes {})",
-                file.path, digest.sha256, digest.bytes, file.sha256, file.bytes
-            ));
-        }
+        check_file(
+            &mut result,
+            &case.join(&file.path),
+            &file.path,
+            &file.sha256,
+            file.bytes,
+        );
     }
+    let set_aside: HashSet<&String> = manifest
+        .mailboxes
+        .iter()
+        .flat_map(|m| &m.set_aside)
+        .collect();
     let in_progress: Vec<String> = manifest
         .mailboxes
         .iter()
         .filter(|m| m.status != MailboxStatus::Complete)
         .map(|m| m.folder.clone())
         .collect();
+    result.not_complete = manifest
+        .mailboxes
+        .iter()
+        .filter(|m| m.status != MailboxStatus::Complete)
+        .map(|m| format!("{} is {}", m.mailbox, m.status.as_str()))
+        .collect();
     for path in walk(case)? {
         let name = relative(case, &path);
-        if name == MANIFEST || listed.contains(&name) {
+        if name == MANIFEST || name == LOCK || listed.contains(&name) {
             continue;
         }
-        if in_progress
+        if set_aside.contains(&name) {
+            result.set_aside.push(name);
+        } else if in_progress
             .iter()
             .any(|folder| name.starts_with(&format!("{folder}/")))
         {
@@ -72,6 +103,30 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
         } else {
             result.extra.push(name);
         }
+    }
+    Ok(result)
+}
+
+/// Verifies one pull from its manifest (`<output>.manifest.json` or a partial one).
+pub fn verify_pull(manifest_path: &Path) -> Result<Verification, AppError> {
+    let manifest = Manifest::read(manifest_path)
+        .map_err(|e| AppError::VerifyFailed(format!("the manifest cannot be read: {e}")))?;
+    let folder = manifest_path.parent().unwrap_or(Path::new("."));
+    let mut result = Verification::default();
+    for file in &manifest.files {
+        check_file(
+            &mut result,
+            &folder.join(&file.name),
+            &file.name,
+            &file.sha256,
+            file.bytes,
+        );
+    }
+    if manifest.status != PullStatus::Complete {
+        result.not_complete.push(format!(
+            "the pull is incomplete: {}",
+            manifest.reason.as_deref().unwrap_or("no reason recorded")
+        ));
     }
     Ok(result)
 }
@@ -98,7 +153,16 @@ fn walk(folder: &Path) -> Result<Vec<std::path::PathBuf>, AppError> {
 }
 
 pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
-    let result = verify_case(&args.case)?;
+    let result = if args.case.is_dir() {
+        verify_case(&args.case)?
+    } else if args.case.is_file() {
+        verify_pull(&args.case)?
+    } else {
+        return Err(AppError::Usage(format!(
+            "{} does not exist: give a case folder or a pull's .manifest.json",
+            args.case.display()
+        )));
+    };
     for (label, list) in [
         ("MISSING", &result.missing),
         ("ALTERED", &result.altered),
@@ -112,17 +176,29 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
         for item in &result.in_progress {
             println!("UNVERIFIED  {item} (mailbox not complete)");
         }
+        for item in &result.set_aside {
+            println!("SET ASIDE  {item} (damaged partial evidence, kept for inspection)");
+        }
+        for item in &result.not_complete {
+            println!("INCOMPLETE  {item}");
+        }
         println!("{} files verified", result.verified);
     }
-    if result.is_clean() {
-        Ok(())
-    } else {
-        Err(AppError::VerifyFailed(format!(
+    if !result.is_intact() {
+        return Err(AppError::VerifyFailed(format!(
             "{}: {} missing, {} altered, {} extra files",
             args.case.display(),
             result.missing.len(),
             result.altered.len(),
             result.extra.len()
-        )))
+        )));
     }
+    if !result.not_complete.is_empty() {
+        return Err(AppError::Incomplete(format!(
+            "{}: intact, but not complete ({})",
+            args.case.display(),
+            result.not_complete.join("; ")
+        )));
+    }
+    Ok(())
 }

@@ -42,6 +42,16 @@ impl TriageConfig {
             }
             (TriageFormat::Csv, Some(_)) | (_, None) => {}
             (_, Some(path)) => {
+                let same = |input: &PathBuf| {
+                    std::fs::canonicalize(input).ok() == std::fs::canonicalize(path).ok()
+                };
+                if path.exists() && args.inputs.iter().any(same) {
+                    return Err(AppError::Usage(format!(
+                        "--output {} is one of the inputs: writing it would destroy the evidence; \
+                         choose another --output",
+                        path.display()
+                    )));
+                }
                 if path.exists() && !args.force {
                     return Err(OutputError::Exists {
                         path: path.display().to_string(),

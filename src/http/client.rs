@@ -442,14 +442,13 @@ fn error_message(body: &[u8]) -> String {
         message: Option<String>,
     }
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
-        let message = envelope.error.message.unwrap_or_default();
+        let message = printable(&envelope.error.message.unwrap_or_default());
         return match envelope.error.code {
-            Some(code) if !code.is_empty() => format!("{code}: {message}"),
+            Some(code) if !code.is_empty() => format!("{}: {message}", printable(&code)),
             _ => message,
         };
     }
-    let text = String::from_utf8_lossy(body)
-        .trim()
+    let text = printable(String::from_utf8_lossy(body).trim())
         .chars()
         .take(500)
         .collect::<String>();
@@ -467,7 +466,21 @@ fn diagnostics_reason(headers: &HeaderMap) -> Option<String> {
         .split(';')
         .find_map(|part| part.trim().strip_prefix("reason="))
         .map(|r| r.trim_matches('"').to_string());
-    Some(reason.unwrap_or_else(|| value.to_string()))
+    Some(printable(&reason.unwrap_or_else(|| value.to_string())))
+}
+
+/// A server's text made safe for a terminal: control characters (escape sequences that could
+/// rewrite the screen or the title) shown as `\u{..}` escapes instead of acted upon.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_unicode().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// An error with its sources, for a one-line log.
@@ -510,5 +523,15 @@ mod tests {
         );
         assert_eq!(error_message(b""), "empty body");
         assert_eq!(error_message(b"oops"), "oops");
+    }
+
+    #[test]
+    fn a_servers_escape_codes_are_shown_not_acted_upon() {
+        let hostile =
+            r#"{"error":{"code":"X\u001b]0;owned\u0007","message":"\u001b[2J\u001b[31mred"}}"#;
+        let shown = error_message(hostile.as_bytes());
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(shown.contains("\\u{1b}[31mred"), "{shown}");
+        assert!(!error_message(b"plain\x1b[1mbold").contains('\u{1b}'));
     }
 }

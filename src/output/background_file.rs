@@ -23,9 +23,13 @@ pub struct BackgroundFile {
 }
 
 impl BackgroundFile {
-    /// Creates (or truncates) `path` and starts its writing thread.
+    /// Creates `path` (a new, private file) and starts its writing thread.
     pub fn create(path: &Path) -> io::Result<Self> {
-        let file = File::create(path)?;
+        Self::new(super::create_private(path)?)
+    }
+
+    /// Writes into `file` on a thread of its own.
+    pub fn new(file: File) -> io::Result<Self> {
         let (blocks, received) = mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let writer = std::thread::Builder::new()
             .name("file-writer".into())
@@ -122,7 +126,13 @@ mod tests {
     #[test]
     fn a_failed_write_is_reported_not_lost() {
         // /dev/full accepts the open and fails every write.
-        let mut file = BackgroundFile::create(Path::new("/dev/full")).unwrap();
+        let mut file = BackgroundFile::new(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .unwrap();
         let block = vec![b'x'; BLOCK];
         let written = (0..QUEUE + 4).try_for_each(|_| file.write_all(&block));
         let finished = match written {

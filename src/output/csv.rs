@@ -263,7 +263,9 @@ impl CellSpool {
                 Ok(())
             }
             CellSpool::Memory(cells) => {
-                let mut file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
+                // The builder created the file, new and private: write into it.
+                let file = std::fs::OpenOptions::new().write(true).open(path)?;
+                let mut file = BufWriter::with_capacity(256 * 1024, file);
                 file.write_all(cells)?;
                 file.write_all(&length)?;
                 file.write_all(frame)?;
@@ -343,7 +345,7 @@ impl CsvBuilder {
     /// As `create`, with a first column (filled by `add_with_leading`).
     pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
         // Created now, though it may stay empty, so a path that cannot be written fails early.
-        File::create(&spool_path)?;
+        super::create_private(&spool_path)?;
         let columns = Columns::with_standard(leading);
         Ok(CsvBuilder {
             used: vec![true; columns.len()],

@@ -26,6 +26,10 @@ pub enum OutputError {
     UnknownFormat { path: String },
     #[error("--output {path:?} would be overwritten by the CSV's own JSON Lines evidence file: name the CSV output .csv")]
     EvidenceClash { path: String },
+    #[error("{path} is not a regular file (a folder or a device, say): give --output a file path")]
+    NotAFile { path: String },
+    #[error("the folder {path} does not exist: create it first, or choose another --output")]
+    NoFolder { path: String },
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -101,13 +105,30 @@ impl OutputPlan {
             evidence,
             manifest: with_suffix(path, ".manifest.json"),
         };
-        if !force {
-            for existing in plan.final_paths() {
-                if existing.exists() {
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(OutputError::NoFolder {
+                path: folder.display().to_string(),
+            });
+        }
+        for existing in plan.final_paths() {
+            // Not even --force replaces a folder or a device: the pull would end in a failed
+            // rename, or replace what is not a file.
+            match std::fs::symlink_metadata(existing) {
+                Ok(meta) if !meta.is_file() => {
+                    return Err(OutputError::NotAFile {
+                        path: existing.display().to_string(),
+                    })
+                }
+                Ok(_) if !force => {
                     return Err(OutputError::Exists {
                         path: existing.display().to_string(),
-                    });
+                    })
                 }
+                _ => {}
             }
         }
         Ok(plan)
@@ -136,6 +157,16 @@ impl OutputPlan {
         with_suffix(final_path, ".partial")
     }
 
+    /// The lock a run holds on this output: a hidden file beside it.
+    pub fn lock_path(&self) -> PathBuf {
+        let name = self
+            .primary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.primary.with_file_name(format!(".{name}.lock"))
+    }
+
     /// The manifest of an incomplete pull, beside the partial files.
     pub fn partial_manifest(&self) -> PathBuf {
         with_suffix(&Self::partial(&self.primary), ".manifest.json")
@@ -146,6 +177,44 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Creates a temporary file of this process: new (never an existing file, nor through a
+/// planted symlink) and readable by its owner alone, since it holds mailbox data.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Removes the temporaries an earlier run left beside `final_path` (hidden names that start
+/// with `.<its name>.` and end in `.tmp` or `.cells`). Only to be called while holding the
+/// lock on that output, so no other run's temporaries can be among them.
+pub fn remove_leftovers(final_path: &Path) -> io::Result<Vec<PathBuf>> {
+    let Some(name) = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Ok(Vec::new());
+    };
+    let folder = match final_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.");
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(folder)?.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        if entry_name.starts_with(&prefix)
+            && (entry_name.ends_with(".tmp") || entry_name.ends_with(".cells"))
+        {
+            std::fs::remove_file(entry.path())?;
+            removed.push(entry.path());
+        }
+    }
+    Ok(removed)
 }
 
 /// Flushes a finished temporary file to disk and renames it into place.
@@ -160,7 +229,8 @@ pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, renamed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     let temporary = OutputPlan::temporary(path);
-    std::fs::write(&temporary, bytes)
+    create_private(&temporary)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes))
         .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
     commit(&temporary, path)
 }
@@ -193,6 +263,32 @@ pub fn hash_file(path: &Path) -> Result<FileDigest, OutputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_are_new_private_files_never_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".o.jsonl.1.tmp");
+        create_private(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(
+            create_private(&path).is_err(),
+            "an existing file is never reused"
+        );
+        #[cfg(unix)]
+        {
+            let victim = dir.path().join("victim");
+            std::fs::write(&victim, "precious").unwrap();
+            let planted = dir.path().join(".planted.tmp");
+            std::os::unix::fs::symlink(&victim, &planted).unwrap();
+            assert!(create_private(&planted).is_err());
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        }
+    }
 
     #[test]
     fn plans_csv_with_evidence_beside_it() {

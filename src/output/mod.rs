@@ -7,12 +7,14 @@ mod flatten;
 mod hashing;
 mod jsonl;
 mod known_columns_csv;
+mod lock;
 mod manifest;
 
 pub use self::csv::{CsvBuilder, CsvOptions, SharedColumns};
 pub use background_file::BackgroundFile;
 pub use files::{
-    commit, hash_file, write_atomically, FileDigest, OutputError, OutputFormat, OutputPlan,
+    commit, create_private, hash_file, remove_leftovers, write_atomically, FileDigest, OutputError,
+    OutputFormat, OutputPlan,
 };
 pub use flatten::{
     custom_column, custom_property_of, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS,
@@ -20,4 +22,5 @@ pub use flatten::{
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};
 pub use known_columns_csv::{Added, KnownColumnsCsv};
+pub use lock::{LockError, RunLock};
 pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullCounters, PullStatus};

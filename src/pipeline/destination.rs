@@ -1,7 +1,6 @@
 //! One pull to its destination: files (evidence, CSV, manifest; a partial result with its own
 //! manifest when the pull stops early) or standard output.
 
-use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +12,9 @@ use crate::error::AppError;
 use crate::http::ClientOptions;
 use crate::http::{ActivitiesClient, RequestStats, Sleeper};
 use crate::output::{
-    commit, CsvBuilder, CsvOptions, JsonlWriter, Manifest, ManifestFile, ManifestQuery,
-    OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
+    commit, create_private, remove_leftovers, CsvBuilder, CsvOptions, JsonlWriter, Manifest,
+    ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
+    RunLock,
 };
 use crate::progress::PullProgress;
 use crate::source::QueryConfig;
@@ -45,6 +45,8 @@ pub struct PullSummary {
     pub records: u64,
     pub files: Vec<ManifestFile>,
     pub manifest: Option<PathBuf>,
+    /// An earlier run's partial result of the same output, removed since this one completed.
+    pub superseded: Vec<PathBuf>,
 }
 
 /// Runs a pull to its end, or until `interrupt` resolves.
@@ -54,6 +56,11 @@ pub async fn pull_to_destination(
     interrupt: impl Future<Output = ()>,
 ) -> Result<PullSummary, AppError> {
     let client = ActivitiesClient::new(config.client.clone(), sleeper)?;
+    // One run at a time writes an output; what an earlier run left behind goes first.
+    let _lock = match &config.destination {
+        Destination::Files(plan) if !config.dry_run => Some(lock_output(plan)?),
+        _ => None,
+    };
     let mut source = ActivitiesSource::new(
         &client,
         &config.query,
@@ -66,6 +73,7 @@ pub async fn pull_to_destination(
             records: 0,
             files: vec![],
             manifest: None,
+            superseded: vec![],
         });
     }
     let started = Utc::now();
@@ -87,6 +95,17 @@ pub async fn pull_to_destination(
     };
     progress.finish();
     summary
+}
+
+/// Locks `plan`'s output for this run and removes the temporaries an earlier run left.
+fn lock_output(plan: &OutputPlan) -> Result<RunLock, AppError> {
+    let what = format!("--output {}", plan.primary.display());
+    let lock = RunLock::acquire(&plan.lock_path(), &what)?;
+    for final_path in [&plan.primary, &plan.evidence] {
+        remove_leftovers(final_path)
+            .map_err(|e| OutputError::io("cannot remove the leftovers beside", final_path, e))?;
+    }
+    Ok(lock)
 }
 
 /// Where the pull's temporary files go: beside its output (hidden names of this process), or
@@ -173,6 +192,7 @@ async fn to_stdout(
         records,
         files: vec![],
         manifest: None,
+        superseded: vec![],
     })
 }
 
@@ -229,7 +249,7 @@ async fn to_files(
     interrupt: impl Future<Output = ()>,
 ) -> Result<PullSummary, AppError> {
     let temp_evidence = OutputPlan::temporary(&plan.evidence);
-    let file = File::create(&temp_evidence)
+    let file = create_private(&temp_evidence)
         .map_err(|e| OutputError::io("cannot create", &temp_evidence, e))?;
     let csv = match plan.format {
         OutputFormat::Csv => {
@@ -314,11 +334,22 @@ async fn to_files(
     context
         .manifest(PullStatus::Complete, None, records, pages, files.clone())
         .write(&plan.manifest)?;
+    // An earlier run's partial result of this output is superseded: no `incomplete` manifest
+    // may sit beside a complete one.
+    let mut superseded = Vec::new();
+    for stale in [OutputPlan::partial(&plan.evidence), plan.partial_manifest()] {
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .map_err(|e| OutputError::io("cannot remove the superseded", &stale, e))?;
+            superseded.push(stale);
+        }
+    }
     report_empty(records);
     Ok(PullSummary {
         records,
         files,
         manifest: Some(plan.manifest.clone()),
+        superseded,
     })
 }
 
@@ -359,5 +390,11 @@ impl PullSummary {
             );
         }
         eprintln!("  manifest: {}", manifest.display());
+        for stale in &summary.superseded {
+            eprintln!(
+                "  removed {}: an earlier run's partial result, superseded by this complete one",
+                stale.display()
+            );
+        }
     }
 }

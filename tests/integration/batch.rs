@@ -181,7 +181,12 @@ async fn a_mixed_list_ends_with_the_right_statuses_and_exit_code() {
         rows.windows(2).all(|w| w[0][1] <= w[1][1]),
         "the timeline is ordered by TimeStamp"
     );
-    assert_eq!(verify(&case).await.0, Some(0));
+    let (code, report) = verify(&case).await;
+    assert_eq!(code, Some(4), "intact, but a mailbox failed: {report}");
+    assert!(
+        report.contains("INCOMPLETE  nobody@contoso.com is failed"),
+        "{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +248,19 @@ async fn resume_refuses_changed_parameters_and_skips_complete_mailboxes() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--types"), "{stderr}");
 
+    // The same list with comments, blank lines and spacing: the same case.
+    std::fs::write(
+        &users_path,
+        format!(
+            "# the case\n\n{}\n",
+            users
+                .iter()
+                .map(|u| format!("  {u}  "))
+                .collect::<Vec<_>>()
+                .join("\n# next\n")
+        ),
+    )
+    .unwrap();
     let requests_before = server.requests();
     let (code, stderr) = batch(&server.url, &users_path, &case, &["--resume"]).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -359,8 +377,46 @@ async fn bad_users_lines_are_reported_with_numbers_and_verify_catches_tampering(
     assert!(stdout.contains("EXTRA  mailboxes/planted.txt"), "{stdout}");
 }
 
+/// Starts `batch` as its own process (stderr kept), for tests that signal it or race it.
+fn spawn_batch(url: &str, users_file: &Path, case: &Path, extra: &[&str]) -> std::process::Child {
+    Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args(["batch", "--users"])
+        .arg(users_file)
+        .arg("--out-dir")
+        .arg(case)
+        .args(["--base-url", url, "--page-size", "150"])
+        .args(["--end", "2018-06-01T00:00:00Z"])
+        .args(extra)
+        .env("OAUTH_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` (a name for `kill`, e.g. TERM) to a process.
+fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Waits (up to 30 s) until `ready` holds.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_checkpoints_exits_130_and_resume_completes_the_same_case() {
+async fn a_signal_checkpoints_exits_128_plus_its_number_and_resume_completes_the_same_case() {
     let slow = FaultSettings {
         latency: Duration::from_millis(120),
         ..Default::default()
@@ -369,74 +425,177 @@ async fn ctrl_c_checkpoints_exits_130_and_resume_completes_the_same_case() {
     let dir = tempfile::tempdir().unwrap();
     let users_path = users_file(dir.path(), &users);
     let reference = dir.path().join("reference");
+    let one = ["--concurrency", "1"];
     assert_eq!(
-        batch(
-            &server.url,
-            &users_path,
-            &reference,
-            &["--concurrency", "1"]
-        )
-        .await
-        .0,
+        batch(&server.url, &users_path, &reference, &one).await.0,
         Some(0)
     );
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let case = dir.path().join(format!("case-{signal}"));
+        let (url, users, folder) = (server.url.clone(), users_path.clone(), case.clone());
+        let (exit, stderr) = tokio::task::spawn_blocking(move || {
+            let child = spawn_batch(&url, &users, &folder, &one);
+            // Some records on disk first: the first checkpoint.
+            wait_until("a first checkpoint", || {
+                walk_names(&folder)
+                    .iter()
+                    .any(|n| n.ends_with("checkpoint.json"))
+            });
+            send_signal(child.id(), signal);
+            let output = child.wait_with_output().unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(exit, Some(code), "SIG{signal}: {stderr}");
+        let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+        assert!(
+            manifest
+                .mailboxes
+                .iter()
+                .any(|m| m.status.as_str() != "complete"),
+            "SIG{signal}: interrupted before the end"
+        );
+        let mut resume = one.to_vec();
+        resume.push("--resume");
+        let (exit, stderr) = batch(&server.url, &users_path, &case, &resume).await;
+        assert_eq!(exit, Some(0), "SIG{signal}: {stderr}");
+        assert!(
+            content(&case) == content(&reference),
+            "SIG{signal}: the resumed case differs from an uninterrupted run"
+        );
+        assert_eq!(verify(&case).await.0, Some(0));
+    }
+}
+
+/// Every file's path under `folder`, relative, `/`-separated.
+fn walk_names(folder: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                names.push(o365_activities::case::relative(folder, &path));
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_partial_is_kept_aside_and_its_mailbox_pulled_again() {
+    let (server, users) = tenant(settings(FaultSettings::default())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users[..1]);
+    let reference = dir.path().join("reference");
+    let sequential = ["--mailbox-concurrency", "1"];
+    assert_eq!(
+        batch(&server.url, &users_path, &reference, &sequential)
+            .await
+            .0,
+        Some(0)
+    );
+    let expected = content(&reference);
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 2] = [
+        ("cut below its checkpoint", |bytes| {
+            bytes.truncate(bytes.len() / 3)
+        }),
+        ("edited inside its checkpointed part", |bytes| {
+            bytes[5] ^= 0x20
+        }),
+    ];
+    for (label, damage) in damages {
+        let case = dir.path().join(label.replace(' ', "-"));
+        // Crash after the third page's checkpoint: a partial and its checkpoint remain.
+        let mut crashing = sequential.to_vec();
+        crashing.extend(["--crash-at", "9"]);
+        let (code, stderr) = batch(&server.url, &users_path, &case, &crashing).await;
+        assert_eq!(
+            code, None,
+            "{label}: the crash point was not reached: {stderr}"
+        );
+        let folder = case.join(
+            CaseManifest::read(&case.join("manifest.json"))
+                .unwrap()
+                .mailboxes[0]
+                .folder
+                .clone(),
+        );
+        let partial = folder.join("activities.jsonl.partial");
+        let mut bytes = std::fs::read(&partial).unwrap();
+        damage(&mut bytes);
+        std::fs::write(&partial, &bytes).unwrap();
+        let mut resume = sequential.to_vec();
+        resume.push("--resume");
+        let (code, stderr) = batch(&server.url, &users_path, &case, &resume).await;
+        assert_eq!(code, Some(0), "{label}: {stderr}");
+        assert!(stderr.contains("kept aside as"), "{label}: {stderr}");
+        assert!(
+            content(&case) == expected,
+            "{label}: the mailbox pulled again equals an uninterrupted run"
+        );
+        let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+        let aside = &manifest.mailboxes[0].set_aside;
+        assert_eq!(aside.len(), 1, "{label}: named in the manifest");
+        assert_eq!(
+            std::fs::read(case.join(&aside[0])).unwrap(),
+            bytes,
+            "{label}: the damaged file is kept as it was"
+        );
+        let (code, report) = verify(&case).await;
+        assert_eq!(code, Some(0), "{label}: {report}");
+        assert!(report.contains("SET ASIDE"), "{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_on_a_case_in_use_is_refused_at_once() {
+    let slow = FaultSettings {
+        latency: Duration::from_millis(100),
+        ..Default::default()
+    };
+    let (server, users) = tenant(settings(slow)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users_path = users_file(dir.path(), &users);
     let case = dir.path().join("case");
-    let args: Vec<String> = [
-        "batch",
-        "--users",
-        users_path.to_str().unwrap(),
-        "--out-dir",
-        case.to_str().unwrap(),
-        "--base-url",
-        &server.url,
-        "--page-size",
-        "150",
-        "--end",
-        "2018-06-01T00:00:00Z",
-        "--concurrency",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let code = tokio::task::spawn_blocking(move || {
-        let child = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .args(&args)
-            .env("OAUTH_TOKEN", TOKEN)
-            .stderr(std::process::Stdio::null())
-            .spawn()
+    let (url, users, folder) = (server.url.clone(), users_path.clone(), case.clone());
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let first = spawn_batch(&url, &users, &folder, &["--concurrency", "1"]);
+        wait_until("the first run's manifest", || {
+            folder.join("manifest.json").exists()
+        });
+        let pid = first.id();
+        let second = spawn_batch(&url, &users, &folder, &["--concurrency", "1", "--resume"])
+            .wait_with_output()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(700));
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        child.wait_with_output().unwrap().status.code()
+        let first = first.wait_with_output().unwrap();
+        (first, (second, pid))
     })
     .await
     .unwrap();
-    assert_eq!(code, Some(130));
-    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    let (second, pid) = second;
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
     assert!(
-        manifest
-            .mailboxes
-            .iter()
-            .any(|m| m.status.as_str() != "complete"),
-        "interrupted before the end"
+        stderr.contains(&format!("process {pid}")) && stderr.contains(&case.display().to_string()),
+        "{stderr}"
     );
-    let (code, stderr) = batch(
-        &server.url,
-        &users_path,
-        &case,
-        &["--concurrency", "1", "--resume"],
-    )
-    .await;
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        content(&case) == content(&reference),
-        "the resumed case differs from an uninterrupted run"
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
     );
-    assert_eq!(verify(&case).await.0, Some(0));
+    assert_eq!(
+        verify(&case).await.0,
+        Some(0),
+        "the first run's case is intact"
+    );
 }

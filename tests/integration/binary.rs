@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::CommandCargoExt;
 use o365_activities::mock::{start, FaultSettings, ServerSettings, TokenSpec};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::*;
 
@@ -89,6 +90,11 @@ async fn usage_errors_exit_2_with_a_hint() {
             "both --username",
         ),
         ("ftp://x", vec![], "http(s)"),
+        (
+            "http://127.0.0.1:9",
+            vec!["--start", "99999999999d"],
+            "too far in the past",
+        ),
     ];
     for (base_url, extra, hint) in cases {
         let (code, stderr) = run_binary(pull_args(base_url, USER, &out, &extra)).await;
@@ -268,4 +274,271 @@ async fn ctrl_c_keeps_a_marked_partial_result_and_exits_130() {
         manifest.contains("\"incomplete\"") && manifest.contains("interrupted"),
         "{manifest}"
     );
+}
+
+/// The one mailbox of `tenant`.
+const ONLY_MAILBOX: &str = "alice.johnson@contoso.com";
+
+/// Waits (up to 30 s) until `ready` holds.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_the_partial_result_with_its_manifest_and_exits_143() {
+    let server = tenant(FaultSettings {
+        latency: std::time::Duration::from_millis(150),
+        ..FaultSettings::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.csv");
+    let args = pull_args(
+        &server.url,
+        ONLY_MAILBOX,
+        &output,
+        &["--page-size", "20", "--mailbox-concurrency", "1"],
+    );
+    let folder = dir.path().to_path_buf();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let child = binary().args(&args).stderr(Stdio::piped()).spawn().unwrap();
+        // Wait for records in the hidden evidence file: the pull is under way.
+        wait_until("records fetched", || {
+            std::fs::read_dir(&folder).unwrap().flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with(".o.jsonl.") && e.metadata().is_ok_and(|m| m.len() > 0)
+            })
+        });
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(stderr.contains("partial result kept"), "{stderr}");
+    let partial = dir.path().join("o.jsonl.partial");
+    assert!(!ids_in(&partial).is_empty(), "the fetched records are kept");
+    let manifest =
+        o365_activities::output::Manifest::read(&dir.path().join("o.csv.partial.manifest.json"))
+            .unwrap();
+    assert_eq!(
+        manifest.status,
+        o365_activities::output::PullStatus::Incomplete
+    );
+    let hidden: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".cells"))
+        .collect();
+    assert!(
+        hidden.is_empty(),
+        "no temporary file is left behind: {hidden:?}"
+    );
+
+    // Run again to completion: the superseded partial result goes, and the pull says so.
+    let args = pull_args(&server.url, ONLY_MAILBOX, &output, &["--force"]);
+    let (code, stderr) = run_binary(args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("superseded"), "{stderr}");
+    assert!(!partial.exists());
+    assert!(!dir.path().join("o.csv.partial.manifest.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_pull_to_an_output_in_use_is_refused_at_once() {
+    let server = tenant(FaultSettings {
+        latency: std::time::Duration::from_millis(150),
+        ..FaultSettings::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let slow = ["--page-size", "20", "--mailbox-concurrency", "1"];
+    let first_args = pull_args(&server.url, ONLY_MAILBOX, &output, &slow);
+    let mut second_args = pull_args(&server.url, ONLY_MAILBOX, &output, &slow);
+    second_args.push("--force".into());
+    let lock = dir.path().join(".o.jsonl.lock");
+    let (first, second, pid) = tokio::task::spawn_blocking(move || {
+        let first = binary()
+            .args(&first_args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = first.id();
+        wait_until("the first pull's lock", || {
+            std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid.to_string())
+        });
+        let second = binary().args(&second_args).output().unwrap();
+        (first.wait_with_output().unwrap(), second, pid)
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("process {pid}")), "{stderr}");
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let manifest =
+        o365_activities::output::Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
+    assert_eq!(
+        manifest.status,
+        o365_activities::output::PullStatus::Complete
+    );
+    assert_eq!(
+        ids_in(&output).len() as u64,
+        manifest.counters.records,
+        "the first pull's output is whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_that_is_not_a_file_is_refused_before_any_request() {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("a-folder.jsonl");
+    std::fs::create_dir(&folder).unwrap();
+    let cases = [
+        (folder.clone(), "is not a regular file"),
+        (dir.path().join("missing/o.jsonl"), "does not exist"),
+    ];
+    for (output, hint) in cases {
+        let args = pull_args(&server.uri(), USER, &output, &["--force"]);
+        let (code, stderr) = run_binary(args).await;
+        assert_eq!(code, 2, "{}: {stderr}", output.display());
+        assert!(stderr.contains(hint), "{}: {stderr}", output.display());
+    }
+    // A character device: not even --force replaces it.
+    let device = std::path::Path::new("/dev/null");
+    let args = pull_args(
+        &server.uri(),
+        USER,
+        device,
+        &["--force", "--format", "jsonl"],
+    );
+    let (code, stderr) = run_binary(args).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+    assert!(device.exists());
+}
+
+/// Runs `verify` on `path`; its exit code and stdout.
+async fn verify_binary(path: &std::path::Path) -> (i32, String) {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let output = binary().arg("verify").arg(&path).output().unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_checks_one_pull_exit_0_4_or_5() {
+    let server = tenant(FaultSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.csv");
+    let (code, stderr) = run_binary(pull_args(&server.url, ONLY_MAILBOX, &output, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    let manifest = dir.path().join("o.csv.manifest.json");
+    assert_eq!(verify_binary(&manifest).await.0, 0);
+
+    // Intact but incomplete: a partial result's manifest.
+    let failing = tenant(FaultSettings {
+        fail_rate: 1.0,
+        ..FaultSettings::default()
+    })
+    .await;
+    let partial = dir.path().join("p.csv");
+    let args = pull_args(
+        &failing.url,
+        ONLY_MAILBOX,
+        &partial,
+        &["--max-retries", "0"],
+    );
+    assert_eq!(run_binary(args).await.0, 4);
+    let (code, report) = verify_binary(&dir.path().join("p.csv.partial.manifest.json")).await;
+    assert_eq!(code, 4, "{report}");
+    assert!(report.contains("INCOMPLETE"), "{report}");
+
+    // Altered evidence, then a manifest that cannot be read.
+    let mut bytes = std::fs::read(dir.path().join("o.jsonl")).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(dir.path().join("o.jsonl"), bytes).unwrap();
+    let (code, report) = verify_binary(&manifest).await;
+    assert_eq!(code, 5, "{report}");
+    assert!(report.contains("ALTERED  o.jsonl"), "{report}");
+    std::fs::write(&manifest, "{ not json").unwrap();
+    assert_eq!(verify_binary(&manifest).await.0, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_into_a_closed_pipe_ends_quietly() {
+    let server = tenant(FaultSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let (code, stderr) = run_binary(pull_args(&server.url, ONLY_MAILBOX, &output, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = binary()
+            .args(["triage", "--format", "json"])
+            .arg(&output)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader takes one byte and goes away, as `| head -c 1` does.
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+
+    // And an --output that is one of its inputs is refused before anything is read.
+    let evidence = dir.path().join("o.jsonl");
+    let (code, stderr) = run_binary(vec![
+        "triage".into(),
+        evidence.to_string_lossy().into_owned(),
+        "--output".into(),
+        evidence.to_string_lossy().into_owned(),
+        "--force".into(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is one of the inputs"), "{stderr}");
 }

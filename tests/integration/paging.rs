@@ -302,3 +302,31 @@ async fn without_the_newest_activity_windows_are_cut_blind_and_the_pull_still_co
         "the cuts share out the whole range: {starts:?}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_planted_symlink_at_a_spool_path_is_removed_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(query_param_is_missing("$skip"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[record("A", T1)])))
+        .mount(&server)
+        .await;
+    Mock::given(query_param("$skip", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    // This process's own spool name for the pull below, planted in advance.
+    let spool = dir
+        .path()
+        .join(format!(".o.jsonl.{}.tmp.skip.tmp", std::process::id()));
+    std::os::unix::fs::symlink(&victim, &spool).unwrap();
+    let output = dir.path().join("o.jsonl");
+    let words = ["--paging", "skip"];
+    let (result, _) = run(&config(&server.uri(), &output, &words)).await;
+    assert_eq!(result.unwrap().records, 1);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!spool.exists(), "the spool is gone after the pull");
+}

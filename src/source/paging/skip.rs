@@ -23,6 +23,7 @@ use super::tie_order::TieGroup;
 use super::{Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
+use crate::output::create_private;
 use crate::record::{Activity, PageReading};
 
 pub struct SkipPager<'a> {
@@ -56,7 +57,7 @@ impl<'a> SkipPager<'a> {
         page_size: u32,
         spool_path: PathBuf,
     ) -> Result<Self, PagingError> {
-        let file = File::create(&spool_path).map_err(|source| PagingError::Spool {
+        let file = create_private(&spool_path).map_err(|source| PagingError::Spool {
             path: spool_path.display().to_string(),
             source,
         })?;

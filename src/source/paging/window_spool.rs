@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use crate::output::jsonl_line;
+use crate::output::{create_private, jsonl_line};
 use crate::record::Activity;
 
 const NO_FRAME: u32 = u32::MAX;
@@ -23,7 +23,7 @@ pub struct SpoolWriter {
 impl SpoolWriter {
     pub fn create(path: &Path) -> io::Result<Self> {
         Ok(SpoolWriter {
-            out: BufWriter::with_capacity(128 * 1024, File::create(path)?),
+            out: BufWriter::with_capacity(128 * 1024, create_private(path)?),
         })
     }
 
@@ -176,8 +176,8 @@ mod tests {
         let text = r#"{"Id":"a","TimeStamp":"2018-01-01T00:00:00Z"}"#;
         let with_frame = parse_page_for(page(&[text]), &csv.page_reading()).unwrap();
         let without = parse_page_for(page(&[text]), &PageReading::Keys).unwrap();
-        for record in [&with_frame[0], &without[0]] {
-            let path = dir.path().join("window.tmp");
+        for (n, record) in [&with_frame[0], &without[0]].into_iter().enumerate() {
+            let path = dir.path().join(format!("window{n}.tmp"));
             let mut writer = SpoolWriter::create(&path).unwrap();
             writer.append(record).unwrap();
             writer.flush().unwrap();

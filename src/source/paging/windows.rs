@@ -365,6 +365,8 @@ mod tests {
         let spool = spooled.map_or(Spool::NoFile, |id| {
             let page = format!(r#"{{"value":[{{"Id":"{id}"}}]}}"#).into_bytes();
             let records = crate::record::parse_page_for(page, &PageReading::Keys).unwrap();
+            // A spool handed over earlier in a test is still there (tests do not consume it).
+            let _ = std::fs::remove_file(&path);
             let mut spool = SpoolWriter::create(&path).unwrap();
             spool.append(&records[0]).unwrap();
             Spool::Writing(spool)
