@@ -103,7 +103,7 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppErr
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => commands::triage::run(&TriageConfig::from_args(&args, quiet)?),
         Command::Demo(args) => {
-            let config = DemoConfig::from_args(&args, quiet)?;
+            let config = DemoConfig::from_args(&args, chrono::Utc::now(), quiet)?;
             commands::demo::run(&config, Arc::new(TokioSleeper), interrupt).await
         }
     }

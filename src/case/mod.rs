@@ -16,6 +16,7 @@ mod resume;
 mod schedule;
 pub mod timeline;
 mod users;
+pub mod verify;
 
 pub use crate::pipeline::CrashPoints;
 pub use checkpoint::Checkpoint;

@@ -90,7 +90,7 @@ pub async fn run(
         eprintln!("  ({requests} requests answered by the mock tenant)");
         eprintln!();
         let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        crate::commands::triage::write_stdout(&render::text(&reports, colour))?;
+        crate::output::write_stdout(&render::text(&reports, colour))?;
         eprintln!("Written to {}:", out_dir.display());
         eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
         eprintln!(

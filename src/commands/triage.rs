@@ -1,25 +1,12 @@
 //! `triage`: findings from pulled activities.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use crate::cli::TriageFormat;
 use crate::config::TriageConfig;
 use crate::error::AppError;
-use crate::output::write_atomically;
+use crate::output::{write_atomically, write_stdout};
 use crate::triage::{analyze_mailbox, load_inputs, render};
-
-/// Writes the report to standard output; a reader that stopped early (`| head`) ends the
-/// command quietly, as for any Unix filter.
-pub fn write_stdout(text: &str) -> Result<(), AppError> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(AppError::Other(format!(
-            "cannot write to standard output: {e}"
-        ))),
-    }
-}
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
     let mailboxes = load_inputs(&config.inputs)?;

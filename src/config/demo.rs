@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::cli::DemoArgs;
 use crate::error::AppError;
@@ -21,10 +21,12 @@ pub struct DemoConfig {
     pub out_dir: PathBuf,
     pub seed: u64,
     pub quiet: bool,
+    /// The instant the demo's pull treats as "now" (the end of its range).
+    pub now: DateTime<Utc>,
 }
 
 impl DemoConfig {
-    pub fn from_args(args: &DemoArgs, quiet: bool) -> Result<Self, AppError> {
+    pub fn from_args(args: &DemoArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
         let out_dir = &args.out_dir;
         let occupied = out_dir.exists()
             && std::fs::read_dir(out_dir)
@@ -40,6 +42,7 @@ impl DemoConfig {
             out_dir: out_dir.clone(),
             seed: args.seed,
             quiet,
+            now,
         })
     }
 
@@ -72,7 +75,7 @@ impl DemoConfig {
             query: QueryConfig {
                 filter: ActivityFilter {
                     start: None,
-                    end: Utc::now().trunc_subsecs(0) + chrono::Duration::seconds(1),
+                    end: self.now.trunc_subsecs(0) + chrono::Duration::seconds(1),
                     before: None,
                     types: vec![],
                     app_types: vec![],

@@ -217,6 +217,23 @@ pub fn remove_leftovers(final_path: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Writes a report to standard output; a reader that stopped early (`| head`) ends the command
+/// quietly, as for any Unix filter.
+pub fn write_stdout(text: &str) -> Result<(), OutputError> {
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut out))
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(OutputError::io(
+            "cannot write to",
+            Path::new("standard output"),
+            e,
+        )),
+    }
+}
+
 /// Flushes a finished temporary file to disk and renames it into place.
 pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
     File::open(temporary)

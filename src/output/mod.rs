@@ -9,12 +9,13 @@ mod jsonl;
 mod known_columns_csv;
 mod lock;
 mod manifest;
+mod sink;
 
 pub use self::csv::{CsvBuilder, CsvOptions, SharedColumns};
 pub use background_file::BackgroundFile;
 pub use files::{
-    commit, create_private, hash_file, remove_leftovers, write_atomically, FileDigest, OutputError,
-    OutputFormat, OutputPlan,
+    commit, create_private, hash_file, remove_leftovers, write_atomically, write_stdout,
+    FileDigest, OutputError, OutputFormat, OutputPlan,
 };
 pub use flatten::{
     custom_column, custom_property_of, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS,
@@ -24,3 +25,4 @@ pub use jsonl::{jsonl_line, JsonlWriter};
 pub use known_columns_csv::{Added, KnownColumnsCsv};
 pub use lock::{LockError, RunLock};
 pub use manifest::{Manifest, ManifestFile, ManifestQuery, PullCounters, PullStatus};
+pub use sink::RecordSink;

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use super::crash::CrashPoints;
-use crate::output::{CsvBuilder, JsonlWriter};
+use crate::output::{CsvBuilder, JsonlWriter, RecordSink};
 use crate::record::{Activity, PageReading};
 use crate::source::paging::{PagingError, SpoolReader};
 
@@ -124,12 +124,14 @@ impl<W: Write + SyncToDisk> EvidenceSinks<W> {
         Ok(())
     }
 
+    /// Every sink: the evidence, then the CSV if there is one.
+    fn sinks(&mut self) -> impl Iterator<Item = &mut dyn RecordSink> {
+        let jsonl: &mut dyn RecordSink = &mut self.jsonl;
+        std::iter::once(jsonl).chain(self.csv.as_mut().map(|csv| csv as &mut dyn RecordSink))
+    }
+
     fn write_one(&mut self, record: &Activity) -> io::Result<()> {
-        self.jsonl.write(record)?;
-        if let Some(csv) = self.csv.as_mut() {
-            csv.add_activity(record)?;
-        }
-        Ok(())
+        self.sinks().try_for_each(|sink| sink.write_record(record))
     }
 
     /// Appends one window's spool: its text to the evidence, its CSV frames (or its text,
@@ -142,13 +144,9 @@ impl<W: Write + SyncToDisk> EvidenceSinks<W> {
         let mut reader = SpoolReader::open(spool).map_err(unreadable)?;
         let mut copied = 0u64;
         while let Some(record) = reader.next_record().map_err(unreadable)? {
-            let written =
-                self.jsonl
-                    .write_line(record.line)
-                    .and_then(|()| match self.csv.as_mut() {
-                        Some(csv) => csv.add_text_or_frame(record.line, record.frame),
-                        None => Ok(()),
-                    });
+            let written = self
+                .sinks()
+                .try_for_each(|sink| sink.write_spooled(record.line, record.frame));
             written.map_err(|e| self.write_failed(e))?;
             copied += 1;
             if copied == CRASH_AFTER_SPOOLED {
