@@ -63,11 +63,12 @@ impl QueryConfig {
                     .map_err(|e| AppError::Usage(format!("--start: {e}")))
             })
             .transpose()?;
-        // The end is exclusive (`TimeStamp lt`): without --end, everything up to this second.
+        // The end is exclusive (`TimeStamp lt`): without --end, everything before the instant
+        // the pull starts, to the millisecond, so nothing created during the pull gets in.
         let end = match query.end.as_deref() {
             Some(t) => parse_time(t, now, RangeEnd::End)
                 .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
-            None => now.trunc_subsecs(0) + chrono::Duration::seconds(1),
+            None => now.trunc_subsecs(3),
         };
         if let Some(start) = start {
             if start >= end {

@@ -75,7 +75,7 @@ impl DemoConfig {
             query: QueryConfig {
                 filter: ActivityFilter {
                     start: None,
-                    end: self.now.trunc_subsecs(0) + chrono::Duration::seconds(1),
+                    end: self.now.trunc_subsecs(3),
                     before: None,
                     types: vec![],
                     app_types: vec![],

@@ -61,7 +61,7 @@ async fn app_types_select_offsets_and_page_size() {
         .and(path("/api/beta/me/Activities"))
         .and(query_param(
             "$filter",
-            "(TimeStamp ge 2018-05-01T00:00:00Z) and (TimeStamp lt 2018-06-01T00:00:01Z) and (AppIdType eq 'IMAP4' or AppIdType eq 'POP3')",
+            "(TimeStamp ge 2018-05-01T00:00:00Z) and (TimeStamp lt 2018-06-01T00:00:00Z) and (AppIdType eq 'IMAP4' or AppIdType eq 'POP3')",
         ))
         .and(query_param("$select", "Id,TimeStamp,ActivityIdType,ClientSessionId"))
         .and(query_param("$top", "50"))
@@ -96,7 +96,7 @@ async fn relative_start_counts_back_from_the_frozen_end() {
     let server = MockServer::start().await;
     Mock::given(query_param(
         "$filter",
-        "(TimeStamp ge 2018-05-02T00:00:00Z) and (TimeStamp lt 2018-06-01T00:00:01Z)",
+        "(TimeStamp ge 2018-05-02T00:00:00Z) and (TimeStamp lt 2018-06-01T00:00:00Z)",
     ))
     .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
     .expect(1)

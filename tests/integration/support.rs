@@ -21,8 +21,8 @@ pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).unwrap()
 }
 
-/// The end every test pull sends without `--end`: the first second after the frozen "now".
-pub const END_LITERAL: &str = "2018-06-01T00:00:01Z";
+/// The end every test pull sends without `--end`: the frozen "now", exclusive.
+pub const END_LITERAL: &str = "2018-06-01T00:00:00Z";
 
 /// A pull configuration from command-line words, as `main` builds it.
 pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
