@@ -542,3 +542,29 @@ async fn triage_into_a_closed_pipe_ends_quietly() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is one of the inputs"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_without_an_offset_is_said_to_be_taken_as_utc() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.jsonl");
+    let args = pull_args(
+        "http://127.0.0.1:9",
+        USER,
+        &out,
+        &[
+            "--dry-run",
+            "--start",
+            "2018-01-01 08:00:00",
+            "--end",
+            "2018-02-01T00:00:00Z",
+        ],
+    );
+    let (code, stderr) = run_binary(args).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("taken as UTC").count(),
+        1,
+        "once, for --start only: {stderr}"
+    );
+    assert!(stderr.contains("--start 2018-01-01 08:00:00"), "{stderr}");
+}

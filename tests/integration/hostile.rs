@@ -284,3 +284,37 @@ fn an_announced_oversized_body_is_refused_before_it_is_read() {
     assert!(stderr.contains("larger than 67108864 bytes"), "{stderr}");
     assert!(peak_mib < 64.0, "peak RSS {peak_mib:.1} MiB");
 }
+
+#[tokio::test]
+async fn an_unreachable_host_is_named_after_two_quick_retries() {
+    // Nothing listens on this port once the listener is gone.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let uri = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let dir = tempfile::tempdir().unwrap();
+    let (result, sleeper) = run(&config(
+        &uri,
+        &dir.path().join("o.jsonl"),
+        &["--max-retries", "3"],
+    ))
+    .await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 4);
+    let port = uri.rsplit(':').next().unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && error
+                .to_string()
+                .contains("check --base-url and the network")
+            && !error.to_string().contains("overloaded"),
+        "{error}"
+    );
+    assert_eq!(
+        sleeper.waits().len(),
+        2,
+        "two quick retries, not --max-retries"
+    );
+    assert!(sleeper.waits().iter().all(|w| *w < Duration::from_secs(2)));
+}

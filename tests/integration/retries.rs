@@ -158,37 +158,3 @@ async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
     assert_eq!(manifest.counters.records, 1);
     assert!(matches!(error, AppError::Partial { .. }));
 }
-
-#[tokio::test]
-async fn an_unreachable_host_is_named_after_two_quick_retries() {
-    // Nothing listens on this port once the listener is gone.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let uri = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
-    let dir = tempfile::tempdir().unwrap();
-    let (result, sleeper) = run(&config(
-        &uri,
-        &dir.path().join("o.jsonl"),
-        &["--max-retries", "3"],
-    ))
-    .await;
-    let error = result.unwrap_err();
-    assert_eq!(error.exit_code(), 4);
-    let port = uri.rsplit(':').next().unwrap();
-    assert!(
-        error
-            .to_string()
-            .contains(&format!("cannot connect to 127.0.0.1:{port}"))
-            && error
-                .to_string()
-                .contains("check --base-url and the network")
-            && !error.to_string().contains("overloaded"),
-        "{error}"
-    );
-    assert_eq!(
-        sleeper.waits().len(),
-        2,
-        "two quick retries, not --max-retries"
-    );
-    assert!(sleeper.waits().iter().all(|w| *w < Duration::from_secs(2)));
-}
