@@ -113,13 +113,13 @@ pub(super) fn stamp(time: Option<DateTime<Utc>>) -> String {
 }
 
 /// The source of a logon: the first address of an X-Forwarded-For chain, and the whole chain.
-pub(super) fn logon_source(event: &Event) -> Option<(String, String)> {
+pub fn logon_source(event: &Event) -> Option<(String, String)> {
     let chain = event.prop("ClientIP").or_else(|| event.prop("IPAddress"))?;
     let client = chain.split(',').next()?.trim().to_string();
     Some((client, chain.to_string()))
 }
 
-pub(super) fn is_logon(event: &Event) -> bool {
+pub fn is_logon(event: &Event) -> bool {
     matches!(event.kind.as_str(), "ServerLogon" | "Logon")
 }
 
@@ -176,7 +176,7 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         &mut findings,
         &mut tables,
     );
-    let by_day = techniques::clients::clients(events, &mut findings, &mut tables);
+    let by_day = techniques::clients::clients(events, &is_new, &mut findings, &mut tables);
     techniques::attachments::attachments(events, &delivered, &mut findings, &mut tables);
     techniques::reads::reads(events, &delivered, &suspicious_ids, &mut tables);
     techniques::hiding::hiding(

@@ -41,6 +41,31 @@ pub struct MailboxEvents {
     pub events: Vec<Event>,
 }
 
+impl Event {
+    /// An activity from its JSON text.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let mut event = Event::default();
+        flatten_record(text, &mut event)?;
+        Ok(event)
+    }
+}
+
+impl MailboxEvents {
+    /// A mailbox's activities from their JSON texts, in the order given.
+    pub fn from_json<'a>(
+        mailbox: &str,
+        records: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(MailboxEvents {
+            mailbox: mailbox.to_string(),
+            events: records
+                .into_iter()
+                .map(Event::from_json)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 impl CellSink for Event {
     fn top_level(&mut self, key: &str, text: &str) {
         let field = match key {
@@ -79,8 +104,7 @@ fn read_jsonl(path: &Path) -> Result<Vec<Event>, AppError> {
         if line.trim().is_empty() {
             continue;
         }
-        let mut event = Event::default();
-        flatten_record(&line, &mut event).map_err(|e| {
+        let event = Event::from_json(&line).map_err(|e| {
             AppError::Usage(format!(
                 "{} line {}: not an activity record ({e})",
                 path.display(),

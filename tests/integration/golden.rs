@@ -28,7 +28,7 @@ async fn tenant() -> (RunningServer, Vec<String>) {
         days: 90,
         end: now(),
         seed: 77,
-        scenario: Scenario::Bec,
+        scenario: Scenario::BecSimple,
     });
     let mut corpus = o365_activities::mock::corpus_by_mailbox(corpus);
     // The support helpers pull `victim@contoso.com`: serve the scenario's mailbox under it.

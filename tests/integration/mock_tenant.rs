@@ -21,7 +21,7 @@ fn small_corpus(seed: u64) -> BTreeMap<String, Vec<StoredActivity>> {
         days: 30,
         end: now(),
         seed,
-        scenario: Scenario::Bec,
+        scenario: Scenario::BecSimple,
     });
     let mut mailboxes: BTreeMap<String, Vec<StoredActivity>> = BTreeMap::new();
     for (i, (_, activities)) in corpus.mailboxes.into_iter().enumerate() {
@@ -452,7 +452,7 @@ fn generator_is_deterministic_and_realistic() {
         days: 180,
         end: now(),
         seed: 11,
-        scenario: Scenario::Bec,
+        scenario: Scenario::BecSimple,
     };
     let a = generate(&spec);
     let b = generate(&spec);

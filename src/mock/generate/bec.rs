@@ -17,7 +17,7 @@ pub(super) fn plant_bec(
     activities: &mut Vec<StoredActivity>,
 ) -> Truth {
     let mut truth = Truth {
-        scenario: "bec".into(),
+        scenario: "bec-simple".into(),
         seed: spec.seed,
         mailbox: owner.upn.clone(),
         owner_ips: owner.ips.clone(),

@@ -8,6 +8,7 @@
 mod bec;
 mod builder;
 mod ordinary;
+mod realistic;
 mod vocabulary;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::store::StoredActivity;
 use bec::plant_bec;
 use builder::{Builder, Owner};
-use ordinary::ordinary_mailbox;
+use ordinary::{open_session, ordinary_mailbox};
 use vocabulary::{ip, FIRST_NAMES, LAST_NAMES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -25,8 +26,15 @@ use vocabulary::{ip, FIRST_NAMES, LAST_NAMES};
 pub enum Scenario {
     /// Ordinary mailboxes only
     None,
-    /// A business email compromise planted in the first mailbox
+    /// A business email compromise in a realistic tenant: owners whose home addresses change
+    /// (DHCP), phones that hop across a carrier's range, a trip abroad, a new phone, a finance
+    /// colleague who searches "invoice" every week; an attacker behind in-country cloud hosts
+    /// and proxies with the owner's browser, one foreign logon, an ActiveSync logon, a
+    /// forward, a hidden sent item and a deleted reply
     Bec,
+    /// The first scenario: a compromise planted in the first mailbox of owners with a few fixed
+    /// addresses (foreign attacker, another browser, an IMAP4 sync)
+    BecSimple,
 }
 
 /// What to generate.
@@ -57,6 +65,9 @@ pub struct Truth {
     pub finance_read_ids: Vec<String>,
     pub phishing: PlantedMessage,
     pub hidden_sent_item: HiddenItem,
+    /// The realistic scenario's finance colleague, whose routine searches are not the attack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finance_colleague: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -92,8 +103,37 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
     let mut truth = None;
     for (index, owner) in owners.iter().enumerate() {
         let others: Vec<&Owner> = owners.iter().filter(|o| o.upn != owner.upn).collect();
-        let (mut activities, messages) = ordinary_mailbox(&mut builder, spec, owner, &others);
-        if index == 0 && spec.scenario == Scenario::Bec {
+        if spec.scenario == Scenario::Bec {
+            // The victim travels; the second owner works in finance.
+            let network =
+                realistic::OwnerNetwork::new(&mut builder.rng, spec, owner, index, index == 0);
+            let (mut activities, messages) =
+                ordinary_mailbox(&mut builder, spec, owner, &others, &mut |b, time| {
+                    network.session(b, time)
+                });
+            realistic::routines(
+                &mut builder,
+                spec,
+                owner,
+                &network,
+                &messages,
+                index == 1,
+                &mut activities,
+            );
+            if index == 0 {
+                let mut planted = realistic::plant(&mut builder, spec, owner, &mut activities);
+                planted.finance_colleague = owners.get(1).map(|o| o.upn.clone());
+                truth = Some(planted);
+            }
+            activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
+            mailboxes.push((owner.upn.clone(), activities));
+            continue;
+        }
+        let (mut activities, messages) =
+            ordinary_mailbox(&mut builder, spec, owner, &others, &mut |b, _| {
+                open_session(b, owner)
+            });
+        if index == 0 && spec.scenario == Scenario::BecSimple {
             truth = Some(plant_bec(
                 &mut builder,
                 spec,

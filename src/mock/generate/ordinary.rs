@@ -35,11 +35,15 @@ pub(super) fn pick_day(rng: &mut Rng, spec: &CorpusSpec) -> DateTime<Utc> {
     }
 }
 
+/// Opens the session an owner starts at a time (where from, with which client).
+pub(super) type OpenSession<'a> = dyn FnMut(&mut Builder, DateTime<Utc>) -> Session + 'a;
+
 pub(super) fn ordinary_mailbox(
     b: &mut Builder,
     spec: &CorpusSpec,
     owner: &Owner,
     others: &[&Owner],
+    open: &mut OpenSession<'_>,
 ) -> (Vec<StoredActivity>, Vec<Message>) {
     let mut times: Vec<DateTime<Utc>> = (0..spec.per_user)
         .map(|_| {
@@ -60,7 +64,7 @@ pub(super) fn ordinary_mailbox(
             continue;
         }
         if session.is_none() || time - last_user_action > Duration::hours(2) {
-            let new_session = open_session(b, owner);
+            let new_session = open(b, time);
             activities.extend(logon_records(b, time, owner, &new_session));
             session = Some(new_session);
             last_user_action = time;

@@ -107,6 +107,13 @@ const HIGH_RISK_EXTENSIONS: &[&str] = &[
 ];
 /// Common in ordinary mail, so listed (low) rather than raised.
 const LOW_RISK_EXTENSIONS: &[&str] = &["zip", "rar", "7z", "gz", "pdf", "doc", "xls", "rtf"];
+/// Whether an AttachmentDetail value names a high-risk type (a lure's usual payload).
+pub fn is_high_risk(detail: &str) -> bool {
+    attachment_extensions(detail)
+        .iter()
+        .any(|x| HIGH_RISK_EXTENSIONS.contains(&x.as_str()))
+}
+
 /// File extensions and type words named in an AttachmentDetail value.
 fn attachment_extensions(detail: &str) -> Vec<String> {
     detail

@@ -8,6 +8,7 @@ use super::super::events::Event;
 /// Returns activity per day by application type (for the charts).
 pub fn clients(
     events: &[Event],
+    is_new: &dyn Fn(Option<chrono::DateTime<chrono::Utc>>) -> bool,
     findings: &mut Vec<Finding>,
     tables: &mut Vec<Table>,
 ) -> DailySeries {
@@ -72,12 +73,15 @@ pub fn clients(
         columns: vec!["Day", "AppIdType", "Activities"],
         rows: day_rows,
     });
-    for event in events
+    // A mail protocol the owner already used before is their own client; a first one is not.
+    let is_mail_protocol = |e: &&Event| is_logon(e) && (e.app == "IMAP4" || e.app == "POP3");
+    let routine = events
         .iter()
-        .filter(|e| is_logon(e) && (e.app == "IMAP4" || e.app == "POP3"))
-    {
+        .filter(is_mail_protocol)
+        .any(|e| !is_new(e.time));
+    for event in events.iter().filter(is_mail_protocol) {
         findings.push(Finding {
-            severity: Severity::High,
+            severity: if routine { Severity::Low } else { Severity::High },
             category: "client",
             title: format!("{} logon from {}: possible full-mailbox sync", event.app, logon_source(event).map(|s| s.0).unwrap_or_default()),
             detail: format!(

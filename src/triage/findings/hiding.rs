@@ -22,8 +22,9 @@ pub fn hiding(
     let mut hiding_rows = Vec::new();
     for event in events {
         let is_move = event.kind == "Move";
-        let hard_delete = event.kind == "Delete" && event.prop("DeleteType") == Some("HardDelete");
-        if !is_move && !hard_delete {
+        let is_delete = event.kind == "Delete";
+        let hard_delete = is_delete && event.prop("DeleteType") == Some("HardDelete");
+        if !is_move && !is_delete {
             continue;
         }
         let origin = sent
@@ -38,11 +39,24 @@ pub fn hiding(
             (Some(o), Some(t)) => t - o <= Duration::hours(2) && t >= o,
             _ => false,
         };
-        let severity = if hard_delete {
-            Some(Severity::Medium)
-        } else if origin.is_some() && soon && HIDING_FOLDERS_HIGH.contains(&lower.as_str()) {
+        // Emptying Deleted Items and filing into Archive are routine: only inside a suspicious
+        // session are they findings. Moving a fresh item to RSS Feeds or Conversation History
+        // is what hides a fraud's thread from its owner, wherever it comes from.
+        let in_session = suspicious_ids.contains(event.id.as_str());
+        let hiding_place =
+            origin.is_some() && soon && HIDING_FOLDERS_HIGH.contains(&lower.as_str());
+        // A message deleted minutes after it arrived, in a suspicious session: the answer to a
+        // fraud, kept from its owner.
+        let answer_deleted = in_session && is_delete && origin.is_some() && soon;
+        let severity = if (hiding_place && in_session) || answer_deleted {
             Some(Severity::High)
-        } else if origin.is_some() && soon && HIDING_FOLDERS_MEDIUM.contains(&lower.as_str()) {
+        } else if hiding_place
+            || (in_session && hard_delete)
+            || (in_session
+                && origin.is_some()
+                && soon
+                && HIDING_FOLDERS_MEDIUM.contains(&lower.as_str()))
+        {
             Some(Severity::Medium)
         } else {
             None
@@ -59,6 +73,8 @@ pub fn hiding(
         };
         let title = if hard_delete {
             format!("Hard delete of {what}")
+        } else if is_delete {
+            format!("Delete of {what}, minutes after it arrived")
         } else {
             format!("{what} moved to {folder}")
         };

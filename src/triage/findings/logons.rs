@@ -1,18 +1,86 @@
-//! 1. Logons per source IP: new or rare sources, user agents, countries and networks.
+//! 1. Logons per source IP, scored from several signals rather than one.
+//!
+//! A new address alone means little: home connections change lease every few weeks, phones hop
+//! across their carrier's range, owners travel. A source is suspicious when it is new *and* in
+//! a network the owner never used, and more so when what it did looks like an attacker's
+//! (finance searches the owner never ran, forwarding, hiding), when the owner was active from a
+//! known network at the same time, when it comes from a hosting network, when it appeared right
+//! after a risky attachment was opened, or from abroad. Churn inside known networks, and travel
+//! with the owner's own devices and clients, stays low. Each finding lists the signals that gave
+//! it its severity.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::super::analyze::*;
 use super::super::events::Event;
-use std::net::IpAddr;
+use super::super::query_xml::raw_query;
+use super::attachments::is_high_risk;
+use super::searches::contains_term;
+use super::sessions::suspicious_sessions;
 
 /// What the logon analysis found that later findings build on.
 pub struct Logons {
     pub sources: BTreeMap<String, Source>,
     pub flagged: HashSet<String>,
     pub by_country: BTreeMap<String, u64>,
+}
+
+/// Points at which a source is high, medium or low.
+const HIGH: i32 = 5;
+const MEDIUM: i32 = 3;
+const LOW: i32 = 1;
+
+/// How close in time a logon from a known network makes "two places at once".
+const SAME_TIME: i64 = 15;
+/// How long after a risky attachment was opened a new source counts as following it.
+const AFTER_LURE_DAYS: i64 = 14;
+
+/// Organisation names of hosting and cloud networks (an ASN database gives them).
+const HOSTING: &[&str] = &[
+    "amazon",
+    "aws",
+    "microsoft",
+    "azure",
+    "google",
+    "digitalocean",
+    "ovh",
+    "hetzner",
+    "linode",
+    "akamai",
+    "vultr",
+    "choopa",
+    "m247",
+    "leaseweb",
+    "contabo",
+    "hosting",
+    "cloud",
+    "datacenter",
+    "data center",
+    "vpn",
+    "proxy",
+    "colo",
+    "server",
+];
+
+/// One reason a source got its points.
+struct Signal {
+    points: i32,
+    why: String,
+}
+
+/// What the mailbox's own first 60 % of time shows as normal.
+struct Baseline {
+    networks: HashSet<String>,
+    agents: HashSet<String>,
+    apps: HashSet<String>,
+    /// Finance terms the owner searched for themselves.
+    finance_terms: HashSet<String>,
+    /// The owner forwards mail, or hides items in RSS Feeds or Conversation History, themselves.
+    forwards: bool,
+    hides: bool,
 }
 
 pub fn logons(
@@ -22,87 +90,130 @@ pub fn logons(
     findings: &mut Vec<Finding>,
     tables: &mut Vec<Table>,
 ) -> Logons {
-    let mut sources: BTreeMap<String, Source> = BTreeMap::new();
-    let mut agent_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
-    let mut logons = 0usize;
-    for (index, event) in events.iter().enumerate().filter(|(_, e)| is_logon(e)) {
-        logons += 1;
-        if let Some(agent) = user_agent(event) {
-            let seen = agent_first.entry(agent.to_string()).or_insert(event.time);
-            if seen.is_none() {
-                *seen = event.time;
-            }
-        }
-        let Some((client, chain)) = logon_source(event) else {
-            continue;
-        };
-        let source = sources.entry(client).or_default();
-        if chain.contains(',') {
-            source.chain.insert(chain);
-        }
-        source.apps.insert(event.app.clone());
-        if let Some(agent) = user_agent(event) {
-            source.agents.insert(agent.to_string());
-        }
-        if let Some(t) = event.time {
-            source.days.insert(t.format("%Y-%m-%d").to_string());
-            source.first = Some(source.first.map_or(t, |f| f.min(t)));
-            source.last = Some(source.last.map_or(t, |l| l.max(t)));
-        }
-        source.ids.push(event.id.clone());
-        source.logon_indexes.push(index);
-    }
-    let mut country_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
-    let mut asn_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+    let sources = collect_sources(events);
     let geo_of = |ip: &str| -> (Option<String>, Option<String>) {
         match ip.parse::<IpAddr>() {
             Ok(addr) => (settings.geo.country(addr), settings.geo.asn(addr)),
             Err(_) => (None, None),
         }
     };
+    let network_of = |ip: &str| geo_of(ip).1.unwrap_or_else(|| prefix_of(ip));
+    let baseline = baseline(events, settings, is_new, &network_of);
+    let keywords: Vec<String> = settings.keywords.iter().map(|k| k.to_lowercase()).collect();
+
+    // Sources in networks the owner never used: the only ones whose sessions are followed.
+    let unfamiliar: HashSet<String> = sources
+        .iter()
+        .filter(|(ip, source)| is_new(source.first) && !baseline.networks.contains(&network_of(ip)))
+        .map(|(ip, _)| ip.clone())
+        .collect();
+    let sessions = suspicious_sessions(events, &sources, &unfamiliar);
+    let known_logon_times: Vec<DateTime<Utc>> = events
+        .iter()
+        .filter(|e| is_logon(e))
+        .filter(|e| {
+            logon_source(e).is_some_and(|(ip, _)| baseline.networks.contains(&network_of(&ip)))
+        })
+        .filter_map(|e| e.time)
+        .collect();
+    let lures_opened = lures_opened(events);
+
+    let mut country_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
     for (ip, source) in &sources {
-        let (country, asn) = geo_of(ip);
-        if let Some(country) = country {
+        if let Some(country) = geo_of(ip).0 {
             let seen = country_first.entry(country).or_insert(source.first);
             *seen = (*seen).min(source.first).or(source.first);
         }
-        if let Some(asn) = asn {
-            let seen = asn_first.entry(asn).or_insert(source.first);
-            *seen = (*seen).min(source.first).or(source.first);
-        }
     }
-    let mut flagged_ips: HashSet<String> = HashSet::new();
-    let mut logon_rows = Vec::new();
-    let mut logons_by_country: BTreeMap<String, u64> = BTreeMap::new();
+    let mut flagged = HashSet::new();
+    let mut rows = Vec::new();
+    let mut by_country: BTreeMap<String, u64> = BTreeMap::new();
     for (ip, source) in &sources {
         let (country, asn) = geo_of(ip);
         if let Some(country) = &country {
-            *logons_by_country.entry(country.clone()).or_default() += source.ids.len() as u64;
+            *by_country.entry(country.clone()).or_default() += source.ids.len() as u64;
         }
-        let mut reasons = Vec::new();
-        let new_ip = is_new(source.first);
-        if new_ip {
-            reasons.push("new source IP".to_string());
+        let mut signals = Vec::new();
+        let network = network_of(ip);
+        if unfamiliar.contains(ip) {
+            signals.push(Signal {
+                points: 2,
+                why: format!("new source in a network the owner never used ({network})"),
+            });
+            let activity: Vec<&Event> = sessions
+                .iter()
+                .filter(|s| &s.ip == ip)
+                .flat_map(|s| s.events.iter().copied())
+                .collect();
+            signals.extend(behaviour(&activity, &keywords, &baseline));
+            let overlaps = source
+                .logon_indexes
+                .iter()
+                .filter_map(|&i| events[i].time)
+                .any(|t| {
+                    known_logon_times
+                        .iter()
+                        .any(|k| (*k - t).num_minutes().abs() <= SAME_TIME)
+                });
+            if overlaps {
+                signals.push(Signal {
+                    points: 2,
+                    why: format!("the owner was active from a known network within {SAME_TIME} minutes (two places at once)"),
+                });
+            }
+            let owns_everything = source.agents.iter().all(|a| baseline.agents.contains(a))
+                && source.apps.iter().all(|a| baseline.apps.contains(a));
+            if owns_everything && signals.iter().all(|s| s.points <= 2) {
+                signals.push(Signal {
+                    points: -2,
+                    why: "only the owner's own clients and user agents, doing nothing unusual (travel?)".into(),
+                });
+            }
         }
-        let rare =
-            source.days.len() <= 2 && source.ids.len() as f64 <= (logons as f64 * 0.02).max(1.0);
-        if rare && !new_ip {
-            reasons.push("rarely used source IP".to_string());
+        if let Some(org) = &asn {
+            let lower = org.to_lowercase();
+            if HOSTING.iter().any(|h| lower.contains(h)) {
+                signals.push(Signal {
+                    points: 2,
+                    why: format!("a hosting or cloud network ({org})"),
+                });
+            }
         }
         let new_agents: Vec<&String> = source
             .agents
             .iter()
-            .filter(|a| is_new(agent_first.get(*a).copied().flatten()))
+            .filter(|a| !baseline.agents.contains(*a))
             .collect();
-        if !new_agents.is_empty() {
-            reasons.push(format!(
-                "new user agent {}",
-                new_agents
-                    .iter()
-                    .map(|a| format!("{a:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+        if !new_agents.is_empty() && is_new(source.first) {
+            signals.push(Signal {
+                points: 1,
+                why: format!(
+                    "a user agent the owner never used ({})",
+                    quoted(&new_agents)
+                ),
+            });
+        }
+        let new_apps: Vec<&String> = source
+            .apps
+            .iter()
+            .filter(|a| !baseline.apps.contains(*a))
+            .collect();
+        if !new_apps.is_empty() && is_new(source.first) {
+            signals.push(Signal {
+                points: 2,
+                why: format!("a client type the owner never used ({})", quoted(&new_apps)),
+            });
+        }
+        let after_lure = source.first.is_some_and(|first| {
+            lures_opened.iter().any(|opened| {
+                first >= *opened && first - *opened <= Duration::days(AFTER_LURE_DAYS)
+            })
+        });
+        if after_lure && unfamiliar.contains(ip) {
+            signals.push(Signal {
+                points: 1,
+                why: "first seen within two weeks after a risky attachment was opened".into(),
+            });
         }
         let foreign = match &country {
             Some(c) if !settings.home_countries.is_empty() => !settings
@@ -112,73 +223,37 @@ pub fn logons(
             _ => false,
         };
         if foreign {
-            reasons.push(format!(
-                "country {} outside --home-country",
-                country.as_deref().unwrap_or("")
-            ));
-        }
-        if let Some(c) = &country {
-            if is_new(country_first.get(c).copied().flatten()) {
-                reasons.push(format!("new country {c}"));
+            signals.push(Signal {
+                points: 2,
+                why: format!(
+                    "country {} outside --home-country",
+                    country.as_deref().unwrap_or("")
+                ),
+            });
+        } else if let Some(c) = &country {
+            if is_new(country_first.get(c).copied().flatten()) && unfamiliar.contains(ip) {
+                signals.push(Signal {
+                    points: 1,
+                    why: format!("a country new to the mailbox ({c})"),
+                });
             }
         }
-        if let Some(a) = &asn {
-            if is_new(asn_first.get(a).copied().flatten()) {
-                reasons.push(format!("new network {a}"));
-            }
-        }
-        let mail_protocol = source.apps.iter().any(|a| a == "IMAP4" || a == "POP3");
-        let severity = if new_ip && (reasons.len() > 1 || mail_protocol || rare)
-            || (foreign && (new_ip || rare))
-        {
-            Some(Severity::High)
-        } else if new_ip || foreign || (rare && !new_agents.is_empty()) {
-            Some(Severity::Medium)
-        } else if rare {
-            Some(Severity::Low)
-        } else {
-            None
+        let score: i32 = signals.iter().map(|s| s.points).sum();
+        let severity = match score {
+            s if s >= HIGH => Some(Severity::High),
+            s if s >= MEDIUM => Some(Severity::Medium),
+            s if s >= LOW => Some(Severity::Low),
+            _ => None,
         };
-        if matches!(severity, Some(Severity::High) | Some(Severity::Medium)) {
-            flagged_ips.insert(ip.clone());
+        if matches!(severity, Some(Severity::High | Severity::Medium)) {
+            flagged.insert(ip.clone());
         }
         if let Some(severity) = severity {
-            let place = [country.clone(), asn.clone()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ");
-            findings.push(Finding {
-                severity,
-                category: "logon",
-                title: format!(
-                    "Logons from {ip}{}",
-                    if place.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({place})")
-                    }
-                ),
-                detail: format!(
-                    "{}; {} logons via {} between {} and {}{}",
-                    reasons.join("; "),
-                    source.ids.len(),
-                    source.apps.iter().cloned().collect::<Vec<_>>().join("/"),
-                    stamp(source.first),
-                    stamp(source.last),
-                    if source.chain.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; X-Forwarded-For chain {}",
-                            source.chain.iter().cloned().collect::<Vec<_>>().join(" | ")
-                        )
-                    }
-                ),
-                activity_ids: source.ids.clone(),
-            });
+            findings.push(finding(
+                ip, source, &country, &asn, severity, score, &signals,
+            ));
         }
-        logon_rows.push(vec![
+        rows.push(vec![
             ip.clone(),
             source.chain.iter().cloned().collect::<Vec<_>>().join(" | "),
             country.unwrap_or_default(),
@@ -196,7 +271,7 @@ pub fn logons(
             severity.map(|s| s.as_str()).unwrap_or("").to_string(),
         ]);
     }
-    logon_rows.sort_by(|a, b| {
+    rows.sort_by(|a, b| {
         severity_rank(&a[9]).cmp(&severity_rank(&b[9])).then(
             b[8].parse::<u64>()
                 .unwrap_or(0)
@@ -217,12 +292,391 @@ pub fn logons(
             "Logons",
             "Flag",
         ],
-        rows: logon_rows,
+        rows,
     });
-
     Logons {
         sources,
-        flagged: flagged_ips,
-        by_country: logons_by_country,
+        flagged,
+        by_country,
+    }
+}
+
+fn quoted(values: &[&String]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn finding(
+    ip: &str,
+    source: &Source,
+    country: &Option<String>,
+    asn: &Option<String>,
+    severity: Severity,
+    score: i32,
+    signals: &[Signal],
+) -> Finding {
+    let place = [country.clone(), asn.clone()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let why = signals
+        .iter()
+        .map(|s| format!("{:+} {}", s.points, s.why))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Finding {
+        severity,
+        category: "logon",
+        title: if place.is_empty() {
+            format!("Logons from {ip}")
+        } else {
+            format!("Logons from {ip} ({place})")
+        },
+        detail: format!(
+            "{} because {score} points: {why}. {} logons via {} between {} and {}{}",
+            severity.as_str(),
+            source.ids.len(),
+            source.apps.iter().cloned().collect::<Vec<_>>().join("/"),
+            stamp(source.first),
+            stamp(source.last),
+            if source.chain.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; X-Forwarded-For chain {}",
+                    source.chain.iter().cloned().collect::<Vec<_>>().join(" | ")
+                )
+            }
+        ),
+        activity_ids: source.ids.clone(),
+    }
+}
+
+/// Every logon source, with what it used and when.
+fn collect_sources(events: &[Event]) -> BTreeMap<String, Source> {
+    let mut sources: BTreeMap<String, Source> = BTreeMap::new();
+    for (index, event) in events.iter().enumerate().filter(|(_, e)| is_logon(e)) {
+        let Some((client, chain)) = logon_source(event) else {
+            continue;
+        };
+        let source = sources.entry(client).or_default();
+        if chain.contains(',') {
+            source.chain.insert(chain);
+        }
+        source.apps.insert(event.app.clone());
+        if let Some(agent) = user_agent(event) {
+            source.agents.insert(agent.to_string());
+        }
+        if let Some(t) = event.time {
+            source.days.insert(t.format("%Y-%m-%d").to_string());
+            source.first = Some(source.first.map_or(t, |f| f.min(t)));
+            source.last = Some(source.last.map_or(t, |l| l.max(t)));
+        }
+        source.ids.push(event.id.clone());
+        source.logon_indexes.push(index);
+    }
+    sources
+}
+
+/// A network without an ASN database: the /16 of an IPv4 address, the /48 of an IPv6 one.
+fn prefix_of(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let o = v4.octets();
+            format!("{}.{}.0.0/16", o[0], o[1])
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.to_string(),
+    }
+}
+
+fn baseline(
+    events: &[Event],
+    settings: &Settings,
+    is_new: &dyn Fn(Option<DateTime<Utc>>) -> bool,
+    network_of: &dyn Fn(&str) -> String,
+) -> Baseline {
+    let keywords: Vec<String> = settings.keywords.iter().map(|k| k.to_lowercase()).collect();
+    let mut baseline = Baseline {
+        networks: HashSet::new(),
+        agents: HashSet::new(),
+        apps: HashSet::new(),
+        finance_terms: HashSet::new(),
+        forwards: false,
+        hides: false,
+    };
+    for event in events.iter().filter(|e| !is_new(e.time)) {
+        if is_logon(event) {
+            if let Some((ip, _)) = logon_source(event) {
+                baseline.networks.insert(network_of(&ip));
+            }
+            if let Some(agent) = user_agent(event) {
+                baseline.agents.insert(agent.to_string());
+            }
+            baseline.apps.insert(event.app.clone());
+        } else if event.kind == "Forward" {
+            baseline.forwards = true;
+        } else if is_hiding_move(event) {
+            baseline.hides = true;
+        } else if event.kind == "SearchResult" {
+            if let Some(query) = event.prop("Query").and_then(raw_query) {
+                let lower = query.text.to_lowercase();
+                baseline.finance_terms.extend(
+                    keywords
+                        .iter()
+                        .filter(|k| contains_term(&lower, k))
+                        .cloned(),
+                );
+            }
+        }
+    }
+    baseline
+}
+
+/// What a source's sessions did that an attacker does and the owner does not.
+fn behaviour(activity: &[&Event], keywords: &[String], baseline: &Baseline) -> Vec<Signal> {
+    let mut signals = Vec::new();
+    let unusual_terms: BTreeSet<&String> = activity
+        .iter()
+        .filter(|e| e.kind == "SearchResult")
+        .filter_map(|e| e.prop("Query").and_then(raw_query))
+        .flat_map(|q| {
+            let lower = q.text.to_lowercase();
+            keywords
+                .iter()
+                .filter(|k| contains_term(&lower, k) && !baseline.finance_terms.contains(*k))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !unusual_terms.is_empty() {
+        signals.push(Signal {
+            points: 3,
+            why: format!(
+                "searched for finance terms the owner never searched for ({})",
+                unusual_terms
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    if !baseline.forwards && activity.iter().any(|e| e.kind == "Forward") {
+        signals.push(Signal {
+            points: 2,
+            why: "forwarded a message (the owner never did)".into(),
+        });
+    }
+    if !baseline.hides && activity.iter().any(|e| is_hiding_move(e)) {
+        signals.push(Signal {
+            points: 3,
+            why: "moved an item to RSS Feeds or Conversation History (the owner never did)".into(),
+        });
+    }
+    signals
+}
+
+/// A move into the folders a fraud hides its thread in.
+fn is_hiding_move(event: &Event) -> bool {
+    event.kind == "Move"
+        && event.prop("TargetFolder").is_some_and(|f| {
+            matches!(
+                f.to_lowercase().as_str(),
+                "rss feeds" | "conversation history"
+            )
+        })
+}
+
+/// When risky attachments (HTML, scripts, disk images...) were opened.
+fn lures_opened(events: &[Event]) -> Vec<DateTime<Utc>> {
+    let risky: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.kind == "MessageDelivered")
+        .filter(|e| e.prop("AttachmentDetail").is_some_and(is_high_risk))
+        .map(|e| e.item.as_str())
+        .collect();
+    events
+        .iter()
+        .filter(|e| e.kind == "OpenedAnAttachment" && risky.contains(e.item.as_str()))
+        .filter_map(|e| e.time)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeZone;
+
+    use super::super::super::analyze::{analyze_mailbox, DEFAULT_KEYWORDS};
+    use super::super::super::events::MailboxEvents;
+    use super::super::super::geo::GeoLookup;
+    use super::*;
+
+    const BROWSER: &str = "Mozilla/5.0 (Windows NT 10.0) Chrome/67.0";
+
+    /// A mailbox built event by event: logons and what follows them.
+    struct Mailbox {
+        events: Vec<Event>,
+        serial: u32,
+    }
+
+    impl Mailbox {
+        fn new() -> Self {
+            Mailbox {
+                events: Vec::new(),
+                serial: 0,
+            }
+        }
+
+        fn push(
+            &mut self,
+            day: i64,
+            minute: i64,
+            kind: &str,
+            session: &str,
+            custom: &[(&str, &str)],
+        ) -> String {
+            self.serial += 1;
+            let id = format!("id{:05}", self.serial);
+            let start = Utc.with_ymd_and_hms(2018, 1, 1, 9, 0, 0).unwrap();
+            self.events.push(Event {
+                id: id.clone(),
+                time: Some(start + Duration::days(day) + Duration::minutes(minute)),
+                kind: kind.into(),
+                app: "Web".into(),
+                item: String::new(),
+                session: session.into(),
+                custom: custom
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+            });
+            id
+        }
+
+        /// A logon from `ip` with `agent`, then `searches` in its session.
+        fn visit(&mut self, day: i64, ip: &str, agent: &str, searches: &[&str]) {
+            let session = format!("s{day}-{ip}");
+            self.push(
+                day,
+                0,
+                "ServerLogon",
+                &session,
+                &[("ClientIP", ip), ("UserAgent", agent)],
+            );
+            for (i, term) in searches.iter().enumerate() {
+                let query = format!("<Query><RawQuery>{term}</RawQuery></Query>");
+                self.push(
+                    day,
+                    1 + i as i64,
+                    "SearchResult",
+                    &session,
+                    &[("Query", &query)],
+                );
+            }
+        }
+
+        fn findings(mut self) -> Vec<Finding> {
+            self.events.sort_by_key(|e| e.time);
+            let settings = Settings {
+                home_countries: Vec::new(),
+                keywords: DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+                geo: GeoLookup::default(),
+            };
+            let mailbox = MailboxEvents {
+                mailbox: "owner@contoso.com".into(),
+                events: self.events,
+            };
+            analyze_mailbox(&mailbox, &settings).findings
+        }
+    }
+
+    /// 60 days of an owner at home (73.41.x.x, their lease changing) and at the office.
+    fn owner(searches: &[&str]) -> Mailbox {
+        let mut mailbox = Mailbox::new();
+        for day in 0..60 {
+            let home = format!("73.41.{}.{}", day / 20, 10 + day % 3);
+            mailbox.visit(
+                day,
+                &home,
+                BROWSER,
+                if day % 7 == 0 { searches } else { &[] },
+            );
+            mailbox.visit(day, "198.51.100.7", BROWSER, &[]);
+        }
+        mailbox
+    }
+
+    fn serious(findings: &[Finding], ip: &str) -> Vec<Severity> {
+        findings
+            .iter()
+            .filter(|f| f.category == "logon" && f.title.contains(ip))
+            .filter(|f| f.severity != Severity::Low)
+            .map(|f| f.severity)
+            .collect()
+    }
+
+    #[test]
+    fn a_new_lease_in_the_owners_network_is_not_a_finding() {
+        let mut mailbox = owner(&[]);
+        mailbox.visit(80, "73.41.250.9", BROWSER, &["budget"]);
+        assert!(serious(&mailbox.findings(), "73.41.250.9").is_empty());
+    }
+
+    #[test]
+    fn travel_with_the_owners_own_browser_stays_low() {
+        let mut mailbox = owner(&[]);
+        mailbox.visit(80, "81.2.69.36", BROWSER, &["hotel booking"]);
+        mailbox.visit(81, "81.2.70.4", BROWSER, &[]);
+        let findings = mailbox.findings();
+        assert!(serious(&findings, "81.2.69.36").is_empty(), "{findings:#?}");
+        assert!(serious(&findings, "81.2.70.4").is_empty());
+    }
+
+    #[test]
+    fn a_new_network_that_goes_to_finance_searches_is_high_and_says_why() {
+        let mut mailbox = owner(&[]);
+        mailbox.visit(80, "52.14.3.9", BROWSER, &["wire transfer", "bank details"]);
+        let findings = mailbox.findings();
+        assert_eq!(serious(&findings, "52.14.3.9"), vec![Severity::High]);
+        let logon = findings
+            .iter()
+            .find(|f| f.category == "logon" && f.title.contains("52.14.3.9"))
+            .unwrap();
+        assert!(
+            logon.detail.contains("network the owner never used")
+                && logon
+                    .detail
+                    .contains("finance terms the owner never searched for (")
+                && logon.detail.contains("wire"),
+            "{}",
+            logon.detail
+        );
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.category == "search" && f.severity == Severity::High),
+            "the searches inside the session are findings too"
+        );
+    }
+
+    #[test]
+    fn finance_searches_the_owner_runs_every_week_are_not_a_signal() {
+        let mut mailbox = owner(&["invoice", "wire transfer"]);
+        mailbox.visit(80, "81.2.69.36", BROWSER, &["invoice", "wire transfer"]);
+        let findings = mailbox.findings();
+        assert!(serious(&findings, "81.2.69.36").is_empty(), "{findings:#?}");
+        assert!(
+            findings.iter().all(|f| f.category != "search"),
+            "routine searches outside suspicious sessions are listed, not raised"
+        );
     }
 }

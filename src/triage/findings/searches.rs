@@ -32,14 +32,12 @@ pub fn searches(
             .iter()
             .filter(|k| contains_term(&lower, k))
             .collect();
+        // Finance searches are the routine of whole departments: a finding only inside a
+        // suspicious session (the table lists them all).
         let in_session = suspicious_ids.contains(event.id.as_str());
-        if !terms.is_empty() {
+        if !terms.is_empty() && in_session {
             findings.push(Finding {
-                severity: if in_session {
-                    Severity::High
-                } else {
-                    Severity::Medium
-                },
+                severity: Severity::High,
                 category: "search",
                 title: format!("Search for {:?}", query.text),
                 detail: format!(
@@ -52,11 +50,7 @@ pub fn searches(
                     stamp(event.time),
                     event.app,
                     last_logon_ip.as_deref().unwrap_or("an unknown source"),
-                    if in_session {
-                        " (in a suspicious session)"
-                    } else {
-                        ""
-                    }
+                    " (in a suspicious session)"
                 ),
                 activity_ids: vec![event.id.clone()],
             });
@@ -95,7 +89,7 @@ pub fn searches(
 }
 
 /// A keyword matches at word boundaries (so "ach" does not match "each").
-fn contains_term(text: &str, term: &str) -> bool {
+pub(super) fn contains_term(text: &str, term: &str) -> bool {
     text.match_indices(term).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + term.len()..].chars().next();

@@ -1,0 +1,168 @@
+//! Triage quality: a program that prints figures (`cargo bench --bench triage_quality`), never
+//! a timed test.
+//!
+//! For several seeds of the realistic `bec` scenario (owners whose addresses churn, a trip
+//! abroad, a new phone, a finance colleague who searches "invoice" every week; an attacker
+//! behind in-country cloud hosts with the owner's browser) it runs `triage` on the victim and
+//! on the finance colleague, and once on a mailbox of 200,000 activities that holds no attack,
+//! and prints: attacker addresses and activities found (in high or medium findings),
+//! legitimate addresses flagged high, the share of high findings that cite the attacker, and
+//! the medium-or-high findings of the mailboxes that hold no attack. No GeoIP or ASN database
+//! is used: networks are judged by address prefix alone.
+//!
+//! `QUALITY_SEEDS` sets how many seeds (default 5); `QUALITY_CLEAN` the clean mailbox's size
+//! (default 200000); `QUALITY_SHOW=1` prints the clean mailbox's findings.
+
+use std::collections::HashSet;
+
+use o365_activities::mock::store::StoredActivity;
+use o365_activities::mock::{generate, CorpusSpec, Scenario};
+use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
+use o365_activities::triage::evaluate::{evaluate, flagged, Evaluation};
+use o365_activities::triage::geo::GeoLookup;
+use o365_activities::triage::{analyze_mailbox, MailboxEvents, Settings};
+
+fn settings() -> Settings {
+    Settings {
+        home_countries: Vec::new(),
+        keywords: DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+        geo: GeoLookup::default(),
+    }
+}
+
+fn events_of(mailbox: &str, records: &[StoredActivity]) -> MailboxEvents {
+    MailboxEvents::from_json(mailbox, records.iter().map(|r| r.json.as_str()))
+        .expect("generated records")
+}
+
+fn tenant(seed: u64, users: usize, per_user: usize, days: u32) -> o365_activities::mock::Corpus {
+    generate(&CorpusSpec {
+        users,
+        per_user,
+        days,
+        end: o365_activities::mock::generate::default_end(),
+        seed,
+        scenario: Scenario::Bec,
+    })
+}
+
+/// The victim's evaluation and the finance colleague's medium-or-high findings.
+fn measure(seed: u64) -> (Evaluation, usize) {
+    let corpus = tenant(seed, 4, 3000, 120);
+    let truth = corpus.truth.clone().expect("the scenario's truth");
+    let mailbox = |upn: &str| {
+        let records = corpus
+            .mailboxes
+            .iter()
+            .find(|(m, _)| m == upn)
+            .map(|(_, r)| r.as_slice());
+        events_of(upn, records.unwrap_or_default())
+    };
+    let victim = mailbox(&truth.mailbox);
+    let report = analyze_mailbox(&victim, &settings());
+    let evaluation = evaluate(
+        &report,
+        &victim,
+        &truth.attacker_ips,
+        &truth.attacker_activity_ids,
+    );
+    let colleague = mailbox(truth.finance_colleague.as_deref().unwrap_or_default());
+    (
+        evaluation,
+        flagged(&analyze_mailbox(&colleague, &settings())),
+    )
+}
+
+/// The victim's mailbox without the attack's records: an owner who still travels, gets a new
+/// phone, changes addresses and opens a lure, but was never compromised.
+fn clean_mailbox(size: usize) -> usize {
+    let corpus = tenant(11, 1, size, 180);
+    let (upn, records) = corpus.mailboxes.into_iter().next().expect("a mailbox");
+    let attack: HashSet<String> = corpus
+        .truth
+        .expect("the truth")
+        .attacker_activity_ids
+        .into_iter()
+        .collect();
+    let clean: Vec<StoredActivity> = records
+        .into_iter()
+        .filter(|r| !attack.contains(&r.id))
+        .collect();
+    let report = analyze_mailbox(&events_of(&upn, &clean), &settings());
+    if std::env::var_os("QUALITY_SHOW").is_some() {
+        for f in &report.findings {
+            println!("  clean: {} {}: {}", f.severity.as_str(), f.title, f.detail);
+        }
+    }
+    flagged(&report)
+}
+
+fn main() {
+    let number = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let (seeds, clean_size) = (
+        number("QUALITY_SEEDS", 5) as u64,
+        number("QUALITY_CLEAN", 200_000),
+    );
+    println!("triage quality on the realistic bec scenario, prefixes only (no GeoIP/ASN database)");
+    println!("| seed | attacker addresses found | attacker activities found | legitimate addresses high | high findings citing the attacker | finance colleague: medium/high |");
+    println!("|---|---|---|---|---|---|");
+    let mut verdicts = Vec::new();
+    for seed in 1..=seeds {
+        let (e, colleague) = measure(seed);
+        println!(
+            "| {seed} | {}/{} | {}/{} | {} | {}/{} ({:.0} %) | {colleague} |",
+            e.attacker_addresses_found,
+            e.attacker_addresses,
+            e.attacker_activities_found,
+            e.attacker_activities,
+            e.legitimate_addresses_high,
+            e.high_findings_citing_attacker,
+            e.high_findings,
+            e.high_precision() * 100.0,
+        );
+        if !e.missed.is_empty() {
+            println!("|   | missed: {} | | | | |", e.missed.join(", "));
+        }
+        verdicts.push([
+            e.attacker_addresses_found == e.attacker_addresses
+                && e.attacker_activities_found == e.attacker_activities,
+            e.legitimate_addresses_high <= 3,
+            e.high_precision() >= 0.7,
+            colleague <= 2,
+        ]);
+    }
+    let clean = clean_mailbox(clean_size);
+    println!(
+        "clean mailbox of {clean_size} activities (the attack's records removed): {clean} medium or high findings"
+    );
+    let verdict = |met: bool| if met { "met" } else { "NOT MET" };
+    let all = |target: usize| verdict(verdicts.iter().all(|v| v[target]));
+    println!();
+    println!("| target | verdict |");
+    println!("|---|---|");
+    println!(
+        "| every attacker address and activity in high or medium findings | {} |",
+        all(0)
+    );
+    println!(
+        "| at most 3 legitimate addresses flagged high | {} |",
+        all(1)
+    );
+    println!(
+        "| at least 70 % of high findings cite attacker activity | {} |",
+        all(2)
+    );
+    println!(
+        "| the finance colleague's mailbox: at most 2 medium or high | {} |",
+        all(3)
+    );
+    println!(
+        "| a clean mailbox: at most 10 medium or high | {} |",
+        verdict(clean <= 10)
+    );
+}
