@@ -24,8 +24,13 @@ impl TriageConfig {
             Some(path) => read_keywords(path)?,
             None => DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
         };
+        let home_countries = args
+            .home_country
+            .iter()
+            .map(|c| home_country(c))
+            .collect::<Result<Vec<_>, _>>()?;
         let settings = Settings {
-            home_countries: args.home_country.iter().map(|c| c.to_uppercase()).collect(),
+            home_countries,
             keywords,
             geo: GeoLookup::open(args.geoip.as_deref(), args.asn.as_deref())?,
         };
@@ -70,6 +75,28 @@ impl TriageConfig {
     }
 }
 
+/// An ISO 3166-1 alpha-2 code, as GeoIP databases give countries; an alpha-3 code or a name
+/// is refused with the alpha-2 code it stands for.
+fn home_country(text: &str) -> Result<String, AppError> {
+    use isocountry::CountryCode;
+    let text = text.trim();
+    if let Ok(code) = CountryCode::for_alpha2_caseless(text) {
+        return Ok(code.alpha2().to_string());
+    }
+    let suggestion = CountryCode::for_alpha3_caseless(text)
+        .ok()
+        .or_else(|| {
+            CountryCode::iter()
+                .find(|c| c.name().eq_ignore_ascii_case(text))
+                .copied()
+        })
+        .map(|c| format!(": did you mean {} ({})?", c.alpha2(), c.name()))
+        .unwrap_or_else(|| ": use a two-letter ISO 3166-1 code such as US, GB or DE".into());
+    Err(AppError::Usage(format!(
+        "--home-country {text:?} is not an ISO 3166-1 alpha-2 country code{suggestion}"
+    )))
+}
+
 /// One keyword a line; `#` starts a comment.
 fn read_keywords(path: &std::path::Path) -> Result<Vec<String>, AppError> {
     let text = std::fs::read_to_string(path)
@@ -86,4 +113,20 @@ fn read_keywords(path: &std::path::Path) -> Result<Vec<String>, AppError> {
         )));
     }
     Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_countries_are_alpha_2_codes_with_the_right_one_suggested() {
+        assert_eq!(home_country("us").unwrap(), "US");
+        let usa = home_country("USA").unwrap_err().to_string();
+        assert!(usa.contains("did you mean US"), "{usa}");
+        let xx = home_country("XX").unwrap_err().to_string();
+        assert!(xx.contains("two-letter ISO 3166-1 code"), "{xx}");
+        let name = home_country("Germany").unwrap_err().to_string();
+        assert!(name.contains("did you mean DE"), "{name}");
+    }
 }

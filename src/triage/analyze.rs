@@ -34,9 +34,56 @@ impl Severity {
 pub struct Finding {
     pub severity: Severity,
     pub category: &'static str,
+    /// The MITRE ATT&CK technique, and what to do next.
+    #[serde(flatten)]
+    pub playbook: Playbook,
     pub title: String,
     pub detail: String,
     pub activity_ids: Vec<String>,
+}
+
+/// What a finding means in MITRE ATT&CK terms, and the analyst's next step.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Playbook {
+    pub technique: &'static str,
+    pub next_step: &'static str,
+}
+
+impl Playbook {
+    /// The playbook of a finding's category.
+    pub fn for_category(category: &str) -> Self {
+        let (technique, next_step) = match category {
+            "logon" => (
+                "T1078 Valid Accounts",
+                "revoke the user's sessions, reset the password and MFA methods, block the source, and look for it in the other mailboxes",
+            ),
+            "session" => (
+                "T1078 Valid Accounts",
+                "review every action of the session below, then revoke the user's sessions and reset the password",
+            ),
+            "search" => (
+                "T1114.002 Remote Email Collection",
+                "find what the search returned (ResIds) and warn finance that those threads are known to the attacker",
+            ),
+            "client" => (
+                "T1114.002 Remote Email Collection",
+                "disable IMAP and POP for the mailbox and treat the whole mailbox as copied",
+            ),
+            "attachment" => (
+                "T1566.001 Spearphishing Attachment",
+                "warn finance and the other recipients of the lookalike sender, block its domain, and find the lure in other mailboxes",
+            ),
+            "hiding" => (
+                "T1564.008 Email Hiding Rules",
+                "check inbox rules and forwarding, recover the moved or deleted items and read the thread they hid",
+            ),
+            _ => ("", ""),
+        };
+        Playbook {
+            technique,
+            next_step,
+        }
+    }
 }
 
 /// A table of the report (also one CSV file).
@@ -107,8 +154,9 @@ pub(super) const READ_KINDS: &[&str] = &[
     "Forward",
 ];
 
+/// A time as a person reads it: ISO 8601, UTC marked.
 pub(super) fn stamp(time: Option<DateTime<Utc>>) -> String {
-    time.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    time.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
 }
 

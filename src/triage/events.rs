@@ -173,22 +173,53 @@ fn unsanitize(cell: &str) -> &str {
     }
 }
 
-/// The mailbox a pulled file belongs to, from the manifest beside it, else from its name.
+/// The mailbox a pulled file belongs to, from the manifest that lists it: the one named after
+/// it, or, for a file copied or renamed since, any manifest in its folder that lists a file
+/// with its SHA-256. Without one, the file's name stands in (and a warning says so).
 fn mailbox_name(path: &Path) -> String {
-    let candidates = [
+    let named = [
         PathBuf::from(format!("{}.manifest.json", path.display())),
         path.with_extension("csv.manifest.json"),
         path.with_extension("jsonl.manifest.json"),
     ];
-    candidates
-        .iter()
-        .find_map(|m| Manifest::read(m).ok())
-        .map(|m| m.query.mailbox)
-        .unwrap_or_else(|| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
+    let digest = crate::output::hash_file(path).ok();
+    let lists_this_file = |manifest: &Manifest| {
+        digest.as_ref().is_some_and(|d| {
+            manifest
+                .files
+                .iter()
+                .any(|f| f.sha256 == d.sha256 && f.bytes == d.bytes)
         })
+    };
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let beside = std::fs::read_dir(&folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.to_string_lossy().ends_with(".manifest.json"));
+    let found = named
+        .into_iter()
+        .chain(beside)
+        .filter_map(|m| Manifest::read(&m).ok())
+        .find(|m| lists_this_file(m));
+    match found {
+        Some(manifest) => manifest.query.mailbox,
+        None => {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            tracing::warn!(
+                "{}: no manifest lists this file, so its mailbox is named after it ({name})",
+                path.display()
+            );
+            name
+        }
+    }
 }
 
 /// Loads every input: files become one mailbox each, a case folder one per complete mailbox.

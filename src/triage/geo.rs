@@ -48,11 +48,40 @@ fn open(path: &Path, flag: &str) -> Result<maxminddb::Reader<Vec<u8>>, AppError>
     })
 }
 
+/// Refuses a database whose type says it holds the other kind of data (an ASN database given
+/// as `--geoip`, say): every lookup would silently come back empty.
+fn expect_kind(
+    reader: maxminddb::Reader<Vec<u8>>,
+    path: &Path,
+    flag: &str,
+    wanted: &str,
+    other: &str,
+) -> Result<maxminddb::Reader<Vec<u8>>, AppError> {
+    let kind = reader.metadata.database_type.to_lowercase();
+    if kind.contains(other) && !kind.contains(wanted) {
+        return Err(AppError::Usage(format!(
+            "{flag} {}: a {} database holds no {wanted} data; give it as {}",
+            path.display(),
+            reader.metadata.database_type,
+            if flag == "--geoip" {
+                "--asn"
+            } else {
+                "--geoip"
+            }
+        )));
+    }
+    Ok(reader)
+}
+
 impl GeoLookup {
     pub fn open(country: Option<&Path>, asn: Option<&Path>) -> Result<Self, AppError> {
         Ok(GeoLookup {
-            country: country.map(|p| open(p, "--geoip")).transpose()?,
-            asn: asn.map(|p| open(p, "--asn")).transpose()?,
+            country: country
+                .map(|p| expect_kind(open(p, "--geoip")?, p, "--geoip", "country", "asn"))
+                .transpose()?,
+            asn: asn
+                .map(|p| expect_kind(open(p, "--asn")?, p, "--asn", "asn", "country"))
+                .transpose()?,
         })
     }
 
@@ -110,5 +139,14 @@ mod tests {
         );
         assert_eq!(geo.country("10.0.0.1".parse().unwrap()), None);
         assert!(GeoLookup::open(Some(&fixture("hostile.csv")), None).is_err());
+        let swapped = GeoLookup::open(Some(&fixture("test-asn.mmdb")), None)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            swapped.contains("holds no country data; give it as --asn"),
+            "{swapped}"
+        );
+        assert!(GeoLookup::open(None, Some(&fixture("test-country.mmdb"))).is_err());
     }
 }

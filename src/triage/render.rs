@@ -56,8 +56,12 @@ pub fn text(reports: &[MailboxReport], colour: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "{label} {:<10} {}\n       {}\n       ids: {ids}",
-                finding.category, finding.title, finding.detail
+                "{label} {:<10} {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {ids}",
+                finding.category,
+                finding.title,
+                finding.detail,
+                finding.playbook.technique,
+                finding.playbook.next_step
             );
         }
         if !low.is_empty() {
@@ -135,7 +139,15 @@ pub fn csv_folder(reports: &[MailboxReport], folder: &Path) -> Result<Vec<String
         };
         let findings = Table {
             name: "findings",
-            columns: vec!["Severity", "Category", "Title", "Detail", "ActivityIds"],
+            columns: vec![
+                "Severity",
+                "Category",
+                "Title",
+                "Detail",
+                "Technique",
+                "NextStep",
+                "ActivityIds",
+            ],
             rows: report
                 .findings
                 .iter()
@@ -145,6 +157,8 @@ pub fn csv_folder(reports: &[MailboxReport], folder: &Path) -> Result<Vec<String
                         f.category.into(),
                         f.title.clone(),
                         f.detail.clone(),
+                        f.playbook.technique.into(),
+                        f.playbook.next_step.into(),
                         f.activity_ids.join(" "),
                     ]
                 })
@@ -283,17 +297,19 @@ pub fn html(reports: &[MailboxReport]) -> String {
             if findings.is_empty() {
                 continue;
             }
-            let _ = write!(page, "<details{}><summary>{heading} ({})</summary><table><tr><th>Severity</th><th>Category</th><th>Finding</th><th>Detail</th><th>Activity Ids</th></tr>",
+            let _ = write!(page, "<details{}><summary>{heading} ({})</summary><table><tr><th>Severity</th><th>Category</th><th>Finding</th><th>Detail</th><th>ATT&amp;CK</th><th>Next step</th><th>Activity Ids</th></tr>",
                 if open { " open" } else { "" }, findings.len());
             for f in findings {
                 let _ = write!(
                     page,
-                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     f.severity.as_str(),
                     f.severity.as_str(),
                     f.category,
                     escape(&f.title),
                     escape(&f.detail),
+                    f.playbook.technique,
+                    escape(f.playbook.next_step),
                     escape(&f.activity_ids.join(" "))
                 );
             }

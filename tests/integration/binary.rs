@@ -568,3 +568,41 @@ async fn a_time_without_an_offset_is_said_to_be_taken_as_utc() {
     );
     assert!(stderr.contains("--start 2018-01-01 08:00:00"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn triage_names_a_renamed_file_after_its_mailbox_not_its_name() {
+    let server = tenant(FaultSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let (code, stderr) = run_binary(pull_args(&server.url, ONLY_MAILBOX, &output, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    let renamed = dir.path().join("evidence-copy.jsonl");
+    std::fs::rename(&output, &renamed).unwrap();
+    let path = renamed.clone();
+    let stdout = tokio::task::spawn_blocking(move || {
+        let output = binary()
+            .args(["triage", "--format", "json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    })
+    .await
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["mailboxes"][0]["mailbox"], ONLY_MAILBOX);
+    // Every finding carries its ATT&CK technique and next step, and times are ISO 8601 UTC.
+    for finding in report["mailboxes"][0]["findings"].as_array().unwrap() {
+        assert!(
+            finding["technique"]
+                .as_str()
+                .is_some_and(|t| t.starts_with('T')),
+            "{finding}"
+        );
+        assert!(finding["next_step"].as_str().is_some_and(|s| !s.is_empty()));
+    }
+    assert!(report["mailboxes"][0]["first"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+}

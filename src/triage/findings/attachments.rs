@@ -40,6 +40,7 @@ pub fn attachments(
         findings.push(Finding {
             severity,
             category: "attachment",
+            playbook: Playbook::for_category("attachment"),
             title: format!("Risky attachment {detail:?} from {sender}"),
             detail: format!("delivered {}: subject {subject:?}", stamp(event.time)),
             activity_ids: vec![event.id.clone()],
@@ -67,6 +68,7 @@ pub fn attachments(
             findings.push(Finding {
                 severity: Severity::High,
                 category: "attachment",
+                playbook: Playbook::for_category("attachment"),
                 title: format!("Risky attachment opened: {detail:?}"),
                 detail: format!(
                     "{} via {}: subject {subject:?}",

@@ -39,6 +39,7 @@ pub fn clients(
             findings.push(Finding {
                 severity: Severity::Low,
                 category: "client",
+                playbook: Playbook::for_category("client"),
                 title: format!("Rarely used client type {app}"),
                 detail: format!(
                     "{count} activities, {:.1} % of the mailbox's own activity",
@@ -83,6 +84,7 @@ pub fn clients(
         findings.push(Finding {
             severity: if routine { Severity::Low } else { Severity::High },
             category: "client",
+            playbook: Playbook::for_category("client"),
             title: format!("{} logon from {}: possible full-mailbox sync", event.app, logon_source(event).map(|s| s.0).unwrap_or_default()),
             detail: format!(
                 "{}: mail protocols synchronize the whole mailbox on first logon, exfiltrating it without any read events",

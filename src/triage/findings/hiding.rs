@@ -81,6 +81,7 @@ pub fn hiding(
         findings.push(Finding {
             severity,
             category: "hiding",
+            playbook: Playbook::for_category("hiding"),
             title: capitalize(&title),
             detail: format!(
                 "{} via {}{}",

@@ -331,6 +331,7 @@ fn finding(
     Finding {
         severity,
         category: "logon",
+        playbook: Playbook::for_category("logon"),
         title: if place.is_empty() {
             format!("Logons from {ip}")
         } else {

@@ -39,6 +39,7 @@ pub fn searches(
             findings.push(Finding {
                 severity: Severity::High,
                 category: "search",
+                playbook: Playbook::for_category("search"),
                 title: format!("Search for {:?}", query.text),
                 detail: format!(
                     "finance terms {}; {} via {} after a logon from {}{}",

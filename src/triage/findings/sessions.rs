@@ -29,6 +29,7 @@ pub fn session_findings(
         findings.push(Finding {
             severity: Severity::High,
             category: "session",
+            playbook: Playbook::for_category("session"),
             title: format!("Suspicious session from {} at {}", session.ip, stamp(session.start)),
             detail: format!("{} activities ({searches} searches, {reads} reads) until a logon from a known source", session.events.len()),
             activity_ids: session.ids.clone(),
