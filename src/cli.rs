@@ -56,6 +56,8 @@ pub enum TriageFormat {
     Csv,
     /// One self-contained page with charts and tables
     Html,
+    /// Every finding as one JSON line (for a SIEM)
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +91,16 @@ pub struct TriageArgs {
     /// Write here instead of standard output (a folder for --format csv)
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// Also write a Timesketch timeline of every activity and finding (.jsonl for JSON Lines,
+    /// CSV otherwise)
+    #[arg(long, value_name = "FILE")]
+    pub timesketch: Option<PathBuf>,
+
+    /// Also write the indicators of the high and medium findings (addresses, user agents,
+    /// senders, domains, attachment names) as CSV
+    #[arg(long, value_name = "FILE")]
+    pub iocs: Option<PathBuf>,
 
     /// Replace an existing --output file
     #[arg(long)]

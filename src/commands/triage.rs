@@ -6,7 +6,7 @@ use crate::cli::TriageFormat;
 use crate::config::TriageConfig;
 use crate::error::AppError;
 use crate::output::{write_atomically, write_stdout};
-use crate::triage::{analyze_mailbox, load_inputs, render};
+use crate::triage::{analyze_mailbox, exports, load_inputs, render};
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
     let mailboxes = load_inputs(&config.inputs)?;
@@ -14,6 +14,18 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         .iter()
         .map(|m| analyze_mailbox(m, &config.settings))
         .collect();
+    if let Some(path) = &config.timesketch {
+        let rows = exports::timesketch(&reports, &mailboxes, path)?;
+        if !config.quiet {
+            eprintln!("wrote {rows} Timesketch rows to {}", path.display());
+        }
+    }
+    if let Some(path) = &config.iocs {
+        let count = exports::iocs(&reports, &mailboxes, &config.settings.geo, path)?;
+        if !config.quiet {
+            eprintln!("wrote {count} indicators to {}", path.display());
+        }
+    }
     let text = match config.format {
         TriageFormat::Text => {
             let colour = config.output.is_none() && std::io::stdout().is_terminal();
@@ -21,6 +33,7 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         }
         TriageFormat::Json => render::json(&reports)?,
         TriageFormat::Html => render::html(&reports),
+        TriageFormat::Jsonl => exports::findings_jsonl(&reports, &mailboxes),
         TriageFormat::Csv => {
             // The configuration made sure a folder was given.
             let folder = config

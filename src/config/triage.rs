@@ -15,6 +15,8 @@ pub struct TriageConfig {
     pub format: TriageFormat,
     /// A file, or for `--format csv` a folder; standard output when absent.
     pub output: Option<PathBuf>,
+    pub timesketch: Option<PathBuf>,
+    pub iocs: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -39,30 +41,38 @@ impl TriageConfig {
                 "--home-country needs a country database: pass --geoip MMDB".into(),
             ));
         }
-        match (&args.format, &args.output) {
-            (TriageFormat::Csv, None) => {
-                return Err(AppError::Usage(
-                    "--format csv writes one file per table: give --output FOLDER".into(),
-                ))
+        if let (TriageFormat::Csv, None) = (&args.format, &args.output) {
+            return Err(AppError::Usage(
+                "--format csv writes one file per table: give --output FOLDER".into(),
+            ));
+        }
+        let files = [
+            (
+                "--output",
+                args.output
+                    .as_ref()
+                    .filter(|_| args.format != TriageFormat::Csv),
+            ),
+            ("--timesketch", args.timesketch.as_ref()),
+            ("--iocs", args.iocs.as_ref()),
+        ];
+        for (flag, path) in files {
+            let Some(path) = path else { continue };
+            let same = |input: &PathBuf| {
+                std::fs::canonicalize(input).ok() == std::fs::canonicalize(path).ok()
+            };
+            if path.exists() && args.inputs.iter().any(same) {
+                return Err(AppError::Usage(format!(
+                    "{flag} {} is one of the inputs: writing it would destroy the evidence; \
+                     choose another {flag}",
+                    path.display()
+                )));
             }
-            (TriageFormat::Csv, Some(_)) | (_, None) => {}
-            (_, Some(path)) => {
-                let same = |input: &PathBuf| {
-                    std::fs::canonicalize(input).ok() == std::fs::canonicalize(path).ok()
-                };
-                if path.exists() && args.inputs.iter().any(same) {
-                    return Err(AppError::Usage(format!(
-                        "--output {} is one of the inputs: writing it would destroy the evidence; \
-                         choose another --output",
-                        path.display()
-                    )));
+            if path.exists() && !args.force {
+                return Err(OutputError::Exists {
+                    path: path.display().to_string(),
                 }
-                if path.exists() && !args.force {
-                    return Err(OutputError::Exists {
-                        path: path.display().to_string(),
-                    }
-                    .into());
-                }
+                .into());
             }
         }
         Ok(TriageConfig {
@@ -70,6 +80,8 @@ impl TriageConfig {
             settings,
             format: args.format,
             output: args.output.clone(),
+            timesketch: args.timesketch.clone(),
+            iocs: args.iocs.clone(),
             quiet,
         })
     }

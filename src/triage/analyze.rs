@@ -171,7 +171,7 @@ pub fn is_logon(event: &Event) -> bool {
     matches!(event.kind.as_str(), "ServerLogon" | "Logon")
 }
 
-pub(super) fn user_agent(event: &Event) -> Option<&str> {
+pub fn user_agent(event: &Event) -> Option<&str> {
     event.prop("UserAgent").or_else(|| event.prop("Browser"))
 }
 

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod evaluate;
 pub mod events;
+pub mod exports;
 mod findings;
 pub mod geo;
 pub mod query_xml;

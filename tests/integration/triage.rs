@@ -312,3 +312,119 @@ fn the_realistic_scenario_meets_the_quality_targets() {
             .all(|f| f.detail.contains(" because ") && f.detail.contains(" points: ")));
     }
 }
+
+/// The exports analysts import: a Timesketch timeline (CSV and JSON Lines, with the fields its
+/// import requires in every row), findings as JSON Lines, and the indicators of compromise.
+#[test]
+fn exports_a_timesketch_timeline_siem_findings_and_indicators() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = generate(&CorpusSpec {
+        users: 2,
+        per_user: 1500,
+        days: 120,
+        end: now(),
+        seed: 3,
+        scenario: Scenario::Bec,
+    });
+    let truth = corpus.truth.clone().unwrap();
+    let (_, records) = corpus
+        .mailboxes
+        .iter()
+        .find(|(m, _)| *m == truth.mailbox)
+        .unwrap();
+    let victim = dir.path().join("victim.jsonl");
+    let lines: Vec<&str> = records.iter().map(|r| r.json.as_str()).collect();
+    std::fs::write(&victim, lines.join("\n")).unwrap();
+    let (timeline_csv, timeline_jsonl, iocs) = (
+        dir.path().join("timeline.csv"),
+        dir.path().join("timeline.jsonl"),
+        dir.path().join("iocs.csv"),
+    );
+    let triage = |extra: &[&std::ffi::OsStr]| {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .arg("triage")
+            .arg(&victim)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let findings = triage(&[
+        "--format".as_ref(),
+        "jsonl".as_ref(),
+        "--timesketch".as_ref(),
+        timeline_csv.as_os_str(),
+        "--iocs".as_ref(),
+        iocs.as_os_str(),
+    ]);
+    triage(&[
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--timesketch".as_ref(),
+        timeline_jsonl.as_os_str(),
+    ]);
+
+    // Findings for a SIEM: one JSON object a line, each with its technique and span.
+    let findings: Vec<serde_json::Value> = findings
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(findings.iter().any(|f| f["severity"] == "high"));
+    // No manifest lists the file: its mailbox is named after it.
+    assert!(findings
+        .iter()
+        .all(|f| f["mailbox"] == "victim" && f["first_seen"].is_string()));
+
+    // Timesketch: the mandatory fields in every row of both forms, one row per activity and
+    // per finding.
+    let mut csv = csv::Reader::from_path(&timeline_csv).unwrap();
+    let header = csv.headers().unwrap().clone();
+    assert_eq!(
+        header.iter().take(4).collect::<Vec<_>>(),
+        ["message", "datetime", "timestamp", "timestamp_desc"]
+    );
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), records.len() + findings.len());
+    assert!(rows
+        .iter()
+        .all(|r| !r[0].is_empty() && r[1].ends_with("+00:00") && !r[3].is_empty()));
+    let jsonl = std::fs::read_to_string(&timeline_jsonl).unwrap();
+    assert_eq!(jsonl.lines().count(), rows.len());
+    for line in jsonl.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            row["message"].is_string()
+                && row["datetime"].is_string()
+                && row["timestamp_desc"].is_string()
+        );
+    }
+
+    // Indicators: every attacker address, the lure's sender, its domain and attachment.
+    let iocs = std::fs::read_to_string(&iocs).unwrap();
+    assert!(iocs.starts_with("Type,Indicator,Context,FirstSeen,LastSeen,Mailboxes,Findings"));
+    for ip in &truth.attacker_ips {
+        assert!(iocs.contains(&format!("ip,{ip},")), "{ip} missing:\n{iocs}");
+    }
+    assert!(
+        iocs.contains(&format!("sender,{},", truth.phishing.sender)),
+        "{iocs}"
+    );
+    let domain = truth.phishing.sender.split('@').nth(1).unwrap();
+    assert!(iocs.contains(&format!("sender-domain,{domain},")), "{iocs}");
+    assert!(
+        iocs.contains(&format!("attachment,{},", truth.phishing.attachment)),
+        "{iocs}"
+    );
+    for owner_ip in truth.owner_ips.iter().take(5) {
+        assert!(
+            !iocs.contains(&format!("ip,{owner_ip},")),
+            "the owner's {owner_ip} is no indicator"
+        );
+    }
+}

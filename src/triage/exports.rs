@@ -1,0 +1,375 @@
+//! What analysts import elsewhere: a Timesketch timeline of every activity and finding, the
+//! findings as JSON Lines for a SIEM, and the indicators of compromise as CSV.
+//!
+//! Timesketch's import (CSV with a header, or JSON Lines) needs `message`, `datetime` (ISO 8601)
+//! and `timestamp_desc` in every row, and takes `timestamp` (microseconds since the epoch) and
+//! any other field besides.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use super::analyze::{is_logon, logon_source, user_agent, Finding, MailboxReport, Severity};
+use super::events::{Event, MailboxEvents};
+use super::geo::GeoLookup;
+use crate::output::{commit, create_private, OutputError, OutputPlan};
+
+/// Writes `path` through a temporary file of this process, renamed into place when complete.
+fn write_file(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), OutputError> {
+    let temporary = OutputPlan::temporary(path);
+    let file =
+        create_private(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+    let mut out = BufWriter::new(file);
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+    drop(out);
+    commit(&temporary, path)
+}
+
+fn iso(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, false)
+}
+
+/// The first and last time of the activities a finding cites.
+fn span(
+    finding: &Finding,
+    times: &HashMap<&str, DateTime<Utc>>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let cited: Vec<DateTime<Utc>> = finding
+        .activity_ids
+        .iter()
+        .filter_map(|id| times.get(id.as_str()).copied())
+        .collect();
+    Some((*cited.iter().min()?, *cited.iter().max()?))
+}
+
+fn times_of(mailbox: &MailboxEvents) -> HashMap<&str, DateTime<Utc>> {
+    mailbox
+        .events
+        .iter()
+        .filter_map(|e| e.time.map(|t| (e.id.as_str(), t)))
+        .collect()
+}
+
+/// One line of what an activity was, for a timeline.
+fn describe(event: &Event) -> String {
+    let what = event
+        .prop("Subject")
+        .map(|s| format!("subject {s:?}"))
+        .or_else(|| {
+            event
+                .prop("Query")
+                .and_then(super::query_xml::raw_query)
+                .map(|q| format!("query {:?}", q.text))
+        })
+        .or_else(|| logon_source(event).map(|(ip, _)| format!("from {ip}")))
+        .or_else(|| event.prop("TargetFolder").map(|f| format!("to {f}")))
+        .unwrap_or_default();
+    format!("{} via {} {what}", event.kind, event.app)
+        .trim_end()
+        .to_string()
+}
+
+/// The Timesketch rows of every mailbox: each activity (with the severity of the strongest
+/// finding that cites it), then each finding at the time of the first activity it cites.
+fn timesketch_rows<'a>(
+    reports: &'a [MailboxReport],
+    mailboxes: &'a [MailboxEvents],
+) -> impl Iterator<Item = Map<String, Value>> + 'a {
+    reports.iter().zip(mailboxes).flat_map(|(report, mailbox)| {
+        let mut cited: HashMap<&str, (Severity, &str)> = HashMap::new();
+        for finding in &report.findings {
+            for id in &finding.activity_ids {
+                let entry = cited
+                    .entry(id.as_str())
+                    .or_insert((finding.severity, finding.category));
+                if finding.severity < entry.0 {
+                    *entry = (finding.severity, finding.category);
+                }
+            }
+        }
+        let times = times_of(mailbox);
+        let activities = mailbox.events.iter().filter_map(move |event| {
+            let time = event.time?;
+            let mut row = Map::new();
+            row.insert(
+                "message".into(),
+                json!(format!("{}: {}", mailbox.mailbox, describe(event))),
+            );
+            row.insert("datetime".into(), json!(iso(time)));
+            row.insert("timestamp".into(), json!(time.timestamp_micros()));
+            row.insert("timestamp_desc".into(), json!("Activity time"));
+            row.insert("mailbox".into(), json!(mailbox.mailbox));
+            row.insert("activity_id".into(), json!(event.id));
+            row.insert("activity_type".into(), json!(event.kind));
+            row.insert("app".into(), json!(event.app));
+            row.insert("session_id".into(), json!(event.session));
+            row.insert("item_id".into(), json!(event.item));
+            row.insert(
+                "client_ip".into(),
+                json!(logon_source(event).map(|(ip, _)| ip).unwrap_or_default()),
+            );
+            row.insert(
+                "user_agent".into(),
+                json!(user_agent(event).unwrap_or_default()),
+            );
+            let (severity, category) = cited
+                .get(event.id.as_str())
+                .map(|(s, c)| (s.as_str(), *c))
+                .unwrap_or(("", ""));
+            row.insert("finding_severity".into(), json!(severity));
+            row.insert("finding_category".into(), json!(category));
+            Some(row)
+        });
+        let findings = report.findings.iter().filter_map(move |finding| {
+            let (first, _) = span(finding, &times)?;
+            let mut row = Map::new();
+            row.insert(
+                "message".into(),
+                json!(format!(
+                    "{}: [{}] {}",
+                    mailbox.mailbox,
+                    finding.severity.as_str().to_uppercase(),
+                    finding.title
+                )),
+            );
+            row.insert("datetime".into(), json!(iso(first)));
+            row.insert("timestamp".into(), json!(first.timestamp_micros()));
+            row.insert(
+                "timestamp_desc".into(),
+                json!("Finding (first cited activity)"),
+            );
+            row.insert("mailbox".into(), json!(mailbox.mailbox));
+            row.insert("activity_id".into(), json!(finding.activity_ids.join(" ")));
+            row.insert("activity_type".into(), json!("Finding"));
+            row.insert("finding_severity".into(), json!(finding.severity.as_str()));
+            row.insert("finding_category".into(), json!(finding.category));
+            row.insert("technique".into(), json!(finding.playbook.technique));
+            row.insert("detail".into(), json!(finding.detail));
+            Some(row)
+        });
+        activities.chain(findings)
+    })
+}
+
+/// The columns of the Timesketch CSV, mandatory ones first.
+const TIMESKETCH_COLUMNS: &[&str] = &[
+    "message",
+    "datetime",
+    "timestamp",
+    "timestamp_desc",
+    "mailbox",
+    "activity_id",
+    "activity_type",
+    "app",
+    "session_id",
+    "item_id",
+    "client_ip",
+    "user_agent",
+    "finding_severity",
+    "finding_category",
+    "technique",
+    "detail",
+];
+
+/// Writes a Timesketch timeline: JSON Lines for a `.jsonl` path, CSV otherwise. Returns rows.
+pub fn timesketch(
+    reports: &[MailboxReport],
+    mailboxes: &[MailboxEvents],
+    path: &Path,
+) -> Result<u64, OutputError> {
+    let jsonl = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+    let mut rows = 0u64;
+    write_file(path, |out| {
+        if jsonl {
+            for row in timesketch_rows(reports, mailboxes) {
+                serde_json::to_writer(&mut *out, &row)?;
+                out.write_all(b"\n")?;
+                rows += 1;
+            }
+            return Ok(());
+        }
+        let mut csv = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut *out);
+        csv.write_record(TIMESKETCH_COLUMNS)?;
+        for row in timesketch_rows(reports, mailboxes) {
+            csv.write_record(TIMESKETCH_COLUMNS.iter().map(|c| match row.get(*c) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }))?;
+            rows += 1;
+        }
+        csv.flush()
+    })?;
+    Ok(rows)
+}
+
+/// Every finding as one JSON line, with its mailbox and the span of what it cites (for a SIEM).
+pub fn findings_jsonl(reports: &[MailboxReport], mailboxes: &[MailboxEvents]) -> String {
+    let mut out = String::new();
+    for (report, mailbox) in reports.iter().zip(mailboxes) {
+        let times = times_of(mailbox);
+        for finding in &report.findings {
+            let (first, last) =
+                span(finding, &times).map_or((None, None), |(a, b)| (Some(iso(a)), Some(iso(b))));
+            let line = json!({
+                "mailbox": report.mailbox,
+                "severity": finding.severity,
+                "category": finding.category,
+                "technique": finding.playbook.technique,
+                "next_step": finding.playbook.next_step,
+                "title": finding.title,
+                "detail": finding.detail,
+                "first_seen": first,
+                "last_seen": last,
+                "activity_ids": finding.activity_ids,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One indicator, across the mailboxes it touches.
+#[derive(Default)]
+struct Indicator {
+    context: String,
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    mailboxes: BTreeSet<String>,
+    findings: usize,
+}
+
+/// Writes the indicators of the high and medium findings as CSV: the sources' addresses (with
+/// ASN and country when databases are given) and user agents, and the lures' senders, their
+/// domains and the attachment names; each with first and last seen and the mailboxes it
+/// touches. Returns how many.
+pub fn iocs(
+    reports: &[MailboxReport],
+    mailboxes: &[MailboxEvents],
+    geo: &GeoLookup,
+    path: &Path,
+) -> Result<usize, OutputError> {
+    let mut found: BTreeMap<(&'static str, String), Indicator> = BTreeMap::new();
+    for (report, mailbox) in reports.iter().zip(mailboxes) {
+        let by_id: HashMap<&str, &Event> =
+            mailbox.events.iter().map(|e| (e.id.as_str(), e)).collect();
+        for finding in report
+            .findings
+            .iter()
+            .filter(|f| matches!(f.severity, Severity::High | Severity::Medium))
+        {
+            let cited: Vec<&Event> = finding
+                .activity_ids
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()).copied())
+                .collect();
+            let mut add = |kind: &'static str, value: String, context: String, event: &Event| {
+                if value.is_empty() {
+                    return;
+                }
+                let indicator = found.entry((kind, value)).or_default();
+                if indicator.context.is_empty() {
+                    indicator.context = context;
+                }
+                if let Some(t) = event.time {
+                    indicator.first = Some(indicator.first.map_or(t, |f| f.min(t)));
+                    indicator.last = Some(indicator.last.map_or(t, |l| l.max(t)));
+                }
+                indicator.mailboxes.insert(mailbox.mailbox.clone());
+                indicator.findings += 1;
+            };
+            for event in &cited {
+                if finding.category == "logon" && is_logon(event) {
+                    if let Some((ip, _)) = logon_source(event) {
+                        let context = ip
+                            .parse::<IpAddr>()
+                            .ok()
+                            .map(|addr| {
+                                [geo.asn(addr), geo.country(addr)]
+                                    .into_iter()
+                                    .flatten()
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default();
+                        add("ip", ip, context, event);
+                    }
+                    if let Some(agent) = user_agent(event) {
+                        add("user-agent", agent.to_string(), String::new(), event);
+                    }
+                }
+                if finding.category == "attachment" && event.kind == "MessageDelivered" {
+                    let sender = event
+                        .prop("SenderSmtpAddress")
+                        .or(event.prop("From"))
+                        .unwrap_or_default()
+                        .to_lowercase();
+                    let domain = sender
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_string())
+                        .unwrap_or_default();
+                    let subject = event.prop("Subject").unwrap_or_default().to_string();
+                    add("sender", sender, subject.clone(), event);
+                    add("sender-domain", domain, String::new(), event);
+                    for name in event
+                        .prop("AttachmentDetail")
+                        .unwrap_or_default()
+                        .split(';')
+                        .filter_map(|a| a.split(" (").next())
+                        .map(str::trim)
+                    {
+                        add("attachment", name.to_string(), subject.clone(), event);
+                    }
+                }
+            }
+        }
+    }
+    let count = found.len();
+    write_file(path, |out| {
+        let mut csv = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut *out);
+        csv.write_record([
+            "Type",
+            "Indicator",
+            "Context",
+            "FirstSeen",
+            "LastSeen",
+            "Mailboxes",
+            "Findings",
+        ])?;
+        let stamp = |t: Option<DateTime<Utc>>| t.map(iso).unwrap_or_default();
+        for ((kind, value), indicator) in &found {
+            csv.write_record([
+                kind.to_string(),
+                value.clone(),
+                indicator.context.clone(),
+                stamp(indicator.first),
+                stamp(indicator.last),
+                indicator
+                    .mailboxes
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                indicator.findings.to_string(),
+            ])?;
+        }
+        csv.flush()
+    })?;
+    Ok(count)
+}
