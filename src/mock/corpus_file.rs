@@ -42,7 +42,7 @@ pub fn default_corpus(seed: u64) -> Corpus {
         days: 180,
         end: crate::mock::generate::default_end(),
         seed,
-        scenario: Scenario::BecSimple,
+        scenario: Scenario::Bec,
     })
 }
 

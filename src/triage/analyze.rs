@@ -86,6 +86,17 @@ impl Playbook {
     }
 }
 
+/// One suspicious source and everything its sessions did: the findings an analyst reads as
+/// one story, instead of the same events repeated as logon, search and session findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    pub source: String,
+    pub severity: Severity,
+    /// Indexes into the report's findings: the source's logon finding first, then the findings
+    /// about what its sessions did (sessions, searches, reads, forwards, hiding).
+    pub findings: Vec<usize>,
+}
+
 /// A table of the report (also one CSV file).
 #[derive(Debug, Clone, Serialize)]
 pub struct Table {
@@ -109,6 +120,8 @@ pub struct MailboxReport {
     pub first: Option<String>,
     pub last: Option<String>,
     pub findings: Vec<Finding>,
+    /// The findings grouped by suspicious source, most severe first.
+    pub incidents: Vec<Incident>,
     pub tables: Vec<Table>,
     pub activity_by_app: DailySeries,
     pub logons_by_ip: DailySeries,
@@ -234,19 +247,27 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         &mut findings,
         &mut tables,
     );
-    techniques::sessions::session_findings(&sessions, &delivered, &mut findings, &mut tables);
+    techniques::sessions::session_findings(
+        &sessions,
+        &logons.severities,
+        &delivered,
+        &mut findings,
+        &mut tables,
+    );
 
     findings.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
             .then_with(|| a.category.cmp(b.category))
     });
+    let incidents = group_incidents(&findings, &logons, &sessions);
     MailboxReport {
         mailbox: mailbox.mailbox.clone(),
         activities: events.len(),
         first: first.map(|t| stamp(Some(t))),
         last: last.map(|t| stamp(Some(t))),
         findings,
+        incidents,
         tables,
         activity_by_app: by_day,
         logons_by_ip: daily(
@@ -257,6 +278,57 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         ),
         logons_by_country: logons.by_country,
     }
+}
+
+/// One incident per flagged source: its logon finding, and every other finding that cites
+/// what its sessions did (each finding in at most one incident).
+fn group_incidents(
+    findings: &[Finding],
+    logons: &techniques::logons::Logons,
+    sessions: &[techniques::sessions::Session<'_>],
+) -> Vec<Incident> {
+    let mut placed: HashSet<usize> = HashSet::new();
+    let mut incidents = Vec::new();
+    for (index, finding) in findings.iter().enumerate() {
+        if finding.category != "logon" || finding.severity == Severity::Low {
+            continue;
+        }
+        let Some((ip, _)) = logons
+            .sources
+            .iter()
+            .filter(|(ip, _)| logons.flagged.contains(*ip))
+            .find(|(_, source)| source.ids == finding.activity_ids)
+        else {
+            continue;
+        };
+        let session_ids: HashSet<&str> = sessions
+            .iter()
+            .filter(|s| &s.ip == ip)
+            .flat_map(|s| s.ids.iter().map(String::as_str))
+            .collect();
+        placed.insert(index);
+        let mut members = vec![index];
+        for (other, related) in findings.iter().enumerate() {
+            let cites_session = related
+                .activity_ids
+                .iter()
+                .any(|id| session_ids.contains(id.as_str()));
+            if other != index
+                && !placed.contains(&other)
+                && related.category != "logon"
+                && cites_session
+            {
+                placed.insert(other);
+                members.push(other);
+            }
+        }
+        incidents.push(Incident {
+            source: ip.clone(),
+            severity: finding.severity,
+            findings: members,
+        });
+    }
+    incidents
 }
 
 pub(super) fn severity_rank(text: &str) -> u8 {

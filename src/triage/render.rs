@@ -34,18 +34,16 @@ pub fn text(reports: &[MailboxReport], colour: bool) -> String {
             .iter()
             .filter(|f| f.severity == Severity::Low)
             .collect();
-        for finding in report
-            .findings
-            .iter()
-            .filter(|f| f.severity != Severity::Low)
-        {
-            let label = format!("{:<6}", finding.severity.as_str().to_uppercase());
-            let label = match (colour, finding.severity) {
-                (true, Severity::High) => format!("\x1b[1;31m{label}\x1b[0m"),
-                (true, Severity::Medium) => format!("\x1b[33m{label}\x1b[0m"),
-                _ => label,
-            };
-            let ids = if finding.activity_ids.len() > 3 {
+        let label = |severity: Severity| {
+            let text = format!("{:<6}", severity.as_str().to_uppercase());
+            match (colour, severity) {
+                (true, Severity::High) => format!("\x1b[1;31m{text}\x1b[0m"),
+                (true, Severity::Medium) => format!("\x1b[33m{text}\x1b[0m"),
+                _ => text,
+            }
+        };
+        let ids = |finding: &super::analyze::Finding| {
+            if finding.activity_ids.len() > 3 {
                 format!(
                     "{} and {} more",
                     finding.activity_ids[..3].join(", "),
@@ -53,15 +51,58 @@ pub fn text(reports: &[MailboxReport], colour: bool) -> String {
                 )
             } else {
                 finding.activity_ids.join(", ")
-            };
+            }
+        };
+        // Each suspicious source as one story: the logon finding, then what its sessions did.
+        let mut shown = std::collections::HashSet::new();
+        for (number, incident) in report.incidents.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "{label} {:<10} {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {ids}",
+                "{} INCIDENT {} — source {}",
+                label(incident.severity),
+                number + 1,
+                incident.source
+            );
+            for (position, &index) in incident.findings.iter().enumerate() {
+                shown.insert(index);
+                let finding = &report.findings[index];
+                if position == 0 {
+                    let _ = writeln!(
+                        out,
+                        "       {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {}",
+                        finding.title,
+                        finding.detail,
+                        finding.playbook.technique,
+                        finding.playbook.next_step,
+                        ids(finding)
+                    );
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "       └ {} {:<10} {} ({}; ids: {})",
+                        finding.severity.as_str(),
+                        finding.category,
+                        finding.title,
+                        finding.playbook.technique,
+                        ids(finding)
+                    );
+                }
+            }
+        }
+        for (index, finding) in report.findings.iter().enumerate() {
+            if finding.severity == Severity::Low || shown.contains(&index) {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{} {:<10} {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {}",
+                label(finding.severity),
                 finding.category,
                 finding.title,
                 finding.detail,
                 finding.playbook.technique,
-                finding.playbook.next_step
+                finding.playbook.next_step,
+                ids(finding)
             );
         }
         if !low.is_empty() {

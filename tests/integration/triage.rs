@@ -304,6 +304,28 @@ fn the_realistic_scenario_meets_the_quality_targets() {
             "seed {seed}: {:#?}",
             clean_report.findings
         );
+        // One incident per attacker address, holding what its sessions did.
+        let sources: Vec<&str> = report.incidents.iter().map(|i| i.source.as_str()).collect();
+        for ip in &truth.attacker_ips {
+            assert!(
+                sources.contains(&ip.as_str()),
+                "seed {seed}: no incident for {ip}"
+            );
+        }
+        let grouped: std::collections::HashSet<usize> = report
+            .incidents
+            .iter()
+            .flat_map(|i| i.findings.clone())
+            .collect();
+        assert!(
+            report
+                .findings
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| matches!(f.category, "search" | "session"))
+                .all(|(index, _)| grouped.contains(&index)),
+            "seed {seed}: searches and sessions are told inside their incident"
+        );
         // Every finding of a source says why it got its severity.
         assert!(report
             .findings

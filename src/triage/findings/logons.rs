@@ -25,6 +25,8 @@ use super::sessions::suspicious_sessions;
 pub struct Logons {
     pub sources: BTreeMap<String, Source>,
     pub flagged: HashSet<String>,
+    /// The severity of each flagged source.
+    pub severities: HashMap<String, Severity>,
     pub by_country: BTreeMap<String, u64>,
 }
 
@@ -126,6 +128,7 @@ pub fn logons(
         }
     }
     let mut flagged = HashSet::new();
+    let mut severities = HashMap::new();
     let mut rows = Vec::new();
     let mut by_country: BTreeMap<String, u64> = BTreeMap::new();
     for (ip, source) in &sources {
@@ -245,8 +248,9 @@ pub fn logons(
             s if s >= LOW => Some(Severity::Low),
             _ => None,
         };
-        if matches!(severity, Some(Severity::High | Severity::Medium)) {
+        if let Some(serious @ (Severity::High | Severity::Medium)) = severity {
             flagged.insert(ip.clone());
+            severities.insert(ip.clone(), serious);
         }
         if let Some(severity) = severity {
             findings.push(finding(
@@ -297,6 +301,7 @@ pub fn logons(
     Logons {
         sources,
         flagged,
+        severities,
         by_country,
     }
 }

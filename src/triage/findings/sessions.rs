@@ -8,8 +8,10 @@ use super::super::analyze::*;
 use super::super::events::Event;
 use super::super::query_xml::raw_query;
 
+/// A finding per session, as severe as the source that opened it.
 pub fn session_findings(
     sessions: &[Session<'_>],
+    severities: &HashMap<String, Severity>,
     delivered: &HashMap<&str, &Event>,
     findings: &mut Vec<Finding>,
     tables: &mut Vec<Table>,
@@ -27,7 +29,7 @@ pub fn session_findings(
             .filter(|e| READ_KINDS.contains(&e.kind.as_str()))
             .count();
         findings.push(Finding {
-            severity: Severity::High,
+            severity: severities.get(&session.ip).copied().unwrap_or(Severity::High),
             category: "session",
             playbook: Playbook::for_category("session"),
             title: format!("Suspicious session from {} at {}", session.ip, stamp(session.start)),
