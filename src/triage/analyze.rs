@@ -167,6 +167,15 @@ pub(super) const READ_KINDS: &[&str] = &[
     "Forward",
 ];
 
+/// A time the service wrote in a custom property (`05/01/2018 10:00:00 AM`) as ISO 8601. The
+/// reference names no zone for it; it is taken as UTC, as every other time of the service.
+/// A value in another shape is kept as it is.
+pub(super) fn normalized_time(text: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(text.trim(), "%m/%d/%Y %I:%M:%S %p")
+        .map(|t| stamp(Some(t.and_utc())))
+        .unwrap_or_else(|_| text.to_string())
+}
+
 /// A time as a person reads it: ISO 8601, UTC marked.
 pub(super) fn stamp(time: Option<DateTime<Utc>>) -> String {
     time.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
@@ -329,6 +338,24 @@ fn group_incidents(
         });
     }
     incidents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_property_times_read_as_iso_8601() {
+        assert_eq!(
+            normalized_time("05/01/2018 10:00:00 AM"),
+            "2018-05-01T10:00:00Z"
+        );
+        assert_eq!(
+            normalized_time("12/31/2017 11:59:59 PM"),
+            "2017-12-31T23:59:59Z"
+        );
+        assert_eq!(normalized_time("not a time"), "not a time");
+    }
 }
 
 pub(super) fn severity_rank(text: &str) -> u8 {

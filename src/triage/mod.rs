@@ -4,6 +4,7 @@
 //! tables per mailbox, `render` writes them as text, JSON, CSV or a self-contained HTML page.
 
 pub mod analyze;
+pub mod case_view;
 pub mod evaluate;
 pub mod events;
 pub mod exports;

@@ -4,12 +4,16 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::analyze::{DailySeries, MailboxReport, Severity, Table};
+use super::case_view::{overview, CaseOverview};
 use crate::error::AppError;
 use crate::output::OutputError;
 
 /// Short text, most important first, tables aligned; colour only when `colour`.
 pub fn text(reports: &[MailboxReport], colour: bool) -> String {
     let mut out = String::new();
+    if reports.len() > 1 {
+        case_text(&mut out, &overview(reports));
+    }
     for report in reports {
         let high = report
             .findings
@@ -164,8 +168,51 @@ fn aligned(rows: &[Vec<String>]) -> String {
 }
 
 pub fn json(reports: &[MailboxReport]) -> Result<String, AppError> {
-    serde_json::to_string_pretty(&serde_json::json!({ "tool": "o365-activities", "version": env!("CARGO_PKG_VERSION"), "mailboxes": reports }))
-        .map_err(|e| AppError::Other(format!("cannot serialize the report: {e}")))
+    serde_json::to_string_pretty(&serde_json::json!({
+        "tool": "o365-activities",
+        "version": env!("CARGO_PKG_VERSION"),
+        "case": overview(reports),
+        "mailboxes": reports
+    }))
+    .map_err(|e| AppError::Other(format!("cannot serialize the report: {e}")))
+}
+
+/// The case overview for the terminal: mailboxes, time span, findings per mailbox, and what
+/// several mailboxes share, flagged values first.
+fn case_text(out: &mut String, case: &CaseOverview) {
+    let _ = writeln!(
+        out,
+        "== case: {} mailboxes, {} to {}",
+        case.mailboxes.len(),
+        case.first.as_deref().unwrap_or("-"),
+        case.last.as_deref().unwrap_or("-")
+    );
+    for m in &case.mailboxes {
+        let _ = writeln!(
+            out,
+            "   {:<40} {:>8} activities  {:>3} high  {:>3} medium",
+            m.mailbox, m.activities, m.high, m.medium
+        );
+    }
+    if !case.shared.is_empty() {
+        let _ = writeln!(out, "== seen in several mailboxes (flagged first):");
+        for s in &case.shared {
+            let flagged = if s.flagged_in.is_empty() {
+                String::new()
+            } else {
+                format!(", flagged in {}", s.flagged_in.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "   {:<11} {} — {} mailboxes ({}){flagged}",
+                s.kind,
+                s.value,
+                s.mailboxes.len(),
+                s.mailboxes.join(", ")
+            );
+        }
+    }
+    out.push('\n');
 }
 
 /// One CSV per table (and one of findings) in `folder`, prefixed by mailbox when there are several.
@@ -309,10 +356,47 @@ pub fn html(reports: &[MailboxReport]) -> String {
          th{background:#f0f0f0}.high{background:#fbd5d5}.medium{background:#fdf0c8}.low{background:#eef}figure{margin:12px 0}figcaption{font-weight:600}\
          details{margin:8px 0}</style></head><body><h1>o365-activities triage</h1>",
     );
-    for report in reports {
+    // The overview first: every mailbox with its findings (a contents list), and what several
+    // mailboxes share.
+    let case = overview(reports);
+    let _ = write!(
+        page,
+        "<h2 id=\"overview\">Overview</h2><p>{} mailboxes, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
+        case.mailboxes.len(),
+        escape(case.first.as_deref().unwrap_or("-")),
+        escape(case.last.as_deref().unwrap_or("-"))
+    );
+    for (index, m) in case.mailboxes.iter().enumerate() {
         let _ = write!(
             page,
-            "<h2>{}</h2><p>{} activities, {} to {}</p>",
+            "<tr class=\"{}\"><td><a href=\"#mailbox{index}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if m.high > 0 { "high" } else if m.medium > 0 { "medium" } else { "" },
+            escape(&m.mailbox),
+            m.activities,
+            m.high,
+            m.medium
+        );
+    }
+    page.push_str("</table>");
+    if !case.shared.is_empty() {
+        page.push_str("<h3>Seen in several mailboxes</h3><table><tr><th>Kind</th><th>Value</th><th>Mailboxes</th><th>Flagged in</th></tr>");
+        for s in &case.shared {
+            let _ = write!(
+                page,
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if s.flagged_in.is_empty() { "" } else { "high" },
+                s.kind,
+                escape(&s.value),
+                escape(&s.mailboxes.join(", ")),
+                escape(&s.flagged_in.join(", "))
+            );
+        }
+        page.push_str("</table>");
+    }
+    for (index, report) in reports.iter().enumerate() {
+        let _ = write!(
+            page,
+            "<h2 id=\"mailbox{index}\">{}</h2><p>{} activities, {} to {}</p>",
             escape(&report.mailbox),
             report.activities,
             escape(report.first.as_deref().unwrap_or("-")),

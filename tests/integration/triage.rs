@@ -198,10 +198,13 @@ fn renders_json_csv_html_and_reads_pulled_csv() {
             && html.contains("Logons by country")
             && html.contains("105.112.96.14")
     );
+    // Links stay inside the page (the overview's contents): nothing to fetch.
+    let outside_links = html.matches("href=").count() - html.matches("href=\"#").count();
     assert!(
-        !html.contains("src=") && !html.contains("href=") && !html.contains("<script"),
+        !html.contains("src=") && outside_links == 0 && !html.contains("<script"),
         "self-contained: nothing to fetch"
     );
+    assert!(html.find("Overview").unwrap() < html.find("Logons by country").unwrap());
 
     let csv_dir = dir.path().join("tables");
     run(&[
@@ -449,4 +452,57 @@ fn exports_a_timesketch_timeline_siem_findings_and_indicators() {
             "the owner's {owner_ip} is no indicator"
         );
     }
+}
+
+/// A case: the overview ranks what several mailboxes share, flagged values (a campaign's reach)
+/// before what every owner shares (the office address).
+#[test]
+fn the_case_overview_ranks_shared_flagged_values_first() {
+    use o365_activities::triage::case_view::overview;
+    use o365_activities::triage::MailboxEvents;
+    let corpus = generate(&CorpusSpec {
+        users: 2,
+        per_user: 1200,
+        days: 120,
+        end: now(),
+        seed: 5,
+        scenario: Scenario::Bec,
+    });
+    let truth = corpus.truth.clone().unwrap();
+    let events = |upn: &str, name: &str| {
+        let (_, records) = corpus.mailboxes.iter().find(|(m, _)| m == upn).unwrap();
+        MailboxEvents::from_json(name, records.iter().map(|r| r.json.as_str())).unwrap()
+    };
+    let colleague = truth.finance_colleague.clone().unwrap();
+    // The same attack in two mailboxes (the victim's twice), and one clean colleague.
+    let mailboxes = [
+        events(&truth.mailbox, "first victim"),
+        events(&truth.mailbox, "second victim"),
+        events(&colleague, "colleague"),
+    ];
+    let reports: Vec<_> = mailboxes
+        .iter()
+        .map(|m| analyze_mailbox(m, &settings(false)))
+        .collect();
+    let case = overview(&reports);
+    assert_eq!(case.mailboxes.len(), 3);
+    assert!(case.mailboxes[0].high > 0 && case.mailboxes[2].high == 0);
+    let first = &case.shared[0];
+    assert_eq!(first.flagged_in.len(), 2, "{:?}", case.shared);
+    let attacker = case
+        .shared
+        .iter()
+        .position(|s| s.kind == "address" && truth.attacker_ips.contains(&s.value))
+        .expect("an attacker address shared by the two victims");
+    let office = case
+        .shared
+        .iter()
+        .position(|s| s.value == "198.51.100.7")
+        .expect("the office address every owner shares");
+    assert!(attacker < office, "{:?}", case.shared);
+    assert!(case.shared.iter().any(|s| s.kind == "sender"
+        && s.value == truth.phishing.sender
+        && s.flagged_in.len() == 2));
+    let text = o365_activities::triage::render::text(&reports, false);
+    assert!(text.starts_with("== case: 3 mailboxes"), "{text:.300}");
 }

@@ -31,8 +31,8 @@ pub fn reads(
             .to_string();
         let received = delivery
             .and_then(|d| d.prop("ReceivedTime"))
-            .unwrap_or("")
-            .to_string();
+            .map(normalized_time)
+            .unwrap_or_default();
         let suspicious = suspicious_ids.contains(event.id.as_str());
         read_rows.push(vec![
             stamp(event.time),
