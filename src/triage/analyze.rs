@@ -340,24 +340,6 @@ fn group_incidents(
     incidents
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn custom_property_times_read_as_iso_8601() {
-        assert_eq!(
-            normalized_time("05/01/2018 10:00:00 AM"),
-            "2018-05-01T10:00:00Z"
-        );
-        assert_eq!(
-            normalized_time("12/31/2017 11:59:59 PM"),
-            "2017-12-31T23:59:59Z"
-        );
-        assert_eq!(normalized_time("not a time"), "not a time");
-    }
-}
-
 pub(super) fn severity_rank(text: &str) -> u8 {
     match text {
         "high" => 0,
@@ -397,4 +379,22 @@ pub(super) fn daily(points: impl Iterator<Item = (Option<DateTime<Utc>>, String)
         })
         .collect();
     DailySeries { days, series }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_property_times_read_as_iso_8601() {
+        assert_eq!(
+            normalized_time("05/01/2018 10:00:00 AM"),
+            "2018-05-01T10:00:00Z"
+        );
+        assert_eq!(
+            normalized_time("12/31/2017 11:59:59 PM"),
+            "2017-12-31T23:59:59Z"
+        );
+        assert_eq!(normalized_time("not a time"), "not a time");
+    }
 }

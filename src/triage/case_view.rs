@@ -41,6 +41,13 @@ pub struct CaseOverview {
 
 const MAX_SHARED: usize = 25;
 
+/// Where one value was seen.
+#[derive(Default)]
+struct Seen {
+    mailboxes: BTreeSet<String>,
+    flagged_in: BTreeSet<String>,
+}
+
 fn table<'a>(report: &'a MailboxReport, name: &str) -> Option<&'a Table> {
     report.tables.iter().find(|t| t.name == name)
 }
@@ -68,17 +75,15 @@ pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
             medium: count(r, Severity::Medium),
         })
         .collect();
-    // (kind, value) -> (mailboxes, flagged in)
-    let mut seen: BTreeMap<(&'static str, String), (BTreeSet<String>, BTreeSet<String>)> =
-        BTreeMap::new();
+    let mut seen: BTreeMap<(&'static str, String), Seen> = BTreeMap::new();
     let mut note = |kind: &'static str, value: &str, mailbox: &str, flagged: bool| {
         if value.is_empty() {
             return;
         }
         let entry = seen.entry((kind, value.to_string())).or_default();
-        entry.0.insert(mailbox.to_string());
+        entry.mailboxes.insert(mailbox.to_string());
         if flagged {
-            entry.1.insert(mailbox.to_string());
+            entry.flagged_in.insert(mailbox.to_string());
         }
     };
     for report in reports {
@@ -126,12 +131,12 @@ pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
     }
     let mut shared: Vec<Shared> = seen
         .into_iter()
-        .filter(|(_, (mailboxes, _))| mailboxes.len() >= 2)
-        .map(|((kind, value), (mailboxes, flagged))| Shared {
+        .filter(|(_, seen)| seen.mailboxes.len() >= 2)
+        .map(|((kind, value), seen)| Shared {
             kind,
             value,
-            mailboxes: mailboxes.into_iter().collect(),
-            flagged_in: flagged.into_iter().collect(),
+            mailboxes: seen.mailboxes.into_iter().collect(),
+            flagged_in: seen.flagged_in.into_iter().collect(),
         })
         .collect();
     shared.sort_by(|a, b| {
