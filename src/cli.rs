@@ -26,6 +26,32 @@ pub struct Cli {
     /// Log more (-v: each request; -vv: everything)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Colour on stderr and in triage's text: auto (a terminal, unless NO_COLOR is set), always
+    /// or never
+    #[arg(long, value_enum, default_value = "auto", global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal: `NO_COLOR` (any non-empty
+    /// value, as no-color.org says) turns `auto` off.
+    pub fn enabled(self, terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +70,13 @@ pub enum Command {
     Triage(TriageArgs),
     /// One command end to end: generate a compromised mock tenant, serve it, pull the victim
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `o365-activities man > o365-activities.1`
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

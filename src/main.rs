@@ -42,7 +42,12 @@ fn main() -> ExitCode {
             });
         }
     };
-    init_logging(cli.quiet, cli.verbose);
+    init_logging(
+        cli.quiet,
+        cli.verbose,
+        cli.color
+            .enabled(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,9 +106,29 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppErr
             commands::batch::run(config, Arc::new(TokioSleeper), interrupt).await
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
-        Command::Triage(args) => commands::triage::run(&TriageConfig::from_args(&args, quiet)?),
+        Command::Triage(args) => {
+            commands::triage::run(&TriageConfig::from_args(&args, quiet, cli.color)?)
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut command,
+                "o365-activities",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| AppError::Other(format!("cannot render the man page: {e}")))?;
+            o365_activities::output::write_stdout(&String::from_utf8_lossy(&page))?;
+            Ok(())
+        }
         Command::Demo(args) => {
-            let config = DemoConfig::from_args(&args, chrono::Utc::now(), quiet)?;
+            let config = DemoConfig::from_args(&args, chrono::Utc::now(), quiet, cli.color)?;
             commands::demo::run(&config, Arc::new(TokioSleeper), interrupt).await
         }
     }
@@ -145,7 +170,7 @@ async fn interrupt(received: Arc<AtomicI32>) {
     received.store(number, Ordering::Relaxed);
 }
 
-fn init_logging(quiet: bool, verbose: u8) {
+fn init_logging(quiet: bool, verbose: u8, ansi: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -157,7 +182,7 @@ fn init_logging(quiet: bool, verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_target(false)
         .without_time()
         .init();

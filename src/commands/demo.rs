@@ -89,8 +89,7 @@ pub async fn run(
         summary.print();
         eprintln!("  ({requests} requests answered by the mock tenant)");
         eprintln!();
-        let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-        crate::output::write_stdout(&render::text(&reports, colour))?;
+        crate::output::write_stdout(&render::text(&reports, config.colour))?;
         eprintln!("Written to {}:", out_dir.display());
         eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
         eprintln!(

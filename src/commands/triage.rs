@@ -1,7 +1,5 @@
 //! `triage`: findings from pulled activities.
 
-use std::io::IsTerminal;
-
 use crate::cli::TriageFormat;
 use crate::config::TriageConfig;
 use crate::error::AppError;
@@ -27,10 +25,7 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         }
     }
     let text = match config.format {
-        TriageFormat::Text => {
-            let colour = config.output.is_none() && std::io::stdout().is_terminal();
-            render::text(&reports, colour)
-        }
+        TriageFormat::Text => render::text(&reports, config.colour),
         TriageFormat::Json => render::json(&reports)?,
         TriageFormat::Html => render::html(&reports),
         TriageFormat::Jsonl => exports::findings_jsonl(&reports, &mailboxes),

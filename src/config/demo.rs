@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::cli::DemoArgs;
+use crate::cli::{ColorChoice, DemoArgs};
 use crate::error::AppError;
 use crate::http::{
     Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy, DEFAULT_MAX_PAGE_BYTES,
@@ -23,10 +23,17 @@ pub struct DemoConfig {
     pub quiet: bool,
     /// The instant the demo's pull treats as "now" (the end of its range).
     pub now: DateTime<Utc>,
+    /// Colour in the findings printed (on a terminal, as --color and NO_COLOR allow).
+    pub colour: bool,
 }
 
 impl DemoConfig {
-    pub fn from_args(args: &DemoArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
+    pub fn from_args(
+        args: &DemoArgs,
+        now: DateTime<Utc>,
+        quiet: bool,
+        color: ColorChoice,
+    ) -> Result<Self, AppError> {
         let out_dir = &args.out_dir;
         let occupied = out_dir.exists()
             && std::fs::read_dir(out_dir)
@@ -43,6 +50,7 @@ impl DemoConfig {
             seed: args.seed,
             quiet,
             now,
+            colour: color.enabled(std::io::IsTerminal::is_terminal(&std::io::stdout())),
         })
     }
 

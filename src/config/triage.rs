@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{TriageArgs, TriageFormat};
+use crate::cli::{ColorChoice, TriageArgs, TriageFormat};
 use crate::error::AppError;
 use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
@@ -18,10 +18,12 @@ pub struct TriageConfig {
     pub timesketch: Option<PathBuf>,
     pub iocs: Option<PathBuf>,
     pub quiet: bool,
+    /// Colour in the text report (on a terminal, as --color and NO_COLOR allow).
+    pub colour: bool,
 }
 
 impl TriageConfig {
-    pub fn from_args(args: &TriageArgs, quiet: bool) -> Result<Self, AppError> {
+    pub fn from_args(args: &TriageArgs, quiet: bool, color: ColorChoice) -> Result<Self, AppError> {
         let keywords = match &args.keywords {
             Some(path) => read_keywords(path)?,
             None => DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),
@@ -83,6 +85,8 @@ impl TriageConfig {
             timesketch: args.timesketch.clone(),
             iocs: args.iocs.clone(),
             quiet,
+            colour: args.output.is_none()
+                && color.enabled(std::io::IsTerminal::is_terminal(&std::io::stdout())),
         })
     }
 }

@@ -606,3 +606,75 @@ async fn triage_names_a_renamed_file_after_its_mailbox_not_its_name() {
         .unwrap()
         .ends_with('Z'));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_completions_and_the_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let output = binary().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("o365-activities")
+                && script.contains("batch")
+                && script.contains("mailbox-concurrency"),
+            "{shell}: {script:.200}"
+        );
+    }
+    let output = binary().arg("man").output().unwrap();
+    assert!(output.status.success());
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH o365-activities"),
+        "{page:.200}"
+    );
+    assert!(page.contains("triage") && page.contains("verify"));
+    let (code, _) = run_binary(vec!["completions".into(), "tcsh".into()]).await;
+    assert_eq!(code, 2, "an unknown shell is a usage error");
+}
+
+/// Runs triage's text report under a pseudo-terminal (util-linux `script`), with `env` set;
+/// returns what the terminal showed.
+fn triage_on_a_terminal(input: &std::path::Path, env: &[(&str, &str)], extra: &str) -> String {
+    let command = format!(
+        "{} triage {} {extra}",
+        env!("CARGO_BIN_EXE_o365-activities"),
+        input.display()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("NO_COLOR");
+    for (name, value) in env {
+        script.env(name, value);
+    }
+    let output = script.output().expect("util-linux script");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn colour_follows_the_terminal_no_color_and_the_color_flag() {
+    let server = tenant(FaultSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let (code, stderr) = run_binary(pull_args(&server.url, ONLY_MAILBOX, &output, &[])).await;
+    assert_eq!(code, 0, "{stderr}");
+    // A new source the triage flags, so the report has a coloured severity to show.
+    let mut lines = std::fs::read_to_string(&output).unwrap();
+    lines.push_str(&format!(
+        "{}\n",
+        serde_json::json!({"Id": "zz-late", "TimeStamp": "2018-05-31T23:00:00Z", "ActivityIdType": "ServerLogon",
+            "AppIdType": "IMAP4", "CustomProperties": [{"Name": "ClientIP", "Value": "203.0.113.9"}]})
+    ));
+    std::fs::write(&output, lines).unwrap();
+    let escape = '\u{1b}';
+    assert!(
+        triage_on_a_terminal(&output, &[], "").contains(escape),
+        "a terminal gets colour"
+    );
+    assert!(
+        !triage_on_a_terminal(&output, &[("NO_COLOR", "1")], "").contains(escape),
+        "NO_COLOR turns it off"
+    );
+    assert!(!triage_on_a_terminal(&output, &[], "--color never").contains(escape));
+    assert!(triage_on_a_terminal(&output, &[("NO_COLOR", "1")], "--color always").contains(escape));
+}
