@@ -244,6 +244,10 @@ pub struct QueryArgs {
     #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',')]
     pub types: Vec<String>,
 
+    /// Let --types and --app-types name types the reference does not document
+    #[arg(long)]
+    pub allow_unknown_types: bool,
+
     /// Application types to keep, e.g. Web IMAP4
     #[arg(long, value_name = "APP", num_args = 1.., value_delimiter = ',')]
     pub app_types: Vec<String>,

@@ -17,7 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use crate::cli::{ApiVersion, ConnectionArgs, PullArgs, QueryArgs};
 use crate::error::AppError;
 use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
-use crate::odata::ActivityFilter;
+use crate::odata::{known_types, ActivityFilter};
 use crate::output::{OutputFormat, OutputPlan};
 pub use crate::pipeline::{Destination, PullConfig};
 use crate::secret::SecretString;
@@ -79,9 +79,22 @@ impl QueryConfig {
                 )));
             }
         }
-        for (flag, values) in [("--types", &query.types), ("--app-types", &query.app_types)] {
+        let kinds = [
+            ("--types", &query.types, known_types::ACTIVITY_TYPES),
+            ("--app-types", &query.app_types, known_types::APP_TYPES),
+        ];
+        for (flag, values, known) in kinds {
             if values.iter().any(|v| v.trim().is_empty()) {
                 return Err(AppError::Usage(format!("{flag} has an empty value")));
+            }
+            // A misspelt type matches nothing, and an empty result looks like a clean mailbox.
+            for value in values.iter().filter(|_| !query.allow_unknown_types) {
+                if let Some(hint) = known_types::unknown_type(value, known) {
+                    return Err(AppError::Usage(format!(
+                        "{flag} {value:?} is not a documented type: {hint} (pass \
+                         --allow-unknown-types to send it anyway)"
+                    )));
+                }
             }
         }
         let select = if query.select.is_empty() {
@@ -151,6 +164,16 @@ pub fn client_options(
         return Err(AppError::Usage(
             "--user is empty: give a UPN such as victim@contoso.com, or me".into(),
         ));
+    }
+    // Caught here, before a request whose 404 would read as a missing permission.
+    let upn_shaped = user.split_once('@').is_some_and(|(name, domain)| {
+        !name.is_empty() && domain.contains('.') && !domain.ends_with('.')
+    });
+    if !user.eq_ignore_ascii_case("me") && !upn_shaped {
+        return Err(AppError::Usage(format!(
+            "--user {user:?} is not a user principal name: give the mailbox's UPN, such as \
+             {user}@contoso.com, or me for the token's own mailbox"
+        )));
     }
     let credentials =
         match (&connection.username, &connection.token) {

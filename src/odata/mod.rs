@@ -3,6 +3,7 @@
 //! The mock tenant has its own parser (`crate::mock::filter`); nothing here is shared with it, so a
 //! misunderstanding of the protocol in one cannot hide in the other.
 
+pub mod known_types;
 mod literal;
 mod query;
 

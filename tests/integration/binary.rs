@@ -95,6 +95,16 @@ async fn usage_errors_exit_2_with_a_hint() {
             vec!["--start", "99999999999d"],
             "too far in the past",
         ),
+        (
+            "http://127.0.0.1:9",
+            vec!["--types", "ServerLogin"],
+            "did you mean ServerLogon? (pass --allow-unknown-types to send it anyway)",
+        ),
+        (
+            "http://127.0.0.1:9",
+            vec!["--app-types", "IMAP"],
+            "did you mean IMAP4?",
+        ),
     ];
     for (base_url, extra, hint) in cases {
         let (code, stderr) = run_binary(pull_args(base_url, USER, &out, &extra)).await;
@@ -677,4 +687,30 @@ async fn colour_follows_the_terminal_no_color_and_the_color_flag() {
     );
     assert!(!triage_on_a_terminal(&output, &[], "--color never").contains(escape));
     assert!(triage_on_a_terminal(&output, &[("NO_COLOR", "1")], "--color always").contains(escape));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_that_is_not_a_upn_is_refused_before_any_request_and_unknown_types_can_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.jsonl");
+    for user in ["alice", "alice@", "alice@contoso"] {
+        let (code, stderr) = run_binary(pull_args("http://127.0.0.1:9", user, &out, &[])).await;
+        assert_eq!(code, 2, "{user}: {stderr}");
+        assert!(
+            stderr.contains("is not a user principal name"),
+            "{user}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("FullAccess"),
+            "refused before any request: {stderr}"
+        );
+    }
+    let words = [
+        "--dry-run",
+        "--types",
+        "BrandNewType",
+        "--allow-unknown-types",
+    ];
+    let (code, stderr) = run_binary(pull_args("http://127.0.0.1:9", USER, &out, &words)).await;
+    assert_eq!(code, 0, "{stderr}");
 }
