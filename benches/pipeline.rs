@@ -278,7 +278,14 @@ fn run_pipeline(pages: Vec<Vec<u8>>, activities: usize) -> PipelineRun {
         256 * 1024,
         std::fs::File::create(dir.path().join("b.csv")).unwrap(),
     ));
-    csv.write_csv(out, CsvOptions { sanitize: true }).unwrap();
+    csv.write_csv(
+        out,
+        CsvOptions {
+            sanitize: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let end = thread_cpu();
     let us = |d: Duration| d.as_secs_f64() * 1e6 / activities as f64;
     PipelineRun {

@@ -324,6 +324,10 @@ pub struct ConnectionArgs {
     #[arg(long, default_value_t = 600)]
     pub max_wait: u64,
 
+    /// Start CSV files with a UTF-8 byte order mark, so that Excel reads non-ASCII text right
+    #[arg(long)]
+    pub csv_bom: bool,
+
     /// Largest response body accepted, in bytes (a larger one is retried, then the pull stops
     /// with its partial result)
     #[arg(long, default_value_t = crate::http::DEFAULT_MAX_PAGE_BYTES,

@@ -42,6 +42,7 @@ impl PullConfig {
             query,
             destination,
             sanitize: !args.no_sanitize,
+            csv_bom: args.connection.csv_bom,
             dry_run: args.dry_run,
             notes: time_notes(&args.query, now),
             show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -100,7 +100,10 @@ pub fn finish_case(
         union_of_headers(&mailbox_csvs),
         &timeline_path,
         &context.case,
-        context.sanitize,
+        crate::output::CsvOptions {
+            sanitize: context.sanitize,
+            bom: context.csv_bom,
+        },
     )?;
     manifest.files = vec![
         CaseFile {

@@ -30,6 +30,7 @@ pub struct CaseRun {
     pub sleeper: Arc<dyn Sleeper>,
     pub format: OutputFormat,
     pub sanitize: bool,
+    pub csv_bom: bool,
     pub crash: Arc<CrashPoints>,
     pub stop: watch::Receiver<bool>,
     /// Records written by every mailbox so far, for progress.
@@ -165,6 +166,7 @@ pub fn complete(run: &CaseRun, pulled: Pulled) -> Result<Vec<CaseFile>, Stopped>
     let temp_csv = OutputPlan::temporary(&paths.csv);
     let options = CsvOptions {
         sanitize: run.sanitize,
+        bom: run.csv_bom,
     };
     let finished = pipeline::finish_to_files(sinks, &paths.partial, &temp_csv, options)?;
     std::fs::rename(&paths.partial, &paths.evidence)

@@ -25,6 +25,9 @@ pub struct RunParameters {
     pub paging: String,
     pub format: String,
     pub sanitize: bool,
+    /// CSVs start with a byte order mark (`--csv-bom`).
+    #[serde(default)]
+    pub csv_bom: bool,
     /// SHA-256 of the user list (one UPN a line, as read: comments and blank lines left out).
     #[serde(alias = "users_file_sha256")]
     pub users_sha256: String,

@@ -107,6 +107,7 @@ fn refuse_changed_parameters(started: &RunParameters, now: &RunParameters) -> Re
     check("--paging", started.paging == now.paging);
     check("--format", started.format == now.format);
     check("--no-sanitize", started.sanitize == now.sanitize);
+    check("--csv-bom", started.csv_bom == now.csv_bom);
     check(
         "--users (the list of mailboxes)",
         started.users_sha256 == now.users_sha256,

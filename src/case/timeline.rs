@@ -262,7 +262,7 @@ pub fn write_timeline(
     columns: Option<BTreeSet<String>>,
     out: &Path,
     scratch: &Path,
-    sanitize: bool,
+    options: CsvOptions,
 ) -> Result<(String, u64), OutputError> {
     let mut inputs: Vec<(PathBuf, Option<String>)> = evidence
         .iter()
@@ -290,7 +290,6 @@ pub fn write_timeline(
         }
         inputs = next;
     }
-    let options = CsvOptions { sanitize };
     let temporary = crate::output::OutputPlan::temporary(out);
     let planned = match columns {
         Some(columns) => write_planned(&inputs, &temporary, columns, options),
@@ -313,6 +312,13 @@ pub fn write_timeline(
 mod tests {
     use super::*;
 
+    fn sanitized() -> CsvOptions {
+        CsvOptions {
+            sanitize: true,
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn merges_by_time_then_mailbox_in_rounds() {
         let dir = tempfile::tempdir().unwrap();
@@ -332,7 +338,7 @@ mod tests {
             evidence.push((format!("user{m:03}@x.com"), path));
         }
         let out = dir.path().join("timeline.csv");
-        write_timeline(&evidence, None, &out, dir.path(), true).unwrap();
+        write_timeline(&evidence, None, &out, dir.path(), sanitized()).unwrap();
         let mut reader = csv::Reader::from_path(&out).unwrap();
         assert_eq!(&reader.headers().unwrap()[0], "Mailbox");
         let rows: Vec<(String, String)> = reader
@@ -370,7 +376,7 @@ mod tests {
         }
         let timeline = |columns: Option<BTreeSet<String>>| {
             let out = dir.path().join("timeline.csv");
-            let digest = write_timeline(&evidence, columns, &out, dir.path(), true).unwrap();
+            let digest = write_timeline(&evidence, columns, &out, dir.path(), sanitized()).unwrap();
             let bytes = std::fs::read(&out).unwrap();
             std::fs::remove_file(&out).unwrap();
             (bytes, digest)

@@ -38,6 +38,7 @@ pub async fn run(
         sleeper,
         format: config.format,
         sanitize: config.sanitize,
+        csv_bom: config.csv_bom,
         crash: Arc::new(CrashPoints::new(config.crash_at)),
         stop: stopped,
         records: AtomicU64::new(0),

@@ -30,6 +30,7 @@ pub struct BatchConfig {
     pub concurrency: usize,
     pub format: OutputFormat,
     pub sanitize: bool,
+    pub csv_bom: bool,
     /// The crash point to abort at (tests only).
     pub crash_at: Option<u64>,
     pub quiet: bool,
@@ -66,6 +67,7 @@ impl BatchConfig {
             paging: format!("{:?}", query.paging).to_lowercase(),
             format: format!("{:?}", args.format).to_lowercase(),
             sanitize: !args.no_sanitize,
+            csv_bom: args.connection.csv_bom,
             // The list, not the file: comments, blank lines and spacing change nothing.
             users_sha256: hex::encode(Sha256::digest(users.users.join("\n").as_bytes())),
         };
@@ -80,6 +82,7 @@ impl BatchConfig {
             concurrency: args.concurrency as usize,
             format: args.format,
             sanitize: !args.no_sanitize,
+            csv_bom: args.connection.csv_bom,
             crash_at: args.crash_at,
             quiet,
             show_bars: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -95,6 +95,7 @@ impl DemoConfig {
             },
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,
+            csv_bom: false,
             dry_run: false,
             notes: Vec::new(),
             show_progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),

@@ -19,11 +19,17 @@ use super::flatten::{
 };
 use crate::record::{Activity, FrameMaker};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CsvOptions {
     /// Neutralize cells a spreadsheet would run as a formula.
     pub sanitize: bool,
+    /// Start with a UTF-8 byte order mark: Excel reads non-ASCII text right only with it
+    /// (other tools may show it as a stray character).
+    pub bom: bool,
 }
+
+/// The UTF-8 byte order mark, for `CsvOptions::bom`.
+pub(super) const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// Encoded rows are handed to the output in blocks of about this size.
 pub(super) const ROW_BLOCK: usize = 64 * 1024;
@@ -461,6 +467,9 @@ impl CsvBuilder {
             position[*id as usize] = pos;
         }
         let mut rows_out = RowEncoder::default();
+        if options.bom {
+            out.write_all(BOM)?;
+        }
         rows_out.row(
             order
                 .iter()
@@ -616,7 +625,13 @@ mod tests {
         }
         let mut out = Vec::new();
         builder
-            .write_csv(&mut out, CsvOptions { sanitize })
+            .write_csv(
+                &mut out,
+                CsvOptions {
+                    sanitize,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         String::from_utf8(out).unwrap()
     }
@@ -668,7 +683,13 @@ mod tests {
     fn write(builder: CsvBuilder) -> String {
         let mut out = Vec::new();
         builder
-            .write_csv(&mut out, CsvOptions { sanitize: true })
+            .write_csv(
+                &mut out,
+                CsvOptions {
+                    sanitize: true,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         String::from_utf8(out).unwrap()
     }

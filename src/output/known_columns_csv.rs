@@ -62,6 +62,9 @@ impl<W: Write> KnownColumnsCsv<W> {
         });
         let mut rows = RowEncoder::default();
         rows.row(header.iter().map(|(name, _)| name.as_bytes()), false);
+        if options.bom {
+            out.write_all(super::csv::BOM)?;
+        }
         out.write_all(&rows.buffer)?;
         rows.buffer.clear();
         let mut csv = KnownColumnsCsv {
@@ -157,15 +160,28 @@ mod tests {
         let header = builder.header();
         let mut out = Vec::new();
         builder
-            .write_csv(&mut out, CsvOptions { sanitize: true })
+            .write_csv(
+                &mut out,
+                CsvOptions {
+                    sanitize: true,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         (out, header)
     }
 
     fn streamed(names: Vec<String>) -> Option<(Vec<u8>, Vec<Added>)> {
-        let mut csv =
-            KnownColumnsCsv::new(Vec::new(), "Mailbox", names, CsvOptions { sanitize: true })
-                .unwrap()?;
+        let mut csv = KnownColumnsCsv::new(
+            Vec::new(),
+            "Mailbox",
+            names,
+            CsvOptions {
+                sanitize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()?;
         let added = RECORDS
             .iter()
             .enumerate()
@@ -197,10 +213,17 @@ mod tests {
             .skip(1)
             .filter(|name| name != "TenantId")
             .collect();
-        let mut csv =
-            KnownColumnsCsv::new(Vec::new(), "Mailbox", names, CsvOptions { sanitize: true })
-                .unwrap()
-                .unwrap();
+        let mut csv = KnownColumnsCsv::new(
+            Vec::new(),
+            "Mailbox",
+            names,
+            CsvOptions {
+                sanitize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(csv.add("m0", RECORDS[0]).unwrap(), Added::Row);
         assert_eq!(
             csv.add("m1", RECORDS[1]).unwrap(),

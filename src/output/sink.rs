@@ -59,8 +59,14 @@ mod tests {
                 csv.write_record(&record).unwrap();
             }
             let mut out = Vec::new();
-            csv.write_csv(&mut out, super::super::CsvOptions { sanitize: true })
-                .unwrap();
+            csv.write_csv(
+                &mut out,
+                super::super::CsvOptions {
+                    sanitize: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             out
         };
         assert_eq!(csv_of("a", false), csv_of("b", true));

@@ -33,6 +33,8 @@ pub struct PullConfig {
     pub query: QueryConfig,
     pub destination: Destination,
     pub sanitize: bool,
+    /// Start CSV output with a UTF-8 byte order mark (for Excel).
+    pub csv_bom: bool,
     pub dry_run: bool,
     /// What to tell the analyst before the pull (a time taken as UTC, say).
     pub notes: Vec<String>,
@@ -81,7 +83,11 @@ pub async fn pull_to_destination(
     let progress = PullProgress::new(config.show_progress, Arc::clone(client.stats()));
     let summary = match &config.destination {
         Destination::Stdout(format) => {
-            to_stdout(&mut source, *format, config.sanitize, &progress, interrupt).await
+            let options = CsvOptions {
+                sanitize: config.sanitize,
+                bom: config.csv_bom,
+            };
+            to_stdout(&mut source, *format, options, &progress, interrupt).await
         }
         Destination::Files(plan) => {
             let context = ManifestContext {
@@ -145,7 +151,7 @@ async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
 async fn to_stdout(
     source: &mut ActivitiesSource<'_>,
     format: OutputFormat,
-    sanitize: bool,
+    options: CsvOptions,
     progress: &PullProgress,
     interrupt: impl Future<Output = ()>,
 ) -> Result<PullSummary, AppError> {
@@ -181,7 +187,7 @@ async fn to_stdout(
             let EvidenceSinks { csv, .. } = sinks;
             match csv {
                 Some(csv) => csv
-                    .write_csv(std::io::stdout(), CsvOptions { sanitize })
+                    .write_csv(std::io::stdout(), options)
                     .map_err(|e| AppError::Other(format!("cannot write CSV to stdout: {e}")))?,
                 None => 0,
             }
@@ -309,6 +315,7 @@ async fn to_files(
     let temp_csv = OutputPlan::temporary(&plan.primary);
     let options = CsvOptions {
         sanitize: context.config.sanitize,
+        bom: context.config.csv_bom,
     };
     let finished = finish_to_files(sinks, &temp_evidence, &temp_csv, options)?;
     let (evidence_sha, evidence_bytes) = finished.evidence;

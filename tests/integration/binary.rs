@@ -714,3 +714,29 @@ async fn a_user_that_is_not_a_upn_is_refused_before_any_request_and_unknown_type
     let (code, stderr) = run_binary(pull_args("http://127.0.0.1:9", USER, &out, &words)).await;
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_bom_starts_the_csv_with_a_byte_order_mark_that_triage_still_reads() {
+    let server = tenant(FaultSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.csv");
+    let args = pull_args(&server.url, ONLY_MAILBOX, &output, &["--csv-bom"]);
+    let (code, stderr) = run_binary(args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let bytes = std::fs::read(&output).unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBFTimeStamp,"),
+        "{:?}",
+        &bytes[..20]
+    );
+    let evidence = std::fs::read(dir.path().join("o.jsonl")).unwrap();
+    assert!(evidence.starts_with(b"{"), "the evidence is never changed");
+    let (code, stderr) = run_binary(vec![
+        "triage".into(),
+        output.to_string_lossy().into_owned(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+}

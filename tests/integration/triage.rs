@@ -232,7 +232,10 @@ fn renders_json_csv_html_and_reads_pulled_csv() {
     for line in std::fs::read_to_string(&victim).unwrap().lines() {
         csv.add(line).unwrap();
     }
-    let options = o365_activities::output::CsvOptions { sanitize: true };
+    let options = o365_activities::output::CsvOptions {
+        sanitize: true,
+        ..Default::default()
+    };
     csv.write_csv_file(&csv_path, options).unwrap();
     let from_csv: serde_json::Value =
         serde_json::from_str(&run(&[csv_path.to_str().unwrap(), "--format", "json"])).unwrap();
