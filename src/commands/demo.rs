@@ -39,16 +39,19 @@ pub async fn run(
     )
     .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
 
+    // Faults the demo switches on, and a throttle low enough to be met: pages of 100 make the
+    // pull long enough (a few dozen requests) that they do happen.
+    let (fail_rate, truncate_rate, throttle) = (0.05, 0.03, (20, Duration::from_secs(2)));
     let settings = ServerSettings {
         tokens: vec![TokenSpec {
             token: DEMO_TOKEN.into(),
             me: None,
             withdrawn: false,
         }],
-        throttle: Some((10_000, Duration::from_secs(600))),
+        throttle: Some(throttle),
         faults: FaultSettings {
-            fail_rate: 0.05,
-            truncate_rate: 0.02,
+            fail_rate,
+            truncate_rate,
             seed: config.seed,
             ..FaultSettings::default()
         },
@@ -59,8 +62,13 @@ pub async fn run(
         .map_err(|e| AppError::Other(format!("cannot start the mock tenant on loopback: {e}")))?;
     if !quiet {
         eprintln!(
-            "mock tenant at {} (throttling on, 5% 503s, 2% cut-off bodies)",
-            server.url
+            "mock tenant at {}, with faults switched on: {:.0}% of requests answered 503, {:.0}% of \
+             bodies cut off, at most {} requests per {} s per mailbox (429 beyond)",
+            server.url,
+            fail_rate * 100.0,
+            truncate_rate * 100.0,
+            throttle.0,
+            throttle.1.as_secs()
         );
         eprintln!("pulling {} ...", truth.mailbox);
     }
@@ -87,7 +95,19 @@ pub async fn run(
         .map_err(|e| OutputError::io("cannot write", &report_path, e))?;
     if !quiet {
         summary.print();
-        eprintln!("  ({requests} requests answered by the mock tenant)");
+        // What the faults did, as the manifest counted it.
+        if let Some(manifest) = summary
+            .manifest
+            .as_deref()
+            .and_then(|path| crate::output::Manifest::read(path).ok())
+        {
+            let c = &manifest.counters;
+            eprintln!(
+                "  what happened: {} requests ({requests} answered by the mock tenant), {} retried \
+                 after a fault, {} throttle waits ({:.1} s in all); the result is complete all the same",
+                c.requests, c.retries, c.throttle_waits, c.throttle_wait_seconds
+            );
+        }
         eprintln!();
         crate::output::write_stdout(&render::text(&reports, config.colour))?;
         eprintln!("Written to {}:", out_dir.display());

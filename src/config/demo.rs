@@ -89,7 +89,7 @@ impl DemoConfig {
                     app_types: vec![],
                 },
                 select: None,
-                page_size: 1000,
+                page_size: 100,
                 paging: PagingMode::Keyset,
                 mailbox_concurrency: 4,
             },

@@ -740,3 +740,55 @@ async fn csv_bom_starts_the_csv_with_a_byte_order_mark_that_triage_still_reads()
     .await;
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let folder = out.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        binary()
+            .arg("demo")
+            .arg("--out-dir")
+            .arg(&folder)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("with faults switched on: 5% of requests answered 503"),
+        "{stderr}"
+    );
+    let happened = stderr
+        .lines()
+        .find(|l| l.contains("what happened:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let retries: u64 = happened
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" retried after a fault"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{happened}"));
+    assert!(
+        retries > 0,
+        "the faults the demo announces happen: {happened}"
+    );
+    assert!(stdout.contains("INCIDENT 1"), "{stdout:.500}");
+    // A second demo into the same folder names only its own flag.
+    let (code, stderr) = run_binary(vec![
+        "demo".into(),
+        "--out-dir".into(),
+        out.to_string_lossy().into_owned(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--out-dir") && !stderr.contains("--force") && !stderr.contains("--output"),
+        "{stderr}"
+    );
+}
