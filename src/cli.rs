@@ -324,6 +324,10 @@ pub struct ConnectionArgs {
     #[arg(long, default_value_t = 600)]
     pub max_wait: u64,
 
+    /// Seconds between progress lines when stderr is not a terminal (a log, a pipe)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_interval: u64,
+
     /// Start CSV files with a UTF-8 byte order mark, so that Excel reads non-ASCII text right
     #[arg(long)]
     pub csv_bom: bool,

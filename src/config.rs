@@ -20,6 +20,7 @@ use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
 use crate::odata::{known_types, ActivityFilter};
 use crate::output::{OutputFormat, OutputPlan};
 pub use crate::pipeline::{Destination, PullConfig};
+use crate::progress::ProgressMode;
 use crate::secret::SecretString;
 pub use crate::source::QueryConfig;
 use crate::timespec::{parse_time, parse_time_argument, RangeEnd};
@@ -45,7 +46,10 @@ impl PullConfig {
             csv_bom: args.connection.csv_bom,
             dry_run: args.dry_run,
             notes: time_notes(&args.query, now),
-            show_progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress: ProgressMode::for_stderr(
+                quiet,
+                Duration::from_secs(args.connection.progress_interval),
+            ),
         })
     }
 }

@@ -1,7 +1,9 @@
-//! The progress line on stderr: only on a terminal, never under `--quiet`.
+//! Progress on stderr: a live line on a terminal, a plain line every few seconds otherwise (a
+//! log, a pipe, CI), nothing under `--quiet`.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,14 +23,75 @@ impl ProgressReport for NoProgress {
     fn update(&self, _: u64, _: Option<DateTime<Utc>>) {}
 }
 
-pub struct PullProgress {
-    bar: Option<ProgressBar>,
+/// How a pull shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A live line (stderr is a terminal).
+    Live,
+    /// A plain line at this interval (stderr is a file or a pipe).
+    Lines(Duration),
+    /// Nothing (`--quiet`).
+    Off,
+}
+
+impl ProgressMode {
+    /// The mode for this process's stderr.
+    pub fn for_stderr(quiet: bool, interval: Duration) -> Self {
+        if quiet {
+            ProgressMode::Off
+        } else if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressMode::Live
+        } else {
+            ProgressMode::Lines(interval)
+        }
+    }
+}
+
+/// What the line says, shared with the thread that prints plain lines.
+struct State {
+    records: AtomicU64,
+    reached: Mutex<Option<DateTime<Utc>>>,
     stats: Arc<RequestStats>,
+    started: Instant,
+}
+
+impl State {
+    fn line(&self) -> String {
+        let records = self.records.load(Ordering::Relaxed);
+        let seconds = self.started.elapsed().as_secs_f64().max(0.001);
+        let reached = self
+            .reached
+            .lock()
+            .ok()
+            .and_then(|r| *r)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "{records} records ({:.0}/s), {} requests, reached {reached}, {} retries, {} throttle waits",
+            records as f64 / seconds,
+            RequestStats::get(&self.stats.requests),
+            RequestStats::get(&self.stats.retries),
+            RequestStats::get(&self.stats.throttle_waits),
+        )
+    }
+}
+
+pub struct PullProgress {
+    state: Arc<State>,
+    bar: Option<ProgressBar>,
+    /// Stops the plain-line thread.
+    stop: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl PullProgress {
-    pub fn new(visible: bool, stats: Arc<RequestStats>) -> Self {
-        let bar = visible.then(|| {
+    pub fn new(mode: ProgressMode, stats: Arc<RequestStats>) -> Self {
+        let state = Arc::new(State {
+            records: AtomicU64::new(0),
+            reached: Mutex::new(None),
+            stats,
+            started: Instant::now(),
+        });
+        let bar = (mode == ProgressMode::Live).then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
@@ -37,29 +100,52 @@ impl PullProgress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        PullProgress { bar, stats }
+        let stop = match mode {
+            ProgressMode::Lines(interval) => {
+                let (stop, stopped) = std::sync::mpsc::channel::<()>();
+                let shared = Arc::clone(&state);
+                // A thread, not a task: it must print even while the pull waits out a throttle.
+                let started =
+                    std::thread::Builder::new()
+                        .name("progress".into())
+                        .spawn(move || {
+                            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                                stopped.recv_timeout(interval)
+                            {
+                                eprintln!("progress: {}", shared.line());
+                            }
+                        });
+                started.ok().map(|_| stop)
+            }
+            _ => None,
+        };
+        PullProgress { state, bar, stop }
     }
 
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        if let Some(stop) = &self.stop {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for PullProgress {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
 impl ProgressReport for PullProgress {
     fn update(&self, records: u64, reached: Option<DateTime<Utc>>) {
+        self.state.records.store(records, Ordering::Relaxed);
+        if let (Some(reached), Ok(mut slot)) = (reached, self.state.reached.lock()) {
+            *slot = Some(reached);
+        }
         if let Some(bar) = &self.bar {
-            let reached = reached
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                .unwrap_or_else(|| "-".into());
-            let stats = &self.stats;
-            bar.set_message(format!(
-                "{records} records, {} requests, reached {reached}, {} retries, {} throttle waits",
-                RequestStats::get(&stats.requests),
-                RequestStats::get(&stats.retries),
-                RequestStats::get(&stats.throttle_waits),
-            ));
+            bar.set_message(self.state.line());
         }
     }
 }

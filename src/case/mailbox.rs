@@ -37,6 +37,8 @@ pub struct CaseRun {
     pub records: AtomicU64,
     pub throttle_waits: AtomicU64,
     pub quiet: bool,
+    /// Between plain progress lines (stderr not a terminal).
+    pub progress_interval: std::time::Duration,
 }
 
 /// Why a mailbox stopped early.

@@ -61,7 +61,7 @@ pub async fn run_mailboxes(
     }
     let mut interrupt = std::pin::pin!(interrupt);
     let mut interrupted = false;
-    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    let mut ticker = tokio::time::interval(run.progress_interval);
     let mut done = 0usize;
     let mut last_written = std::time::Instant::now();
     loop {

@@ -44,6 +44,7 @@ pub async fn run(
         records: AtomicU64::new(0),
         throttle_waits: AtomicU64::new(0),
         quiet: config.quiet,
+        progress_interval: config.progress_interval,
     });
     let concurrency = config.concurrency;
     run_mailboxes(

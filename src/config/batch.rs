@@ -36,6 +36,8 @@ pub struct BatchConfig {
     pub quiet: bool,
     /// Progress bars (a terminal, not quiet) rather than plain lines.
     pub show_bars: bool,
+    /// Between plain progress lines.
+    pub progress_interval: std::time::Duration,
 }
 
 impl BatchConfig {
@@ -86,6 +88,7 @@ impl BatchConfig {
             crash_at: args.crash_at,
             quiet,
             show_bars: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress_interval: std::time::Duration::from_secs(args.connection.progress_interval),
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::http::{
 use crate::odata::ActivityFilter;
 use crate::output::OutputPlan;
 use crate::pipeline::{Destination, PullConfig};
+use crate::progress::ProgressMode;
 use crate::secret::SecretString;
 use crate::source::{PagingMode, QueryConfig};
 
@@ -98,7 +99,7 @@ impl DemoConfig {
             csv_bom: false,
             dry_run: false,
             notes: Vec::new(),
-            show_progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            progress: ProgressMode::for_stderr(self.quiet, Duration::from_secs(10)),
         })
     }
 }

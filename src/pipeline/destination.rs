@@ -16,7 +16,7 @@ use crate::output::{
     ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
     RunLock,
 };
-use crate::progress::PullProgress;
+use crate::progress::{ProgressMode, PullProgress};
 use crate::source::QueryConfig;
 use crate::source::{ActivitiesSource, SpoolPlace};
 
@@ -38,7 +38,7 @@ pub struct PullConfig {
     pub dry_run: bool,
     /// What to tell the analyst before the pull (a time taken as UTC, say).
     pub notes: Vec<String>,
-    pub show_progress: bool,
+    pub progress: ProgressMode,
 }
 
 /// What a finished pull wrote.
@@ -80,7 +80,7 @@ pub async fn pull_to_destination(
     }
     let started = Utc::now();
     let first_request = source.first_request(false);
-    let progress = PullProgress::new(config.show_progress, Arc::clone(client.stats()));
+    let progress = PullProgress::new(config.progress, Arc::clone(client.stats()));
     let summary = match &config.destination {
         Destination::Stdout(format) => {
             let options = CsvOptions {

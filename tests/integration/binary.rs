@@ -792,3 +792,66 @@ async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_a_plain_line_without_a_terminal_a_live_one_on_it_and_none_when_quiet() {
+    let server = tenant(FaultSettings {
+        latency: std::time::Duration::from_millis(150),
+        ..FaultSettings::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let slow = ["--page-size", "20", "--progress-interval", "1"];
+    // Without a terminal (stderr captured): plain lines, with records, rate and requests.
+    let plain = pull_args(
+        &server.url,
+        ONLY_MAILBOX,
+        &dir.path().join("a.jsonl"),
+        &slow,
+    );
+    let (code, stderr) = run_binary(plain).await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(!lines.is_empty(), "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" records (") && l.contains("/s), ") && l.contains(" requests")),
+        "{lines:?}"
+    );
+    // Quiet: nothing at all on stderr.
+    let mut quiet = pull_args(
+        &server.url,
+        ONLY_MAILBOX,
+        &dir.path().join("b.jsonl"),
+        &slow,
+    );
+    quiet.push("-q".into());
+    let (code, stderr) = run_binary(quiet).await;
+    assert_eq!(code, 0);
+    assert!(stderr.is_empty(), "{stderr}");
+    // On a terminal: the live line, not plain ones.
+    let output = dir.path().join("c.jsonl");
+    let command = format!(
+        "{} pull --user {ONLY_MAILBOX} --token {TOKEN} --base-url {} --output {} --page-size 20",
+        env!("CARGO_BIN_EXE_o365-activities"),
+        server.url,
+        output.display()
+    );
+    let shown = tokio::task::spawn_blocking(move || {
+        Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let screen = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        screen.contains(" records (") && !screen.contains("progress: "),
+        "{screen:.400}"
+    );
+}
