@@ -128,7 +128,7 @@ async fn pull_mailbox(
     let bar = bars.map(|bars| {
         let bar = bars.add(ProgressBar::new_spinner());
         bar.set_style(
-            ProgressStyle::with_template("  {spinner} {msg}")
+            ProgressStyle::with_template("  [{elapsed}] {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.set_message(previous.mailbox.clone());

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use crate::error::AppError;
 use crate::mock::{CorpusSpec, FaultSettings, GenerateArgs, ServeArgs, ServerSettings, TokenSpec};
-use crate::output::OutputError;
 use crate::timespec::{parse_time, RangeEnd};
 
 pub struct GenerateConfig {
@@ -25,12 +24,13 @@ impl GenerateConfig {
         if args.users == 0 {
             return Err(AppError::Usage("--users must be at least 1".into()));
         }
-        for path in std::iter::once(&args.out).chain(args.truth.as_ref()) {
-            if path.exists() && !args.force {
-                return Err(OutputError::Exists {
-                    path: path.display().to_string(),
-                }
-                .into());
+        let outputs = [("--out", Some(&args.out)), ("--truth", args.truth.as_ref())];
+        for (flag, path) in outputs {
+            if let Some(path) = path.filter(|p| p.exists() && !args.force) {
+                return Err(AppError::Usage(format!(
+                    "{} already exists: choose another {flag}, or pass --force to replace it",
+                    path.display()
+                )));
             }
         }
         Ok(GenerateConfig {

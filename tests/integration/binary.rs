@@ -855,3 +855,55 @@ async fn progress_is_a_plain_line_without_a_terminal_a_live_one_on_it_and_none_w
         "{screen:.400}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refusal_names_only_flags_of_its_own_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    std::fs::write(&corpus, "x").unwrap();
+    let (code, stderr) = run_binary(vec![
+        "mock-tenant".into(),
+        "generate".into(),
+        "--out".into(),
+        corpus.to_string_lossy().into_owned(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("choose another --out, or pass --force") && !stderr.contains("--output"),
+        "{stderr}"
+    );
+    let existing = dir.path().join("report.html");
+    std::fs::write(&existing, "x").unwrap();
+    let (code, stderr) = run_binary(vec![
+        "triage".into(),
+        corpus.to_string_lossy().into_owned(),
+        "--format".into(),
+        "html".into(),
+        "--output".into(),
+        existing.to_string_lossy().into_owned(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--output") && stderr.contains("--force"),
+        "triage has both: {stderr}"
+    );
+    let users = dir.path().join("users.txt");
+    std::fs::write(&users, "a@contoso.com\n").unwrap();
+    let (code, stderr) = run_binary(vec![
+        "batch".into(),
+        "--users".into(),
+        users.to_string_lossy().into_owned(),
+        "--out-dir".into(),
+        dir.path().to_string_lossy().into_owned(),
+        "--token".into(),
+        TOKEN.into(),
+    ])
+    .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--out-dir") && !stderr.contains("--output") && !stderr.contains("--force"),
+        "{stderr}"
+    );
+}
