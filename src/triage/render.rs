@@ -177,13 +177,20 @@ pub fn json(reports: &[MailboxReport]) -> Result<String, AppError> {
     .map_err(|e| AppError::Other(format!("cannot serialize the report: {e}")))
 }
 
+fn mailboxes(count: usize) -> String {
+    match count {
+        1 => "1 mailbox".into(),
+        n => format!("{n} mailboxes"),
+    }
+}
+
 /// The case overview for the terminal: mailboxes, time span, findings per mailbox, and what
 /// several mailboxes share, flagged values first.
 fn case_text(out: &mut String, case: &CaseOverview) {
     let _ = writeln!(
         out,
-        "== case: {} mailboxes, {} to {}",
-        case.mailboxes.len(),
+        "== case: {}, {} to {}",
+        mailboxes(case.mailboxes.len()),
         case.first.as_deref().unwrap_or("-"),
         case.last.as_deref().unwrap_or("-")
     );
@@ -299,7 +306,22 @@ const PALETTE: &[&str] = &[
 ];
 
 /// A stacked daily bar chart as inline SVG.
-fn daily_chart(title: &str, data: &DailySeries) -> String {
+/// A stacked bar per day. With `emphasis`, only the series it names stand out (red for high,
+/// orange for medium), the others in grey under one legend entry: a mailbox has a hundred
+/// addresses, and the flagged few must not drown in them.
+fn daily_chart(
+    title: &str,
+    data: &DailySeries,
+    emphasis: Option<&std::collections::HashMap<String, Severity>>,
+) -> String {
+    let colour_of = |index: usize, name: &str| match emphasis {
+        None => PALETTE[index % PALETTE.len()],
+        Some(flagged) => match flagged.get(name) {
+            Some(Severity::High) => "#d62728",
+            Some(Severity::Medium) => "#ff7f0e",
+            _ => "#c7c7c7",
+        },
+    };
     let (width, height, left, bottom) = (900.0, 220.0, 40.0, 30.0);
     let days = data.days.len().max(1) as f64;
     let totals: Vec<u64> = (0..data.days.len())
@@ -307,10 +329,33 @@ fn daily_chart(title: &str, data: &DailySeries) -> String {
         .collect();
     let max = totals.iter().copied().max().unwrap_or(1).max(1) as f64;
     let bar = (width - left) / days;
-    let mut svg = format!("<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {width} {}\" width=\"100%\" role=\"img\">", escape(title), height + 40.0);
+    let legend: Vec<(String, &str)> = match emphasis {
+        None => data
+            .series
+            .keys()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), colour_of(index, name)))
+            .collect(),
+        Some(flagged) => {
+            let others = data
+                .series
+                .keys()
+                .filter(|n| !flagged.contains_key(*n))
+                .count();
+            data.series
+                .keys()
+                .enumerate()
+                .filter(|(_, n)| flagged.contains_key(*n))
+                .map(|(index, name)| (format!("{name} (flagged)"), colour_of(index, name)))
+                .chain((others > 0).then(|| (format!("{others} other sources"), "#c7c7c7")))
+                .collect()
+        }
+    };
+    let legend_rows = legend.len().div_ceil(4).max(1) as f64;
+    let mut svg = format!("<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {width} {}\" width=\"100%\" role=\"img\">", escape(title), height + 16.0 + 14.0 * legend_rows);
     let mut base = vec![0u64; data.days.len()];
     for (index, (name, counts)) in data.series.iter().enumerate() {
-        let colour = PALETTE[index % PALETTE.len()];
+        let colour = colour_of(index, name);
         for (day, count) in counts.iter().enumerate() {
             if *count == 0 {
                 continue;
@@ -326,10 +371,10 @@ fn daily_chart(title: &str, data: &DailySeries) -> String {
     if let (Some(first), Some(last)) = (data.days.first(), data.days.last()) {
         let _ = write!(svg, "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{}</text><text x=\"{width}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text>", height - 10.0, escape(first), height - 10.0, escape(last));
     }
-    for (index, name) in data.series.keys().enumerate() {
-        let x = left + (index % 6) as f64 * 140.0;
-        let y = height + 10.0 + (index / 6) as f64 * 14.0;
-        let _ = write!(svg, "<rect x=\"{x}\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{:.0}\" font-size=\"11\">{}</text>", y - 9.0, PALETTE[index % PALETTE.len()], x + 14.0, y, escape(name));
+    for (index, (name, colour)) in legend.iter().enumerate() {
+        let x = left + (index % 4) as f64 * 215.0;
+        let y = height + 10.0 + (index / 4) as f64 * 14.0;
+        let _ = write!(svg, "<rect x=\"{x}\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{:.0}\" font-size=\"11\">{}</text>", y - 9.0, x + 14.0, y, escape(name));
     }
     svg.push_str("</svg></figure>");
     svg
@@ -361,8 +406,8 @@ pub fn html(reports: &[MailboxReport]) -> String {
     let case = overview(reports);
     let _ = write!(
         page,
-        "<h2 id=\"overview\">Overview</h2><p>{} mailboxes, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
-        case.mailboxes.len(),
+        "<h2 id=\"overview\">Overview</h2><p>{}, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
+        mailboxes(case.mailboxes.len()),
         escape(case.first.as_deref().unwrap_or("-")),
         escape(case.last.as_deref().unwrap_or("-"))
     );
@@ -405,10 +450,17 @@ pub fn html(reports: &[MailboxReport]) -> String {
         page.push_str(&daily_chart(
             "Activity per day by application type",
             &report.activity_by_app,
+            None,
         ));
+        let flagged: std::collections::HashMap<String, Severity> = report
+            .incidents
+            .iter()
+            .map(|i| (i.source.clone(), i.severity))
+            .collect();
         page.push_str(&daily_chart(
-            "Logons per day by source IP",
+            "Logons per day by source IP (flagged sources in red and orange)",
             &report.logons_by_ip,
+            Some(&flagged),
         ));
         if !report.logons_by_country.is_empty() {
             page.push_str(&country_chart(&report.logons_by_country));
@@ -435,7 +487,12 @@ pub fn html(reports: &[MailboxReport]) -> String {
                     escape(&f.detail),
                     f.playbook.technique,
                     escape(f.playbook.next_step),
-                    escape(&f.activity_ids.join(" "))
+                    // The long Ids fold away: the finding reads first.
+                    format_args!(
+                        "<details><summary>{} Ids</summary>{}</details>",
+                        f.activity_ids.len(),
+                        escape(&f.activity_ids.join(" "))
+                    )
                 );
             }
             page.push_str("</table></details>");
