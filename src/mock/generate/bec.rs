@@ -4,9 +4,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
+use super::lure::{day_before_end, plant_lure, Lure};
 use super::ordinary::*;
 use super::vocabulary::*;
-use super::{CorpusSpec, HiddenItem, PlantedMessage, Truth};
+use super::{CorpusSpec, HiddenItem, Truth};
 
 /// Plants the blog's playbook in `owner`'s mailbox and returns what was planted.
 pub(super) fn plant_bec(
@@ -29,70 +30,33 @@ pub(super) fn plant_bec(
         attacker_user_agents: vec![ATTACKER_UA.into()],
         ..Truth::default()
     };
-    let days_back = (spec.days as i64 / 6).clamp(3, 20);
-    let phish_day = (spec.end - Duration::days(days_back))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc())
-        .unwrap_or(spec.end);
+    let phish_day = day_before_end(spec, (spec.days as i64 / 6).clamp(3, 20));
     let local = |day: DateTime<Utc>, h: i64, m: i64| {
         day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m)
     };
 
-    // The lure: a remittance notice with an HTML attachment.
+    // The lure: a remittance notice with an HTML attachment, opened on the web (where the
+    // victim "logs in" to the fake page).
     let phish_time = local(phish_day, 10, 12);
-    let attachment = "Remittance_Advice_88213.htm";
-    let phish = deliver(
+    let (_, phishing) = plant_lure(
         b,
-        phish_time,
         owner,
-        &[],
         activities,
-        Some((
-            "Remittance Advice - Payment #88213",
-            "accounts.payable@paym3nts-remit.com",
-            &format!("{attachment} (htm, ByValue)"),
-        )),
+        &Lure {
+            time: phish_time,
+            subject: "Remittance Advice - Payment #88213",
+            sender: "accounts.payable@paym3nts-remit.com",
+            attachment: "Remittance_Advice_88213.htm",
+            attachment_type: "htm",
+            opened_from: owner.ips[0].clone(),
+            logon_after: Duration::minutes(20),
+            read_first: true,
+        },
     );
-    let phish_record = activities.last().map(|a| a.id.clone()).unwrap_or_default();
-    truth.phishing = PlantedMessage {
-        activity_id: phish_record.clone(),
-        item_id: phish.item_id.clone(),
-        subject: phish.subject.clone(),
-        sender: phish.sender.clone(),
-        attachment: attachment.into(),
-    };
-    truth.attacker_activity_ids.push(phish_record);
-    // The victim opens it on the web and "logs in" to the fake page.
-    let mut victim = Session {
-        app: "Web",
-        session_id: b.uuid(),
-        ip: owner.ips[0].clone(),
-        user_agent: OWNER_BROWSER_UA,
-        sequence: 0,
-    };
-    activities.extend(logon_records(
-        b,
-        phish_time + Duration::minutes(20),
-        owner,
-        &victim,
-    ));
-    activities.push(b.record(
-        phish_time + Duration::minutes(21),
-        "ReadingPaneDisplayStart",
-        "Web",
-        Some(&mut victim),
-        &phish.item_id,
-        vec![("IsConversation", "False".into())],
-    ));
-    activities.push(b.record(
-        phish_time + Duration::minutes(22),
-        "OpenedAnAttachment",
-        "Web",
-        Some(&mut victim),
-        &phish.item_id,
-        vec![("AttachmentAction", "Open".into())],
-    ));
+    truth
+        .attacker_activity_ids
+        .push(phishing.activity_id.clone());
+    truth.phishing = phishing;
 
     // Finance mail the attacker will read, delivered before the compromise.
     let mut finance: Vec<Message> = FINANCE_SUBJECTS

@@ -7,6 +7,7 @@
 
 mod bec;
 mod builder;
+mod lure;
 mod ordinary;
 mod realistic;
 mod vocabulary;

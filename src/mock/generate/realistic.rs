@@ -16,9 +16,10 @@ use fastrand::Rng;
 
 use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
+use super::lure::{day_before_end, plant_lure, Lure};
 use super::ordinary::{deliver, logon_records, reply_props, working_time};
 use super::vocabulary::*;
-use super::{CorpusSpec, HiddenItem, PlantedMessage, Truth};
+use super::{CorpusSpec, HiddenItem, Truth};
 
 /// The owner's own phone until the victim replaces it.
 const NEW_PHONE_UA: &str =
@@ -288,61 +289,32 @@ pub(super) fn plant(
         ],
         ..Truth::default()
     };
-    let days_back = (spec.days as i64 / 7).clamp(4, 20);
-    let phish_day = (spec.end - Duration::days(days_back))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc())
-        .unwrap_or(spec.end);
+    let phish_day = day_before_end(spec, (spec.days as i64 / 7).clamp(4, 20));
     let local = |day: DateTime<Utc>, h: i64, m: i64| {
         day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m)
     };
 
     // The lure, opened by the owner from the office.
     let phish_time = local(phish_day, 9, 48);
-    let attachment = "Payment_Confirmation_20418.html";
-    let phish = deliver(
+    let (_, phishing) = plant_lure(
         b,
-        phish_time,
         owner,
-        &[],
         activities,
-        Some((
-            "RE: Outstanding invoice 20418 - payment confirmation",
-            "ap-notices@northwlnd-billing.com",
-            &format!("{attachment} (html, ByValue)"),
-        )),
+        &Lure {
+            time: phish_time,
+            subject: "RE: Outstanding invoice 20418 - payment confirmation",
+            sender: "ap-notices@northwlnd-billing.com",
+            attachment: "Payment_Confirmation_20418.html",
+            attachment_type: "html",
+            opened_from: OFFICE_IP.into(),
+            logon_after: Duration::minutes(6),
+            read_first: false,
+        },
     );
-    let phish_record = activities.last().map(|a| a.id.clone()).unwrap_or_default();
-    truth.phishing = PlantedMessage {
-        activity_id: phish_record.clone(),
-        item_id: phish.item_id.clone(),
-        subject: phish.subject.clone(),
-        sender: phish.sender.clone(),
-        attachment: attachment.into(),
-    };
-    truth.attacker_activity_ids.push(phish_record);
-    let mut victim = Session {
-        app: "Web",
-        session_id: b.uuid(),
-        ip: OFFICE_IP.into(),
-        user_agent: OWNER_BROWSER_UA,
-        sequence: 0,
-    };
-    activities.extend(logon_records(
-        b,
-        phish_time + Duration::minutes(6),
-        owner,
-        &victim,
-    ));
-    activities.push(b.record(
-        phish_time + Duration::minutes(7),
-        "OpenedAnAttachment",
-        "Web",
-        Some(&mut victim),
-        &phish.item_id,
-        vec![("AttachmentAction", "Open".into())],
-    ));
+    truth
+        .attacker_activity_ids
+        .push(phishing.activity_id.clone());
+    truth.phishing = phishing;
 
     // Finance mail the attacker reads and forwards, delivered before the compromise.
     let finance: Vec<Message> = FINANCE_SUBJECTS
