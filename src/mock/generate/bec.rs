@@ -4,10 +4,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
-use super::lure::{day_before_end, plant_lure, Lure};
 use super::ordinary::*;
+use super::playbook::{day_before_end, hide_sent_reply, plant_lure, Lure};
 use super::vocabulary::*;
-use super::{CorpusSpec, HiddenItem, Truth};
+use super::{CorpusSpec, Truth};
 
 /// Plants the blog's playbook in `owner`'s mailbox and returns what was planted.
 pub(super) fn plant_bec(
@@ -157,35 +157,11 @@ pub(super) fn plant_bec(
         }
         if visit == 2 {
             // The fraud: a reply with new bank details, then hidden in RSS Feeds.
-            let sent_item = b.id("AAMkAGI2");
-            let sent = b.record(
-                t,
-                "MessageSent",
-                "Web",
-                Some(&mut session),
-                &sent_item,
-                Vec::new(),
-            );
-            let moved = b.record(
-                t + Duration::minutes(2),
-                "Move",
-                "Web",
-                Some(&mut session),
-                &sent_item,
-                vec![
-                    ("MoveType", "Move".into()),
-                    ("SourceFolder", "Sent Items".into()),
-                    ("TargetFolder", "RSS Feeds".into()),
-                ],
-            );
-            truth.hidden_sent_item = HiddenItem {
-                item_id: sent_item,
-                sent_activity_id: sent.id.clone(),
-                move_activity_id: moved.id.clone(),
-                target_folder: "RSS Feeds".into(),
-            };
-            attacker_ids.extend([sent.id.clone(), moved.id.clone()]);
-            activities.extend([sent, moved]);
+            let (hidden, records) =
+                hide_sent_reply(b, &mut session, t, Duration::minutes(2), "RSS Feeds");
+            attacker_ids.extend(records.iter().map(|r| r.id.clone()));
+            truth.hidden_sent_item = hidden;
+            activities.extend(records);
         }
         if visit == 3 {
             // A full-mailbox sync over IMAP4: no read events follow.

@@ -7,8 +7,8 @@
 
 mod bec;
 mod builder;
-mod lure;
 mod ordinary;
+mod playbook;
 mod realistic;
 mod vocabulary;
 

@@ -16,10 +16,10 @@ use fastrand::Rng;
 
 use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
-use super::lure::{day_before_end, plant_lure, Lure};
 use super::ordinary::{deliver, logon_records, reply_props, working_time};
+use super::playbook::{day_before_end, hide_sent_reply, plant_lure, Lure};
 use super::vocabulary::*;
-use super::{CorpusSpec, HiddenItem, Truth};
+use super::{CorpusSpec, Truth};
 
 /// The owner's own phone until the victim replaces it.
 const NEW_PHONE_UA: &str =
@@ -416,35 +416,16 @@ pub(super) fn plant(
             }
             2 => {
                 // The fraud: a reply with new bank details, hidden in Conversation History.
-                let sent_item = b.id("AAMkAGI2");
-                let sent = b.record(
+                let (hidden, records) = hide_sent_reply(
+                    b,
+                    &mut session,
                     t,
-                    "MessageSent",
-                    "Web",
-                    Some(&mut session),
-                    &sent_item,
-                    Vec::new(),
+                    Duration::minutes(1),
+                    "Conversation History",
                 );
-                let moved = b.record(
-                    t + Duration::minutes(1),
-                    "Move",
-                    "Web",
-                    Some(&mut session),
-                    &sent_item,
-                    vec![
-                        ("MoveType", "Move".into()),
-                        ("SourceFolder", "Sent Items".into()),
-                        ("TargetFolder", "Conversation History".into()),
-                    ],
-                );
-                truth.hidden_sent_item = HiddenItem {
-                    item_id: sent_item,
-                    sent_activity_id: sent.id.clone(),
-                    move_activity_id: moved.id.clone(),
-                    target_folder: "Conversation History".into(),
-                };
-                ids.extend([sent.id.clone(), moved.id.clone()]);
-                activities.extend([sent, moved]);
+                ids.extend(records.iter().map(|r| r.id.clone()));
+                truth.hidden_sent_item = hidden;
+                activities.extend(records);
             }
             4 => {
                 // The vendor's answer arrives, and the attacker deletes it unread by the owner.

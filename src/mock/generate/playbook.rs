@@ -1,5 +1,6 @@
-//! The phishing lure both scenarios open with: a message with a risky attachment, delivered to
-//! the owner, who opens it on the web.
+//! The moves both scenarios' attackers share: the phishing lure they open with (a message with a
+//! risky attachment, which the owner opens on the web), and the fraudulent reply they send and
+//! hide.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -7,7 +8,7 @@ use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
 use super::ordinary::{deliver, logon_records};
 use super::vocabulary::OWNER_BROWSER_UA;
-use super::{CorpusSpec, PlantedMessage};
+use super::{CorpusSpec, HiddenItem, PlantedMessage};
 
 /// The day, `days_back` days before the corpus ends (at its midnight, UTC).
 pub(super) fn day_before_end(spec: &CorpusSpec, days_back: i64) -> DateTime<Utc> {
@@ -90,4 +91,43 @@ pub(super) fn plant_lure(
         vec![("AttachmentAction", "Open".into())],
     ));
     (message, planted)
+}
+
+/// The fraud: a reply sent from the attacker's session, moved `after` it into `folder` where
+/// the owner will not see it. What the truth records, and the two activities.
+pub(super) fn hide_sent_reply(
+    b: &mut Builder,
+    session: &mut Session,
+    time: DateTime<Utc>,
+    after: Duration,
+    folder: &str,
+) -> (HiddenItem, [StoredActivity; 2]) {
+    let sent_item = b.id("AAMkAGI2");
+    let sent = b.record(
+        time,
+        "MessageSent",
+        "Web",
+        Some(session),
+        &sent_item,
+        Vec::new(),
+    );
+    let moved = b.record(
+        time + after,
+        "Move",
+        "Web",
+        Some(session),
+        &sent_item,
+        vec![
+            ("MoveType", "Move".into()),
+            ("SourceFolder", "Sent Items".into()),
+            ("TargetFolder", folder.into()),
+        ],
+    );
+    let hidden = HiddenItem {
+        item_id: sent_item,
+        sent_activity_id: sent.id.clone(),
+        move_activity_id: moved.id.clone(),
+        target_folder: folder.into(),
+    };
+    (hidden, [sent, moved])
 }
