@@ -10,6 +10,10 @@
 //! the medium-or-high findings of the mailboxes that hold no attack. No GeoIP or ASN database
 //! is used: networks are judged by address prefix alone.
 //!
+//! Then scale: the real binary triages one mailbox of `QUALITY_SCALE` activities (default
+//! 1,000,000) from JSON Lines into a JSON report; its wall time, activities/s and peak RSS
+//! (targets: at least 150,000/s, at most 512 MB).
+//!
 //! `QUALITY_SEEDS` sets how many seeds (default 5); `QUALITY_CLEAN` the clean mailbox's size
 //! (default 200000); `QUALITY_SHOW=1` prints the clean mailbox's findings.
 
@@ -97,6 +101,40 @@ fn clean_mailbox(size: usize) -> usize {
     flagged(&report)
 }
 
+/// The binary's triage of one large mailbox: (activities, wall seconds, peak RSS in MB).
+fn scale(size: usize) -> (usize, f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mailbox.jsonl");
+    let activities = {
+        let corpus = tenant(13, 1, size, 180);
+        let (_, records) = corpus.mailboxes.into_iter().next().expect("a mailbox");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for record in &records {
+            std::io::Write::write_all(&mut out, record.json.as_bytes()).unwrap();
+            std::io::Write::write_all(&mut out, b"\n").unwrap();
+        }
+        records.len()
+    };
+    let started = std::time::Instant::now();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_o365-activities"))
+        .arg("triage")
+        .arg(&input)
+        .args(["--format", "json", "--quiet", "--output"])
+        .arg(dir.path().join("report.json"))
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 writes the child's status and usage into the values we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "triage failed"
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    (activities, seconds, usage.ru_maxrss as f64 / 1024.0)
+}
+
 fn main() {
     let number = |name: &str, default: usize| {
         std::env::var(name)
@@ -164,5 +202,12 @@ fn main() {
     println!(
         "| a clean mailbox: at most 10 medium or high | {} |",
         verdict(clean <= 10)
+    );
+    let (activities, seconds, rss) = scale(number("QUALITY_SCALE", 1_000_000));
+    let rate = activities as f64 / seconds;
+    println!(
+        "| scale: {activities} activities to a JSON report in {seconds:.2} s ({rate:.0}/s), peak RSS {rss:.0} MB | {} (>= 150,000/s), {} (<= 512 MB) |",
+        verdict(rate >= 150_000.0),
+        verdict(rss <= 512.0)
     );
 }

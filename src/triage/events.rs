@@ -1,7 +1,6 @@
 //! Pulled activities as triage sees them: the standard fields plus the custom properties,
 //! loaded from JSON Lines, from the CSV `pull` writes, or from every mailbox of a batch case.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -21,16 +20,66 @@ pub struct Event {
     pub app: String,
     pub item: String,
     pub session: String,
-    /// Custom properties, first occurrence of each name.
-    pub custom: HashMap<String, String>,
+    /// The custom properties triage reads, first occurrence of each name.
+    pub custom: CustomProperties,
 }
 
 impl Event {
     pub fn prop(&self, name: &str) -> Option<&str> {
-        self.custom
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.custom.get(name).filter(|v| !v.is_empty())
+    }
+}
+
+/// The custom properties the techniques read. The others stay in the evidence: a mailbox's
+/// events are held in memory, and keeping every property of every record (a map of owned
+/// names and values each) took several times the memory of these.
+pub const READ_PROPERTIES: &[&str] = &[
+    "AttachmentDetail",
+    "Browser",
+    "ClientIP",
+    "DeleteType",
+    "From",
+    "IPAddress",
+    "Query",
+    "ReceivedTime",
+    "SenderAddress",
+    "SenderSmtpAddress",
+    "Subject",
+    "TargetFolder",
+    "UserAgent",
+];
+
+/// Custom properties by their index in `READ_PROPERTIES`.
+#[derive(Debug, Clone, Default)]
+pub struct CustomProperties(Vec<(u8, Box<str>)>);
+
+impl CustomProperties {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let index = READ_PROPERTIES.iter().position(|p| *p == name)?;
+        self.0
+            .iter()
+            .find(|(i, _)| usize::from(*i) == index)
+            .map(|(_, v)| &**v)
+    }
+
+    /// Keeps `value` if triage reads `name` and no earlier occurrence was kept.
+    pub fn keep_first(&mut self, name: &str, value: &str) {
+        let Some(index) = READ_PROPERTIES.iter().position(|p| *p == name) else {
+            return;
+        };
+        if !self.0.iter().any(|(i, _)| usize::from(*i) == index) {
+            self.0.push((index as u8, value.into()));
+        }
+    }
+}
+
+impl<'a> FromIterator<(&'a str, &'a str)> for CustomProperties {
+    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
+        let mut properties = CustomProperties::default();
+        for (name, value) in pairs {
+            properties.keep_first(name, value);
+        }
+        properties
     }
 }
 
@@ -84,9 +133,7 @@ impl CellSink for Event {
     }
 
     fn custom(&mut self, name: &str, text: &str) {
-        self.custom
-            .entry(name.to_string())
-            .or_insert_with(|| text.to_string());
+        self.custom.keep_first(name, text);
     }
 
     fn leftovers(&mut self, _json: &str) {}

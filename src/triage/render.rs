@@ -168,12 +168,21 @@ fn aligned(rows: &[Vec<String>]) -> String {
 }
 
 pub fn json(reports: &[MailboxReport]) -> Result<String, AppError> {
-    serde_json::to_string_pretty(&serde_json::json!({
-        "tool": "o365-activities",
-        "version": env!("CARGO_PKG_VERSION"),
-        "case": overview(reports),
-        "mailboxes": reports
-    }))
+    /// Serialized as it is: building a `serde_json::Value` of the reports first took as much
+    /// memory again as the reports themselves.
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        tool: &'static str,
+        version: &'static str,
+        case: CaseOverview,
+        mailboxes: &'a [MailboxReport],
+    }
+    serde_json::to_string_pretty(&Report {
+        tool: "o365-activities",
+        version: env!("CARGO_PKG_VERSION"),
+        case: overview(reports),
+        mailboxes: reports,
+    })
     .map_err(|e| AppError::Other(format!("cannot serialize the report: {e}")))
 }
 

@@ -517,7 +517,6 @@ fn lures_opened(events: &[Event]) -> Vec<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use chrono::TimeZone;
 
@@ -560,10 +559,7 @@ mod tests {
                 app: "Web".into(),
                 item: String::new(),
                 session: session.into(),
-                custom: custom
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect::<HashMap<_, _>>(),
+                custom: custom.iter().copied().collect(),
             });
             id
         }
