@@ -157,14 +157,15 @@ impl OutputPlan {
         with_suffix(final_path, ".partial")
     }
 
-    /// The lock a run holds on this output: a hidden file beside it.
+    /// The lock a run holds on this output: a hidden file beside its evidence, which every
+    /// output that writes that evidence shares (`x.csv` and `x.jsonl` both write `x.jsonl`).
     pub fn lock_path(&self) -> PathBuf {
         let name = self
-            .primary
+            .evidence
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.primary.with_file_name(format!(".{name}.lock"))
+        self.evidence.with_file_name(format!(".{name}.lock"))
     }
 
     /// The manifest of an incomplete pull, beside the partial files.

@@ -907,3 +907,16 @@ async fn each_refusal_names_only_flags_of_its_own_command() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_csv_and_a_jsonl_output_that_share_their_evidence_share_their_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = |name: &str| {
+        o365_activities::output::OutputPlan::new(&dir.path().join(name), None, false).unwrap()
+    };
+    assert_eq!(plan("x.csv").lock_path(), plan("x.jsonl").lock_path());
+    assert_eq!(
+        plan("x.jsonl").lock_path(),
+        dir.path().join(".x.jsonl.lock")
+    );
+}
