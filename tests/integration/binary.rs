@@ -314,28 +314,42 @@ async fn sigterm_keeps_the_partial_result_with_its_manifest_and_exits_143() {
         &server.url,
         ONLY_MAILBOX,
         &output,
-        &["--page-size", "20", "--mailbox-concurrency", "1"],
+        &[
+            "--page-size",
+            "20",
+            "--mailbox-concurrency",
+            "1",
+            "--progress-interval",
+            "1",
+        ],
     );
-    let folder = dir.path().to_path_buf();
     let (code, stderr) = tokio::task::spawn_blocking(move || {
-        let child = binary().args(&args).stderr(Stdio::piped()).spawn().unwrap();
-        // Wait for records in the hidden evidence file: the pull is under way.
-        wait_until("records fetched", || {
-            std::fs::read_dir(&folder).unwrap().flatten().any(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.starts_with(".o.jsonl.") && e.metadata().is_ok_and(|m| m.len() > 0)
-            })
-        });
+        let mut child = binary().args(&args).stderr(Stdio::piped()).spawn().unwrap();
+        // Wait until the pull reports records written: it is under way, with something to keep.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            let records = line
+                .strip_prefix("progress: ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if records.is_some_and(|n| n > 0) {
+                break;
+            }
+        }
         let sent = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
-        let output = child.wait_with_output().unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        for line in lines {
+            seen.push_str(&line.unwrap());
+            seen.push('\n');
+        }
+        (child.wait().unwrap().code(), seen)
     })
     .await
     .unwrap();
