@@ -98,7 +98,8 @@ pub enum TriageFormat {
     after_help = "Examples:\n  o365-activities triage victim.jsonl\n  o365-activities triage case-42 --geoip GeoLite2-Country.mmdb --asn GeoLite2-ASN.mmdb --home-country US --format html --output report.html"
 )]
 pub struct TriageArgs {
-    /// JSON Lines or CSV written by pull, or a batch case folder
+    /// JSON Lines or CSV written by pull, a batch case folder, or Unified Audit Log records (a
+    /// Purview audit search export, or JSON Lines of AuditData or Graph auditLogRecords)
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 

@@ -16,7 +16,7 @@ use crate::mock::{
 use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
 use crate::triage::geo::GeoLookup;
-use crate::triage::{analyze_mailbox, load_inputs, render, Settings};
+use crate::triage::{analyze_mailbox, load_inputs, report, Settings};
 
 const DEMO_TOKEN: &str = "demo-token";
 
@@ -38,6 +38,10 @@ pub async fn run(
         serde_json::to_vec_pretty(&truth).unwrap_or_default(),
     )
     .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
+    // The same tenant as today's Unified Audit Log would hold it, exported from Purview.
+    let (audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
+    let export_path = out_dir.join("audit-log-export.csv");
+    crate::mock::audit_log::write_export(&audit_records, &export_path)?;
 
     // Faults the demo switches on, and a throttle low enough to be met: pages of 100 make the
     // pull long enough (a few dozen requests) that they do happen.
@@ -91,7 +95,9 @@ pub async fn run(
         .map(|m| analyze_mailbox(m, &settings))
         .collect();
     let report_path = out_dir.join("triage.html");
-    std::fs::write(&report_path, render::html(&reports))
+    let html = report::render(report::Html, &reports, &mailboxes)
+        .map_err(|e| OutputError::io("cannot write", &report_path, e))?;
+    std::fs::write(&report_path, html)
         .map_err(|e| OutputError::io("cannot write", &report_path, e))?;
     if !quiet {
         summary.print();
@@ -109,7 +115,49 @@ pub async fn run(
             );
         }
         eprintln!();
-        crate::output::write_stdout(&render::text(&reports, config.colour))?;
+        crate::output::write_stdout(
+            &report::render(
+                report::Text {
+                    colour: config.colour,
+                },
+                &reports,
+                &mailboxes,
+            )
+            .map_err(|e| {
+                OutputError::io(
+                    "cannot write to",
+                    std::path::Path::new("standard output"),
+                    e,
+                )
+            })?,
+        )?;
+        // The same compromise, found through the audit log.
+        let (audit_report, audit_events) = triage_one(&export_path, &truth.mailbox, &settings)?;
+        eprintln!(
+            "\nThrough the audit log ({}, the same tenant as a Purview audit search export; \
+             planted there too: an inbox rule and a forwarding to {}):\n",
+            export_path.display(),
+            audit_truth
+                .as_ref()
+                .map(|t| t.forwarding_to.as_str())
+                .unwrap_or("-")
+        );
+        crate::output::write_stdout(
+            &report::render(
+                report::Text {
+                    colour: config.colour,
+                },
+                std::slice::from_ref(&audit_report),
+                std::slice::from_ref(&audit_events),
+            )
+            .map_err(|e| {
+                OutputError::io(
+                    "cannot write to",
+                    std::path::Path::new("standard output"),
+                    e,
+                )
+            })?,
+        )?;
         eprintln!("Written to {}:", out_dir.display());
         eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
         eprintln!(
@@ -126,9 +174,26 @@ pub async fn run(
         );
         eprintln!("  triage.html       the findings with charts; open it in a browser");
         eprintln!(
+            "  audit-log-export.csv  the tenant as a Purview audit search export (triage reads it)"
+        );
+        eprintln!(
             "Next: o365-activities triage {} --format html --output report.html",
             evidence.display()
         );
     }
     Ok(())
+}
+
+/// One mailbox of an audit log export, analysed.
+fn triage_one(
+    export: &std::path::Path,
+    mailbox: &str,
+    settings: &Settings,
+) -> Result<(crate::triage::MailboxReport, crate::triage::MailboxEvents), AppError> {
+    let input = crate::triage::plan_inputs(&[export.to_path_buf()])?
+        .into_iter()
+        .find(|input| input.mailbox == mailbox.to_lowercase())
+        .ok_or_else(|| AppError::Other(format!("the audit log export holds no {mailbox}")))?;
+    let events = input.load()?;
+    Ok((analyze_mailbox(&events, settings), events))
 }

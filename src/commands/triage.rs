@@ -1,52 +1,95 @@
-//! `triage`: findings from pulled activities.
+//! `triage`: findings from pulled activities, a mailbox at a time: each is loaded, analysed,
+//! written to every output asked for, and dropped before the next is loaded.
+
+use std::path::Path;
 
 use crate::cli::TriageFormat;
 use crate::config::TriageConfig;
 use crate::error::AppError;
-use crate::output::{write_atomically, write_stdout};
-use crate::triage::{analyze_mailbox, exports, load_inputs, render};
+use crate::output::OutputError;
+use crate::triage::exports::{FindingsJsonl, Indicators, TimesketchWriter};
+use crate::triage::report::{CsvTables, Html, Json, ReportFormat, StreamedReport, Text};
+use crate::triage::{analyze_mailbox, plan_inputs};
+
+/// Where the main report goes.
+enum Report {
+    Streamed(StreamedReport),
+    Tables(CsvTables),
+}
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
-    let mailboxes = load_inputs(&config.inputs)?;
-    let reports: Vec<_> = mailboxes
-        .iter()
-        .map(|m| analyze_mailbox(m, &config.settings))
-        .collect();
-    if let Some(path) = &config.timesketch {
-        let rows = exports::timesketch(&reports, &mailboxes, path)?;
+    let inputs = plan_inputs(&config.inputs)?;
+    let streamed: Option<Box<dyn ReportFormat>> = match config.format {
+        TriageFormat::Text => Some(Box::new(Text {
+            colour: config.colour,
+        })),
+        TriageFormat::Json => Some(Box::<Json>::default()),
+        TriageFormat::Html => Some(Box::new(Html)),
+        TriageFormat::Jsonl => Some(Box::new(FindingsJsonl)),
+        TriageFormat::Csv => None,
+    };
+    let mut report = match streamed {
+        // The configuration made sure a folder was given.
+        None => Report::Tables(CsvTables::create(
+            config.output.as_deref().unwrap_or(Path::new(".")),
+            inputs.len(),
+        )?),
+        Some(format) => {
+            let spool_folder = match config.output.as_deref().and_then(Path::parent) {
+                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                Some(_) => Path::new(".").to_path_buf(),
+                None => std::env::temp_dir(),
+            };
+            Report::Streamed(StreamedReport::new(format, &spool_folder)?)
+        }
+    };
+    let mut timesketch = config
+        .timesketch
+        .as_deref()
+        .map(TimesketchWriter::create)
+        .transpose()?;
+    let mut indicators = config.iocs.as_ref().map(|_| Indicators::default());
+
+    for input in &inputs {
+        let events = input.load()?;
+        let analysed = analyze_mailbox(&events, &config.settings);
+        match &mut report {
+            Report::Streamed(streamed) => streamed
+                .add(&analysed, &events)
+                .map_err(|e| OutputError::io("cannot write", Path::new("the report spool"), e))?,
+            Report::Tables(tables) => tables.add(&analysed)?,
+        }
+        if let Some(timesketch) = &mut timesketch {
+            timesketch.add(&analysed, &events)?;
+        }
+        if let Some(indicators) = &mut indicators {
+            indicators.add(&analysed, &events, &config.settings.geo);
+        }
+    }
+
+    if let (Some(writer), Some(path)) = (timesketch, &config.timesketch) {
+        let rows = writer.finish()?;
         if !config.quiet {
             eprintln!("wrote {rows} Timesketch rows to {}", path.display());
         }
     }
-    if let Some(path) = &config.iocs {
-        let count = exports::iocs(&reports, &mailboxes, &config.settings.geo, path)?;
+    if let (Some(indicators), Some(path)) = (indicators, &config.iocs) {
+        let count = indicators.write(path)?;
         if !config.quiet {
             eprintln!("wrote {count} indicators to {}", path.display());
         }
     }
-    let text = match config.format {
-        TriageFormat::Text => render::text(&reports, config.colour),
-        TriageFormat::Json => render::json(&reports)?,
-        TriageFormat::Html => render::html(&reports),
-        TriageFormat::Jsonl => exports::findings_jsonl(&reports, &mailboxes),
-        TriageFormat::Csv => {
-            // The configuration made sure a folder was given.
-            let folder = config
-                .output
-                .as_deref()
-                .unwrap_or(std::path::Path::new("."));
-            let written = render::csv_folder(&reports, folder)?;
+    match report {
+        Report::Tables(tables) => {
+            let written = tables.finish();
             if !config.quiet {
+                let folder = config.output.as_deref().unwrap_or(Path::new("."));
                 eprintln!("wrote {} tables to {}", written.len(), folder.display());
             }
-            return Ok(());
         }
-    };
-    match &config.output {
-        None => write_stdout(&text)?,
-        Some(path) => {
-            write_atomically(path, text.as_bytes())?;
-            if !config.quiet {
+        Report::Streamed(streamed) => {
+            streamed.finish(config.output.as_deref())?;
+            if let (Some(path), false) = (&config.output, config.quiet) {
                 eprintln!("wrote {}", path.display());
             }
         }

@@ -3,6 +3,7 @@
 //! Its request handling is written from the reference alone and shares no query-building
 //! code with the client.
 
+pub mod audit_log;
 mod corpus_file;
 pub mod filter;
 pub mod generate;

@@ -221,10 +221,15 @@ pub fn remove_leftovers(final_path: &Path) -> io::Result<Vec<PathBuf>> {
 /// Writes a report to standard output; a reader that stopped early (`| head`) ends the command
 /// quietly, as for any Unix filter.
 pub fn write_stdout(text: &str) -> Result<(), OutputError> {
-    let mut out = std::io::stdout().lock();
-    match std::io::Write::write_all(&mut out, text.as_bytes())
-        .and_then(|()| std::io::Write::flush(&mut out))
-    {
+    write_stdout_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// Streams a report to standard output, as `write_stdout` does.
+pub fn write_stdout_with(
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> Result<(), OutputError> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match write(&mut out).and_then(|()| io::Write::flush(&mut out)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(OutputError::io(
@@ -246,10 +251,25 @@ pub fn commit(temporary: &Path, final_path: &Path) -> Result<(), OutputError> {
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, renamed.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomically_with(path, |out| io::Write::write_all(out, bytes))
+}
+
+/// Streams a file into place as `write_atomically` does: nothing appears at `path` until
+/// everything was written.
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> Result<(), OutputError> {
     let temporary = OutputPlan::temporary(path);
-    create_private(&temporary)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, bytes))
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
+    let file =
+        create_private(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+    let mut out = io::BufWriter::new(file);
+    let written = write(&mut out).and_then(|()| io::Write::flush(&mut out));
+    drop(out);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(OutputError::io("cannot write", &temporary, e));
+    }
     commit(&temporary, path)
 }
 

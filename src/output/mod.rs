@@ -14,8 +14,8 @@ mod sink;
 pub use self::csv::{CsvBuilder, CsvOptions, SharedColumns};
 pub use background_file::BackgroundFile;
 pub use files::{
-    commit, create_private, hash_file, remove_leftovers, write_atomically, write_stdout,
-    FileDigest, OutputError, OutputFormat, OutputPlan,
+    commit, create_private, hash_file, remove_leftovers, write_atomically, write_atomically_with,
+    write_stdout, write_stdout_with, FileDigest, OutputError, OutputFormat, OutputPlan,
 };
 pub use flatten::{
     custom_column, custom_property_of, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS,

@@ -4,12 +4,13 @@
 //! activities span. A source first seen after that is new; one seen on at most two days and in
 //! under 2 % of logons is rare.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::events::{Event, MailboxEvents};
+use super::events::{Event, MailboxEvents, Shared};
 use super::geo::GeoLookup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -73,6 +74,14 @@ impl Playbook {
                 "T1566.001 Spearphishing Attachment",
                 "warn finance and the other recipients of the lookalike sender, block its domain, and find the lure in other mailboxes",
             ),
+            "rule" => (
+                "T1564.008 Email Hiding Rules",
+                "remove the rule, read what it moved, deleted or forwarded, and revoke the sessions of whoever made it",
+            ),
+            "forwarding" => (
+                "T1114.003 Email Forwarding Rule",
+                "remove the forwarding, and treat every message since as copied to that address",
+            ),
             "hiding" => (
                 "T1564.008 Email Hiding Rules",
                 "check inbox rules and forwarding, recover the moved or deleted items and read the thread they hid",
@@ -102,7 +111,19 @@ pub struct Incident {
 pub struct Table {
     pub name: &'static str,
     pub columns: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
+    /// Cells share the activities' strings: a large mailbox's tables list hundreds of
+    /// thousands of reads.
+    pub rows: Vec<Row>,
+}
+
+/// A table's row.
+pub type Row = Box<[Shared]>;
+
+/// Cells made for a table alone, not shared with the activities.
+pub(super) fn cells(rows: Vec<Vec<String>>) -> Vec<Row> {
+    rows.into_iter()
+        .map(|row| row.into_iter().map(Shared::from).collect())
+        .collect()
 }
 
 /// Activity counts per day, for the charts.
@@ -161,6 +182,8 @@ pub const DEFAULT_KEYWORDS: &[&str] = &[
 
 pub(super) const READ_KINDS: &[&str] = &[
     "ReadingPaneDisplayStart",
+    // An audit log Bind: a message read, by InternetMessageId.
+    "MailItemsAccessed",
     "MarkAsRead",
     "Reply",
     "ReplyAll",
@@ -178,7 +201,7 @@ pub(super) fn normalized_time(text: &str) -> String {
 
 /// A time as a person reads it: ISO 8601, UTC marked.
 pub(super) fn stamp(time: Option<DateTime<Utc>>) -> String {
-    time.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
 }
 
@@ -190,7 +213,7 @@ pub fn logon_source(event: &Event) -> Option<(String, String)> {
 }
 
 pub fn is_logon(event: &Event) -> bool {
-    matches!(event.kind.as_str(), "ServerLogon" | "Logon")
+    matches!(&*event.kind, "ServerLogon" | "Logon")
 }
 
 pub fn user_agent(event: &Event) -> Option<&str> {
@@ -236,8 +259,8 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         .collect();
     let delivered: HashMap<&str, &Event> = events
         .iter()
-        .filter(|e| e.kind == "MessageDelivered" && !e.item.is_empty())
-        .map(|e| (e.item.as_str(), e))
+        .filter(|e| &*e.kind == "MessageDelivered" && !e.item.is_empty())
+        .map(|e| (&*e.item, e))
         .collect();
     techniques::searches::searches(
         events,
@@ -253,6 +276,14 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
         events,
         &delivered,
         &suspicious_ids,
+        &mut findings,
+        &mut tables,
+    );
+    techniques::rules::rules(
+        events,
+        &mailbox.mailbox,
+        settings,
+        &logons.flagged,
         &mut findings,
         &mut tables,
     );
@@ -296,7 +327,7 @@ fn group_incidents(
     logons: &techniques::logons::Logons,
     sessions: &[techniques::sessions::Session<'_>],
 ) -> Vec<Incident> {
-    let mut placed: HashSet<usize> = HashSet::new();
+    let mut placed: HashSet<usize> = HashSet::default();
     let mut incidents = Vec::new();
     for (index, finding) in findings.iter().enumerate() {
         if finding.category != "logon" || finding.severity == Severity::Low {
@@ -357,16 +388,23 @@ pub(super) fn capitalize(text: &str) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn daily(points: impl Iterator<Item = (Option<DateTime<Utc>>, String)>) -> DailySeries {
-    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut days: BTreeSet<String> = BTreeSet::new();
+pub(super) fn daily<S: AsRef<str>>(
+    points: impl Iterator<Item = (Option<DateTime<Utc>>, S)>,
+) -> DailySeries {
+    let mut counts: BTreeMap<String, BTreeMap<chrono::NaiveDate, u64>> = BTreeMap::new();
+    let mut days: BTreeSet<chrono::NaiveDate> = BTreeSet::new();
     for (time, name) in points {
         let Some(time) = time else { continue };
-        let day = time.format("%Y-%m-%d").to_string();
-        days.insert(day.clone());
-        *counts.entry(name).or_default().entry(day).or_default() += 1;
+        let day = time.date_naive();
+        days.insert(day);
+        let name = name.as_ref();
+        if !counts.contains_key(name) {
+            counts.insert(name.to_string(), BTreeMap::new());
+        }
+        if let Some(by_day) = counts.get_mut(name) {
+            *by_day.entry(day).or_default() += 1;
+        }
     }
-    let days: Vec<String> = days.into_iter().collect();
     let series = counts
         .into_iter()
         .map(|(name, by_day)| {
@@ -378,7 +416,13 @@ pub(super) fn daily(points: impl Iterator<Item = (Option<DateTime<Utc>>, String)
             )
         })
         .collect();
-    DailySeries { days, series }
+    DailySeries {
+        days: days
+            .iter()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect(),
+        series,
+    }
 }
 
 #[cfg(test)]

@@ -56,37 +56,51 @@ fn column(table: &Table, name: &str) -> Option<usize> {
     table.columns.iter().position(|c| *c == name)
 }
 
+/// The overview of every mailbox, in the order given.
 pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
-    let count = |report: &MailboxReport, severity: Severity| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.severity == severity)
-            .count()
-    };
-    let mailboxes: Vec<MailboxSummary> = reports
-        .iter()
-        .map(|r| MailboxSummary {
-            mailbox: r.mailbox.clone(),
-            activities: r.activities,
-            first: r.first.clone(),
-            last: r.last.clone(),
-            high: count(r, Severity::High),
-            medium: count(r, Severity::Medium),
-        })
-        .collect();
-    let mut seen: BTreeMap<(&'static str, String), Seen> = BTreeMap::new();
-    let mut note = |kind: &'static str, value: &str, mailbox: &str, flagged: bool| {
-        if value.is_empty() {
-            return;
-        }
-        let entry = seen.entry((kind, value.to_string())).or_default();
-        entry.mailboxes.insert(mailbox.to_string());
-        if flagged {
-            entry.flagged_in.insert(mailbox.to_string());
-        }
-    };
+    let mut builder = OverviewBuilder::default();
     for report in reports {
+        builder.add(report);
+    }
+    builder.finish()
+}
+
+/// Builds the overview one mailbox at a time, keeping only what it shows (counts and the values
+/// several mailboxes may share), so a case's mailboxes need not be held together.
+#[derive(Default)]
+pub struct OverviewBuilder {
+    mailboxes: Vec<MailboxSummary>,
+    seen: BTreeMap<(&'static str, String), Seen>,
+}
+
+impl OverviewBuilder {
+    pub fn add(&mut self, report: &MailboxReport) {
+        let count = |severity: Severity| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.severity == severity)
+                .count()
+        };
+        self.mailboxes.push(MailboxSummary {
+            mailbox: report.mailbox.clone(),
+            activities: report.activities,
+            first: report.first.clone(),
+            last: report.last.clone(),
+            high: count(Severity::High),
+            medium: count(Severity::Medium),
+        });
+        let seen = &mut self.seen;
+        let mut note = |kind: &'static str, value: &str, flagged: bool| {
+            if value.is_empty() {
+                return;
+            }
+            let entry = seen.entry((kind, value.to_string())).or_default();
+            entry.mailboxes.insert(report.mailbox.clone());
+            if flagged {
+                entry.flagged_in.insert(report.mailbox.clone());
+            }
+        };
         if let Some(logons) = table(report, "logons") {
             let (ip, agents, flag) = (
                 column(logons, "SourceIP"),
@@ -94,13 +108,13 @@ pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
                 column(logons, "Flag"),
             );
             for row in &logons.rows {
-                let flagged = flag.is_some_and(|f| matches!(row[f].as_str(), "high" | "medium"));
+                let flagged = flag.is_some_and(|f| matches!(&*row[f], "high" | "medium"));
                 if let Some(ip) = ip {
-                    note("address", &row[ip], &report.mailbox, flagged);
+                    note("address", &row[ip], flagged);
                 }
                 if let Some(agents) = agents {
                     for agent in row[agents].split(" | ") {
-                        note("user-agent", agent, &report.mailbox, flagged);
+                        note("user-agent", agent, flagged);
                     }
                 }
             }
@@ -112,46 +126,46 @@ pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
                 column(attachments, "Risk"),
             );
             for row in &attachments.rows {
-                let flagged = risk.is_some_and(|r| matches!(row[r].as_str(), "high" | "medium"));
+                let flagged = risk.is_some_and(|r| matches!(&*row[r], "high" | "medium"));
                 if let Some(sender) = sender {
-                    note(
-                        "sender",
-                        &row[sender].to_lowercase(),
-                        &report.mailbox,
-                        flagged,
-                    );
+                    note("sender", &row[sender].to_lowercase(), flagged);
                 }
                 if let (Some(detail), true) = (detail, flagged) {
                     for name in row[detail].split(';').filter_map(|a| a.split(" (").next()) {
-                        note("attachment", name.trim(), &report.mailbox, flagged);
+                        note("attachment", name.trim(), flagged);
                     }
                 }
             }
         }
     }
-    let mut shared: Vec<Shared> = seen
-        .into_iter()
-        .filter(|(_, seen)| seen.mailboxes.len() >= 2)
-        .map(|((kind, value), seen)| Shared {
-            kind,
-            value,
-            mailboxes: seen.mailboxes.into_iter().collect(),
-            flagged_in: seen.flagged_in.into_iter().collect(),
-        })
-        .collect();
-    shared.sort_by(|a, b| {
-        b.flagged_in
-            .len()
-            .cmp(&a.flagged_in.len())
-            .then(b.mailboxes.len().cmp(&a.mailboxes.len()))
-            .then(a.kind.cmp(b.kind))
-            .then(a.value.cmp(&b.value))
-    });
-    shared.truncate(MAX_SHARED);
-    CaseOverview {
-        first: mailboxes.iter().filter_map(|m| m.first.clone()).min(),
-        last: mailboxes.iter().filter_map(|m| m.last.clone()).max(),
-        mailboxes,
-        shared,
+
+    pub fn finish(self) -> CaseOverview {
+        let mut shared: Vec<Shared> = self
+            .seen
+            .into_iter()
+            .filter(|(_, seen)| seen.mailboxes.len() >= 2)
+            .map(|((kind, value), seen)| Shared {
+                kind,
+                value,
+                mailboxes: seen.mailboxes.into_iter().collect(),
+                flagged_in: seen.flagged_in.into_iter().collect(),
+            })
+            .collect();
+        shared.sort_by(|a, b| {
+            b.flagged_in
+                .len()
+                .cmp(&a.flagged_in.len())
+                .then(b.mailboxes.len().cmp(&a.mailboxes.len()))
+                .then(a.kind.cmp(b.kind))
+                .then(a.value.cmp(&b.value))
+        });
+        shared.truncate(MAX_SHARED);
+        let mailboxes = self.mailboxes;
+        CaseOverview {
+            first: mailboxes.iter().filter_map(|m| m.first.clone()).min(),
+            last: mailboxes.iter().filter_map(|m| m.last.clone()).max(),
+            mailboxes,
+            shared,
+        }
     }
 }

@@ -54,7 +54,7 @@ pub fn evaluate(
         .events
         .iter()
         .filter(|e| is_logon(e))
-        .filter_map(|e| logon_source(e).map(|(ip, _)| (e.id.as_str(), ip)))
+        .filter_map(|e| logon_source(e).map(|(ip, _)| (&*e.id, ip)))
         .collect();
     let attacker_ips: HashSet<&str> = attacker_addresses.iter().map(String::as_str).collect();
     let attacker_ids: HashSet<&str> = attacker_activities.iter().map(String::as_str).collect();
@@ -101,7 +101,7 @@ pub fn evaluate(
     evaluation.missed = events
         .events
         .iter()
-        .filter(|e| attacker_ids.contains(e.id.as_str()) && !found.contains(e.id.as_str()))
+        .filter(|e| attacker_ids.contains(&*e.id) && !found.contains(&*e.id))
         .map(|e| format!("{} {}", e.kind, e.app))
         .collect();
     evaluation

@@ -3,45 +3,107 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::audit_log::{self, AuditFormat};
 use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
 use crate::error::AppError;
 use crate::output::{custom_property_of, flatten_record, CellSink, Manifest};
 use crate::record::parse_timestamp;
 
-/// One activity.
+/// One activity, as compact as triage can hold it: a mailbox's activities are all in memory
+/// while it is analysed (a million of them in a large mailbox). Names and values that repeat
+/// (activity types, apps, sessions, items, addresses, user agents) are shared, not copied.
 #[derive(Debug, Clone, Default)]
 pub struct Event {
-    pub id: String,
+    pub id: Shared,
     pub time: Option<DateTime<Utc>>,
-    pub kind: String,
-    pub app: String,
-    pub item: String,
-    pub session: String,
-    /// The custom properties triage reads, first occurrence of each name.
-    pub custom: CustomProperties,
+    pub kind: Shared,
+    pub app: Shared,
+    pub item: Shared,
+    pub session: Shared,
+    /// The custom properties triage reads, first occurrence of each name: a bit per property
+    /// of `READ_PROPERTIES` present, and their values in the order of their bits (half the
+    /// memory of (name, value) pairs; the bits sit in the padding beside `time`).
+    pub(crate) present: u16,
+    pub(crate) values: Box<[Shared]>,
 }
 
+/// A string shared by the activities that carry it.
+pub type Shared = Arc<str>;
+
 impl Event {
+    /// A custom property that is not empty.
     pub fn prop(&self, name: &str) -> Option<&str> {
-        self.custom.get(name).filter(|v| !v.is_empty())
+        self.property(name).filter(|v| !v.is_empty()).map(|v| &**v)
+    }
+
+    /// A custom property that is not empty, shared rather than copied.
+    pub fn shared_prop(&self, name: &str) -> Option<Shared> {
+        self.property(name).filter(|v| !v.is_empty()).cloned()
+    }
+
+    fn property(&self, name: &str) -> Option<&Shared> {
+        let index = property_index(name)?;
+        let bit = 1u16 << index;
+        if self.present & bit == 0 {
+            return None;
+        }
+        let position = (self.present & (bit - 1)).count_ones() as usize;
+        self.values.get(position)
+    }
+
+    /// An activity from its parts (an audit log record's): (kind, app, item, session) and the
+    /// custom properties, strings shared through `strings`.
+    pub(crate) fn from_parts<'a>(
+        id: &str,
+        time: Option<DateTime<Utc>>,
+        (kind, app, item, session): (&str, &str, &str, &str),
+        properties: impl IntoIterator<Item = (&'a str, &'a str)>,
+        strings: &mut Strings,
+    ) -> Self {
+        let mut builder = EventBuilder::new(strings);
+        builder.event.id = id.into();
+        builder.event.time = time;
+        builder.event.kind = builder.strings.share(kind);
+        builder.event.app = builder.strings.share(app);
+        builder.event.item = builder.strings.share(item);
+        builder.event.session = builder.strings.share(session);
+        for (name, value) in properties {
+            builder.custom(name, value);
+        }
+        builder.finish()
+    }
+
+    /// An activity made in code (tests) with these custom properties.
+    pub fn with_properties<'a>(self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut strings = Strings::default();
+        let mut builder = EventBuilder::new(&mut strings);
+        builder.event = self;
+        for (name, value) in pairs {
+            builder.custom(name, value);
+        }
+        builder.finish()
     }
 }
 
-/// The custom properties the techniques read. The others stay in the evidence: a mailbox's
-/// events are held in memory, and keeping every property of every record (a map of owned
-/// names and values each) took several times the memory of these.
+/// The custom properties the techniques read. The others stay in the evidence: keeping every
+/// property of every record (a map of owned names and values each) took several times the
+/// memory of these.
 pub const READ_PROPERTIES: &[&str] = &[
     "AttachmentDetail",
     "Browser",
     "ClientIP",
     "DeleteType",
+    "ForwardTo",
     "From",
     "IPAddress",
     "Query",
     "ReceivedTime",
+    "RuleActions",
+    "RuleConditions",
     "SenderAddress",
     "SenderSmtpAddress",
     "Subject",
@@ -49,37 +111,56 @@ pub const READ_PROPERTIES: &[&str] = &[
     "UserAgent",
 ];
 
-/// Custom properties by their index in `READ_PROPERTIES`.
-#[derive(Debug, Clone, Default)]
-pub struct CustomProperties(Vec<(u8, Box<str>)>);
+const _: () = assert!(READ_PROPERTIES.len() <= 16, "one bit per property in a u16");
 
-impl CustomProperties {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        let index = READ_PROPERTIES.iter().position(|p| *p == name)?;
-        self.0
-            .iter()
-            .find(|(i, _)| usize::from(*i) == index)
-            .map(|(_, v)| &**v)
-    }
+/// A property's index in `READ_PROPERTIES` (kept sorted for this search).
+fn property_index(name: &str) -> Option<usize> {
+    READ_PROPERTIES.binary_search(&name).ok()
+}
 
-    /// Keeps `value` if triage reads `name` and no earlier occurrence was kept.
-    pub fn keep_first(&mut self, name: &str, value: &str) {
-        let Some(index) = READ_PROPERTIES.iter().position(|p| *p == name) else {
-            return;
-        };
-        if !self.0.iter().any(|(i, _)| usize::from(*i) == index) {
-            self.0.push((index as u8, value.into()));
+/// The strings a mailbox's activities share, each kept once (and the custom properties of the
+/// activity being read).
+#[derive(Default)]
+pub struct Strings {
+    shared: rustc_hash::FxHashSet<Shared>,
+    /// The custom properties of the activity being read, by index in `READ_PROPERTIES`.
+    custom: Vec<(u8, Shared)>,
+}
+
+impl Strings {
+    pub fn share(&mut self, text: &str) -> Shared {
+        if let Some(shared) = self.shared.get(text) {
+            return shared.clone();
         }
+        let shared: Shared = text.into();
+        self.shared.insert(shared.clone());
+        shared
     }
 }
 
-impl<'a> FromIterator<(&'a str, &'a str)> for CustomProperties {
-    fn from_iter<I: IntoIterator<Item = (&'a str, &'a str)>>(pairs: I) -> Self {
-        let mut properties = CustomProperties::default();
-        for (name, value) in pairs {
-            properties.keep_first(name, value);
+/// Builds an activity from the cells of its record.
+struct EventBuilder<'a> {
+    event: Event,
+    strings: &'a mut Strings,
+}
+
+impl<'a> EventBuilder<'a> {
+    fn new(strings: &'a mut Strings) -> Self {
+        strings.custom.clear();
+        EventBuilder {
+            event: Event::default(),
+            strings,
         }
-        properties
+    }
+
+    fn finish(mut self) -> Event {
+        // Allocated once at its final size: growing a vector and shrinking it left the
+        // allocator fragments that a million activities added up to tens of MB.
+        let custom = &mut self.strings.custom;
+        custom.sort_unstable_by_key(|(index, _)| *index);
+        self.event.present = custom.iter().fold(0, |bits, (index, _)| bits | 1 << index);
+        self.event.values = custom.drain(..).map(|(_, value)| value).collect();
+        self.event
     }
 }
 
@@ -93,9 +174,13 @@ pub struct MailboxEvents {
 impl Event {
     /// An activity from its JSON text.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
-        let mut event = Event::default();
-        flatten_record(text, &mut event)?;
-        Ok(event)
+        Self::parse(text, &mut Strings::default())
+    }
+
+    fn parse(text: &str, strings: &mut Strings) -> Result<Self, serde_json::Error> {
+        let mut builder = EventBuilder::new(strings);
+        flatten_record(text, &mut builder)?;
+        Ok(builder.finish())
     }
 }
 
@@ -105,35 +190,41 @@ impl MailboxEvents {
         mailbox: &str,
         records: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, serde_json::Error> {
+        let mut strings = Strings::default();
         Ok(MailboxEvents {
             mailbox: mailbox.to_string(),
             events: records
                 .into_iter()
-                .map(Event::from_json)
+                .map(|text| Event::parse(text, &mut strings))
                 .collect::<Result<_, _>>()?,
         })
     }
 }
 
-impl CellSink for Event {
+impl CellSink for EventBuilder<'_> {
     fn top_level(&mut self, key: &str, text: &str) {
-        let field = match key {
-            "Id" => &mut self.id,
-            "ActivityIdType" => &mut self.kind,
-            "AppIdType" => &mut self.app,
-            "ActivityItemId" => &mut self.item,
-            "ClientSessionId" => &mut self.session,
-            "TimeStamp" => {
-                self.time = parse_timestamp(text);
-                return;
-            }
-            _ => return,
-        };
-        *field = text.to_string();
+        let event = &mut self.event;
+        match key {
+            "Id" => event.id = text.into(),
+            "ActivityIdType" => event.kind = self.strings.share(text),
+            "AppIdType" => event.app = self.strings.share(text),
+            "ActivityItemId" => event.item = self.strings.share(text),
+            "ClientSessionId" => event.session = self.strings.share(text),
+            "TimeStamp" => event.time = parse_timestamp(text),
+            _ => {}
+        }
     }
 
+    /// Keeps `text` if triage reads `name` and no earlier occurrence was kept.
     fn custom(&mut self, name: &str, text: &str) {
-        self.custom.keep_first(name, text);
+        let Some(index) = property_index(name) else {
+            return;
+        };
+        let index = index as u8;
+        if !self.strings.custom.iter().any(|(i, _)| *i == index) {
+            let value = self.strings.share(text);
+            self.strings.custom.push((index, value));
+        }
     }
 
     fn leftovers(&mut self, _json: &str) {}
@@ -143,23 +234,31 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> AppError {
     AppError::Usage(format!("cannot read {}: {e}", path.display()))
 }
 
+// One thread: with the process's single malloc arena (see main.rs), two parsing threads
+// contended for it and were slower than one (measured: 6.8 s -> 8.3 s for a million activities).
 fn read_jsonl(path: &Path) -> Result<Vec<Event>, AppError> {
     let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut strings = Strings::default();
     let mut events = Vec::new();
-    for (number, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| io_error(path, e))?;
+    let mut line = String::new();
+    for number in 1.. {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| io_error(path, e))? == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
-        let event = Event::from_json(&line).map_err(|e| {
+        let event = Event::parse(&line, &mut strings).map_err(|e| {
             AppError::Usage(format!(
-                "{} line {}: not an activity record ({e})",
-                path.display(),
-                number + 1
+                "{} line {number}: not an activity record ({e})",
+                path.display()
             ))
         })?;
         events.push(event);
     }
+    events.shrink_to_fit();
     Ok(events)
 }
 
@@ -174,10 +273,11 @@ fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
     }
     // What each column holds, worked out once.
     let columns: Vec<CsvColumn> = headers.iter().map(CsvColumn::of).collect();
+    let mut strings = Strings::default();
     let mut events = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| io_error(path, e))?;
-        let mut event = Event::default();
+        let mut event = EventBuilder::new(&mut strings);
         for (column, cell) in columns.iter().zip(row.iter()) {
             match column {
                 CsvColumn::TopLevel(name) => event.top_level(name, unsanitize(cell)),
@@ -185,8 +285,9 @@ fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
                 CsvColumn::Repeat => {}
             }
         }
-        events.push(event);
+        events.push(event.finish());
     }
+    events.shrink_to_fit();
     Ok(events)
 }
 
@@ -229,13 +330,17 @@ fn mailbox_name(path: &Path) -> String {
         path.with_extension("csv.manifest.json"),
         path.with_extension("jsonl.manifest.json"),
     ];
-    let digest = crate::output::hash_file(path).ok();
+    // Hashed only when a manifest lists a file of its size: a large file without a manifest
+    // is not read twice.
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let digest = std::cell::OnceCell::new();
     let lists_this_file = |manifest: &Manifest| {
-        digest.as_ref().is_some_and(|d| {
-            manifest
-                .files
-                .iter()
-                .any(|f| f.sha256 == d.sha256 && f.bytes == d.bytes)
+        manifest.files.iter().any(|f| {
+            Some(f.bytes) == size
+                && digest
+                    .get_or_init(|| crate::output::hash_file(path).ok())
+                    .as_ref()
+                    .is_some_and(|d| f.sha256 == d.sha256)
         })
     };
     let folder = match path.parent() {
@@ -269,9 +374,43 @@ fn mailbox_name(path: &Path) -> String {
     }
 }
 
-/// Loads every input: files become one mailbox each, a case folder one per complete mailbox.
-pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
-    let mut mailboxes = Vec::new();
+/// Where one mailbox's activities are read from: planned before any is loaded, so that triage
+/// holds one mailbox in memory at a time.
+#[derive(Debug, Clone)]
+pub struct MailboxInput {
+    pub mailbox: String,
+    path: PathBuf,
+    format: InputFormat,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum InputFormat {
+    JsonLines,
+    Csv,
+    /// Unified Audit Log records (a Purview export or JSON Lines), this mailbox's only.
+    AuditLog(AuditFormat),
+}
+
+impl MailboxInput {
+    /// The mailbox's activities, in time order.
+    pub fn load(&self) -> Result<MailboxEvents, AppError> {
+        let mut events = match self.format {
+            InputFormat::JsonLines => read_jsonl(&self.path)?,
+            InputFormat::Csv => read_csv(&self.path)?,
+            InputFormat::AuditLog(format) => audit_log::load(&self.path, format, &self.mailbox)?,
+        };
+        // Unstable: a stable sort would borrow half the mailbox again as scratch space.
+        events.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        Ok(MailboxEvents {
+            mailbox: self.mailbox.clone(),
+            events,
+        })
+    }
+}
+
+/// The mailboxes of every input: a file is one mailbox, a case folder one per complete mailbox.
+pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
+    let mut planned = Vec::new();
     for input in inputs {
         if input.is_dir() {
             let manifest_path = input.join(MANIFEST);
@@ -292,10 +431,10 @@ pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
                     );
                     continue;
                 }
-                let evidence = MailboxPaths::new(input, &entry.mailbox).evidence;
-                mailboxes.push(MailboxEvents {
+                planned.push(MailboxInput {
                     mailbox: entry.mailbox.clone(),
-                    events: read_jsonl(&evidence)?,
+                    path: MailboxPaths::new(input, &entry.mailbox).evidence,
+                    format: InputFormat::JsonLines,
                 });
             }
             continue;
@@ -305,27 +444,44 @@ pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let events = match extension.as_str() {
-            "jsonl" | "ndjson" | "partial" => read_jsonl(input)?,
-            "csv" => read_csv(input)?,
+        let format = match extension.as_str() {
+            "jsonl" | "ndjson" | "partial" => InputFormat::JsonLines,
+            "csv" => InputFormat::Csv,
             _ => {
                 return Err(AppError::Usage(format!(
-                    "{}: give JSON Lines (.jsonl), a CSV written by pull, or a case folder",
+                    "{}: give JSON Lines (.jsonl), a CSV written by pull, a Purview audit search export (.csv), or a case folder",
                     input.display()
                 )))
             }
         };
-        mailboxes.push(MailboxEvents {
+        // A missing file is named before any mailbox is analysed.
+        std::fs::metadata(input).map_err(|e| io_error(input, e))?;
+        if let Some(audit) = audit_log::detect(input)? {
+            // One file of audit records can hold many mailboxes: each is analysed alone.
+            for mailbox in audit_log::mailboxes(input, audit)? {
+                planned.push(MailboxInput {
+                    mailbox,
+                    path: input.clone(),
+                    format: InputFormat::AuditLog(audit),
+                });
+            }
+            continue;
+        }
+        planned.push(MailboxInput {
             mailbox: mailbox_name(input),
-            events,
+            path: input.clone(),
+            format,
         });
     }
-    for mailbox in &mut mailboxes {
-        mailbox
-            .events
-            .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
-    }
-    Ok(mailboxes)
+    Ok(planned)
+}
+
+/// Loads every input at once (for a few small mailboxes; `triage` loads one at a time).
+pub fn load_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxEvents>, AppError> {
+    plan_inputs(inputs)?
+        .iter()
+        .map(MailboxInput::load)
+        .collect()
 }
 
 #[cfg(test)]
@@ -343,6 +499,27 @@ mod tests {
         assert_eq!(read("CustomProperties.UserAgent"), "custom UserAgent");
         assert_eq!(read("CustomProperties.UserAgent#2"), "repeat");
         assert_eq!(read("CustomProperties.Tag##2"), "custom Tag#2");
+    }
+
+    #[test]
+    fn read_properties_are_found_by_their_sorted_names() {
+        assert!(READ_PROPERTIES.is_sorted());
+        for (index, name) in READ_PROPERTIES.iter().enumerate() {
+            assert_eq!(property_index(name), Some(index));
+        }
+        assert_eq!(property_index("Recipients"), None);
+        let event = Event::default().with_properties([
+            ("UserAgent", "ua"),
+            ("ClientIP", "1.2.3.4"),
+            ("ClientIP", "second, ignored"),
+            ("Subject", ""),
+            ("Recipients", "not kept"),
+        ]);
+        assert_eq!(event.prop("ClientIP"), Some("1.2.3.4"));
+        assert_eq!(event.prop("UserAgent"), Some("ua"));
+        assert_eq!(event.prop("Subject"), None, "empty reads as absent");
+        assert_eq!(event.prop("Recipients"), None);
+        assert_eq!(event.prop("Browser"), None);
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! any other field besides.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
@@ -16,23 +17,8 @@ use serde_json::{json, Map, Value};
 use super::analyze::{is_logon, logon_source, user_agent, Finding, MailboxReport, Severity};
 use super::events::{Event, MailboxEvents};
 use super::geo::GeoLookup;
-use crate::output::{commit, create_private, OutputError, OutputPlan};
-
-/// Writes `path` through a temporary file of this process, renamed into place when complete.
-fn write_file(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
-) -> Result<(), OutputError> {
-    let temporary = OutputPlan::temporary(path);
-    let file =
-        create_private(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
-    let mut out = BufWriter::new(file);
-    write(&mut out)
-        .and_then(|()| out.flush())
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-    drop(out);
-    commit(&temporary, path)
-}
+use super::report::ReportFormat;
+use crate::output::{commit, create_private, write_atomically_with, OutputError, OutputPlan};
 
 fn iso(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, false)
@@ -51,11 +37,32 @@ fn span(
     Some((*cited.iter().min()?, *cited.iter().max()?))
 }
 
-fn times_of(mailbox: &MailboxEvents) -> HashMap<&str, DateTime<Utc>> {
+/// The activities the report's findings cite, by Id: only those, as a mailbox can hold a
+/// million activities and its findings a few hundred.
+fn cited_events<'a>(
+    report: &MailboxReport,
+    mailbox: &'a MailboxEvents,
+) -> HashMap<&'a str, &'a Event> {
+    let cited: std::collections::HashSet<&str> = report
+        .findings
+        .iter()
+        .flat_map(|f| f.activity_ids.iter().map(String::as_str))
+        .collect();
     mailbox
         .events
         .iter()
-        .filter_map(|e| e.time.map(|t| (e.id.as_str(), t)))
+        .filter(|e| cited.contains(&*e.id))
+        .map(|e| (&*e.id, e))
+        .collect()
+}
+
+fn times_of<'a>(
+    report: &MailboxReport,
+    mailbox: &'a MailboxEvents,
+) -> HashMap<&'a str, DateTime<Utc>> {
+    cited_events(report, mailbox)
+        .into_iter()
+        .filter_map(|(id, e)| e.time.map(|t| (id, t)))
         .collect()
 }
 
@@ -67,7 +74,7 @@ fn describe(event: &Event) -> String {
         .or_else(|| {
             event
                 .prop("Query")
-                .and_then(super::query_xml::raw_query)
+                .and_then(super::query_xml::search_query)
                 .map(|q| format!("query {:?}", q.text))
         })
         .or_else(|| logon_source(event).map(|(ip, _)| format!("from {ip}")))
@@ -78,13 +85,13 @@ fn describe(event: &Event) -> String {
         .to_string()
 }
 
-/// The Timesketch rows of every mailbox: each activity (with the severity of the strongest
-/// finding that cites it), then each finding at the time of the first activity it cites.
+/// The Timesketch rows of a mailbox: each activity (with the severity of the strongest finding
+/// that cites it), then each finding at the time of the first activity it cites.
 fn timesketch_rows<'a>(
-    reports: &'a [MailboxReport],
-    mailboxes: &'a [MailboxEvents],
+    report: &'a MailboxReport,
+    mailbox: &'a MailboxEvents,
 ) -> impl Iterator<Item = Map<String, Value>> + 'a {
-    reports.iter().zip(mailboxes).flat_map(|(report, mailbox)| {
+    {
         let mut cited: HashMap<&str, (Severity, &str)> = HashMap::new();
         for finding in &report.findings {
             for id in &finding.activity_ids {
@@ -96,7 +103,7 @@ fn timesketch_rows<'a>(
                 }
             }
         }
-        let times = times_of(mailbox);
+        let times = times_of(report, mailbox);
         let activities = mailbox.events.iter().filter_map(move |event| {
             let time = event.time?;
             let mut row = Map::new();
@@ -122,7 +129,7 @@ fn timesketch_rows<'a>(
                 json!(user_agent(event).unwrap_or_default()),
             );
             let (severity, category) = cited
-                .get(event.id.as_str())
+                .get(&*event.id)
                 .map(|(s, c)| (s.as_str(), *c))
                 .unwrap_or(("", ""));
             row.insert("finding_severity".into(), json!(severity));
@@ -157,7 +164,7 @@ fn timesketch_rows<'a>(
             Some(row)
         });
         activities.chain(findings)
-    })
+    }
 }
 
 /// The columns of the Timesketch CSV, mandatory ones first.
@@ -180,47 +187,94 @@ const TIMESKETCH_COLUMNS: &[&str] = &[
     "detail",
 ];
 
-/// Writes a Timesketch timeline: JSON Lines for a `.jsonl` path, CSV otherwise. Returns rows.
-pub fn timesketch(
-    reports: &[MailboxReport],
-    mailboxes: &[MailboxEvents],
-    path: &Path,
-) -> Result<u64, OutputError> {
-    let jsonl = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
-    let mut rows = 0u64;
-    write_file(path, |out| {
-        if jsonl {
-            for row in timesketch_rows(reports, mailboxes) {
-                serde_json::to_writer(&mut *out, &row)?;
-                out.write_all(b"\n")?;
-                rows += 1;
-            }
-            return Ok(());
+/// A Timesketch timeline being written a mailbox at a time: JSON Lines for a `.jsonl` path, CSV
+/// otherwise. It appears at its path only once complete.
+pub struct TimesketchWriter {
+    path: PathBuf,
+    temporary: PathBuf,
+    out: TimelineOut,
+    rows: u64,
+}
+
+enum TimelineOut {
+    JsonLines(BufWriter<File>),
+    Csv(Box<csv::Writer<File>>),
+}
+
+impl TimesketchWriter {
+    pub fn create(path: &Path) -> Result<Self, OutputError> {
+        let temporary = OutputPlan::temporary(path);
+        let file = create_private(&temporary)
+            .map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+        let jsonl = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("ndjson"));
+        let out = if jsonl {
+            TimelineOut::JsonLines(BufWriter::new(file))
+        } else {
+            let mut csv = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(file);
+            csv.write_record(TIMESKETCH_COLUMNS)
+                .map_err(|e| OutputError::io("cannot write", &temporary, e.into()))?;
+            TimelineOut::Csv(Box::new(csv))
+        };
+        Ok(TimesketchWriter {
+            path: path.to_path_buf(),
+            temporary,
+            out,
+            rows: 0,
+        })
+    }
+
+    pub fn add(
+        &mut self,
+        report: &MailboxReport,
+        mailbox: &MailboxEvents,
+    ) -> Result<(), OutputError> {
+        for row in timesketch_rows(report, mailbox) {
+            let written = match &mut self.out {
+                TimelineOut::JsonLines(out) => serde_json::to_writer(&mut *out, &row)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.write_all(b"\n")),
+                TimelineOut::Csv(csv) => csv
+                    .write_record(TIMESKETCH_COLUMNS.iter().map(|c| match row.get(*c) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    }))
+                    .map_err(std::io::Error::from),
+            };
+            written.map_err(|e| OutputError::io("cannot write", &self.temporary, e))?;
+            self.rows += 1;
         }
-        let mut csv = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut *out);
-        csv.write_record(TIMESKETCH_COLUMNS)?;
-        for row in timesketch_rows(reports, mailboxes) {
-            csv.write_record(TIMESKETCH_COLUMNS.iter().map(|c| match row.get(*c) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            }))?;
-            rows += 1;
-        }
-        csv.flush()
-    })?;
-    Ok(rows)
+        Ok(())
+    }
+
+    /// Puts the timeline in place; returns its rows.
+    pub fn finish(self) -> Result<u64, OutputError> {
+        let flushed = match self.out {
+            TimelineOut::JsonLines(mut out) => out.flush(),
+            TimelineOut::Csv(mut csv) => csv.flush(),
+        };
+        flushed.map_err(|e| OutputError::io("cannot write", &self.temporary, e))?;
+        commit(&self.temporary, &self.path)?;
+        Ok(self.rows)
+    }
 }
 
 /// Every finding as one JSON line, with its mailbox and the span of what it cites (for a SIEM).
-pub fn findings_jsonl(reports: &[MailboxReport], mailboxes: &[MailboxEvents]) -> String {
-    let mut out = String::new();
-    for (report, mailbox) in reports.iter().zip(mailboxes) {
-        let times = times_of(mailbox);
+pub struct FindingsJsonl;
+
+impl ReportFormat for FindingsJsonl {
+    fn mailbox(
+        &mut self,
+        _index: usize,
+        report: &MailboxReport,
+        mailbox: &MailboxEvents,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
+        let times = times_of(report, mailbox);
         for finding in &report.findings {
             let (first, last) =
                 span(finding, &times).map_or((None, None), |(a, b)| (Some(iso(a)), Some(iso(b))));
@@ -236,11 +290,11 @@ pub fn findings_jsonl(reports: &[MailboxReport], mailboxes: &[MailboxEvents]) ->
                 "last_seen": last,
                 "activity_ids": finding.activity_ids,
             });
-            out.push_str(&line.to_string());
-            out.push('\n');
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
         }
+        Ok(())
     }
-    out
 }
 
 /// One indicator, across the mailboxes it touches.
@@ -253,123 +307,130 @@ struct Indicator {
     findings: usize,
 }
 
-/// Writes the indicators of the high and medium findings as CSV: the sources' addresses (with
-/// ASN and country when databases are given) and user agents, and the lures' senders, their
-/// domains and the attachment names; each with first and last seen and the mailboxes it
-/// touches. Returns how many.
-pub fn iocs(
-    reports: &[MailboxReport],
-    mailboxes: &[MailboxEvents],
-    geo: &GeoLookup,
-    path: &Path,
-) -> Result<usize, OutputError> {
-    let mut found: BTreeMap<(&'static str, String), Indicator> = BTreeMap::new();
-    for (report, mailbox) in reports.iter().zip(mailboxes) {
-        let by_id: HashMap<&str, &Event> =
-            mailbox.events.iter().map(|e| (e.id.as_str(), e)).collect();
-        for finding in report
-            .findings
-            .iter()
-            .filter(|f| matches!(f.severity, Severity::High | Severity::Medium))
+/// The indicators of the high and medium findings: the sources' addresses (with ASN and country
+/// when databases are given) and user agents, and the lures' senders, their domains and the
+/// attachment names; each with first and last seen and the mailboxes it touches. Gathered a
+/// mailbox at a time; only the indicators are kept.
+#[derive(Default)]
+pub struct Indicators {
+    found: BTreeMap<(&'static str, String), Indicator>,
+}
+
+impl Indicators {
+    pub fn add(&mut self, report: &MailboxReport, mailbox: &MailboxEvents, geo: &GeoLookup) {
+        let found = &mut self.found;
         {
-            let cited: Vec<&Event> = finding
-                .activity_ids
+            let by_id = cited_events(report, mailbox);
+            for finding in report
+                .findings
                 .iter()
-                .filter_map(|id| by_id.get(id.as_str()).copied())
-                .collect();
-            let mut add = |kind: &'static str, value: String, context: String, event: &Event| {
-                if value.is_empty() {
-                    return;
-                }
-                let indicator = found.entry((kind, value)).or_default();
-                if indicator.context.is_empty() {
-                    indicator.context = context;
-                }
-                if let Some(t) = event.time {
-                    indicator.first = Some(indicator.first.map_or(t, |f| f.min(t)));
-                    indicator.last = Some(indicator.last.map_or(t, |l| l.max(t)));
-                }
-                indicator.mailboxes.insert(mailbox.mailbox.clone());
-                indicator.findings += 1;
-            };
-            for event in &cited {
-                if finding.category == "logon" && is_logon(event) {
-                    if let Some((ip, _)) = logon_source(event) {
-                        let context = ip
-                            .parse::<IpAddr>()
-                            .ok()
-                            .map(|addr| {
-                                [geo.asn(addr), geo.country(addr)]
-                                    .into_iter()
-                                    .flatten()
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
+                .filter(|f| matches!(f.severity, Severity::High | Severity::Medium))
+            {
+                let cited: Vec<&Event> = finding
+                    .activity_ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).copied())
+                    .collect();
+                let mut add =
+                    |kind: &'static str, value: String, context: String, event: &Event| {
+                        if value.is_empty() {
+                            return;
+                        }
+                        let indicator = found.entry((kind, value)).or_default();
+                        if indicator.context.is_empty() {
+                            indicator.context = context;
+                        }
+                        if let Some(t) = event.time {
+                            indicator.first = Some(indicator.first.map_or(t, |f| f.min(t)));
+                            indicator.last = Some(indicator.last.map_or(t, |l| l.max(t)));
+                        }
+                        indicator.mailboxes.insert(mailbox.mailbox.clone());
+                        indicator.findings += 1;
+                    };
+                for event in &cited {
+                    if finding.category == "logon" && is_logon(event) {
+                        if let Some((ip, _)) = logon_source(event) {
+                            let context = ip
+                                .parse::<IpAddr>()
+                                .ok()
+                                .map(|addr| {
+                                    [geo.asn(addr), geo.country(addr)]
+                                        .into_iter()
+                                        .flatten()
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                })
+                                .unwrap_or_default();
+                            add("ip", ip, context, event);
+                        }
+                        if let Some(agent) = user_agent(event) {
+                            add("user-agent", agent.to_string(), String::new(), event);
+                        }
+                    }
+                    if finding.category == "attachment" && &*event.kind == "MessageDelivered" {
+                        let sender = event
+                            .prop("SenderSmtpAddress")
+                            .or(event.prop("From"))
+                            .unwrap_or_default()
+                            .to_lowercase();
+                        let domain = sender
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_string())
                             .unwrap_or_default();
-                        add("ip", ip, context, event);
-                    }
-                    if let Some(agent) = user_agent(event) {
-                        add("user-agent", agent.to_string(), String::new(), event);
-                    }
-                }
-                if finding.category == "attachment" && event.kind == "MessageDelivered" {
-                    let sender = event
-                        .prop("SenderSmtpAddress")
-                        .or(event.prop("From"))
-                        .unwrap_or_default()
-                        .to_lowercase();
-                    let domain = sender
-                        .rsplit_once('@')
-                        .map(|(_, d)| d.to_string())
-                        .unwrap_or_default();
-                    let subject = event.prop("Subject").unwrap_or_default().to_string();
-                    add("sender", sender, subject.clone(), event);
-                    add("sender-domain", domain, String::new(), event);
-                    for name in event
-                        .prop("AttachmentDetail")
-                        .unwrap_or_default()
-                        .split(';')
-                        .filter_map(|a| a.split(" (").next())
-                        .map(str::trim)
-                    {
-                        add("attachment", name.to_string(), subject.clone(), event);
+                        let subject = event.prop("Subject").unwrap_or_default().to_string();
+                        add("sender", sender, subject.clone(), event);
+                        add("sender-domain", domain, String::new(), event);
+                        for name in event
+                            .prop("AttachmentDetail")
+                            .unwrap_or_default()
+                            .split(';')
+                            .filter_map(|a| a.split(" (").next())
+                            .map(str::trim)
+                        {
+                            add("attachment", name.to_string(), subject.clone(), event);
+                        }
                     }
                 }
             }
         }
     }
-    let count = found.len();
-    write_file(path, |out| {
-        let mut csv = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut *out);
-        csv.write_record([
-            "Type",
-            "Indicator",
-            "Context",
-            "FirstSeen",
-            "LastSeen",
-            "Mailboxes",
-            "Findings",
-        ])?;
-        let stamp = |t: Option<DateTime<Utc>>| t.map(iso).unwrap_or_default();
-        for ((kind, value), indicator) in &found {
+
+    /// Writes them as CSV; returns how many.
+    pub fn write(&self, path: &Path) -> Result<usize, OutputError> {
+        let found = &self.found;
+        let count = found.len();
+        write_atomically_with(path, |out| {
+            let mut csv = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(&mut *out);
             csv.write_record([
-                kind.to_string(),
-                value.clone(),
-                indicator.context.clone(),
-                stamp(indicator.first),
-                stamp(indicator.last),
-                indicator
-                    .mailboxes
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                indicator.findings.to_string(),
+                "Type",
+                "Indicator",
+                "Context",
+                "FirstSeen",
+                "LastSeen",
+                "Mailboxes",
+                "Findings",
             ])?;
-        }
-        csv.flush()
-    })?;
-    Ok(count)
+            let stamp = |t: Option<DateTime<Utc>>| t.map(iso).unwrap_or_default();
+            for ((kind, value), indicator) in found {
+                csv.write_record([
+                    kind.to_string(),
+                    value.clone(),
+                    indicator.context.clone(),
+                    stamp(indicator.first),
+                    stamp(indicator.last),
+                    indicator
+                        .mailboxes
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    indicator.findings.to_string(),
+                ])?;
+            }
+            csv.flush()
+        })?;
+        Ok(count)
+    }
 }

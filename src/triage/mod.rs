@@ -1,9 +1,10 @@
 //! Triage: the blog's hunting techniques over pulled activities, as findings an analyst can act on.
 //!
 //! `events` loads pulled data (JSON Lines, CSV, or a batch case), `analyze` derives findings and
-//! tables per mailbox, `render` writes them as text, JSON, CSV or a self-contained HTML page.
+//! tables per mailbox, `report` writes them as text, JSON, CSV or a self-contained HTML page, a mailbox at a time.
 
 pub mod analyze;
+pub mod audit_log;
 pub mod case_view;
 pub mod evaluate;
 pub mod events;
@@ -11,7 +12,7 @@ pub mod exports;
 mod findings;
 pub mod geo;
 pub mod query_xml;
-pub mod render;
+pub mod report;
 
 pub use analyze::{analyze_mailbox, Finding, MailboxReport, Settings, Severity, Table};
-pub use events::{load_inputs, Event, MailboxEvents};
+pub use events::{load_inputs, plan_inputs, Event, MailboxEvents, MailboxInput};

@@ -11,6 +11,18 @@ pub struct RawQuery {
     pub truncated: bool,
 }
 
+/// The text of a search: the Activities API's Query XML, or the plain text an audit log record
+/// carries (`QueryText`).
+pub fn search_query(query: &str) -> Option<RawQuery> {
+    if query.trim_start().starts_with('<') {
+        return raw_query(query);
+    }
+    Some(RawQuery {
+        text: query.to_string(),
+        truncated: false,
+    })
+}
+
 pub fn raw_query(xml: &str) -> Option<RawQuery> {
     let mut reader = Reader::from_str(xml);
     let mut path: Vec<Vec<u8>> = Vec::new();

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit_log;
 mod batch;
 mod binary;
 mod filter_escaping;

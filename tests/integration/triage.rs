@@ -506,6 +506,94 @@ fn the_case_overview_ranks_shared_flagged_values_first() {
     assert!(case.shared.iter().any(|s| s.kind == "sender"
         && s.value == truth.phishing.sender
         && s.flagged_in.len() == 2));
-    let text = o365_activities::triage::render::text(&reports, false);
+    use o365_activities::triage::report::{render, Text};
+    let text = render(Text { colour: false }, &reports, &mailboxes).unwrap();
     assert!(text.starts_with("== case: 3 mailboxes"), "{text:.300}");
+}
+
+/// `triage` writes a case a mailbox at a time; its JSON report is still the one document the
+/// whole case serializes to (the overview first), and the HTML nests each incident's findings.
+#[test]
+fn a_case_written_a_mailbox_at_a_time_is_the_whole_document() {
+    use o365_activities::triage::case_view::overview;
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, truth) = pulled_tenant(11, dir.path());
+    let json = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
+    for (format, output) in [("json", &json), ("html", &html)] {
+        let status = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .arg("triage")
+            .args(&paths)
+            .args(["--quiet", "--format", format, "--output"])
+            .arg(output)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    let mailboxes = load_inputs(&paths).unwrap();
+    let reports: Vec<MailboxReport> = mailboxes
+        .iter()
+        .map(|m| analyze_mailbox(m, &settings(false)))
+        .collect();
+    #[derive(serde::Serialize)]
+    struct Whole<'a> {
+        tool: &'static str,
+        version: &'static str,
+        case: o365_activities::triage::case_view::CaseOverview,
+        mailboxes: &'a [MailboxReport],
+    }
+    let whole = serde_json::to_string_pretty(&Whole {
+        tool: "o365-activities",
+        version: env!("CARGO_PKG_VERSION"),
+        case: overview(&reports),
+        mailboxes: &reports,
+    })
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), whole);
+
+    let page = std::fs::read_to_string(&html).unwrap();
+    let victim = reports.iter().find(|r| r.mailbox == truth.mailbox).unwrap();
+    assert!(!victim.incidents.is_empty());
+    for (number, incident) in victim.incidents.iter().enumerate() {
+        assert!(
+            page.contains(&format!(
+                "Incident {} — source {}",
+                number + 1,
+                incident.source
+            )),
+            "incident {} missing from the page",
+            incident.source
+        );
+    }
+    // The overview comes before the first mailbox's section.
+    assert!(page.find("id=\"overview\"").unwrap() < page.find("id=\"mailbox0\"").unwrap());
+}
+
+/// Every input is checked before any mailbox is analysed: a missing second file leaves no report.
+#[test]
+fn a_missing_input_is_named_before_any_report_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, _) = pulled_tenant(3, dir.path());
+    let output = dir.path().join("report.json");
+    let result = Command::cargo_bin("o365-activities")
+        .unwrap()
+        .arg("triage")
+        .arg(&paths[0])
+        .arg(dir.path().join("missing.jsonl"))
+        .args(["--quiet", "--format", "json", "--output"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("missing.jsonl"), "{stderr}");
+    assert!(!output.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

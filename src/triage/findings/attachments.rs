@@ -1,6 +1,6 @@
 //! 4. Attachments: risky AttachmentDetail types, and attachments opened.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::super::analyze::*;
 use super::super::events::Event;
@@ -12,8 +12,8 @@ pub fn attachments(
     tables: &mut Vec<Table>,
 ) {
     let mut attachment_rows = Vec::new();
-    let mut risky_items: HashMap<&str, Severity> = HashMap::new();
-    for event in events.iter().filter(|e| e.kind == "MessageDelivered") {
+    let mut risky_items: HashMap<&str, Severity> = HashMap::default();
+    for event in events.iter().filter(|e| &*e.kind == "MessageDelivered") {
         let Some(detail) = event.prop("AttachmentDetail") else {
             continue;
         };
@@ -31,7 +31,7 @@ pub fn attachments(
         } else {
             continue;
         };
-        risky_items.insert(event.item.as_str(), severity);
+        risky_items.insert(&*event.item, severity);
         let sender = event
             .prop("SenderSmtpAddress")
             .or(event.prop("From"))
@@ -43,7 +43,7 @@ pub fn attachments(
             playbook: Playbook::for_category("attachment"),
             title: format!("Risky attachment {detail:?} from {sender}"),
             detail: format!("delivered {}: subject {subject:?}", stamp(event.time)),
-            activity_ids: vec![event.id.clone()],
+            activity_ids: vec![event.id.to_string()],
         });
         attachment_rows.push(vec![
             stamp(event.time),
@@ -52,19 +52,19 @@ pub fn attachments(
             detail.to_string(),
             "delivered".into(),
             severity.as_str().into(),
-            event.id.clone(),
+            event.id.to_string(),
         ]);
     }
-    for event in events.iter().filter(|e| e.kind == "OpenedAnAttachment") {
-        let delivery = delivered.get(event.item.as_str());
-        let severity = risky_items.get(event.item.as_str()).copied();
+    for event in events.iter().filter(|e| &*e.kind == "OpenedAnAttachment") {
+        let delivery = delivered.get(&*event.item);
+        let severity = risky_items.get(&*event.item).copied();
         let subject = delivery.and_then(|d| d.prop("Subject")).unwrap_or("");
         let detail = delivery
             .and_then(|d| d.prop("AttachmentDetail"))
             .unwrap_or("");
         if severity == Some(Severity::High) {
-            let mut ids = vec![event.id.clone()];
-            ids.extend(delivery.map(|d| d.id.clone()));
+            let mut ids = vec![event.id.to_string()];
+            ids.extend(delivery.map(|d| d.id.to_string()));
             findings.push(Finding {
                 severity: Severity::High,
                 category: "attachment",
@@ -85,7 +85,7 @@ pub fn attachments(
             detail.to_string(),
             "opened".into(),
             severity.map(|s| s.as_str()).unwrap_or("").into(),
-            event.id.clone(),
+            event.id.to_string(),
         ]);
     }
     tables.push(Table {
@@ -99,7 +99,7 @@ pub fn attachments(
             "Risk",
             "Id",
         ],
-        rows: attachment_rows,
+        rows: cells(attachment_rows),
     });
 }
 

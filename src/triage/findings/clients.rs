@@ -14,7 +14,7 @@ pub fn clients(
 ) -> DailySeries {
     let mut app_counts: BTreeMap<String, u64> = BTreeMap::new();
     for event in events {
-        *app_counts.entry(event.app.clone()).or_default() += 1;
+        *app_counts.entry(event.app.to_string()).or_default() += 1;
     }
     let user_actions: u64 = app_counts
         .iter()
@@ -32,8 +32,8 @@ pub fn clients(
         if rare {
             let ids: Vec<String> = events
                 .iter()
-                .filter(|e| &e.app == app)
-                .map(|e| e.id.clone())
+                .filter(|e| *e.app == **app)
+                .map(|e| e.id.to_string())
                 .take(200)
                 .collect();
             findings.push(Finding {
@@ -58,9 +58,9 @@ pub fn clients(
     tables.push(Table {
         name: "client_types",
         columns: vec!["AppIdType", "Activities", "PercentOfUserActivity", "Flag"],
-        rows: app_rows,
+        rows: cells(app_rows),
     });
-    let by_day = daily(events.iter().map(|e| (e.time, e.app.clone())));
+    let by_day = daily(events.iter().map(|e| (e.time, &*e.app)));
     let mut day_rows = Vec::new();
     for (index, day) in by_day.days.iter().enumerate() {
         for (app, counts) in &by_day.series {
@@ -72,10 +72,10 @@ pub fn clients(
     tables.push(Table {
         name: "client_types_by_day",
         columns: vec!["Day", "AppIdType", "Activities"],
-        rows: day_rows,
+        rows: cells(day_rows),
     });
     // A mail protocol the owner already used before is their own client; a first one is not.
-    let is_mail_protocol = |e: &&Event| is_logon(e) && (e.app == "IMAP4" || e.app == "POP3");
+    let is_mail_protocol = |e: &&Event| is_logon(e) && (&*e.app == "IMAP4" || &*e.app == "POP3");
     let routine = events
         .iter()
         .filter(is_mail_protocol)
@@ -90,7 +90,7 @@ pub fn clients(
                 "{}: mail protocols synchronize the whole mailbox on first logon, exfiltrating it without any read events",
                 stamp(event.time)
             ),
-            activity_ids: vec![event.id.clone()],
+            activity_ids: vec![event.id.to_string()],
         });
     }
 

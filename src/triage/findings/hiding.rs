@@ -1,6 +1,6 @@
 //! 6. Hiding: items moved out of sight soon after they were sent or delivered; hard deletes.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::Duration;
 
@@ -16,23 +16,21 @@ pub fn hiding(
 ) {
     let sent: HashMap<&str, &Event> = events
         .iter()
-        .filter(|e| e.kind == "MessageSent" && !e.item.is_empty())
-        .map(|e| (e.item.as_str(), e))
+        .filter(|e| &*e.kind == "MessageSent" && !e.item.is_empty())
+        .map(|e| (&*e.item, e))
         .collect();
     let mut hiding_rows = Vec::new();
     for event in events {
-        let is_move = event.kind == "Move";
-        let is_delete = event.kind == "Delete";
+        let is_move = &*event.kind == "Move";
+        let is_delete = &*event.kind == "Delete";
         let hard_delete = is_delete && event.prop("DeleteType") == Some("HardDelete");
         if !is_move && !is_delete {
             continue;
         }
         let origin = sent
-            .get(event.item.as_str())
+            .get(&*event.item)
             .map(|e| ("sent", *e))
-            .or(delivered
-                .get(event.item.as_str())
-                .map(|e| ("delivered", *e)));
+            .or(delivered.get(&*event.item).map(|e| ("delivered", *e)));
         let folder = event.prop("TargetFolder").unwrap_or("").to_string();
         let lower = folder.to_lowercase();
         let soon = match (origin.and_then(|(_, e)| e.time), event.time) {
@@ -42,7 +40,7 @@ pub fn hiding(
         // Emptying Deleted Items and filing into Archive are routine: only inside a suspicious
         // session are they findings. Moving a fresh item to RSS Feeds or Conversation History
         // is what hides a fraud's thread from its owner, wherever it comes from.
-        let in_session = suspicious_ids.contains(event.id.as_str());
+        let in_session = suspicious_ids.contains(&*event.id);
         let hiding_place =
             origin.is_some() && soon && HIDING_FOLDERS_HIGH.contains(&lower.as_str());
         // A message deleted minutes after it arrived, in a suspicious session: the answer to a
@@ -62,8 +60,8 @@ pub fn hiding(
             None
         };
         let Some(severity) = severity else { continue };
-        let mut ids = vec![event.id.clone()];
-        ids.extend(origin.map(|(_, e)| e.id.clone()));
+        let mut ids = vec![event.id.to_string()];
+        ids.extend(origin.map(|(_, e)| e.id.to_string()));
         let what = match origin {
             Some((how, e)) => match e.prop("Subject") {
                 Some(subject) => format!("an item {how} {} ({subject:?})", stamp(e.time)),
@@ -87,7 +85,7 @@ pub fn hiding(
                 "{} via {}{}",
                 stamp(event.time),
                 event.app,
-                if suspicious_ids.contains(event.id.as_str()) {
+                if suspicious_ids.contains(&*event.id) {
                     " (in a suspicious session)"
                 } else {
                     ""
@@ -97,12 +95,12 @@ pub fn hiding(
         });
         hiding_rows.push(vec![
             stamp(event.time),
-            event.kind.clone(),
-            event.app.clone(),
+            event.kind.to_string(),
+            event.app.to_string(),
             folder,
             origin.map(|(h, _)| h.to_string()).unwrap_or_default(),
             severity.as_str().into(),
-            event.id.clone(),
+            event.id.to_string(),
         ]);
     }
     tables.push(Table {
@@ -116,7 +114,7 @@ pub fn hiding(
             "Risk",
             "Id",
         ],
-        rows: hiding_rows,
+        rows: cells(hiding_rows),
     });
 }
 

@@ -9,14 +9,15 @@
 //! with the owner's own devices and clients, stays low. Each finding lists the signals that gave
 //! it its severity.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::super::analyze::*;
 use super::super::events::Event;
-use super::super::query_xml::raw_query;
+use super::super::query_xml::search_query;
 use super::attachments::is_high_risk;
 use super::searches::contains_term;
 use super::sessions::suspicious_sessions;
@@ -120,15 +121,15 @@ pub fn logons(
         .collect();
     let lures_opened = lures_opened(events);
 
-    let mut country_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::new();
+    let mut country_first: HashMap<String, Option<DateTime<Utc>>> = HashMap::default();
     for (ip, source) in &sources {
         if let Some(country) = geo_of(ip).0 {
             let seen = country_first.entry(country).or_insert(source.first);
             *seen = (*seen).min(source.first).or(source.first);
         }
     }
-    let mut flagged = HashSet::new();
-    let mut severities = HashMap::new();
+    let mut flagged = HashSet::default();
+    let mut severities = HashMap::default();
     let mut rows = Vec::new();
     let mut by_country: BTreeMap<String, u64> = BTreeMap::new();
     for (ip, source) in &sources {
@@ -296,7 +297,7 @@ pub fn logons(
             "Logons",
             "Flag",
         ],
-        rows,
+        rows: cells(rows),
     });
     Logons {
         sources,
@@ -373,7 +374,7 @@ fn collect_sources(events: &[Event]) -> BTreeMap<String, Source> {
         if chain.contains(',') {
             source.chain.insert(chain);
         }
-        source.apps.insert(event.app.clone());
+        source.apps.insert(event.app.to_string());
         if let Some(agent) = user_agent(event) {
             source.agents.insert(agent.to_string());
         }
@@ -382,7 +383,7 @@ fn collect_sources(events: &[Event]) -> BTreeMap<String, Source> {
             source.first = Some(source.first.map_or(t, |f| f.min(t)));
             source.last = Some(source.last.map_or(t, |l| l.max(t)));
         }
-        source.ids.push(event.id.clone());
+        source.ids.push(event.id.to_string());
         source.logon_indexes.push(index);
     }
     sources
@@ -411,10 +412,10 @@ fn baseline(
 ) -> Baseline {
     let keywords: Vec<String> = settings.keywords.iter().map(|k| k.to_lowercase()).collect();
     let mut baseline = Baseline {
-        networks: HashSet::new(),
-        agents: HashSet::new(),
-        apps: HashSet::new(),
-        finance_terms: HashSet::new(),
+        networks: HashSet::default(),
+        agents: HashSet::default(),
+        apps: HashSet::default(),
+        finance_terms: HashSet::default(),
         forwards: false,
         hides: false,
     };
@@ -426,13 +427,13 @@ fn baseline(
             if let Some(agent) = user_agent(event) {
                 baseline.agents.insert(agent.to_string());
             }
-            baseline.apps.insert(event.app.clone());
-        } else if event.kind == "Forward" {
+            baseline.apps.insert(event.app.to_string());
+        } else if &*event.kind == "Forward" {
             baseline.forwards = true;
         } else if is_hiding_move(event) {
             baseline.hides = true;
-        } else if event.kind == "SearchResult" {
-            if let Some(query) = event.prop("Query").and_then(raw_query) {
+        } else if &*event.kind == "SearchResult" {
+            if let Some(query) = event.prop("Query").and_then(search_query) {
                 let lower = query.text.to_lowercase();
                 baseline.finance_terms.extend(
                     keywords
@@ -451,8 +452,8 @@ fn behaviour(activity: &[&Event], keywords: &[String], baseline: &Baseline) -> V
     let mut signals = Vec::new();
     let unusual_terms: BTreeSet<&String> = activity
         .iter()
-        .filter(|e| e.kind == "SearchResult")
-        .filter_map(|e| e.prop("Query").and_then(raw_query))
+        .filter(|e| &*e.kind == "SearchResult")
+        .filter_map(|e| e.prop("Query").and_then(search_query))
         .flat_map(|q| {
             let lower = q.text.to_lowercase();
             keywords
@@ -474,7 +475,7 @@ fn behaviour(activity: &[&Event], keywords: &[String], baseline: &Baseline) -> V
             ),
         });
     }
-    if !baseline.forwards && activity.iter().any(|e| e.kind == "Forward") {
+    if !baseline.forwards && activity.iter().any(|e| &*e.kind == "Forward") {
         signals.push(Signal {
             points: 2,
             why: "forwarded a message (the owner never did)".into(),
@@ -491,7 +492,7 @@ fn behaviour(activity: &[&Event], keywords: &[String], baseline: &Baseline) -> V
 
 /// A move into the folders a fraud hides its thread in.
 fn is_hiding_move(event: &Event) -> bool {
-    event.kind == "Move"
+    &*event.kind == "Move"
         && event.prop("TargetFolder").is_some_and(|f| {
             matches!(
                 f.to_lowercase().as_str(),
@@ -504,13 +505,13 @@ fn is_hiding_move(event: &Event) -> bool {
 fn lures_opened(events: &[Event]) -> Vec<DateTime<Utc>> {
     let risky: HashSet<&str> = events
         .iter()
-        .filter(|e| e.kind == "MessageDelivered")
+        .filter(|e| &*e.kind == "MessageDelivered")
         .filter(|e| e.prop("AttachmentDetail").is_some_and(is_high_risk))
-        .map(|e| e.item.as_str())
+        .map(|e| &*e.item)
         .collect();
     events
         .iter()
-        .filter(|e| e.kind == "OpenedAnAttachment" && risky.contains(e.item.as_str()))
+        .filter(|e| &*e.kind == "OpenedAnAttachment" && risky.contains(&*e.item))
         .filter_map(|e| e.time)
         .collect()
 }
@@ -552,15 +553,18 @@ mod tests {
             self.serial += 1;
             let id = format!("id{:05}", self.serial);
             let start = Utc.with_ymd_and_hms(2018, 1, 1, 9, 0, 0).unwrap();
-            self.events.push(Event {
-                id: id.clone(),
-                time: Some(start + Duration::days(day) + Duration::minutes(minute)),
-                kind: kind.into(),
-                app: "Web".into(),
-                item: String::new(),
-                session: session.into(),
-                custom: custom.iter().copied().collect(),
-            });
+            self.events.push(
+                Event {
+                    id: id.as_str().into(),
+                    time: Some(start + Duration::days(day) + Duration::minutes(minute)),
+                    kind: kind.into(),
+                    app: "Web".into(),
+                    item: "".into(),
+                    session: session.into(),
+                    ..Event::default()
+                }
+                .with_properties(custom.iter().copied()),
+            );
             id
         }
 

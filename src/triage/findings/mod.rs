@@ -5,5 +5,6 @@ pub mod clients;
 pub mod hiding;
 pub mod logons;
 pub mod reads;
+pub mod rules;
 pub mod searches;
 pub mod sessions;

@@ -1,11 +1,12 @@
 //! 5. Reads joined to their MessageDelivered, by time and by message.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use super::super::analyze::*;
-use super::super::events::Event;
+use super::super::events::{Event, Shared};
 
 pub fn reads(
     events: &[Event],
@@ -14,50 +15,52 @@ pub fn reads(
     tables: &mut Vec<Table>,
 ) {
     let mut read_rows = Vec::new();
-    let mut by_message: BTreeMap<&str, MessageReads> = BTreeMap::new();
-    for event in events
-        .iter()
-        .filter(|e| READ_KINDS.contains(&e.kind.as_str()))
-    {
-        let delivery = delivered.get(event.item.as_str());
-        let subject = delivery
-            .and_then(|d| d.prop("Subject"))
-            .unwrap_or("")
-            .to_string();
-        let sender = delivery
-            .and_then(|d| d.prop("SenderSmtpAddress"))
-            .or(event.prop("SenderAddress"))
-            .unwrap_or("")
-            .to_string();
-        let received = delivery
-            .and_then(|d| d.prop("ReceivedTime"))
-            .map(normalized_time)
-            .unwrap_or_default();
-        let suspicious = suspicious_ids.contains(event.id.as_str());
-        read_rows.push(vec![
-            stamp(event.time),
+    let mut by_message: BTreeMap<&Shared, MessageReads> = BTreeMap::new();
+    let (empty, flagged): (Shared, Shared) = ("".into(), "suspicious session".into());
+    for event in events.iter().filter(|e| READ_KINDS.contains(&&*e.kind)) {
+        let delivery = delivered.get(&*event.item);
+        let shared = |property| delivery.and_then(|d| d.shared_prop(property));
+        // The delivery's sender, or the one the read carries itself.
+        let sender = shared("SenderSmtpAddress")
+            .or_else(|| event.shared_prop("SenderAddress"))
+            .unwrap_or_else(|| empty.clone());
+        let time: Shared = stamp(event.time).into();
+        // A message's other facts are looked up once, at its first read.
+        let entry = by_message
+            .entry(&event.item)
+            .or_insert_with(|| MessageReads {
+                facts: [
+                    shared("Subject").unwrap_or_else(|| empty.clone()),
+                    sender.clone(),
+                    delivery
+                        .and_then(|d| d.prop("ReceivedTime"))
+                        .map(|t| normalized_time(t).into())
+                        .unwrap_or_else(|| empty.clone()),
+                ],
+                reads: 0,
+                first: time.clone(),
+                last: (event.time, time.clone()),
+            });
+        let [subject, _, received] = entry.facts.clone();
+        let suspicious = suspicious_ids.contains(&*event.id);
+        entry.reads += 1;
+        if event.time >= entry.last.0 {
+            entry.last = (event.time, time.clone());
+        }
+        read_rows.push(Row::from([
+            time,
             event.kind.clone(),
             event.app.clone(),
-            subject.clone(),
-            sender.clone(),
-            received.clone(),
+            subject,
+            sender,
+            received,
             if suspicious {
-                "suspicious session".into()
+                flagged.clone()
             } else {
-                String::new()
+                empty.clone()
             },
             event.id.clone(),
-        ]);
-        let entry = by_message
-            .entry(event.item.as_str())
-            .or_insert_with(|| MessageReads {
-                facts: vec![subject, sender, received],
-                reads: 0,
-                first: event.time,
-                last: event.time,
-            });
-        entry.reads += 1;
-        entry.last = entry.last.max(event.time);
+        ]));
     }
     tables.push(Table {
         name: "reads_by_time",
@@ -73,24 +76,26 @@ pub fn reads(
         ],
         rows: read_rows,
     });
-    let mut message_rows: Vec<Vec<String>> = by_message
+    let mut counts = Counts::default();
+    let mut message_rows: Vec<(u64, Row)> = by_message
         .into_iter()
         .map(|(item, message)| {
-            let mut row = message.facts;
-            row.extend([
-                message.reads.to_string(),
-                stamp(message.first),
-                stamp(message.last),
-                item.to_string(),
+            let [subject, sender, received] = message.facts;
+            let row = Row::from([
+                subject,
+                sender,
+                received,
+                counts.of(message.reads),
+                message.first,
+                message.last.1,
+                item.clone(),
             ]);
-            row
+            (message.reads, row)
         })
         .collect();
-    message_rows.sort_by(|a, b| {
-        b[3].parse::<u64>()
-            .unwrap_or(0)
-            .cmp(&a[3].parse::<u64>().unwrap_or(0))
-    });
+    // Most read first; a stable sort keeps the items' order among equals.
+    message_rows.sort_by(|(a, _), (b, _)| b.cmp(a));
+    let message_rows: Vec<Row> = message_rows.into_iter().map(|(_, row)| row).collect();
     tables.push(Table {
         name: "reads_by_message",
         columns: vec![
@@ -109,8 +114,27 @@ pub fn reads(
 /// The reads of one message (events come in time order, so the first read is the first seen).
 struct MessageReads {
     /// Subject, sender, received time.
-    facts: Vec<String>,
+    facts: [Shared; 3],
     reads: u64,
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
+    /// When it was first read, as the table shows it (shared with the read's row).
+    first: Shared,
+    /// When it was last read, and as the table shows it.
+    last: (Option<DateTime<Utc>>, Shared),
+}
+
+/// Counts as table cells, the small ones shared: most messages are read a few times.
+#[derive(Default)]
+struct Counts(Vec<Shared>);
+
+impl Counts {
+    fn of(&mut self, count: u64) -> Shared {
+        const SHARED: u64 = 256;
+        if count >= SHARED {
+            return count.to_string().into();
+        }
+        while self.0.len() as u64 <= count {
+            self.0.push(self.0.len().to_string().into());
+        }
+        self.0[count as usize].clone()
+    }
 }

@@ -1,10 +1,10 @@
 //! 2. Searches: the RawQuery of every SearchResult, finance terms flagged.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 
 use super::super::analyze::*;
 use super::super::events::Event;
-use super::super::query_xml::raw_query;
+use super::super::query_xml::search_query;
 
 pub fn searches(
     events: &[Event],
@@ -21,10 +21,10 @@ pub fn searches(
             last_logon_ip = logon_source(event).map(|(ip, _)| ip);
             continue;
         }
-        if event.kind != "SearchResult" {
+        if &*event.kind != "SearchResult" {
             continue;
         }
-        let Some(query) = event.prop("Query").and_then(raw_query) else {
+        let Some(query) = event.prop("Query").and_then(search_query) else {
             continue;
         };
         let lower = query.text.to_lowercase();
@@ -34,7 +34,7 @@ pub fn searches(
             .collect();
         // Finance searches are the routine of whole departments: a finding only inside a
         // suspicious session (the table lists them all).
-        let in_session = suspicious_ids.contains(event.id.as_str());
+        let in_session = suspicious_ids.contains(&*event.id);
         if !terms.is_empty() && in_session {
             findings.push(Finding {
                 severity: Severity::High,
@@ -53,12 +53,12 @@ pub fn searches(
                     last_logon_ip.as_deref().unwrap_or("an unknown source"),
                     " (in a suspicious session)"
                 ),
-                activity_ids: vec![event.id.clone()],
+                activity_ids: vec![event.id.to_string()],
             });
         }
         search_rows.push(vec![
             stamp(event.time),
-            event.app.clone(),
+            event.app.to_string(),
             query.text.clone(),
             if query.truncated {
                 "yes".into()
@@ -71,7 +71,7 @@ pub fn searches(
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            event.id.clone(),
+            event.id.to_string(),
         ]);
     }
     tables.push(Table {
@@ -85,7 +85,7 @@ pub fn searches(
             "FinanceTerms",
             "Id",
         ],
-        rows: search_rows,
+        rows: cells(search_rows),
     });
 }
 

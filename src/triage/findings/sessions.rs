@@ -1,12 +1,13 @@
 //! 7. Suspicious sessions: what follows each flagged logon, as one timeline.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::super::analyze::*;
 use super::super::events::Event;
-use super::super::query_xml::raw_query;
+use super::super::query_xml::search_query;
 
 /// A finding per session, as severe as the source that opened it.
 pub fn session_findings(
@@ -21,12 +22,12 @@ pub fn session_findings(
         let searches = session
             .events
             .iter()
-            .filter(|e| e.kind == "SearchResult")
+            .filter(|e| &*e.kind == "SearchResult")
             .count();
         let reads = session
             .events
             .iter()
-            .filter(|e| READ_KINDS.contains(&e.kind.as_str()))
+            .filter(|e| READ_KINDS.contains(&&*e.kind))
             .count();
         findings.push(Finding {
             severity: severities.get(&session.ip).copied().unwrap_or(Severity::High),
@@ -40,10 +41,10 @@ pub fn session_findings(
             let what = event
                 .prop("Subject")
                 .map(str::to_string)
-                .or_else(|| event.prop("Query").and_then(raw_query).map(|q| q.text))
+                .or_else(|| event.prop("Query").and_then(search_query).map(|q| q.text))
                 .or_else(|| {
                     delivered
-                        .get(event.item.as_str())
+                        .get(&*event.item)
                         .and_then(|d| d.prop("Subject"))
                         .map(str::to_string)
                 })
@@ -52,17 +53,17 @@ pub fn session_findings(
             session_rows.push(vec![
                 session.ip.clone(),
                 stamp(event.time),
-                event.kind.clone(),
-                event.app.clone(),
+                event.kind.to_string(),
+                event.app.to_string(),
                 what,
-                event.id.clone(),
+                event.id.to_string(),
             ]);
         }
     }
     tables.push(Table {
         name: "suspicious_sessions",
         columns: vec!["SourceIP", "Time", "Activity", "App", "What", "Id"],
-        rows: session_rows,
+        rows: cells(session_rows),
     });
 }
 
@@ -103,7 +104,7 @@ pub fn suspicious_sessions<'a>(
             let start = burst[0];
             let session_ids: HashSet<&str> = burst
                 .iter()
-                .map(|&i| events[i].session.as_str())
+                .map(|&i| &*events[i].session)
                 .filter(|s| !s.is_empty())
                 .collect();
             let mut session = Session {
@@ -114,7 +115,7 @@ pub fn suspicious_sessions<'a>(
             };
             for (index, event) in events.iter().enumerate().skip(start) {
                 if burst.contains(&index) {
-                    session.ids.push(event.id.clone());
+                    session.ids.push(event.id.to_string());
                     session.events.push(event);
                     continue;
                 }
@@ -124,12 +125,12 @@ pub fn suspicious_sessions<'a>(
                     break;
                 }
                 let belongs = if session_ids.is_empty() {
-                    event.app != "Exchange"
+                    &*event.app != "Exchange"
                 } else {
-                    session_ids.contains(event.session.as_str())
+                    session_ids.contains(&*event.session)
                 };
                 if belongs && !is_logon(event) {
-                    session.ids.push(event.id.clone());
+                    session.ids.push(event.id.to_string());
                     session.events.push(event);
                 }
             }

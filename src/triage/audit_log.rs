@@ -1,0 +1,505 @@
+//! Unified Audit Log records as triage's activities, so the blog's techniques run on today's
+//! data: a Purview audit search export (CSV with the record in its `AuditData` column), or
+//! JSON Lines of records as peers write them (the bare record, or a Graph `auditLogRecord` that
+//! wraps it in `auditData`).
+//!
+//! Shapes follow the Office 365 Management Activity API schema (MicrosoftDocs/office-365-
+//! management-api, `office-365-management-activity-api-schema.md`: the common schema, the
+//! Exchange mailbox and admin schemas, the Azure AD schema) and Graph's `security-auditlogrecord`.
+//! Inferred, as the schema pages do not list them: `QueryText` of SearchQueryInitiatedExchange
+//! (peers read it so), the folder path of `MailItemsAccessed` Sync in `Folders[].Path`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::events::{Event, Strings};
+use crate::error::AppError;
+use crate::record::parse_timestamp;
+
+/// Where a file's audit records are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditFormat {
+    /// A Purview audit search export: CSV, the record as JSON in the `AuditData` column.
+    PurviewCsv,
+    /// One record a line: the bare AuditData, or a Graph auditLogRecord.
+    JsonLines,
+}
+
+/// Whether `path` holds audit records rather than pulled activities, judged by its first line.
+pub fn detect(path: &Path) -> Result<Option<AuditFormat>, AppError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut first = String::new();
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| io_error(path, e))?;
+        if !line.trim().is_empty() {
+            first = line;
+            break;
+        }
+    }
+    let first = first.trim_start_matches('\u{feff}');
+    if first.starts_with('{') {
+        let record: Value = serde_json::from_str(first).unwrap_or(Value::Null);
+        let audit = record.get("auditData").unwrap_or(&record);
+        let is_audit = audit.get("Operation").is_some() && audit.get("CreationTime").is_some();
+        return Ok(is_audit.then_some(AuditFormat::JsonLines));
+    }
+    let is_export = first
+        .split(',')
+        .any(|column| column.trim_matches('"').eq_ignore_ascii_case("AuditData"));
+    Ok(is_export.then_some(AuditFormat::PurviewCsv))
+}
+
+/// The mailboxes a file's records concern (the mailbox owner, or the user who acted).
+pub fn mailboxes(path: &Path, format: AuditFormat) -> Result<BTreeSet<String>, AppError> {
+    let mut found = BTreeSet::new();
+    for_each_record(path, format, |record| {
+        if let Some(mailbox) = mailbox_of(&record) {
+            found.insert(mailbox);
+        }
+    })?;
+    Ok(found)
+}
+
+/// The activities of one mailbox in a file of audit records (in file order).
+pub fn load(path: &Path, format: AuditFormat, mailbox: &str) -> Result<Vec<Event>, AppError> {
+    let mut strings = Strings::default();
+    let mut events = Vec::new();
+    for_each_record(path, format, |record| {
+        if mailbox_of(&record).as_deref() == Some(mailbox) {
+            events.extend(activities(&record, &mut strings));
+        }
+    })?;
+    Ok(events)
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> AppError {
+    AppError::Usage(format!("cannot read {}: {e}", path.display()))
+}
+
+fn for_each_record(
+    path: &Path,
+    format: AuditFormat,
+    mut visit: impl FnMut(Value),
+) -> Result<(), AppError> {
+    let not_a_record = |place: String, e: &dyn std::fmt::Display| {
+        AppError::Usage(format!(
+            "{} {place}: not an audit record ({e})",
+            path.display()
+        ))
+    };
+    match format {
+        AuditFormat::JsonLines => {
+            let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+            for (number, line) in BufReader::new(file).lines().enumerate() {
+                let line = line.map_err(|e| io_error(path, e))?;
+                let line = line.trim_start_matches('\u{feff}');
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let record: Value = serde_json::from_str(line)
+                    .map_err(|e| not_a_record(format!("line {}", number + 1), &e))?;
+                visit(unwrap_graph(record));
+            }
+        }
+        AuditFormat::PurviewCsv => {
+            // The export begins with a byte order mark, which would otherwise stick to the
+            // first column's name.
+            let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+            let mut reader = csv::Reader::from_reader(body);
+            let headers = reader.headers().map_err(|e| io_error(path, e))?.clone();
+            let Some(column) = headers
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case("AuditData"))
+            else {
+                return Err(AppError::Usage(format!(
+                    "{} has no AuditData column: is it a Purview audit search export?",
+                    path.display()
+                )));
+            };
+            for (number, row) in reader.records().enumerate() {
+                let row = row.map_err(|e| io_error(path, e))?;
+                let text = row.get(column).unwrap_or("");
+                let record: Value = serde_json::from_str(text)
+                    .map_err(|e| not_a_record(format!("row {}", number + 2), &e))?;
+                visit(record);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A Graph auditLogRecord carries the UAL record in `auditData`.
+fn unwrap_graph(record: Value) -> Value {
+    match record {
+        Value::Object(mut fields) if fields.contains_key("auditData") => {
+            fields.remove("auditData").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+fn text<'a>(record: &'a Value, field: &str) -> Option<&'a str> {
+    record
+        .get(field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// `Parameters`, `ExtendedProperties`, `OperationProperties`: lists of Name/Value pairs.
+fn named<'a>(record: &'a Value, list: &str, name: &str) -> Option<&'a str> {
+    record.get(list)?.as_array()?.iter().find_map(|pair| {
+        (pair.get("Name")?.as_str()?.eq_ignore_ascii_case(name))
+            .then(|| pair.get("Value")?.as_str())
+            .flatten()
+    })
+}
+
+fn mailbox_of(record: &Value) -> Option<String> {
+    text(record, "MailboxOwnerUPN")
+        .or_else(|| text(record, "UserId"))
+        .map(str::to_lowercase)
+}
+
+/// A client address as the UAL writes it, without its port or brackets: `a.b.c.d:port`,
+/// `[v6]:port`, or a bare IPv6 address (whose colons are not a port).
+pub fn client_address(raw: &str) -> String {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_string();
+    }
+    match raw.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+/// The client family of a mailbox record, as the Activities API named apps.
+fn app_of(record: &Value) -> String {
+    let info = text(record, "ClientInfoString").unwrap_or("");
+    let lower = info.to_ascii_lowercase();
+    let app = if lower.contains("imap4") {
+        "IMAP4"
+    } else if lower.contains("pop3") {
+        "POP3"
+    } else if lower.contains("client=owa") {
+        "Web"
+    } else if lower.contains("activesync") || lower.contains("outlook-ios") {
+        "Mobile"
+    } else if lower.contains("msexchangerpc") {
+        "Outlook"
+    } else if lower.contains("client=rest") {
+        "REST"
+    } else if text(record, "Operation") == Some("UserLoggedIn") {
+        "SignIn"
+    } else {
+        return text(record, "Workload").unwrap_or("Exchange").to_string();
+    };
+    app.to_string()
+}
+
+/// The record's activities: one, or one per message it names (a Bind of several messages, a
+/// move or delete of several items). Every one carries the record's Id.
+fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
+    let operation = text(record, "Operation").unwrap_or("");
+    let id = text(record, "Id").unwrap_or("");
+    let time: Option<DateTime<Utc>> = text(record, "CreationTime").and_then(parse_timestamp);
+    let app = app_of(record);
+    let session = text(record, "SessionId").unwrap_or("");
+    let address = text(record, "ClientIPAddress")
+        .or_else(|| text(record, "ClientIP"))
+        .or_else(|| text(record, "ActorIpAddress"))
+        .map(client_address)
+        .unwrap_or_default();
+    let agent = named(record, "ExtendedProperties", "UserAgent")
+        .or_else(|| text(record, "ClientInfoString"))
+        .unwrap_or("");
+    let base = [("ClientIP", address.as_str()), ("UserAgent", agent)];
+    let make = |kind: &str, item: &str, extra: &[(&str, &str)], strings: &mut Strings| {
+        Event::from_parts(
+            id,
+            time,
+            (kind, &app, item, session),
+            base.iter().chain(extra).copied(),
+            strings,
+        )
+    };
+    let items = |list: &str| -> Vec<(String, String)> {
+        record
+            .get(list)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| {
+                        (
+                            text(item, "InternetMessageId")
+                                .or_else(|| text(item, "Id"))
+                                .unwrap_or("")
+                                .to_string(),
+                            text(item, "Subject").unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match operation {
+        "MailboxLogin" | "UserLoggedIn" => vec![make("Logon", "", &[], strings)],
+        "MailItemsAccessed" => {
+            if named(record, "OperationProperties", "MailAccessType") == Some("Sync") {
+                let folder = record
+                    .get("Folders")
+                    .and_then(Value::as_array)
+                    .and_then(|f| f.first())
+                    .and_then(|f| text(f, "Path"))
+                    .unwrap_or("");
+                return vec![make(
+                    "MailItemsSync",
+                    "",
+                    &[("TargetFolder", folder)],
+                    strings,
+                )];
+            }
+            let bound: Vec<String> = record
+                .get("Folders")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|folder| folder.get("FolderItems")?.as_array())
+                .flatten()
+                .filter_map(|item| text(item, "InternetMessageId").map(str::to_string))
+                .collect();
+            bound
+                .iter()
+                .map(|item| make("MailItemsAccessed", item, &[], strings))
+                .collect()
+        }
+        "SearchQueryInitiatedExchange" => {
+            let query = text(record, "QueryText").unwrap_or("");
+            vec![make("SearchResult", "", &[("Query", query)], strings)]
+        }
+        "Send" | "SendAs" | "SendOnBehalf" => {
+            let item = record.get("Item").unwrap_or(&Value::Null);
+            let message = text(item, "InternetMessageId").unwrap_or("");
+            let subject = text(item, "Subject").unwrap_or("");
+            vec![make(
+                "MessageSent",
+                message,
+                &[("Subject", subject)],
+                strings,
+            )]
+        }
+        "Move" | "MoveToDeletedItems" | "SoftDelete" | "HardDelete" => {
+            let destination = match operation {
+                "Move" => record
+                    .get("DestFolder")
+                    .and_then(|f| text(f, "Path"))
+                    .unwrap_or("")
+                    .trim_start_matches('\\')
+                    .to_string(),
+                _ => "Deleted Items".to_string(),
+            };
+            let (kind, extra): (&str, Vec<(&str, &str)>) = match operation {
+                "SoftDelete" | "HardDelete" => ("Delete", vec![("DeleteType", operation)]),
+                _ => ("Move", vec![("TargetFolder", destination.as_str())]),
+            };
+            let mut affected = items("AffectedItems");
+            if affected.is_empty() {
+                affected = items("Item");
+            }
+            affected
+                .iter()
+                .map(|(item, subject)| {
+                    let mut extra = extra.clone();
+                    extra.push(("Subject", subject));
+                    make(kind, item, &extra, strings)
+                })
+                .collect()
+        }
+        "New-InboxRule" | "Set-InboxRule" | "UpdateInboxRules" => {
+            let rule = inbox_rule(record);
+            vec![make(
+                "InboxRule",
+                "",
+                &[
+                    ("Subject", rule.name.as_str()),
+                    ("RuleActions", rule.actions.as_str()),
+                    ("RuleConditions", rule.conditions.as_str()),
+                    ("ForwardTo", rule.forward_to.as_str()),
+                ],
+                strings,
+            )]
+        }
+        "Set-Mailbox" => {
+            let forward = named(record, "Parameters", "ForwardingSmtpAddress")
+                .or_else(|| named(record, "Parameters", "ForwardingAddress"))
+                .unwrap_or("");
+            if forward.is_empty() {
+                return vec![make(operation, "", &[], strings)];
+            }
+            let keep = named(record, "Parameters", "DeliverToMailboxAndForward").unwrap_or("");
+            vec![make(
+                "MailboxForwarding",
+                "",
+                &[("ForwardTo", forward), ("RuleActions", keep)],
+                strings,
+            )]
+        }
+        other => vec![make(other, "", &[], strings)],
+    }
+}
+
+/// What an inbox rule record says the rule does, from its `Parameters` (New-InboxRule,
+/// Set-InboxRule) or its `OperationProperties` (UpdateInboxRules, from Outlook).
+struct InboxRule {
+    name: String,
+    /// `MoveToFolder=RSS Feeds; DeleteMessage; MarkAsRead; ...`
+    actions: String,
+    /// `SubjectOrBodyContainsWords=invoice;payment; ...`
+    conditions: String,
+    forward_to: String,
+}
+
+const RULE_ACTIONS: &[&str] = &[
+    "MoveToFolder",
+    "CopyToFolder",
+    "DeleteMessage",
+    "SoftDeleteMessage",
+    "MarkAsRead",
+    "StopProcessingRules",
+];
+const RULE_FORWARDS: &[&str] = &["ForwardTo", "ForwardAsAttachmentTo", "RedirectTo"];
+const RULE_CONDITIONS: &[&str] = &[
+    "SubjectContainsWords",
+    "SubjectOrBodyContainsWords",
+    "BodyContainsWords",
+    "FromAddressContainsWords",
+    "From",
+];
+
+fn inbox_rule(record: &Value) -> InboxRule {
+    let pairs: Vec<(String, String)> = ["Parameters", "OperationProperties"]
+        .iter()
+        .filter_map(|list| record.get(*list)?.as_array())
+        .flatten()
+        .filter_map(|pair| {
+            let name = pair.get("Name")?.as_str()?.to_string();
+            let value = match pair.get("Value")? {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some((name, value))
+        })
+        .collect();
+    let get = |wanted: &[&str]| -> Vec<String> {
+        pairs
+            .iter()
+            .filter(|(name, value)| {
+                wanted.iter().any(|w| w.eq_ignore_ascii_case(name))
+                    && !value.is_empty()
+                    && !value.eq_ignore_ascii_case("false")
+            })
+            .map(|(name, value)| {
+                if value.eq_ignore_ascii_case("true") {
+                    name.clone()
+                } else {
+                    format!("{name}={value}")
+                }
+            })
+            .collect()
+    };
+    let forward_to = pairs
+        .iter()
+        .filter(|(name, _)| RULE_FORWARDS.iter().any(|w| w.eq_ignore_ascii_case(name)))
+        .map(|(_, value)| value.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let name = pairs
+        .iter()
+        .find(|(name, _)| {
+            name.eq_ignore_ascii_case("Name") || name.eq_ignore_ascii_case("RuleName")
+        })
+        .map(|(_, value)| value.clone())
+        .or_else(|| text(record, "ObjectId").map(str::to_string))
+        .unwrap_or_default();
+    InboxRule {
+        name,
+        actions: get(RULE_ACTIONS).join("; "),
+        conditions: get(RULE_CONDITIONS).join("; "),
+        forward_to,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_addresses_lose_ports_and_brackets_but_not_ipv6() {
+        assert_eq!(client_address("203.0.113.9:51000"), "203.0.113.9");
+        assert_eq!(client_address("203.0.113.9"), "203.0.113.9");
+        assert_eq!(client_address("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(client_address("2001:db8::1"), "2001:db8::1");
+        assert_eq!(client_address("::ffff:198.51.100.7"), "::ffff:198.51.100.7");
+    }
+
+    #[test]
+    fn a_bind_of_several_messages_is_one_read_each_with_the_record_id() {
+        let record: Value = serde_json::json!({
+            "Id": "rec-1", "CreationTime": "2024-03-01T10:00:00", "Operation": "MailItemsAccessed",
+            "MailboxOwnerUPN": "Ann@Contoso.com", "ClientIPAddress": "[2001:db8::7]:4431",
+            "ClientInfoString": "Client=OWA;Action=ViewAdmin", "SessionId": "s1",
+            "OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"}],
+            "Folders": [{"Path": "\\Inbox", "FolderItems": [
+                {"InternetMessageId": "<a@x>"}, {"InternetMessageId": "<b@x>"}]}]
+        });
+        let events = activities(&record, &mut Strings::default());
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| &*e.id == "rec-1"
+            && &*e.kind == "MailItemsAccessed"
+            && &*e.app == "Web"
+            && e.prop("ClientIP") == Some("2001:db8::7")));
+        assert_eq!(&*events[1].item, "<b@x>");
+        assert_eq!(
+            events[0].time.map(|t| t.to_rfc3339()),
+            Some("2024-03-01T10:00:00+00:00".into())
+        );
+        assert_eq!(mailbox_of(&record).as_deref(), Some("ann@contoso.com"));
+    }
+
+    #[test]
+    fn an_inbox_rule_record_keeps_its_actions_conditions_and_forwarding() {
+        let record: Value = serde_json::json!({
+            "Id": "rec-2", "CreationTime": "2024-03-01T10:05:00", "Operation": "New-InboxRule",
+            "UserId": "ann@contoso.com", "ClientIP": "203.0.113.9:5100",
+            "Parameters": [
+                {"Name": "Name", "Value": "."},
+                {"Name": "SubjectOrBodyContainsWords", "Value": "invoice;payment"},
+                {"Name": "MoveToFolder", "Value": "RSS Feeds"},
+                {"Name": "MarkAsRead", "Value": "True"},
+                {"Name": "DeleteMessage", "Value": "False"},
+                {"Name": "ForwardTo", "Value": "ap@lookalike.example"}]
+        });
+        let events = activities(&record, &mut Strings::default());
+        let rule = &events[0];
+        assert_eq!(&*rule.kind, "InboxRule");
+        assert_eq!(rule.prop("Subject"), Some("."));
+        assert_eq!(
+            rule.prop("RuleActions"),
+            Some("MoveToFolder=RSS Feeds; MarkAsRead")
+        );
+        assert_eq!(
+            rule.prop("RuleConditions"),
+            Some("SubjectOrBodyContainsWords=invoice;payment")
+        );
+        assert_eq!(rule.prop("ForwardTo"), Some("ap@lookalike.example"));
+        assert_eq!(rule.prop("ClientIP"), Some("203.0.113.9"));
+    }
+}

@@ -1,0 +1,297 @@
+//! One self-contained page: no scripts, no fetches, works offline.
+
+use std::fmt::Write as _;
+use std::io;
+
+use super::{mailboxes, ReportFormat};
+use crate::triage::analyze::{DailySeries, Finding, MailboxReport, Severity};
+use crate::triage::case_view::CaseOverview;
+use crate::triage::events::MailboxEvents;
+
+pub struct Html;
+
+impl ReportFormat for Html {
+    /// The overview first: every mailbox with its findings (a contents list), and what several
+    /// mailboxes share.
+    fn head(&mut self, case: &CaseOverview, out: &mut dyn io::Write) -> io::Result<()> {
+        let mut page = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>o365-activities triage</title><style>\
+         body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:18px;margin-top:32px}\
+         table{border-collapse:collapse;margin:8px 0 24px;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}\
+         th{background:#f0f0f0}.high{background:#fbd5d5}.medium{background:#fdf0c8}.low{background:#eef}figure{margin:12px 0}figcaption{font-weight:600}\
+         details{margin:8px 0}</style></head><body><h1>o365-activities triage</h1>",
+    );
+        let _ = write!(
+        page,
+        "<h2 id=\"overview\">Overview</h2><p>{}, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
+        mailboxes(case.mailboxes.len()),
+        escape(case.first.as_deref().unwrap_or("-")),
+        escape(case.last.as_deref().unwrap_or("-"))
+    );
+        for (index, m) in case.mailboxes.iter().enumerate() {
+            let _ = write!(
+            page,
+            "<tr class=\"{}\"><td><a href=\"#mailbox{index}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if m.high > 0 { "high" } else if m.medium > 0 { "medium" } else { "" },
+            escape(&m.mailbox),
+            m.activities,
+            m.high,
+            m.medium
+        );
+        }
+        page.push_str("</table>");
+        if !case.shared.is_empty() {
+            page.push_str("<h3>Seen in several mailboxes</h3><table><tr><th>Kind</th><th>Value</th><th>Mailboxes</th><th>Flagged in</th></tr>");
+            for s in &case.shared {
+                let _ = write!(
+                    page,
+                    "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if s.flagged_in.is_empty() { "" } else { "high" },
+                    s.kind,
+                    escape(&s.value),
+                    escape(&s.mailboxes.join(", ")),
+                    escape(&s.flagged_in.join(", "))
+                );
+            }
+            page.push_str("</table>");
+        }
+        out.write_all(page.as_bytes())
+    }
+
+    fn mailbox(
+        &mut self,
+        index: usize,
+        report: &MailboxReport,
+        _events: &MailboxEvents,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        let mut page = String::new();
+        let _ = write!(
+            page,
+            "<h2 id=\"mailbox{index}\">{}</h2><p>{} activities, {} to {}</p>",
+            escape(&report.mailbox),
+            report.activities,
+            escape(report.first.as_deref().unwrap_or("-")),
+            escape(report.last.as_deref().unwrap_or("-"))
+        );
+        page.push_str(&daily_chart(
+            "Activity per day by application type",
+            &report.activity_by_app,
+            None,
+        ));
+        let flagged: std::collections::HashMap<String, Severity> = report
+            .incidents
+            .iter()
+            .map(|i| (i.source.clone(), i.severity))
+            .collect();
+        page.push_str(&daily_chart(
+            "Logons per day by source IP (flagged sources in red and orange)",
+            &report.logons_by_ip,
+            Some(&flagged),
+        ));
+        if !report.logons_by_country.is_empty() {
+            page.push_str(&country_chart(&report.logons_by_country));
+        }
+        let in_incident: std::collections::HashSet<usize> = report
+            .incidents
+            .iter()
+            .flat_map(|i| i.findings.iter().copied())
+            .collect();
+        // Each suspicious source as one story, as in the text report: its logon finding, then
+        // what its sessions did.
+        for (number, incident) in report.incidents.iter().enumerate() {
+            let _ = write!(
+                page,
+                "<details open><summary class=\"{}\">Incident {} — source {} ({})</summary>",
+                incident.severity.as_str(),
+                number + 1,
+                escape(&incident.source),
+                incident.severity.as_str()
+            );
+            findings_table(
+                &mut page,
+                incident.findings.iter().map(|&i| &report.findings[i]),
+            );
+            page.push_str("</details>");
+        }
+        let (low, raised): (Vec<_>, Vec<_>) = report
+            .findings
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| !in_incident.contains(index))
+            .map(|(_, f)| f)
+            .partition(|f| f.severity == Severity::Low);
+        let other = if report.incidents.is_empty() {
+            "Findings"
+        } else {
+            "Other findings"
+        };
+        for (heading, findings, open) in [(other, raised, true), ("Low findings", low, false)] {
+            if findings.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                page,
+                "<details{}><summary>{heading} ({})</summary>",
+                if open { " open" } else { "" },
+                findings.len()
+            );
+            findings_table(&mut page, findings.into_iter());
+            page.push_str("</details>");
+        }
+        for table in &report.tables {
+            let _ = write!(
+                page,
+                "<details{}><summary>{} ({} rows)</summary><table><tr>",
+                if matches!(table.name, "logons" | "searches" | "suspicious_sessions") {
+                    " open"
+                } else {
+                    ""
+                },
+                table.name,
+                table.rows.len()
+            );
+            for column in &table.columns {
+                let _ = write!(page, "<th>{}</th>", escape(column));
+            }
+            page.push_str("</tr>");
+            for row in table.rows.iter().take(2000) {
+                page.push_str("<tr>");
+                for cell in row {
+                    let _ = write!(page, "<td>{}</td>", escape(cell));
+                }
+                page.push_str("</tr>");
+            }
+            page.push_str("</table></details>");
+        }
+        out.write_all(page.as_bytes())
+    }
+
+    fn tail(&mut self, out: &mut dyn io::Write) -> io::Result<()> {
+        out.write_all(b"</body></html>\n")
+    }
+}
+
+fn findings_table<'a>(page: &mut String, findings: impl Iterator<Item = &'a Finding>) {
+    page.push_str("<table><tr><th>Severity</th><th>Category</th><th>Finding</th><th>Detail</th><th>ATT&amp;CK</th><th>Next step</th><th>Activity Ids</th></tr>");
+    for f in findings {
+        let _ = write!(
+            page,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            f.severity.as_str(),
+            f.severity.as_str(),
+            f.category,
+            escape(&f.title),
+            escape(&f.detail),
+            f.playbook.technique,
+            escape(f.playbook.next_step),
+            // The long Ids fold away: the finding reads first.
+            format_args!(
+                "<details><summary>{} Ids</summary>{}</details>",
+                f.activity_ids.len(),
+                escape(&f.activity_ids.join(" "))
+            )
+        );
+    }
+    page.push_str("</table>");
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const PALETTE: &[&str] = &[
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
+
+/// A stacked daily bar chart as inline SVG.
+/// A stacked bar per day. With `emphasis`, only the series it names stand out (red for high,
+/// orange for medium), the others in grey under one legend entry: a mailbox has a hundred
+/// addresses, and the flagged few must not drown in them.
+fn daily_chart(
+    title: &str,
+    data: &DailySeries,
+    emphasis: Option<&std::collections::HashMap<String, Severity>>,
+) -> String {
+    let colour_of = |index: usize, name: &str| match emphasis {
+        None => PALETTE[index % PALETTE.len()],
+        Some(flagged) => match flagged.get(name) {
+            Some(Severity::High) => "#d62728",
+            Some(Severity::Medium) => "#ff7f0e",
+            _ => "#c7c7c7",
+        },
+    };
+    let (width, height, left, bottom) = (900.0, 220.0, 40.0, 30.0);
+    let days = data.days.len().max(1) as f64;
+    let totals: Vec<u64> = (0..data.days.len())
+        .map(|d| data.series.values().map(|s| s[d]).sum())
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let bar = (width - left) / days;
+    let legend: Vec<(String, &str)> = match emphasis {
+        None => data
+            .series
+            .keys()
+            .enumerate()
+            .map(|(index, name)| (name.clone(), colour_of(index, name)))
+            .collect(),
+        Some(flagged) => {
+            let others = data
+                .series
+                .keys()
+                .filter(|n| !flagged.contains_key(*n))
+                .count();
+            data.series
+                .keys()
+                .enumerate()
+                .filter(|(_, n)| flagged.contains_key(*n))
+                .map(|(index, name)| (format!("{name} (flagged)"), colour_of(index, name)))
+                .chain((others > 0).then(|| (format!("{others} other sources"), "#c7c7c7")))
+                .collect()
+        }
+    };
+    let legend_rows = legend.len().div_ceil(4).max(1) as f64;
+    let mut svg = format!("<figure><figcaption>{}</figcaption><svg viewBox=\"0 0 {width} {}\" width=\"100%\" role=\"img\">", escape(title), height + 16.0 + 14.0 * legend_rows);
+    let mut base = vec![0u64; data.days.len()];
+    for (index, (name, counts)) in data.series.iter().enumerate() {
+        let colour = colour_of(index, name);
+        for (day, count) in counts.iter().enumerate() {
+            if *count == 0 {
+                continue;
+            }
+            let y0 = height - bottom - (base[day] as f64 / max) * (height - bottom - 10.0);
+            let h = (*count as f64 / max) * (height - bottom - 10.0);
+            let _ = write!(svg, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{colour}\"><title>{} {}: {count}</title></rect>",
+                left + day as f64 * bar, y0 - h, (bar - 0.5).max(0.5), h, escape(&data.days[day]), escape(name));
+            base[day] += count;
+        }
+    }
+    let _ = write!(svg, "<text x=\"2\" y=\"14\" font-size=\"11\">{max}</text><text x=\"2\" y=\"{}\" font-size=\"11\">0</text>", height - bottom);
+    if let (Some(first), Some(last)) = (data.days.first(), data.days.last()) {
+        let _ = write!(svg, "<text x=\"{left}\" y=\"{}\" font-size=\"11\">{}</text><text x=\"{width}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text>", height - 10.0, escape(first), height - 10.0, escape(last));
+    }
+    for (index, (name, colour)) in legend.iter().enumerate() {
+        let x = left + (index % 4) as f64 * 215.0;
+        let y = height + 10.0 + (index / 4) as f64 * 14.0;
+        let _ = write!(svg, "<rect x=\"{x}\" y=\"{:.0}\" width=\"10\" height=\"10\" fill=\"{colour}\"/><text x=\"{}\" y=\"{:.0}\" font-size=\"11\">{}</text>", y - 9.0, x + 14.0, y, escape(name));
+    }
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+fn country_chart(counts: &std::collections::BTreeMap<String, u64>) -> String {
+    let max = counts.values().copied().max().unwrap_or(1).max(1) as f64;
+    let mut svg = format!("<figure><figcaption>Logons by country</figcaption><svg viewBox=\"0 0 600 {}\" width=\"60%\" role=\"img\">", counts.len() * 22 + 10);
+    for (index, (country, count)) in counts.iter().enumerate() {
+        let y = 10 + index * 22;
+        let _ = write!(svg, "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"40\" y=\"{y}\" width=\"{:.1}\" height=\"16\" fill=\"#1f77b4\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{count}</text>",
+            y + 13, escape(country), 500.0 * *count as f64 / max, 46.0 + 500.0 * *count as f64 / max, y + 13);
+    }
+    svg.push_str("</svg></figure>");
+    svg
+}

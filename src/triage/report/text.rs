@@ -1,0 +1,226 @@
+//! The report for the terminal: short, most important first, tables aligned.
+
+use std::fmt::Write as _;
+use std::io;
+
+use super::{mailboxes, ReportFormat};
+use crate::triage::analyze::{MailboxReport, Severity};
+use crate::triage::case_view::CaseOverview;
+use crate::triage::events::MailboxEvents;
+
+/// Colour only when `colour`.
+pub struct Text {
+    pub colour: bool,
+}
+
+impl ReportFormat for Text {
+    fn head(&mut self, case: &CaseOverview, out: &mut dyn io::Write) -> io::Result<()> {
+        if case.mailboxes.len() > 1 {
+            let mut text = String::new();
+            case_text(&mut text, case);
+            out.write_all(text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn mailbox(
+        &mut self,
+        _index: usize,
+        report: &MailboxReport,
+        _events: &MailboxEvents,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        out.write_all(mailbox_text(report, self.colour).as_bytes())
+    }
+}
+
+fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
+    let mut out = String::new();
+    let high = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::High)
+        .count();
+    let medium = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Medium)
+        .count();
+    let _ = writeln!(
+        out,
+        "== {}: {} activities, {} to {}; {high} high, {medium} medium findings",
+        report.mailbox,
+        report.activities,
+        report.first.as_deref().unwrap_or("-"),
+        report.last.as_deref().unwrap_or("-")
+    );
+    let low: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Low)
+        .collect();
+    let label = |severity: Severity| {
+        let text = format!("{:<6}", severity.as_str().to_uppercase());
+        match (colour, severity) {
+            (true, Severity::High) => format!("\x1b[1;31m{text}\x1b[0m"),
+            (true, Severity::Medium) => format!("\x1b[33m{text}\x1b[0m"),
+            _ => text,
+        }
+    };
+    let ids = |finding: &crate::triage::analyze::Finding| {
+        if finding.activity_ids.len() > 3 {
+            format!(
+                "{} and {} more",
+                finding.activity_ids[..3].join(", "),
+                finding.activity_ids.len() - 3
+            )
+        } else {
+            finding.activity_ids.join(", ")
+        }
+    };
+    // Each suspicious source as one story: the logon finding, then what its sessions did.
+    let mut shown = std::collections::HashSet::new();
+    for (number, incident) in report.incidents.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{} INCIDENT {} — source {}",
+            label(incident.severity),
+            number + 1,
+            incident.source
+        );
+        for (position, &index) in incident.findings.iter().enumerate() {
+            shown.insert(index);
+            let finding = &report.findings[index];
+            if position == 0 {
+                let _ = writeln!(
+                    out,
+                    "       {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {}",
+                    finding.title,
+                    finding.detail,
+                    finding.playbook.technique,
+                    finding.playbook.next_step,
+                    ids(finding)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "       └ {} {:<10} {} ({}; ids: {})",
+                    finding.severity.as_str(),
+                    finding.category,
+                    finding.title,
+                    finding.playbook.technique,
+                    ids(finding)
+                );
+            }
+        }
+    }
+    for (index, finding) in report.findings.iter().enumerate() {
+        if finding.severity == Severity::Low || shown.contains(&index) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{} {:<10} {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {}",
+            label(finding.severity),
+            finding.category,
+            finding.title,
+            finding.detail,
+            finding.playbook.technique,
+            finding.playbook.next_step,
+            ids(finding)
+        );
+    }
+    if !low.is_empty() {
+        let mut by_category: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for finding in &low {
+            *by_category.entry(finding.category).or_default() += 1;
+        }
+        let counts: Vec<String> = by_category
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "LOW    {} more ({}): see --format json, csv or html",
+            low.len(),
+            counts.join(", ")
+        );
+    }
+    if let Some(logons) = report.tables.iter().find(|t| t.name == "logons") {
+        let _ = writeln!(out, "\nLogon sources:");
+        let picked = [0usize, 2, 4, 6, 7, 8, 9];
+        let rows: Vec<Vec<String>> = std::iter::once(
+            picked
+                .iter()
+                .map(|&i| logons.columns[i].to_string())
+                .collect(),
+        )
+        .chain(
+            logons
+                .rows
+                .iter()
+                .take(15)
+                .map(|r| picked.iter().map(|&i| r[i].to_string()).collect()),
+        )
+        .collect();
+        out.push_str(&aligned(&rows));
+    }
+    out.push('\n');
+    out
+}
+
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The case overview for the terminal: mailboxes, time span, findings per mailbox, and what
+/// several mailboxes share, flagged values first.
+fn case_text(out: &mut String, case: &CaseOverview) {
+    let _ = writeln!(
+        out,
+        "== case: {}, {} to {}",
+        mailboxes(case.mailboxes.len()),
+        case.first.as_deref().unwrap_or("-"),
+        case.last.as_deref().unwrap_or("-")
+    );
+    for m in &case.mailboxes {
+        let _ = writeln!(
+            out,
+            "   {:<40} {:>8} activities  {:>3} high  {:>3} medium",
+            m.mailbox, m.activities, m.high, m.medium
+        );
+    }
+    if !case.shared.is_empty() {
+        let _ = writeln!(out, "== seen in several mailboxes (flagged first):");
+        for s in &case.shared {
+            let flagged = if s.flagged_in.is_empty() {
+                String::new()
+            } else {
+                format!(", flagged in {}", s.flagged_in.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "   {:<11} {} — {} mailboxes ({}){flagged}",
+                s.kind,
+                s.value,
+                s.mailboxes.len(),
+                s.mailboxes.join(", ")
+            );
+        }
+    }
+    out.push('\n');
+}
