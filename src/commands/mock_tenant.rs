@@ -16,6 +16,17 @@ pub fn generate(config: &GenerateConfig) -> Result<(), AppError> {
         let truth = corpus.truth.clone().unwrap_or_default();
         write_atomically(path, &serde_json::to_vec_pretty(&truth).unwrap_or_default())?;
     }
+    if let Some(path) = &config.audit_log {
+        let (records, _) = crate::mock::audit_log::audit_records(&corpus);
+        crate::mock::audit_log::write_export(&records, path)?;
+        if !config.quiet {
+            eprintln!(
+                "wrote {} audit log records to {}",
+                records.len(),
+                path.display()
+            );
+        }
+    }
     if !config.quiet {
         eprintln!(
             "wrote {records} activities in {} mailboxes to {}",

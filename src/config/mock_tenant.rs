@@ -11,6 +11,7 @@ pub struct GenerateConfig {
     pub spec: CorpusSpec,
     pub out: PathBuf,
     pub truth: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -24,7 +25,11 @@ impl GenerateConfig {
         if args.users == 0 {
             return Err(AppError::Usage("--users must be at least 1".into()));
         }
-        let outputs = [("--out", Some(&args.out)), ("--truth", args.truth.as_ref())];
+        let outputs = [
+            ("--out", Some(&args.out)),
+            ("--truth", args.truth.as_ref()),
+            ("--audit-log", args.audit_log.as_ref()),
+        ];
         for (flag, path) in outputs {
             if let Some(path) = path.filter(|p| p.exists() && !args.force) {
                 return Err(AppError::Usage(format!(
@@ -44,6 +49,7 @@ impl GenerateConfig {
             },
             out: args.out.clone(),
             truth: args.truth.clone(),
+            audit_log: args.audit_log.clone(),
             quiet,
         })
     }

@@ -26,6 +26,11 @@ pub struct GenerateArgs {
     /// Write what the scenario planted (mailbox, attacker IPs, activity Ids) as JSON
     #[arg(long)]
     pub truth: Option<PathBuf>,
+    /// Also write the tenant as today's Unified Audit Log would hold it, as a Purview audit
+    /// search export (CSV) that `triage` reads; the bec scenarios add an inbox rule and a
+    /// forwarding change
+    #[arg(long, value_name = "CSV")]
+    pub audit_log: Option<PathBuf>,
     /// Number of mailboxes
     #[arg(long, default_value_t = 5)]
     pub users: usize,

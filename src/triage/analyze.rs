@@ -300,7 +300,19 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
             .cmp(&b.severity)
             .then_with(|| a.category.cmp(b.category))
     });
-    let incidents = group_incidents(&findings, &logons, &sessions);
+    // Audit log records made outside any session (a rule, a forwarding change, a folder sync)
+    // carry their client's address: they join the incident of that source.
+    let made_from: HashMap<&str, String> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                &*e.kind,
+                "InboxRule" | "MailboxForwarding" | "MailItemsSync"
+            )
+        })
+        .filter_map(|e| Some((&*e.id, logon_source(e)?.0)))
+        .collect();
+    let incidents = group_incidents(&findings, &logons, &sessions, &made_from);
     MailboxReport {
         mailbox: mailbox.mailbox.clone(),
         activities: events.len(),
@@ -321,11 +333,12 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
 }
 
 /// One incident per flagged source: its logon finding, and every other finding that cites
-/// what its sessions did (each finding in at most one incident).
+/// what its sessions did, or what was made from it (each finding in at most one incident).
 fn group_incidents(
     findings: &[Finding],
     logons: &techniques::logons::Logons,
     sessions: &[techniques::sessions::Session<'_>],
+    made_from: &HashMap<&str, String>,
 ) -> Vec<Incident> {
     let mut placed: HashSet<usize> = HashSet::default();
     let mut incidents = Vec::new();
@@ -349,10 +362,9 @@ fn group_incidents(
         placed.insert(index);
         let mut members = vec![index];
         for (other, related) in findings.iter().enumerate() {
-            let cites_session = related
-                .activity_ids
-                .iter()
-                .any(|id| session_ids.contains(id.as_str()));
+            let cites_session = related.activity_ids.iter().any(|id| {
+                session_ids.contains(id.as_str()) || made_from.get(id.as_str()) == Some(ip)
+            });
             if other != index
                 && !placed.contains(&other)
                 && related.category != "logon"

@@ -307,6 +307,33 @@ fn a_purview_export_jsonl_and_graph_records_give_the_same_findings() {
     assert!(raised("client")
         .iter()
         .any(|(.., ids)| ids.contains(&attack[5])));
+    // The rule, the forwarding and the sync were made from the attacker's address: they are told
+    // as part of its incident, not beside it.
+    let mailbox = from_export["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mailbox"] == OWNER)
+        .unwrap();
+    let incident = mailbox["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["source"] == ATTACKER_IP)
+        .expect("an incident for the attacker's address");
+    let members: Vec<&str> = incident["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            mailbox["findings"][i.as_u64().unwrap() as usize]["category"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    for category in ["logon", "search", "rule", "forwarding", "client"] {
+        assert!(members.contains(&category), "{category} not in {members:?}");
+    }
     // Nothing of the owner's own office, home or daily syncs is raised.
     for (severity, category, title, ids) in &owner {
         if severity != "low" {
@@ -430,5 +457,52 @@ fn the_mock_tenants_compromise_is_found_through_its_audit_log_export() {
                 );
             }
         }
+    }
+}
+
+/// `mock-tenant generate --audit-log` writes the export an analyst can try triage on.
+#[test]
+fn the_generator_writes_an_audit_log_export_that_triage_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.csv");
+    let generated = Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args([
+            "mock-tenant",
+            "generate",
+            "--quiet",
+            "--users",
+            "3",
+            "--per-user",
+            "400",
+        ])
+        .args(["--scenario", "bec", "--out"])
+        .arg(dir.path().join("corpus.jsonl"))
+        .arg("--audit-log")
+        .arg(&export)
+        .status()
+        .unwrap();
+    assert!(generated.success());
+    assert!(std::fs::read(&export)
+        .unwrap()
+        .starts_with(b"\xEF\xBB\xBFRecordId,"));
+    let triaged = Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args(["triage", "--quiet", "--format", "jsonl"])
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(triaged.status.success());
+    let findings: Vec<Value> = String::from_utf8_lossy(&triaged.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for category in ["rule", "forwarding", "logon"] {
+        assert!(
+            findings
+                .iter()
+                .any(|f| f["category"] == category && f["severity"] == "high"),
+            "no high {category} finding"
+        );
     }
 }
