@@ -10,7 +10,7 @@
 //! (peers read it so), the folder path of `MailItemsAccessed` Sync in `Folders[].Path`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -107,10 +107,15 @@ fn for_each_record(
         }
         AuditFormat::PurviewCsv => {
             // The export begins with a byte order mark, which would otherwise stick to the
-            // first column's name.
-            let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-            let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-            let mut reader = csv::Reader::from_reader(body);
+            // first column's name; the file is streamed, not read whole.
+            let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+            let mut start = [0u8; 3];
+            let read = file.read(&mut start).map_err(|e| io_error(path, e))?;
+            if start[..read] != *b"\xEF\xBB\xBF" {
+                file.seek(SeekFrom::Start(0))
+                    .map_err(|e| io_error(path, e))?;
+            }
+            let mut reader = csv::Reader::from_reader(BufReader::new(file));
             let headers = reader.headers().map_err(|e| io_error(path, e))?.clone();
             let Some(column) = headers
                 .iter()
