@@ -91,80 +91,78 @@ fn timesketch_rows<'a>(
     report: &'a MailboxReport,
     mailbox: &'a MailboxEvents,
 ) -> impl Iterator<Item = Map<String, Value>> + 'a {
-    {
-        let mut cited: HashMap<&str, (Severity, &str)> = HashMap::new();
-        for finding in &report.findings {
-            for id in &finding.activity_ids {
-                let entry = cited
-                    .entry(id.as_str())
-                    .or_insert((finding.severity, finding.category));
-                if finding.severity < entry.0 {
-                    *entry = (finding.severity, finding.category);
-                }
+    let mut cited: HashMap<&str, (Severity, &str)> = HashMap::new();
+    for finding in &report.findings {
+        for id in &finding.activity_ids {
+            let entry = cited
+                .entry(id.as_str())
+                .or_insert((finding.severity, finding.category));
+            if finding.severity < entry.0 {
+                *entry = (finding.severity, finding.category);
             }
         }
-        let times = times_of(report, mailbox);
-        let activities = mailbox.events.iter().filter_map(move |event| {
-            let time = event.time?;
-            let mut row = Map::new();
-            row.insert(
-                "message".into(),
-                json!(format!("{}: {}", mailbox.mailbox, describe(event))),
-            );
-            row.insert("datetime".into(), json!(iso(time)));
-            row.insert("timestamp".into(), json!(time.timestamp_micros()));
-            row.insert("timestamp_desc".into(), json!("Activity time"));
-            row.insert("mailbox".into(), json!(mailbox.mailbox));
-            row.insert("activity_id".into(), json!(event.id));
-            row.insert("activity_type".into(), json!(event.kind));
-            row.insert("app".into(), json!(event.app));
-            row.insert("session_id".into(), json!(event.session));
-            row.insert("item_id".into(), json!(event.item));
-            row.insert(
-                "client_ip".into(),
-                json!(logon_source(event).map(|(ip, _)| ip).unwrap_or_default()),
-            );
-            row.insert(
-                "user_agent".into(),
-                json!(user_agent(event).unwrap_or_default()),
-            );
-            let (severity, category) = cited
-                .get(&*event.id)
-                .map(|(s, c)| (s.as_str(), *c))
-                .unwrap_or(("", ""));
-            row.insert("finding_severity".into(), json!(severity));
-            row.insert("finding_category".into(), json!(category));
-            Some(row)
-        });
-        let findings = report.findings.iter().filter_map(move |finding| {
-            let (first, _) = span(finding, &times)?;
-            let mut row = Map::new();
-            row.insert(
-                "message".into(),
-                json!(format!(
-                    "{}: [{}] {}",
-                    mailbox.mailbox,
-                    finding.severity.as_str().to_uppercase(),
-                    finding.title
-                )),
-            );
-            row.insert("datetime".into(), json!(iso(first)));
-            row.insert("timestamp".into(), json!(first.timestamp_micros()));
-            row.insert(
-                "timestamp_desc".into(),
-                json!("Finding (first cited activity)"),
-            );
-            row.insert("mailbox".into(), json!(mailbox.mailbox));
-            row.insert("activity_id".into(), json!(finding.activity_ids.join(" ")));
-            row.insert("activity_type".into(), json!("Finding"));
-            row.insert("finding_severity".into(), json!(finding.severity.as_str()));
-            row.insert("finding_category".into(), json!(finding.category));
-            row.insert("technique".into(), json!(finding.playbook.technique));
-            row.insert("detail".into(), json!(finding.detail));
-            Some(row)
-        });
-        activities.chain(findings)
     }
+    let times = times_of(report, mailbox);
+    let activities = mailbox.events.iter().filter_map(move |event| {
+        let time = event.time?;
+        let mut row = Map::new();
+        row.insert(
+            "message".into(),
+            json!(format!("{}: {}", mailbox.mailbox, describe(event))),
+        );
+        row.insert("datetime".into(), json!(iso(time)));
+        row.insert("timestamp".into(), json!(time.timestamp_micros()));
+        row.insert("timestamp_desc".into(), json!("Activity time"));
+        row.insert("mailbox".into(), json!(mailbox.mailbox));
+        row.insert("activity_id".into(), json!(event.id));
+        row.insert("activity_type".into(), json!(event.kind));
+        row.insert("app".into(), json!(event.app));
+        row.insert("session_id".into(), json!(event.session));
+        row.insert("item_id".into(), json!(event.item));
+        row.insert(
+            "client_ip".into(),
+            json!(logon_source(event).map(|(ip, _)| ip).unwrap_or_default()),
+        );
+        row.insert(
+            "user_agent".into(),
+            json!(user_agent(event).unwrap_or_default()),
+        );
+        let (severity, category) = cited
+            .get(&*event.id)
+            .map(|(s, c)| (s.as_str(), *c))
+            .unwrap_or(("", ""));
+        row.insert("finding_severity".into(), json!(severity));
+        row.insert("finding_category".into(), json!(category));
+        Some(row)
+    });
+    let findings = report.findings.iter().filter_map(move |finding| {
+        let (first, _) = span(finding, &times)?;
+        let mut row = Map::new();
+        row.insert(
+            "message".into(),
+            json!(format!(
+                "{}: [{}] {}",
+                mailbox.mailbox,
+                finding.severity.as_str().to_uppercase(),
+                finding.title
+            )),
+        );
+        row.insert("datetime".into(), json!(iso(first)));
+        row.insert("timestamp".into(), json!(first.timestamp_micros()));
+        row.insert(
+            "timestamp_desc".into(),
+            json!("Finding (first cited activity)"),
+        );
+        row.insert("mailbox".into(), json!(mailbox.mailbox));
+        row.insert("activity_id".into(), json!(finding.activity_ids.join(" ")));
+        row.insert("activity_type".into(), json!("Finding"));
+        row.insert("finding_severity".into(), json!(finding.severity.as_str()));
+        row.insert("finding_category".into(), json!(finding.category));
+        row.insert("technique".into(), json!(finding.playbook.technique));
+        row.insert("detail".into(), json!(finding.detail));
+        Some(row)
+    });
+    activities.chain(findings)
 }
 
 /// The columns of the Timesketch CSV, mandatory ones first.

@@ -15,29 +15,29 @@ impl ReportFormat for Html {
     /// mailboxes share.
     fn head(&mut self, case: &CaseOverview, out: &mut dyn io::Write) -> io::Result<()> {
         let mut page = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>o365-activities triage</title><style>\
-         body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:18px;margin-top:32px}\
-         table{border-collapse:collapse;margin:8px 0 24px;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}\
-         th{background:#f0f0f0}.high{background:#fbd5d5}.medium{background:#fdf0c8}.low{background:#eef}figure{margin:12px 0}figcaption{font-weight:600}\
-         details{margin:8px 0}</style></head><body><h1>o365-activities triage</h1>",
-    );
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>o365-activities triage</title><style>\
+             body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:18px;margin-top:32px}\
+             table{border-collapse:collapse;margin:8px 0 24px;font-size:12px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}\
+             th{background:#f0f0f0}.high{background:#fbd5d5}.medium{background:#fdf0c8}.low{background:#eef}figure{margin:12px 0}figcaption{font-weight:600}\
+             details{margin:8px 0}</style></head><body><h1>o365-activities triage</h1>",
+        );
         let _ = write!(
-        page,
-        "<h2 id=\"overview\">Overview</h2><p>{}, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
-        mailboxes(case.mailboxes.len()),
-        escape(case.first.as_deref().unwrap_or("-")),
-        escape(case.last.as_deref().unwrap_or("-"))
-    );
+            page,
+            "<h2 id=\"overview\">Overview</h2><p>{}, {} to {}</p><table><tr><th>Mailbox</th><th>Activities</th><th>High</th><th>Medium</th></tr>",
+            mailboxes(case.mailboxes.len()),
+            escape(case.first.as_deref().unwrap_or("-")),
+            escape(case.last.as_deref().unwrap_or("-"))
+        );
         for (index, m) in case.mailboxes.iter().enumerate() {
             let _ = write!(
-            page,
-            "<tr class=\"{}\"><td><a href=\"#mailbox{index}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            if m.high > 0 { "high" } else if m.medium > 0 { "medium" } else { "" },
-            escape(&m.mailbox),
-            m.activities,
-            m.high,
-            m.medium
-        );
+                page,
+                "<tr class=\"{}\"><td><a href=\"#mailbox{index}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if m.high > 0 { "high" } else if m.medium > 0 { "medium" } else { "" },
+                escape(&m.mailbox),
+                m.activities,
+                m.high,
+                m.medium
+            );
         }
         page.push_str("</table>");
         if !case.shared.is_empty() {
