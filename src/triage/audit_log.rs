@@ -56,11 +56,20 @@ pub fn detect(path: &Path) -> Result<Option<AuditFormat>, AppError> {
 /// The mailboxes a file's records concern (the mailbox owner, or the user who acted).
 pub fn mailboxes(path: &Path, format: AuditFormat) -> Result<BTreeSet<String>, AppError> {
     let mut found = BTreeSet::new();
-    for_each_record(path, format, |record| {
-        if let Some(mailbox) = mailbox_of(&record) {
+    let mut unowned = 0u64;
+    for_each_record(path, format, |record| match mailbox_of(&record) {
+        Some(mailbox) => {
             found.insert(mailbox);
         }
+        None => unowned += 1,
     })?;
+    if unowned > 0 {
+        // Said, not silently dropped: a record that names no user cannot be put in a mailbox.
+        tracing::warn!(
+            "{}: {unowned} records name neither MailboxOwnerUPN nor UserId and are left out",
+            path.display()
+        );
+    }
     Ok(found)
 }
 

@@ -506,3 +506,28 @@ fn the_generator_writes_an_audit_log_export_that_triage_reads() {
         );
     }
 }
+
+/// A record that names no user is left out, and said to be.
+#[test]
+fn records_without_a_user_are_counted_not_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut records, _) = tenant();
+    if let Value::Object(fields) = &mut records[5] {
+        fields.remove("UserId");
+        fields.remove("MailboxOwnerUPN");
+    }
+    let lines = dir.path().join("records.jsonl");
+    write_lines(&lines, records.into_iter());
+    let result = Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args(["triage", "--format", "jsonl"])
+        .arg(&lines)
+        .output()
+        .unwrap();
+    assert!(result.status.success());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("1 records name neither MailboxOwnerUPN nor UserId"),
+        "{stderr}"
+    );
+}
