@@ -115,22 +115,7 @@ pub async fn run(
             );
         }
         eprintln!();
-        crate::output::write_stdout(
-            &report::render(
-                report::Text {
-                    colour: config.colour,
-                },
-                &reports,
-                &mailboxes,
-            )
-            .map_err(|e| {
-                OutputError::io(
-                    "cannot write to",
-                    std::path::Path::new("standard output"),
-                    e,
-                )
-            })?,
-        )?;
+        print_text(config.colour, &reports, &mailboxes)?;
         // The same compromise, found through the audit log.
         let (audit_report, audit_events) = triage_one(&export_path, &truth.mailbox, &settings)?;
         eprintln!(
@@ -142,21 +127,10 @@ pub async fn run(
                 .map(|t| t.forwarding_to.as_str())
                 .unwrap_or("-")
         );
-        crate::output::write_stdout(
-            &report::render(
-                report::Text {
-                    colour: config.colour,
-                },
-                std::slice::from_ref(&audit_report),
-                std::slice::from_ref(&audit_events),
-            )
-            .map_err(|e| {
-                OutputError::io(
-                    "cannot write to",
-                    std::path::Path::new("standard output"),
-                    e,
-                )
-            })?,
+        print_text(
+            config.colour,
+            std::slice::from_ref(&audit_report),
+            std::slice::from_ref(&audit_events),
         )?;
         eprintln!("Written to {}:", out_dir.display());
         eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
@@ -196,4 +170,15 @@ fn triage_one(
         .ok_or_else(|| AppError::Other(format!("the audit log export holds no {mailbox}")))?;
     let events = input.load()?;
     Ok((analyze_mailbox(&events, settings), events))
+}
+
+/// The text report of `reports` on standard output.
+fn print_text(
+    colour: bool,
+    reports: &[crate::triage::MailboxReport],
+    mailboxes: &[crate::triage::MailboxEvents],
+) -> Result<(), OutputError> {
+    crate::output::write_stdout_with(|out| {
+        report::write(report::Text { colour }, reports, mailboxes, out)
+    })
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use crate::cli::TriageFormat;
 use crate::config::TriageConfig;
 use crate::error::AppError;
-use crate::output::OutputError;
 use crate::triage::exports::{FindingsJsonl, Indicators, TimesketchWriter};
 use crate::triage::report::{CsvTables, Html, Json, ReportFormat, StreamedReport, Text};
 use crate::triage::{analyze_mailbox, plan_inputs};
@@ -54,9 +53,7 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         let events = input.load()?;
         let analysed = analyze_mailbox(&events, &config.settings);
         match &mut report {
-            Report::Streamed(streamed) => streamed
-                .add(&analysed, &events)
-                .map_err(|e| OutputError::io("cannot write", Path::new("the report spool"), e))?,
+            Report::Streamed(streamed) => streamed.add(&analysed, &events)?,
             Report::Tables(tables) => tables.add(&analysed)?,
         }
         if let Some(timesketch) = &mut timesketch {

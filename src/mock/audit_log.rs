@@ -102,12 +102,7 @@ fn mailbox_records(mailbox: &str, activities: &[Value]) -> Vec<Value> {
         message_ids
             .get(item)
             .map(|m| m.to_string())
-            .unwrap_or_else(|| {
-                format!(
-                    "<{}@contoso.example>",
-                    &item[item.len().saturating_sub(16)..]
-                )
-            })
+            .unwrap_or_else(|| format!("<{item}@contoso.example>"))
     };
     // A mailbox record carries the address of the session that made it (a logon's).
     let mut session_address: HashMap<&str, (String, String)> = HashMap::new();
@@ -202,8 +197,9 @@ fn mailbox_records(mailbox: &str, activities: &[Value]) -> Vec<Value> {
             }
             _ => continue,
         };
-        if record["ClientIPAddress"] == "" {
-            record.as_object_mut().map(|r| r.remove("ClientIPAddress"));
+        // A record whose session opened with no logon carries no address, not an empty one.
+        if let (true, Some(fields)) = (record["ClientIPAddress"] == "", record.as_object_mut()) {
+            fields.remove("ClientIPAddress");
         }
         records.push(record);
     }

@@ -180,36 +180,9 @@ fn tenant() -> (Vec<Value>, Vec<String>) {
     (r.records, attack)
 }
 
+/// As Purview writes it: a BOM, CRLF, the record as JSON in a quoted column.
 fn write_export(path: &Path, records: &[Value]) {
-    // As Purview writes it: a BOM, CRLF, the record as JSON in a quoted column.
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::from(&b"\xEF\xBB\xBF"[..]));
-    out.write_record([
-        "RecordId",
-        "CreationDate",
-        "RecordType",
-        "Operation",
-        "UserId",
-        "AuditData",
-        "AssociatedAdminUnits",
-        "AssociatedAdminUnitsNames",
-    ])
-    .unwrap();
-    for record in records {
-        out.write_record([
-            record["Id"].as_str().unwrap(),
-            &format!("{}.0000000Z", record["CreationTime"].as_str().unwrap()),
-            &record["RecordType"].to_string(),
-            record["Operation"].as_str().unwrap(),
-            record["UserId"].as_str().unwrap(),
-            &record.to_string(),
-            "",
-            "",
-        ])
-        .unwrap();
-    }
-    std::fs::write(path, out.into_inner().unwrap()).unwrap();
+    o365_activities::mock::audit_log::write_export(records, path).unwrap();
 }
 
 fn write_lines(path: &Path, records: impl Iterator<Item = Value>) {
@@ -388,7 +361,7 @@ fn an_export_without_audit_data_is_refused_with_what_to_give() {
 /// the finance colleague's mailbox.
 #[test]
 fn the_mock_tenants_compromise_is_found_through_its_audit_log_export() {
-    use o365_activities::mock::audit_log::{audit_records, write_export};
+    use o365_activities::mock::audit_log::audit_records;
     use o365_activities::mock::{generate, CorpusSpec, Scenario};
     use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
     use o365_activities::triage::{analyze_mailbox, plan_inputs, Settings, Severity};
@@ -406,7 +379,7 @@ fn the_mock_tenants_compromise_is_found_through_its_audit_log_export() {
         let planted = planted.expect("the rule and forwarding are planted");
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("audit.csv");
-        write_export(&records, &export).unwrap();
+        write_export(&export, &records);
         let settings = Settings {
             home_countries: vec![],
             keywords: DEFAULT_KEYWORDS.iter().map(|s| s.to_string()).collect(),

@@ -24,11 +24,7 @@ pub fn rules(
     let outside = |addresses: &str| -> Vec<String> {
         addresses
             .split([';', ',', ' '])
-            .map(|a| {
-                a.trim()
-                    .trim_start_matches("smtp:")
-                    .trim_start_matches("SMTP:")
-            })
+            .map(bare_address)
             .filter(|a| a.contains('@'))
             .filter(|a| {
                 let their = a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
@@ -97,7 +93,7 @@ pub fn rules(
             "MailboxForwarding" => {
                 let raw = event.prop("ForwardTo").unwrap_or("");
                 let forwards = outside(raw);
-                let to = raw.trim_start_matches("smtp:").trim_start_matches("SMTP:");
+                let to = bare_address(raw);
                 let keeps = event
                     .prop("RuleActions")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"));
@@ -155,4 +151,12 @@ pub fn rules(
         columns: vec!["Time", "Kind", "Severity", "What", "SourceIP", "Id"],
         rows: cells(rows),
     });
+}
+
+/// An address as Exchange may write it (`smtp:a@b`, `SMTP:a@b`), without the prefix.
+fn bare_address(raw: &str) -> &str {
+    let raw = raw.trim();
+    raw.strip_prefix("smtp:")
+        .or_else(|| raw.strip_prefix("SMTP:"))
+        .unwrap_or(raw)
 }

@@ -70,9 +70,14 @@ impl StreamedReport {
         })
     }
 
-    pub fn add(&mut self, report: &MailboxReport, events: &MailboxEvents) -> io::Result<()> {
+    pub fn add(
+        &mut self,
+        report: &MailboxReport,
+        events: &MailboxEvents,
+    ) -> Result<(), OutputError> {
         self.format
-            .mailbox(self.mailboxes, report, events, &mut self.spool)?;
+            .mailbox(self.mailboxes, report, events, &mut self.spool)
+            .map_err(|e| OutputError::io("cannot write", Path::new(SPOOL), e))?;
         self.overview.add(report);
         self.mailboxes += 1;
         Ok(())
@@ -109,21 +114,29 @@ impl StreamedReport {
     }
 }
 
-/// A whole report in memory, for reports already made (the demo, tests): the same formats.
-pub fn render(
+/// A whole report of reports already made (the demo, tests), in the same formats.
+pub fn write(
     mut format: impl ReportFormat,
+    reports: &[MailboxReport],
+    mailboxes: &[MailboxEvents],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    format.head(&super::case_view::overview(reports), out)?;
+    for (index, (report, events)) in reports.iter().zip(mailboxes).enumerate() {
+        format.mailbox(index, report, events, out)?;
+    }
+    format.tail(out)
+}
+
+/// `write` into a string.
+pub fn render(
+    format: impl ReportFormat,
     reports: &[MailboxReport],
     mailboxes: &[MailboxEvents],
 ) -> io::Result<String> {
     let mut out = Vec::new();
-    let written: io::Result<()> = (|| {
-        format.head(&super::case_view::overview(reports), &mut out)?;
-        for (index, (report, events)) in reports.iter().zip(mailboxes).enumerate() {
-            format.mailbox(index, report, events, &mut out)?;
-        }
-        format.tail(&mut out)
-    })();
-    written.map(|()| String::from_utf8_lossy(&out).into_owned())
+    write(format, reports, mailboxes, &mut out)?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// "1 mailbox", "3 mailboxes".
