@@ -179,6 +179,9 @@ pub struct BatchArgs {
     pub query: QueryArgs,
 
     #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
     pub connection: ConnectionArgs,
 }
 
@@ -198,9 +201,10 @@ The token comes from --token or the OAUTH_TOKEN environment variable.";
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Target mailbox: a user principal name, or `me` for the caller's own
+    /// Target mailbox: a user principal name, or `me` for the caller's own (with --source feed:
+    /// the users to keep, repeatable; every user when absent)
     #[arg(long, value_name = "UPN|me")]
-    pub user: String,
+    pub user: Vec<String>,
 
     /// Output file: .csv, .jsonl or .ndjson; `-` writes to standard output
     #[arg(long, value_name = "PATH")]
@@ -227,7 +231,110 @@ pub struct PullArgs {
     pub query: QueryArgs,
 
     #[command(flatten)]
+    pub source: SourceArgs,
+
+    #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// Which API to read, and how to sign in to the audit log APIs.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// activities: the Outlook Activities API (withdrawn in 2018; the mock tenant serves it);
+    /// audit: Microsoft Graph audit log queries (the Unified Audit Log, about 180 days);
+    /// feed: the Office 365 Management Activity API (the last 7 days)
+    #[arg(long, value_enum, default_value = "activities")]
+    pub source: SourceName,
+
+    /// Audit log operations to keep (--source audit), e.g. MailItemsAccessed,MailboxLogin
+    #[arg(long, value_name = "OP", num_args = 1.., value_delimiter = ',')]
+    pub operations: Vec<String>,
+
+    /// Audit log record types to keep (--source audit), e.g. exchangeItem
+    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',')]
+    pub record_types: Vec<String>,
+
+    /// Graph version of the audit log query API (--source audit)
+    #[arg(long, value_enum, default_value = "v1.0")]
+    pub graph_version: GraphVersion,
+
+    /// Seconds between two polls of a running audit log query
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub poll_interval: f64,
+
+    /// Seconds one audit log query may run before the pull stops with what it has
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub query_timeout: u64,
+
+    /// Narrowest range, in seconds, that a query over its record limit is split down to
+    #[arg(long, default_value_t = 1, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_split: u64,
+
+    /// Content types to collect (--source feed)
+    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',',
+          default_value = "Audit.Exchange,Audit.AzureActiveDirectory")]
+    pub content_types: Vec<String>,
+
+    /// State file of the blobs fetched by earlier complete runs (--source feed): they are
+    /// skipped, and this run's are added once it completes
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Tenant id (or a verified domain; the Management Activity API wants the id)
+    #[arg(long, value_name = "ID|DOMAIN")]
+    pub tenant: Option<String>,
+
+    /// Application (client) id to sign in as; its secret comes from O365_CLIENT_SECRET or a
+    /// prompt, unless --certificate or --device-code is given
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// PEM file with the app's certificate and private key (a signed client assertion)
+    #[arg(long, value_name = "PEM", conflicts_with = "device_code")]
+    pub certificate: Option<PathBuf>,
+
+    /// Sign in as an analyst at this terminal: print a code to enter at the sign-in page
+    #[arg(long)]
+    pub device_code: bool,
+
+    /// Microsoft Graph root
+    #[arg(
+        long,
+        env = "O365_GRAPH_URL",
+        value_name = "URL",
+        default_value = "https://graph.microsoft.com"
+    )]
+    pub graph_url: String,
+
+    /// Office 365 Management APIs root
+    #[arg(
+        long,
+        env = "O365_MANAGEMENT_URL",
+        value_name = "URL",
+        default_value = "https://manage.office.com"
+    )]
+    pub management_url: String,
+
+    /// Identity platform root (national clouds, or the mock tenant)
+    #[arg(long, env = "O365_AUTHORITY_URL", value_name = "URL",
+          default_value = crate::signin::DEFAULT_AUTHORITY_URL)]
+    pub authority_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceName {
+    Activities,
+    Audit,
+    Feed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphVersion {
+    #[value(name = "v1.0")]
+    V1,
+    #[value(name = "beta")]
+    Beta,
 }
 
 /// What to retrieve.
@@ -345,7 +452,7 @@ pub enum MockTenantCommand {
     /// Write a deterministic corpus of mailbox activities (JSON Lines)
     Generate(crate::mock::GenerateArgs),
     /// Serve a corpus over HTTP as the Activities API does
-    Serve(crate::mock::ServeArgs),
+    Serve(Box<crate::mock::ServeArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod batch;
 mod demo;
 mod mock_tenant;
+mod source;
 mod triage;
 
 pub use batch::BatchConfig;
@@ -30,8 +31,10 @@ pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
 
 impl PullConfig {
     pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
-        let query = QueryConfig::from_args(&args.query, &args.connection, now)?;
-        let client = client_options(&args.user, &args.connection, args.dry_run)?;
+        let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        let (kind, client) =
+            source::source_and_client(&args.source, &args.connection, &args.user, args.dry_run)?;
+        query.source = kind;
         // A dry run writes nothing, so it neither plans files nor refuses existing ones.
         let destination = if args.output.as_os_str() == "-" || args.dry_run {
             Destination::Stdout(args.format.unwrap_or(OutputFormat::Jsonl))
@@ -136,6 +139,7 @@ impl QueryConfig {
             page_size: connection.page_size,
             paging: connection.paging,
             mailbox_concurrency: connection.mailbox_concurrency as usize,
+            source: crate::source::SourceKind::Activities,
         })
     }
 }
@@ -224,9 +228,26 @@ pub fn client_options(
             "--base-url {base_url:?} must be an http(s) URL without a query, e.g. https://outlook.office.com"
         )));
     }
-    Ok(ClientOptions {
+    Ok(connection_options(
         base_url,
-        api_version: connection.api_version.as_str().to_string(),
+        connection.api_version.as_str(),
+        user,
+        credentials,
+        connection,
+    ))
+}
+
+/// The connection to `base_url` as `connection`'s flags set it (timeouts, retries, body cap).
+pub fn connection_options(
+    base_url: String,
+    api_version: &str,
+    user: &str,
+    credentials: Credentials,
+    connection: &ConnectionArgs,
+) -> ClientOptions {
+    ClientOptions {
+        base_url,
+        api_version: api_version.to_string(),
         user: user.to_string(),
         credentials,
         timeout: Duration::from_secs(connection.timeout),
@@ -240,7 +261,7 @@ pub fn client_options(
         },
         budget: RateBudget::default(),
         max_page_bytes: connection.max_page_bytes,
-    })
+    }
 }
 
 fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppError> {

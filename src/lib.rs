@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod record;
 pub mod secret;
+pub mod signin;
 pub mod source;
 pub mod timespec;
 pub mod triage;

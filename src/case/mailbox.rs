@@ -14,13 +14,13 @@ use tokio::sync::watch;
 use super::resume::resume_partial;
 use super::{relative, CaseFile, Checkpoint, MailboxEntry, MailboxPaths, MailboxStatus};
 use crate::error::AppError;
-use crate::http::{ActivitiesClient, ClientOptions, Refusal, Sleeper};
+use crate::http::{ClientOptions, Refusal, Sleeper};
 use crate::output::{
     commit, hash_file, CsvOptions, JsonlWriter, OutputError, OutputFormat, OutputPlan, PullCounters,
 };
 use crate::pipeline::{self, CheckpointHook, CrashPoints, DurablePoint, EvidenceSinks};
 use crate::progress::ProgressReport;
-use crate::source::{ActivitiesSource, QueryConfig, SpoolPlace};
+use crate::source::{AnySource, QueryConfig, SourceClient, SpoolPlace};
 
 /// What every mailbox of a run shares.
 pub struct CaseRun {
@@ -123,14 +123,21 @@ pub async fn pull(
 
     let mut options = run.client.clone();
     options.user = entry.mailbox.clone();
-    let client =
-        ActivitiesClient::new(options, Arc::clone(&run.sleeper)).map_err(AppError::from)?;
+    let client = SourceClient::new(options, &run.query.source, Arc::clone(&run.sleeper))
+        .map_err(AppError::from)?;
     let spools = SpoolPlace {
         dir: paths.folder.clone(),
         prefix: ".activities".into(),
     };
-    let mut source =
-        ActivitiesSource::new(&client, &run.query, spools, before.bound).map_err(AppError::from)?;
+    let mut source = AnySource::new(
+        &client,
+        &run.query,
+        &entry.mailbox,
+        run.sleeper.as_ref(),
+        spools,
+        before.bound,
+    )
+    .map_err(AppError::from)?;
     let progress = MailboxProgress {
         run,
         bar,

@@ -10,6 +10,12 @@ use crate::output::{write_atomically, OutputError, PullCounters};
 /// What the run asked for: a resumed run must ask for exactly the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunParameters {
+    /// `activities` or `audit` (Graph audit log queries).
+    #[serde(default = "activities_source")]
+    pub source: String,
+    /// The audit log's operations and record types asked for.
+    #[serde(default)]
+    pub source_filters: Vec<String>,
     pub base_url: String,
     pub api_version: String,
     pub start: Option<String>,
@@ -31,6 +37,10 @@ pub struct RunParameters {
     /// SHA-256 of the user list (one UPN a line, as read: comments and blank lines left out).
     #[serde(alias = "users_file_sha256")]
     pub users_sha256: String,
+}
+
+fn activities_source() -> String {
+    "activities".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 use super::mailbox::{CaseRun, Stopped};
 use super::{relative, Checkpoint, MailboxEntry, MailboxPaths};
 use crate::output::{CsvBuilder, OutputError, OutputFormat, OutputPlan};
-use crate::source::ActivitiesSource;
 
 /// The partial evidence a pull continues: the checkpointed part of an earlier run, checked
 /// against the checkpoint's SHA-256, or a new, empty file.
@@ -32,7 +31,7 @@ pub fn resume_partial(
     paths: &MailboxPaths,
     entry: &mut MailboxEntry,
 ) -> Result<Resumed, Stopped> {
-    let saved = if ActivitiesSource::resumable(run.query.paging) && paths.partial.exists() {
+    let saved = if run.query.source.resumable(run.query.paging) && paths.partial.exists() {
         Checkpoint::load(&paths.checkpoint)?
     } else {
         None

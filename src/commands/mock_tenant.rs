@@ -6,7 +6,9 @@ use std::io::Write;
 use crate::config::{GenerateConfig, ServeConfig};
 use crate::error::AppError;
 use crate::mock::store::load_corpus;
-use crate::mock::{corpus_by_mailbox, default_corpus, generate as generate_corpus, write_corpus};
+use crate::mock::{
+    corpus_by_mailbox, default_corpus, generate as generate_corpus, write_corpus, Corpus,
+};
 use crate::output::write_atomically;
 
 pub fn generate(config: &GenerateConfig) -> Result<(), AppError> {
@@ -45,15 +47,26 @@ pub fn generate(config: &GenerateConfig) -> Result<(), AppError> {
 
 pub async fn serve(config: ServeConfig, signal: impl Future<Output = ()>) -> Result<(), AppError> {
     let addr = config.settings.addr;
-    let mailboxes = match &config.corpus {
-        Some(path) => load_corpus(path).map_err(AppError::Usage)?,
-        None => corpus_by_mailbox(default_corpus(config.seed)),
+    let corpus = match &config.corpus {
+        Some(path) => Corpus {
+            mailboxes: load_corpus(path)
+                .map_err(AppError::Usage)?
+                .into_iter()
+                .collect(),
+            truth: None,
+        },
+        None => default_corpus(config.seed),
     };
+    // The same tenant as the Unified Audit Log holds it, for the audit log APIs.
+    let (audit_records, _) = crate::mock::audit_log::audit_records(&corpus);
+    let audit_count = audit_records.len();
+    let mailboxes = corpus_by_mailbox(corpus);
     let summary: Vec<String> = mailboxes
         .iter()
         .map(|(upn, a)| format!("{upn} ({})", a.len()))
         .collect();
-    let server = crate::mock::start(mailboxes, config.settings)
+    let tenant_id = config.settings.audit.tenant_id.clone();
+    let server = crate::mock::start_with_audit_log(mailboxes, audit_records, config.settings)
         .await
         .map_err(|e| AppError::Usage(format!("cannot listen on {addr}: {e}")))?;
     if let Some(path) = &config.url_file {
@@ -65,6 +78,11 @@ pub async fn serve(config: ServeConfig, signal: impl Future<Output = ()>) -> Res
         "mock tenant serving {} mailboxes: {}",
         summary.len(),
         summary.join(", ")
+    );
+    eprintln!(
+        "audit log: {audit_count} records through Graph audit log queries ({url}/v1.0/security/auditLog/queries) \
+         and the Management Activity API (tenant {tenant_id}); sign in at {url}/{tenant_id}/oauth2/v2.0/token",
+        url = server.url
     );
     eprintln!("tokens: {}; stop with Ctrl-C", config.tokens.join(", "));
     server

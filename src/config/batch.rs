@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{client_options, QueryConfig};
+use super::QueryConfig;
 use crate::case::{read_users, RunParameters};
-use crate::cli::BatchArgs;
+use crate::cli::{BatchArgs, SourceName};
 use crate::error::AppError;
 use crate::http::ClientOptions;
 use crate::output::OutputFormat;
@@ -52,9 +52,34 @@ impl BatchConfig {
                 errors.join("\n  ")
             ))
         })?;
-        let query = QueryConfig::from_args(&args.query, &args.connection, now)?;
-        let client = client_options("me", &args.connection, false)?;
+        let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        if matches!(args.source.source, SourceName::Feed) {
+            return Err(AppError::Usage(
+                "batch --source feed is not supported: the Management Activity API serves the \
+                 whole tenant at once, so a case per mailbox would fetch every blob once per \
+                 mailbox. Use pull --source feed with one --user per mailbox (and --state for \
+                 continuous collection)"
+                    .into(),
+            ));
+        }
+        // Each mailbox's client sets its own user; the first stands for the list here.
+        let placeholder = users.users.first().cloned().unwrap_or_else(|| "me".into());
+        let (kind, client) = super::source::source_and_client(
+            &args.source,
+            &args.connection,
+            &[placeholder],
+            false,
+        )?;
+        query.source = kind;
+        let source_filters = match &query.source {
+            crate::source::SourceKind::AuditQuery(options) => {
+                [options.operations.clone(), options.record_types.clone()].concat()
+            }
+            _ => vec![],
+        };
         let parameters = RunParameters {
+            source: query.source.name().to_string(),
+            source_filters,
             base_url: client.base_url.clone(),
             api_version: client.api_version.clone(),
             start: args.query.start.clone(),

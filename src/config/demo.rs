@@ -93,6 +93,7 @@ impl DemoConfig {
                 page_size: 100,
                 paging: PagingMode::Keyset,
                 mailbox_concurrency: 4,
+                source: crate::source::SourceKind::Activities,
             },
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,

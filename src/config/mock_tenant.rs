@@ -4,7 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::AppError;
-use crate::mock::{CorpusSpec, FaultSettings, GenerateArgs, ServeArgs, ServerSettings, TokenSpec};
+use crate::mock::{
+    AppSpec, AuditSettings, CorpusSpec, FaultSettings, GenerateArgs, ServeArgs, ServerSettings,
+    TokenSpec,
+};
 use crate::timespec::{parse_time, RangeEnd};
 
 pub struct GenerateConfig {
@@ -107,6 +110,7 @@ fn server_settings(args: &ServeArgs, log_requests: bool) -> Result<ServerSetting
             "--fail-rate, --reset-rate and --truncate-rate add up to more than 1".into(),
         ));
     }
+    let audit = audit_settings(args, &tokens)?;
     Ok(ServerSettings {
         addr,
         tokens,
@@ -125,6 +129,56 @@ fn server_settings(args: &ServeArgs, log_requests: bool) -> Result<ServerSetting
         log_requests,
         page_cap: args.page_cap.map(|cap| cap as usize),
         page_cap_without_link: false,
+        audit,
+    })
+}
+
+/// The identity platform's and the audit log APIs' settings.
+fn audit_settings(args: &ServeArgs, tokens: &[TokenSpec]) -> Result<AuditSettings, AppError> {
+    let public_key = args
+        .client_public_key
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|e| {
+                AppError::Usage(format!(
+                    "cannot read --client-public-key {}: {e}",
+                    path.display()
+                ))
+            })
+        })
+        .transpose()?;
+    let now = args
+        .feed_now
+        .as_deref()
+        .map(|t| {
+            crate::timespec::parse_time(t, chrono::Utc::now(), crate::timespec::RangeEnd::Start)
+                .map_err(|e| AppError::Usage(format!("--feed-now: {e}")))
+        })
+        .transpose()?;
+    let defaults = AuditSettings::default();
+    Ok(AuditSettings {
+        tenant_id: args.tenant_id.clone(),
+        apps: vec![AppSpec {
+            client_id: args.client_id.clone(),
+            secret: args.client_secret.clone(),
+            public_key,
+        }],
+        token_ttl: args
+            .token_ttl
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.token_ttl),
+        query_polls: args.query_polls,
+        record_limit: args.record_limit,
+        page_size: args.audit_page_size as usize,
+        feed_page_size: args.feed_page_size as usize,
+        throttle_every: args.audit_throttle_every,
+        now,
+        static_tokens: tokens
+            .iter()
+            .filter(|t| !t.withdrawn)
+            .map(|t| t.token.clone())
+            .collect(),
+        ..defaults
     })
 }
 

@@ -1,10 +1,15 @@
-//! The `Authorization` header.
+//! The `Authorization` header: a token given by the analyst, Basic, or a token this run signs
+//! in for (and renews) itself.
+
+use std::sync::Arc;
 
 use base64::Engine;
 
+use super::error::HttpError;
 use crate::secret::SecretString;
+use crate::signin::SignIn;
 
-/// OAuth 2.0 Bearer (v2.0, beta) or Basic (v1.0, username and app password).
+/// OAuth 2.0 Bearer (v2.0, beta) or Basic (v1.0, username and app password), or a sign-in.
 #[derive(Debug, Clone)]
 pub enum Credentials {
     Bearer(SecretString),
@@ -12,12 +17,15 @@ pub enum Credentials {
         username: String,
         password: SecretString,
     },
+    /// Tokens from the identity platform, fetched when first needed and renewed before they
+    /// expire.
+    SignIn(Arc<SignIn>),
 }
 
 impl Credentials {
     /// The header value; the only place a secret leaves its wrapper.
-    pub fn header_value(&self) -> String {
-        match self {
+    pub async fn header_value(&self) -> Result<String, String> {
+        Ok(match self {
             Credentials::Bearer(token) => format!("Bearer {}", token.expose()),
             Credentials::Basic { username, password } => {
                 let pair = format!("{username}:{}", password.expose());
@@ -26,6 +34,25 @@ impl Credentials {
                     base64::engine::general_purpose::STANDARD.encode(pair)
                 )
             }
+            Credentials::SignIn(sign_in) => {
+                format!("Bearer {}", sign_in.access_token().await?.expose())
+            }
+        })
+    }
+
+    /// Whether a rejected token can be replaced by signing in again.
+    pub fn renewable(&self) -> bool {
+        matches!(self, Credentials::SignIn(_))
+    }
+
+    /// Replaces the current token with a new one (after the service rejected it).
+    pub async fn renew(&self) -> Result<(), HttpError> {
+        match self {
+            Credentials::SignIn(sign_in) => sign_in
+                .renew()
+                .await
+                .map_err(|e| super::Refusal::SignIn(e).into()),
+            _ => Ok(()),
         }
     }
 
@@ -34,6 +61,7 @@ impl Credentials {
         match self {
             Credentials::Bearer(_) => "Bearer <redacted>".to_string(),
             Credentials::Basic { username, .. } => format!("Basic <redacted: {username}>"),
+            Credentials::SignIn(sign_in) => format!("Bearer <redacted: {}>", sign_in.describe()),
         }
     }
 }

@@ -18,12 +18,8 @@ pub enum Refusal {
     )]
     ApiWithdrawn { message: String },
 
-    #[error(
-        "the server answered 403 Forbidden ({message}): no valid credentials were accepted. Supply \
-         an OAuth token with --token or OAUTH_TOKEN (scope Mail.Read, plus Mail.Read.Shared for \
-         other users' mailboxes), or --username for Basic authentication on --api-version v1.0"
-    )]
-    Forbidden { message: String },
+    #[error("the server answered 403 Forbidden ({message}): {hint}")]
+    Forbidden { message: String, hint: &'static str },
 
     #[error(
         "mailbox {mailbox} refused access (404 {message:?}): the caller has no permission on this \
@@ -34,10 +30,12 @@ pub enum Refusal {
     )]
     NoMailboxPermission { mailbox: String, message: String },
 
-    #[error(
-        "the server answered 404 Not Found ({message}) for {url}: check --base-url and --api-version"
-    )]
-    NotFound { url: String, message: String },
+    #[error("the server answered 404 Not Found ({message}) for {url}: check {flag}")]
+    NotFound {
+        url: String,
+        message: String,
+        flag: &'static str,
+    },
 
     #[error(
         "the server rejected the request (400 Bad Request): {message}. The query was: {query}"
@@ -46,6 +44,10 @@ pub enum Refusal {
 
     #[error("the server answered {status}: {message}")]
     Other { status: u16, message: String },
+
+    /// No token could be had from the identity platform.
+    #[error("sign-in failed: {0}")]
+    SignIn(String),
 }
 
 /// Any failure of one page request, after the retry policy has had its say.
@@ -64,8 +66,12 @@ pub enum HttpError {
     #[error("{0}")]
     Unsafe(String),
 
-    #[error("cannot connect to {host}: {cause}; check --base-url and the network")]
-    CannotConnect { host: String, cause: String },
+    #[error("cannot connect to {host}: {cause}; check {flag} and the network")]
+    CannotConnect {
+        host: String,
+        cause: String,
+        flag: &'static str,
+    },
 }
 
 /// Human text for a wait, used in warnings.

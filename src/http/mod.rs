@@ -1,5 +1,7 @@
-//! Talking to the Activities API: authentication, the retry policy, the per-mailbox budget.
+//! Talking to the services: authentication, the retry policy, the per-mailbox budget, one
+//! request with the guarantees every source shares (`api.rs`).
 
+mod api;
 mod auth;
 mod client;
 mod error;
@@ -7,6 +9,7 @@ mod limiter;
 mod retry;
 mod sleeper;
 
+pub use api::{error_chain, printable, Answer, ApiClient, ApiOptions, ApiRequest, TOOL_USER_AGENT};
 pub use auth::Credentials;
 pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
 pub use error::{HttpError, Refusal};

@@ -16,7 +16,10 @@ use clap::Args;
 
 pub use corpus_file::{corpus_by_mailbox, default_corpus, write_corpus};
 pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
-pub use server::{start, FaultSettings, RunningServer, ServerSettings, TokenSpec};
+pub use server::{
+    start, start_with_audit_log, AppSpec, AuditSettings, FaultSettings, RunningServer,
+    ServerSettings, TokenSpec, MOCK_TENANT_ID,
+};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -100,4 +103,37 @@ pub struct ServeArgs {
     /// Seed of every random fault
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// Tenant id of the identity platform and the Management Activity API
+    #[arg(long, default_value = server::MOCK_TENANT_ID)]
+    pub tenant_id: String,
+    /// Application that may sign in (client credentials, device code)
+    #[arg(long, default_value = "mock-client-id")]
+    pub client_id: String,
+    /// Its client secret
+    #[arg(long, default_value = "mock-client-secret")]
+    pub client_secret: String,
+    /// Public key (PEM) of its certificate: client assertions must be signed by it (without
+    /// it, an assertion's claims are checked but not its signature)
+    #[arg(long, value_name = "PEM")]
+    pub client_public_key: Option<PathBuf>,
+    /// Polls of a new audit log query before it has succeeded
+    #[arg(long, default_value_t = 2)]
+    pub query_polls: u32,
+    /// Records one audit log query may return (over it, the query is flagged and cut)
+    #[arg(long, default_value_t = 50_000)]
+    pub record_limit: usize,
+    /// Audit log records per page
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_page_size: u64,
+    /// Blobs per page of a Management Activity API content listing
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pub feed_page_size: u64,
+    /// Every n-th request to the audit log APIs is answered 429 (Retry-After: 1)
+    #[arg(long, value_name = "N")]
+    pub audit_throttle_every: Option<u64>,
+    /// The Management Activity API's present, for its 7 days (default: an hour after the
+    /// newest record)
+    #[arg(long, value_name = "TIME")]
+    pub feed_now: Option<String>,
 }

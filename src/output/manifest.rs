@@ -25,6 +25,9 @@ pub struct ManifestFile {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestQuery {
+    /// `activities`, `audit` (Graph audit log queries) or `feed` (Management Activity API).
+    #[serde(default = "activities_source")]
+    pub source: String,
     pub base_url: String,
     pub api_version: String,
     pub mailbox: String,
@@ -75,6 +78,14 @@ pub struct Manifest {
     #[serde(flatten)]
     pub counters: PullCounters,
     pub files: Vec<ManifestFile>,
+    /// How the source fetched the records, beyond the counters: the audit log queries with
+    /// their ids and counts per range, or the Management Activity API's blobs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub source_log: Option<serde_json::Value>,
+}
+
+fn activities_source() -> String {
+    "activities".into()
 }
 
 impl Manifest {

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::{finish_to_files, EvidenceSinks, SyncToDisk};
 use crate::error::AppError;
 use crate::http::ClientOptions;
-use crate::http::{ActivitiesClient, RequestStats, Sleeper};
+use crate::http::{RequestStats, Sleeper};
 use crate::output::{
     commit, create_private, remove_leftovers, CsvBuilder, CsvOptions, JsonlWriter, Manifest,
     ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
@@ -18,7 +18,7 @@ use crate::output::{
 };
 use crate::progress::{ProgressMode, PullProgress};
 use crate::source::QueryConfig;
-use crate::source::{ActivitiesSource, SpoolPlace};
+use crate::source::{AnySource, SourceClient, SpoolPlace};
 
 /// Where a pull's records go.
 #[derive(Debug, Clone)]
@@ -49,6 +49,8 @@ pub struct PullSummary {
     pub manifest: Option<PathBuf>,
     /// An earlier run's partial result of the same output, removed since this one completed.
     pub superseded: Vec<PathBuf>,
+    /// What the records are: `activities` (the Activities API) or `audit log records`.
+    pub noun: &'static str,
 }
 
 /// Runs a pull to its end, or until `interrupt` resolves.
@@ -57,15 +59,21 @@ pub async fn pull_to_destination(
     sleeper: Arc<dyn Sleeper>,
     interrupt: impl Future<Output = ()>,
 ) -> Result<PullSummary, AppError> {
-    let client = ActivitiesClient::new(config.client.clone(), sleeper)?;
+    let client = SourceClient::new(
+        config.client.clone(),
+        &config.query.source,
+        Arc::clone(&sleeper),
+    )?;
     // One run at a time writes an output; what an earlier run left behind goes first.
     let _lock = match &config.destination {
         Destination::Files(plan) if !config.dry_run => Some(lock_output(plan)?),
         _ => None,
     };
-    let mut source = ActivitiesSource::new(
+    let mut source = AnySource::new(
         &client,
         &config.query,
+        &config.client.user,
+        sleeper.as_ref(),
         spool_place(&config.destination),
         None,
     )?;
@@ -76,6 +84,7 @@ pub async fn pull_to_destination(
             files: vec![],
             manifest: None,
             superseded: vec![],
+            noun: config.query.source.noun(),
         });
     }
     let started = Utc::now();
@@ -87,7 +96,15 @@ pub async fn pull_to_destination(
                 sanitize: config.sanitize,
                 bom: config.csv_bom,
             };
-            to_stdout(&mut source, *format, options, &progress, interrupt).await
+            to_stdout(
+                &mut source,
+                *format,
+                config.query.source.noun(),
+                options,
+                &progress,
+                interrupt,
+            )
+            .await
         }
         Destination::Files(plan) => {
             let context = ManifestContext {
@@ -137,7 +154,7 @@ fn spool_place(destination: &Destination) -> SpoolPlace {
 
 /// Runs the pipeline into `sinks`; the sinks back, and the pull's error if it stopped early.
 async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
-    source: &mut ActivitiesSource<'_>,
+    source: &mut AnySource<'_>,
     sinks: EvidenceSinks<W>,
     progress: &PullProgress,
     interrupt: impl Future<Output = ()>,
@@ -149,8 +166,9 @@ async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
 }
 
 async fn to_stdout(
-    source: &mut ActivitiesSource<'_>,
+    source: &mut AnySource<'_>,
     format: OutputFormat,
+    source_noun: &'static str,
     options: CsvOptions,
     progress: &PullProgress,
     interrupt: impl Future<Output = ()>,
@@ -199,6 +217,7 @@ async fn to_stdout(
         files: vec![],
         manifest: None,
         superseded: vec![],
+        noun: source_noun,
     })
 }
 
@@ -217,6 +236,7 @@ impl ManifestContext<'_> {
         records: u64,
         pages: u64,
         files: Vec<ManifestFile>,
+        source: &AnySource<'_>,
     ) -> Manifest {
         let query = &self.config.query;
         let client = &self.config.client;
@@ -232,23 +252,25 @@ impl ManifestContext<'_> {
             status,
             reason,
             query: ManifestQuery {
+                source: query.source.name().to_string(),
                 base_url: client.base_url.clone(),
                 api_version: client.api_version.clone(),
                 mailbox: client.user.clone(),
-                filter: query.filter.expression(None),
-                paging: format!("{:?}", query.paging).to_lowercase(),
+                filter: source.filter_description(query),
+                paging: source.paging_description(query),
                 page_size: query.page_size,
                 select: query.select.clone(),
                 first_request: self.first_request.clone(),
             },
             counters,
             files,
+            source_log: source.log(),
         }
     }
 }
 
 async fn to_files(
-    source: &mut ActivitiesSource<'_>,
+    source: &mut AnySource<'_>,
     plan: &OutputPlan,
     context: &ManifestContext<'_>,
     progress: &PullProgress,
@@ -300,6 +322,7 @@ async fn to_files(
             records,
             pages,
             files,
+            source,
         );
         manifest.write(&plan.partial_manifest())?;
         return Err(AppError::Partial {
@@ -339,8 +362,16 @@ async fn to_files(
         commit(temporary, final_path)?;
     }
     context
-        .manifest(PullStatus::Complete, None, records, pages, files.clone())
+        .manifest(
+            PullStatus::Complete,
+            None,
+            records,
+            pages,
+            files.clone(),
+            source,
+        )
         .write(&plan.manifest)?;
+    source.completed()?;
     // An earlier run's partial result of this output is superseded: no `incomplete` manifest
     // may sit beside a complete one.
     let mut superseded = Vec::new();
@@ -357,6 +388,7 @@ async fn to_files(
         files,
         manifest: Some(plan.manifest.clone()),
         superseded,
+        noun: context.config.query.source.noun(),
     })
 }
 
@@ -374,7 +406,7 @@ fn manifest_file(path: &Path, role: &str, sha256: String, bytes: u64) -> Manifes
 
 fn report_empty(records: u64) {
     if records == 0 {
-        tracing::warn!("no activities matched the query: the result is empty (not an error)");
+        tracing::warn!("no records matched the query: the result is empty (not an error)");
     }
 }
 
@@ -385,7 +417,7 @@ impl PullSummary {
         let Some(manifest) = &summary.manifest else {
             return;
         };
-        eprintln!("pulled {} activities", summary.records);
+        eprintln!("pulled {} {}", summary.records, summary.noun);
         let folder = manifest.parent().unwrap_or(Path::new("."));
         for file in &summary.files {
             eprintln!(

@@ -21,7 +21,7 @@ use std::io::Write;
 
 use crate::progress::ProgressReport;
 use crate::source::paging::{Handover, PagingError, PartialHandover};
-use crate::source::ActivitiesSource;
+use crate::source::AnySource;
 use writer::{SinkWriter, Written};
 
 /// Pulls every record of `source` into `sinks`, stopping early on `interrupt`; hands the sinks
@@ -29,7 +29,7 @@ use writer::{SinkWriter, Written};
 /// for a pull's partial result; with checkpoints, only what no gap precedes). An error instead
 /// of the sinks means the writer thread could not start.
 pub async fn run<W: Write + SyncToDisk + Send + 'static>(
-    source: &mut ActivitiesSource<'_>,
+    source: &mut AnySource<'_>,
     sinks: EvidenceSinks<W>,
     progress: &dyn ProgressReport,
     interrupt: impl std::future::Future<Output = ()>,

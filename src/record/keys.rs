@@ -1,5 +1,7 @@
-//! Reading the keys the pager needs (`Id`, `TimeStamp`, `ActivityCreationTime`) out of a
-//! record's text, borrowing them where they stand.
+//! Reading the keys the pager needs out of a record's text, borrowing them where they stand.
+//! Each source names them its own way: an Activities record `Id` and `TimeStamp` (falling back
+//! to `ActivityCreationTime`), a Graph `auditLogRecord` `id` and `createdDateTime`, a Management
+//! Activity API record `Id` and `CreationTime`.
 //!
 //! A key that occurs twice counts at its first string value, however far a record is read, so
 //! a record read whole (a page) and one read only up to its keys (a line) agree.
@@ -82,11 +84,9 @@ impl<'de> Visitor<'de> for KeysVisitor<'_, 'de> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         while let Some(key) = map.next_key::<JsonKey<'de>>()? {
-            let slot = match &*key {
-                "Id" => &mut self.keys.id,
-                "TimeStamp" => &mut self.keys.timestamp,
-                "ActivityCreationTime" => &mut self.keys.creation_time,
-                _ => {
+            let slot = match self.keys.slot(&key) {
+                Some(slot) => slot,
+                None => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
                 }
@@ -116,16 +116,23 @@ impl<'de> Deserialize<'de> for Keys<'de> {
 }
 
 impl<'a> Keys<'a> {
+    /// Where the value of top-level property `key` goes, if it is a key of any source.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
+        match key {
+            "Id" | "id" => Some(&mut self.id),
+            "TimeStamp" | "createdDateTime" | "CreationTime" => Some(&mut self.timestamp),
+            "ActivityCreationTime" => Some(&mut self.creation_time),
+            _ => None,
+        }
+    }
+
     /// Takes `text`, a string value of top-level property `key`, if `key` is one of the keys
     /// and has no string value yet (the first string counts, as when reading for keys alone).
     // A `&Cow`, not a `&str`: a value borrowed from the page must stay borrowed (`'a`).
     #[allow(clippy::ptr_arg)]
     pub(super) fn offer(&mut self, key: &str, text: &Cow<'a, str>) {
-        let slot = match key {
-            "Id" => &mut self.id,
-            "TimeStamp" => &mut self.timestamp,
-            "ActivityCreationTime" => &mut self.creation_time,
-            _ => return,
+        let Some(slot) = self.slot(key) else {
+            return;
         };
         if slot.is_none() {
             *slot = Some(text.clone());
@@ -164,6 +171,21 @@ mod tests {
         for keys in [early, whole] {
             assert_eq!(keys.id.as_deref(), Some("first"));
             assert_eq!(keys.timestamp.as_deref(), Some("t1"));
+        }
+    }
+
+    #[test]
+    fn each_sources_keys_are_read() {
+        let graph =
+            r#"{"id":"g1","createdDateTime":"2024-05-01T10:00:00Z","auditData":{"Id":"x"}}"#;
+        let feed = r#"{"CreationTime":"2024-05-01T10:00:00","Id":"f1","Operation":"Send"}"#;
+        for (raw, id, time) in [
+            (graph, "g1", "2024-05-01T10:00:00Z"),
+            (feed, "f1", "2024-05-01T10:00:00"),
+        ] {
+            let keys = read_keys(raw).unwrap();
+            assert_eq!(keys.id.as_deref(), Some(id));
+            assert_eq!(keys.timestamp.as_deref(), Some(time));
         }
     }
 

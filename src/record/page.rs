@@ -16,7 +16,7 @@ use crate::json_key::JsonKey;
 
 /// Why a response body could not be used as a page.
 #[derive(Debug, thiserror::Error)]
-#[error("the response body is not an Activities page ({0}); it may have been cut off in transit")]
+#[error("the response body is not a page of records ({0}); it may have been cut off in transit")]
 pub struct MalformedPage(String);
 
 /// What a page's records are read for.

@@ -30,6 +30,8 @@ pub struct QueryConfig {
     pub paging: PagingMode,
     /// Concurrent time windows within one mailbox (1: one sequential walk).
     pub mailbox_concurrency: usize,
+    /// Which API to read; the fields above but the range are the Activities API's.
+    pub source: super::SourceKind,
 }
 
 /// Where a source may keep temporary files of one pull: `<dir>/<prefix>.*.tmp`, beside the

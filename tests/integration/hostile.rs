@@ -172,7 +172,7 @@ async fn an_answer_that_is_not_the_apis_json_says_so() {
     let error = result.unwrap_err();
     assert_eq!(error.exit_code(), 4, "{error}");
     assert!(
-        error.to_string().contains("not an Activities page"),
+        error.to_string().contains("not a page of records"),
         "{error}"
     );
 }

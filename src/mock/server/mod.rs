@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod answer;
+mod audit;
 mod auth;
 mod faults;
 mod throttle;
@@ -22,6 +23,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::store::{Mailbox, StoredActivity};
+pub use audit::{AppSpec, AuditSettings, MOCK_TENANT_ID};
 
 /// Who may call, and how.
 #[derive(Debug, Clone)]
@@ -81,6 +83,8 @@ pub struct ServerSettings {
     pub page_cap: Option<usize>,
     /// A hostile server: caps its pages as `page_cap` says, but gives no link to the rest.
     pub page_cap_without_link: bool,
+    /// The identity platform and the audit log APIs.
+    pub audit: AuditSettings,
 }
 
 impl Default for ServerSettings {
@@ -98,6 +102,7 @@ impl Default for ServerSettings {
             log_requests: false,
             page_cap: None,
             page_cap_without_link: false,
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -148,9 +153,20 @@ impl RunningServer {
     }
 }
 
-/// Binds and starts serving `mailboxes` in the background.
+/// Binds and starts serving `mailboxes` in the background (with an empty audit log).
 pub async fn start(
     mailboxes: BTreeMap<String, Vec<StoredActivity>>,
+    settings: ServerSettings,
+) -> Result<RunningServer, std::io::Error> {
+    start_with_audit_log(mailboxes, Vec::new(), settings).await
+}
+
+/// Binds and starts serving `mailboxes` through the Activities API and `audit_records` (the
+/// Unified Audit Log, as `mock::audit_log` renders it) through Graph audit log queries and the
+/// Management Activity API, with the identity platform's token endpoint beside them.
+pub async fn start_with_audit_log(
+    mailboxes: BTreeMap<String, Vec<StoredActivity>>,
+    audit_records: Vec<serde_json::Value>,
     settings: ServerSettings,
 ) -> Result<RunningServer, std::io::Error> {
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
@@ -176,16 +192,22 @@ pub async fn start(
         inserted: AtomicU64::new(0),
         requests: AtomicU64::new(0),
     });
+    let audit = audit::router(
+        audit_records,
+        tenant.settings.audit.clone(),
+        tenant.base_url.clone(),
+    );
     let router = Router::new()
         .route("/api/{version}/{user}/Activities", get(answer::activities))
+        .with_state(Arc::clone(&tenant))
+        .merge(audit)
         .fallback(|| async {
             odata_error(
                 StatusCode::NOT_FOUND,
                 "ErrorInvalidUrl",
                 "The requested URL was not found.",
             )
-        })
-        .with_state(Arc::clone(&tenant));
+        });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -1,0 +1,246 @@
+//! The tenant as today's services show it: the identity platform's token endpoint
+//! (`identity.rs`), Graph audit log queries (`graph.rs`) and the Office 365 Management Activity
+//! API (`feed.rs`), all serving the same Unified Audit Log records (`mock::audit_log`).
+//!
+//! Shapes follow Microsoft's public documents, named in each file; what they leave open (how
+//! long a query runs, the record limit, how blobs are cut) is a setting here, and says so.
+
+mod feed;
+mod graph;
+mod identity;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+pub use identity::AppSpec;
+
+/// The resources tokens are issued for, as the real services check their audience.
+pub(super) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+pub(super) const MANAGEMENT_AUDIENCE: &str = "https://manage.office.com";
+
+/// How the audit log services behave.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The tenant's id: the identity platform's and the Management Activity API's path.
+    pub tenant_id: String,
+    /// Applications that may sign in.
+    pub apps: Vec<AppSpec>,
+    /// Lifetime of the tokens the identity endpoint issues.
+    pub token_ttl: Duration,
+    /// Polls of a new audit log query that answer `notStarted` or `running` before it has
+    /// `succeeded` (not documented: real queries take minutes).
+    pub query_polls: u32,
+    /// Records one audit log query may return; over it, `isRecordCountLimitExceeded` (the real
+    /// limit is not documented).
+    pub record_limit: usize,
+    /// Audit log records per page of `.../records`.
+    pub page_size: usize,
+    /// Blobs per page of a content listing (more through `NextPageUri`).
+    pub feed_page_size: usize,
+    /// Every n-th request to the audit log APIs is answered 429 with `Retry-After: 1`.
+    pub throttle_every: Option<u64>,
+    /// Token polls of the device-code flow answered `authorization_pending` before the analyst
+    /// "signs in".
+    pub device_pending_polls: u32,
+    /// The Management Activity API's present (its 7 days are counted back from it); default:
+    /// an hour after the newest record.
+    pub now: Option<DateTime<Utc>>,
+    /// Tokens accepted by every API without signing in (the mock tenant's `--tokens`).
+    pub static_tokens: Vec<String>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            tenant_id: MOCK_TENANT_ID.into(),
+            apps: vec![AppSpec::default()],
+            token_ttl: Duration::from_secs(3600),
+            query_polls: 2,
+            record_limit: 50_000,
+            page_size: 1000,
+            feed_page_size: 50,
+            throttle_every: None,
+            device_pending_polls: 2,
+            now: None,
+            static_tokens: vec!["mock-token".into()],
+        }
+    }
+}
+
+/// The mock tenant's id.
+pub const MOCK_TENANT_ID: &str = "6babcaad-604b-40ac-a9d7-9fd97c0b779f";
+
+/// A token the identity endpoint issued.
+struct Issued {
+    audience: String,
+    expires: Instant,
+}
+
+pub(super) struct AuditService {
+    /// Every record, as the Management Activity API schema has it, time-ordered.
+    records: Vec<Arc<Value>>,
+    settings: AuditSettings,
+    base_url: String,
+    issued: Mutex<HashMap<String, Issued>>,
+    refresh_tokens: Mutex<HashMap<String, String>>,
+    devices: Mutex<HashMap<String, u32>>,
+    queries: Mutex<HashMap<String, graph::Query>>,
+    /// The Management Activity API's blobs, by creation time.
+    blobs: Vec<feed::Blob>,
+    subscriptions: Mutex<std::collections::HashSet<String>>,
+    requests: AtomicU64,
+    serial: AtomicU64,
+}
+
+/// The routes of the three services, on `base_url`.
+pub(super) fn router(records: Vec<Value>, settings: AuditSettings, base_url: String) -> Router {
+    let records: Vec<Arc<Value>> = records.into_iter().map(Arc::new).collect();
+    let blobs = feed::blobs(&records);
+    let service = Arc::new(AuditService {
+        records,
+        blobs,
+        settings,
+        base_url,
+        issued: Mutex::new(HashMap::new()),
+        refresh_tokens: Mutex::new(HashMap::new()),
+        devices: Mutex::new(HashMap::new()),
+        queries: Mutex::new(HashMap::new()),
+        subscriptions: Mutex::new(Default::default()),
+        requests: AtomicU64::new(0),
+        serial: AtomicU64::new(0),
+    });
+    Router::new()
+        .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            post(identity::device_code),
+        )
+        .route(
+            "/{version}/security/auditLog/queries",
+            post(graph::create_query),
+        )
+        .route(
+            "/{version}/security/auditLog/queries/{id}",
+            get(graph::get_query),
+        )
+        .route(
+            "/{version}/security/auditLog/queries/{id}/records",
+            get(graph::list_records),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/subscriptions/start",
+            post(feed::start),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/subscriptions/content",
+            get(feed::list_content),
+        )
+        .route(
+            "/api/v1.0/{tenant}/activity/feed/audit/{content_id}",
+            get(feed::blob),
+        )
+        .with_state(service)
+}
+
+impl AuditService {
+    fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A fresh opaque value (token, id), distinct within this server.
+    fn fresh(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}{:016x}{:08x}",
+            fastrand::u64(..),
+            self.next_serial()
+        )
+    }
+
+    /// The throttle: every n-th request answered 429 with `Retry-After: 1`.
+    fn throttled(&self) -> Option<Response> {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let every = self.settings.throttle_every?;
+        (every > 0 && n.is_multiple_of(every)).then(|| {
+            let mut response = graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests, retry after some time.",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            response
+        })
+    }
+
+    /// Checks the Bearer token for `audience`: a static token, or one issued here, unexpired
+    /// and for that resource (the services check the audience, not the URL they were reached
+    /// at).
+    fn authorize(&self, headers: &HeaderMap, audience: &str) -> Result<(), Response> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or("");
+        if token.is_empty() {
+            return Err(unauthorized("Access token is empty."));
+        }
+        if self.settings.static_tokens.iter().any(|t| t == token) {
+            return Ok(());
+        }
+        let issued = self.issued.lock().map_err(|_| unauthorized("internal"))?;
+        match issued.get(token) {
+            None => Err(unauthorized("Invalid access token.")),
+            Some(t) if t.audience != audience => Err(unauthorized(&format!(
+                "Invalid audience: the token is for {}, this service is {audience}.",
+                t.audience
+            ))),
+            Some(t) if Instant::now() >= t.expires => Err(unauthorized(
+                "Lifetime validation failed, the token is expired.",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Graph's error body (`{"error":{"code","message"}}`).
+pub(super) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &serde_json::json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+fn unauthorized(message: &str) -> Response {
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        message,
+    )
+}
+
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json; charset=utf-8")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// The record's `CreationTime` (no zone: UTC).
+fn creation_time(record: &Value) -> Option<DateTime<Utc>> {
+    record["CreationTime"]
+        .as_str()
+        .and_then(crate::record::parse_timestamp)
+}

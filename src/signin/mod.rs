@@ -1,0 +1,283 @@
+//! Signing in to the Microsoft identity platform (v2.0 endpoints) for the audit log sources:
+//! client credentials with a secret or a certificate, or the device-code flow for an analyst
+//! at a terminal. Tokens are kept, renewed before they expire, and renewed at once when a
+//! service rejects one (`Credentials::renew`), so a collection of many hours never fails on
+//! expiry. The OAuth exchanges are the `oauth2` crate's; the certificate's assertion is signed
+//! by `jsonwebtoken` (`assertion.rs`).
+//!
+//! Endpoints follow Microsoft's "OAuth 2.0 client credentials flow" and "device authorization
+//! grant flow" documents: `{authority}/{tenant}/oauth2/v2.0/token` and `.../devicecode`.
+
+mod assertion;
+
+use std::time::{Duration, Instant};
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, ClientId, ClientSecret, DeviceAuthorizationUrl, RefreshToken, Scope,
+    StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+};
+use tokio::sync::Mutex;
+
+pub use assertion::CertificateKey;
+
+use crate::secret::SecretString;
+
+/// The default `--authority-url`.
+pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+
+/// How the application proves who it is.
+#[derive(Debug)]
+pub enum Flow {
+    /// Client credentials with a client secret.
+    Secret(SecretString),
+    /// Client credentials with a certificate: a signed client assertion.
+    Certificate(CertificateKey),
+    /// An analyst signs in at a terminal with a code (delegated permissions).
+    DeviceCode,
+}
+
+/// One application's sign-in to one resource.
+#[derive(Debug)]
+pub struct SignIn {
+    authority: String,
+    tenant: String,
+    client_id: String,
+    /// The resource's `.default` scope: the real resource, whatever URL the API is reached at,
+    /// as each service checks the token's audience.
+    scope: String,
+    flow: Flow,
+    http: reqwest::Client,
+    token: Mutex<Option<Token>>,
+}
+
+#[derive(Debug)]
+struct Token {
+    access: SecretString,
+    refresh: Option<SecretString>,
+    obtained: Instant,
+    lifetime: Duration,
+}
+
+impl Token {
+    /// Whether the token should be replaced now: within a quarter of its lifetime (at most
+    /// five minutes) of its expiry, so a request never leaves with a token about to lapse.
+    fn due(&self, now: Instant) -> bool {
+        let margin = (self.lifetime / 4).min(Duration::from_secs(300));
+        now + margin >= self.obtained + self.lifetime
+    }
+}
+
+impl SignIn {
+    pub fn new(
+        authority: &str,
+        tenant: &str,
+        client_id: &str,
+        resource: &str,
+        flow: Flow,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            // The token endpoint's answer is final: a redirect there is not followed (the
+            // `oauth2` crate's advice, against request forgery).
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(SignIn {
+            authority: authority.trim_end_matches('/').to_string(),
+            tenant: tenant.to_string(),
+            client_id: client_id.to_string(),
+            scope: format!("{}/.default", resource.trim_end_matches('/')),
+            flow,
+            http,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// What the sign-in is, for `--dry-run` and logs (never a secret).
+    pub fn describe(&self) -> String {
+        let flow = match &self.flow {
+            Flow::Secret(_) => "client secret",
+            Flow::Certificate(_) => "certificate",
+            Flow::DeviceCode => "device code",
+        };
+        format!(
+            "{flow} sign-in of app {} in tenant {} for {}",
+            self.client_id, self.tenant, self.scope
+        )
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        format!("{}/{}/oauth2/v2.0/{name}", self.authority, self.tenant)
+    }
+
+    /// A token valid for a while yet: the one held, or a new one.
+    pub async fn access_token(&self) -> Result<SecretString, String> {
+        let mut held = self.token.lock().await;
+        match held.as_ref() {
+            Some(token) if !token.due(Instant::now()) => Ok(token.access.clone()),
+            _ => {
+                let previous = held.take();
+                let token = self.obtain(previous.and_then(|t| t.refresh)).await?;
+                let access = token.access.clone();
+                *held = Some(token);
+                Ok(access)
+            }
+        }
+    }
+
+    /// Drops the held token and obtains a new one (a service rejected it).
+    pub async fn renew(&self) -> Result<(), String> {
+        let mut held = self.token.lock().await;
+        let previous = held.take();
+        *held = Some(self.obtain(previous.and_then(|t| t.refresh)).await?);
+        Ok(())
+    }
+
+    async fn obtain(&self, refresh: Option<SecretString>) -> Result<Token, String> {
+        let token_url = TokenUrl::new(self.endpoint("token"))
+            .map_err(|e| format!("--authority-url gives no valid token URL: {e}"))?;
+        let client = BasicClient::new(ClientId::new(self.client_id.clone()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(token_url.clone());
+        let started = Instant::now();
+        let response = match &self.flow {
+            Flow::Secret(secret) => client
+                .set_client_secret(ClientSecret::new(secret.expose().to_string()))
+                .exchange_client_credentials()
+                .add_scope(Scope::new(self.scope.clone()))
+                .request_async(&self.http)
+                .await
+                .map_err(|e| self.failure(e))?,
+            Flow::Certificate(key) => client
+                .exchange_client_credentials()
+                .add_scope(Scope::new(self.scope.clone()))
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param(
+                    "client_assertion",
+                    key.assertion(&self.client_id, token_url.as_str())?,
+                )
+                .request_async(&self.http)
+                .await
+                .map_err(|e| self.failure(e))?,
+            Flow::DeviceCode => match refresh {
+                Some(refresh) => client
+                    .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_string()))
+                    .add_scope(Scope::new(self.scope.clone()))
+                    .request_async(&self.http)
+                    .await
+                    .map_err(|e| self.failure(e))?,
+                None => self.device_code(client).await?,
+            },
+        };
+        let lifetime = response
+            .expires_in()
+            .unwrap_or(Duration::from_secs(3600))
+            .max(Duration::from_secs(1));
+        tracing::info!(
+            "signed in ({}); the token lasts {} s",
+            self.describe(),
+            lifetime.as_secs()
+        );
+        Ok(Token {
+            access: SecretString::new(response.access_token().secret()),
+            refresh: response
+                .refresh_token()
+                .map(|r| SecretString::new(r.secret())),
+            obtained: started,
+            lifetime,
+        })
+    }
+
+    /// The device-code flow: print the code and where to enter it, then poll as told
+    /// (`authorization_pending`: wait the interval; `slow_down`: wait longer).
+    async fn device_code(
+        &self,
+        client: oauth2::Client<
+            oauth2::basic::BasicErrorResponse,
+            oauth2::basic::BasicTokenResponse,
+            oauth2::basic::BasicTokenIntrospectionResponse,
+            oauth2::StandardRevocableToken,
+            oauth2::basic::BasicRevocationErrorResponse,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointNotSet,
+            oauth2::EndpointSet,
+        >,
+    ) -> Result<oauth2::basic::BasicTokenResponse, String> {
+        let device_url = DeviceAuthorizationUrl::new(self.endpoint("devicecode"))
+            .map_err(|e| format!("--authority-url gives no valid device code URL: {e}"))?;
+        let client = client.set_device_authorization_url(device_url);
+        let details: StandardDeviceAuthorizationResponse = client
+            .exchange_device_code()
+            // offline_access: a refresh token, so a long collection renews without the analyst.
+            .add_scope(Scope::new(self.scope.clone()))
+            .add_scope(Scope::new("offline_access".into()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| self.failure(e))?;
+        eprintln!(
+            "To sign in, open {} and enter the code {} (it expires in {} min).",
+            details.verification_uri().as_str(),
+            details.user_code().secret(),
+            details.expires_in().as_secs().div_ceil(60)
+        );
+        client
+            .exchange_device_access_token(&details)
+            .request_async(&self.http, tokio::time::sleep, None)
+            .await
+            .map_err(|e| self.failure(e))
+    }
+
+    /// A failed exchange in words: the identity platform's error and description.
+    fn failure<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
+        &self,
+        error: oauth2::RequestTokenError<RE, T>,
+    ) -> String {
+        let detail = match &error {
+            oauth2::RequestTokenError::ServerResponse(response) => {
+                let value = serde_json::to_value(response).unwrap_or_default();
+                let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
+                format!("{} {}", text("error"), text("error_description"))
+            }
+            oauth2::RequestTokenError::Request(e) => {
+                format!(
+                    "cannot reach the token endpoint: {}",
+                    crate::http::error_chain(e)
+                )
+            }
+            other => crate::http::error_chain(other),
+        };
+        format!(
+            "{} at {}: {}; check --tenant, --client-id, the secret or certificate, and that the \
+             app has the permission the source needs",
+            self.describe(),
+            self.endpoint("token"),
+            crate::http::printable(detail.trim())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_renewed_before_it_expires() {
+        let now = Instant::now();
+        let token = |lifetime: u64| Token {
+            access: SecretString::new("a"),
+            refresh: None,
+            obtained: now,
+            lifetime: Duration::from_secs(lifetime),
+        };
+        assert!(!token(3600).due(now + Duration::from_secs(3000)));
+        assert!(token(3600).due(now + Duration::from_secs(3301)));
+        assert!(!token(4).due(now + Duration::from_secs(2)));
+        assert!(token(4).due(now + Duration::from_secs(3)));
+    }
+}
