@@ -17,8 +17,8 @@ use clap::Args;
 pub use corpus_file::{corpus_by_mailbox, default_corpus, write_corpus};
 pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
 pub use server::{
-    start, start_with_audit_log, AppSpec, AuditSettings, FaultSettings, RunningServer,
-    ServerSettings, TokenSpec, MOCK_TENANT_ID,
+    start, start_with_audit_log, AppSpec, AuditCounters, AuditSettings, FaultSettings,
+    RunningServer, ServerSettings, TokenSpec, MOCK_TENANT_ID,
 };
 
 #[derive(Debug, Args)]

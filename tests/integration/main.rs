@@ -3,6 +3,7 @@
 mod support;
 
 mod audit_log;
+mod audit_sources;
 mod batch;
 mod binary;
 mod filter_escaping;

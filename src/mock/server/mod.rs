@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::store::{Mailbox, StoredActivity};
-pub use audit::{AppSpec, AuditSettings, MOCK_TENANT_ID};
+pub use audit::{AppSpec, AuditCounters, AuditSettings, MOCK_TENANT_ID};
 
 /// Who may call, and how.
 #[derive(Debug, Clone)]
@@ -128,12 +128,18 @@ pub struct RunningServer {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), std::io::Error>>,
     tenant: Arc<Tenant>,
+    audit: Arc<AuditCounters>,
 }
 
 impl RunningServer {
     /// Requests answered so far (any status).
     pub fn requests(&self) -> u64 {
         self.tenant.requests.load(Ordering::Relaxed)
+    }
+
+    /// What the identity platform and the audit log APIs did.
+    pub fn audit_counters(&self) -> &AuditCounters {
+        &self.audit
     }
 
     pub async fn shutdown(mut self) -> Result<(), std::io::Error> {
@@ -192,7 +198,7 @@ pub async fn start_with_audit_log(
         inserted: AtomicU64::new(0),
         requests: AtomicU64::new(0),
     });
-    let audit = audit::router(
+    let (audit, audit_counters) = audit::router(
         audit_records,
         tenant.settings.audit.clone(),
         tenant.base_url.clone(),
@@ -222,6 +228,7 @@ pub async fn start_with_audit_log(
         shutdown: Some(tx),
         task,
         tenant,
+        audit: audit_counters,
     })
 }
 

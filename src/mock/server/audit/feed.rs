@@ -301,10 +301,16 @@ pub(super) async fn blob(
             "AF20051",
             &format!("Content requested with the key {content_id} has already expired."),
         ),
-        Some(b) => json_response(
-            StatusCode::OK,
-            &Value::Array(b.records.iter().map(|r| (**r).clone()).collect()),
-        ),
+        Some(b) => {
+            service
+                .counters
+                .blobs_served
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            json_response(
+                StatusCode::OK,
+                &Value::Array(b.records.iter().map(|r| (**r).clone()).collect()),
+            )
+        }
         None => not_found(&content_id),
     }
 }

@@ -6,6 +6,7 @@
 //! A client assertion is checked for its claims (`aud` this token URL, `iss` = `sub` = the
 //! client id, `exp` ahead) and, when the app has a public key, its RS256 signature.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,10 +72,14 @@ pub(super) async fn device_code(
             "Application not found in the directory.",
         );
     };
+    let audience = match audience_of(form.get("scope").map(String::as_str).unwrap_or("")) {
+        Ok(audience) => audience,
+        Err(response) => return response,
+    };
     let device_code = service.fresh("device-");
     let user_code = format!("M{:07}", service.next_serial() % 10_000_000);
     if let Ok(mut devices) = service.devices.lock() {
-        devices.insert(device_code.clone(), 0);
+        devices.insert(device_code.clone(), (0, audience));
     }
     tracing::info!("device code {user_code} issued to {}", app.client_id);
     json_response(
@@ -114,22 +119,24 @@ pub(super) async fn token(
             ),
         );
     };
-    let audience = match audience_of(field("scope")) {
-        Ok(audience) => audience,
-        Err(response) => return response,
-    };
-    let refresh = match field("grant_type") {
+    // The device code and the refresh token carry the resource they were asked for; the
+    // client credentials grant names it in its scope.
+    let (audience, refresh) = match field("grant_type") {
         "client_credentials" => {
+            let audience = match audience_of(field("scope")) {
+                Ok(audience) => audience,
+                Err(response) => return response,
+            };
             if let Err(response) = service.check_client(&app, &form, &tenant) {
                 return response;
             }
-            false
+            (audience, false)
         }
         "urn:ietf:params:oauth:grant-type:device_code" => {
             let Ok(mut devices) = service.devices.lock() else {
                 return aad_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 0, "");
             };
-            let Some(polls) = devices.get_mut(field("device_code")) else {
+            let Some((polls, audience)) = devices.get_mut(field("device_code")) else {
                 return aad_error(
                     StatusCode::BAD_REQUEST,
                     "expired_token",
@@ -146,8 +153,9 @@ pub(super) async fn token(
                     "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
                 );
             }
+            let audience = audience.clone();
             devices.remove(field("device_code"));
-            true
+            (audience, true)
         }
         "refresh_token" => {
             let known = service
@@ -156,15 +164,17 @@ pub(super) async fn token(
                 .map(|mut tokens| tokens.remove(field("refresh_token")))
                 .ok()
                 .flatten();
-            if known.as_deref() != Some(app.client_id.as_str()) {
-                return aad_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_grant",
-                    70000,
-                    "The provided value for the 'refresh_token' is not valid.",
-                );
+            match known {
+                Some((client_id, audience)) if client_id == app.client_id => (audience, true),
+                _ => {
+                    return aad_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        70000,
+                        "The provided value for the 'refresh_token' is not valid.",
+                    )
+                }
             }
-            true
         }
         other => {
             return aad_error(
@@ -281,7 +291,8 @@ impl AuditService {
                 },
             );
         }
-        let seconds = ttl.as_secs().max(1);
+        self.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        let seconds = self.settings.announced_ttl.unwrap_or(ttl).as_secs().max(1);
         let mut body = json!({
             "token_type": "Bearer",
             "expires_in": seconds,
@@ -291,7 +302,10 @@ impl AuditService {
         if refresh {
             let refresh_token = self.fresh("mock-refresh-");
             if let Ok(mut tokens) = self.refresh_tokens.lock() {
-                tokens.insert(refresh_token.clone(), app.client_id.clone());
+                tokens.insert(
+                    refresh_token.clone(),
+                    (app.client_id.clone(), audience.to_string()),
+                );
             }
             body["refresh_token"] = Value::String(refresh_token);
             body["scope"] = Value::String(format!("{audience}/.default offline_access"));

@@ -56,6 +56,9 @@ pub struct AuditSettings {
     pub now: Option<DateTime<Utc>>,
     /// Tokens accepted by every API without signing in (the mock tenant's `--tokens`).
     pub static_tokens: Vec<String>,
+    /// The lifetime the token endpoint announces (`expires_in`), when it is not `token_ttl`:
+    /// tokens that die before they say, as a revoked session's do.
+    pub announced_ttl: Option<Duration>,
 }
 
 impl Default for AuditSettings {
@@ -72,6 +75,7 @@ impl Default for AuditSettings {
             device_pending_polls: 2,
             now: None,
             static_tokens: vec!["mock-token".into()],
+            announced_ttl: None,
         }
     }
 }
@@ -91,18 +95,39 @@ pub(super) struct AuditService {
     settings: AuditSettings,
     base_url: String,
     issued: Mutex<HashMap<String, Issued>>,
-    refresh_tokens: Mutex<HashMap<String, String>>,
-    devices: Mutex<HashMap<String, u32>>,
+    /// Refresh token -> (client id, resource).
+    refresh_tokens: Mutex<HashMap<String, (String, String)>>,
+    /// Device code -> (token polls so far, resource).
+    devices: Mutex<HashMap<String, (u32, String)>>,
     queries: Mutex<HashMap<String, graph::Query>>,
     /// The Management Activity API's blobs, by creation time.
     blobs: Vec<feed::Blob>,
     subscriptions: Mutex<std::collections::HashSet<String>>,
     requests: AtomicU64,
     serial: AtomicU64,
+    pub(super) counters: Arc<AuditCounters>,
 }
 
-/// The routes of the three services, on `base_url`.
-pub(super) fn router(records: Vec<Value>, settings: AuditSettings, base_url: String) -> Router {
+/// What the audit log services did, for tests.
+#[derive(Debug, Default)]
+pub struct AuditCounters {
+    /// Access tokens issued by the token endpoint.
+    pub tokens_issued: AtomicU64,
+    /// Requests answered 401 (no, unknown, expired or misdirected token).
+    pub rejected: AtomicU64,
+    /// Requests answered 429.
+    pub throttled: AtomicU64,
+    /// Blobs served.
+    pub blobs_served: AtomicU64,
+}
+
+/// The routes of the three services, on `base_url`, and their counters.
+pub(super) fn router(
+    records: Vec<Value>,
+    settings: AuditSettings,
+    base_url: String,
+) -> (Router, Arc<AuditCounters>) {
+    let counters = Arc::new(AuditCounters::default());
     let records: Vec<Arc<Value>> = records.into_iter().map(Arc::new).collect();
     let blobs = feed::blobs(&records);
     let service = Arc::new(AuditService {
@@ -117,8 +142,9 @@ pub(super) fn router(records: Vec<Value>, settings: AuditSettings, base_url: Str
         subscriptions: Mutex::new(Default::default()),
         requests: AtomicU64::new(0),
         serial: AtomicU64::new(0),
+        counters: Arc::clone(&counters),
     });
-    Router::new()
+    let router = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
@@ -148,7 +174,8 @@ pub(super) fn router(records: Vec<Value>, settings: AuditSettings, base_url: Str
             "/api/v1.0/{tenant}/activity/feed/audit/{content_id}",
             get(feed::blob),
         )
-        .with_state(service)
+        .with_state(service);
+    (router, counters)
 }
 
 impl AuditService {
@@ -170,6 +197,7 @@ impl AuditService {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let every = self.settings.throttle_every?;
         (every > 0 && n.is_multiple_of(every)).then(|| {
+            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
             let mut response = graph_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequests",
@@ -186,6 +214,14 @@ impl AuditService {
     /// and for that resource (the services check the audience, not the URL they were reached
     /// at).
     fn authorize(&self, headers: &HeaderMap, audience: &str) -> Result<(), Response> {
+        let checked = self.check_token(headers, audience);
+        if checked.is_err() {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        checked
+    }
+
+    fn check_token(&self, headers: &HeaderMap, audience: &str) -> Result<(), Response> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())

@@ -1,0 +1,632 @@
+//! The Unified Audit Log sources end to end over HTTP against the mock tenant: Graph audit log
+//! queries (polling, server-driven paging, 429s, the record limit split, an expired or revoked
+//! token mid-run), the Management Activity API (24-hour windows, `NextPageUri`, a blob listed
+//! twice, a record delivered twice, the state file), and each sign-in flow through the binary.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+use chrono::TimeDelta;
+use o365_activities::mock::audit_log::audit_records;
+use o365_activities::mock::{
+    corpus_by_mailbox, generate, start_with_audit_log, AppSpec, AuditSettings, CorpusSpec,
+    RunningServer, Scenario, ServerSettings, TokenSpec, MOCK_TENANT_ID,
+};
+use o365_activities::output::{Manifest, PullStatus};
+use serde_json::Value;
+
+use crate::support::*;
+
+const APP: &str = "mock-client-id";
+const SECRET: &str = "mock-client-secret";
+
+/// A compromised tenant of a few mailboxes over `days`, served with its audit log; the victim
+/// and every audit log record.
+async fn tenant(days: u32, audit: AuditSettings) -> (RunningServer, String, Vec<Value>) {
+    let corpus = generate(&CorpusSpec {
+        users: 3,
+        per_user: 400,
+        days,
+        end: now(),
+        seed: 5,
+        scenario: Scenario::Bec,
+    });
+    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
+    let (records, _) = audit_records(&corpus);
+    let settings = ServerSettings {
+        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
+        audit: AuditSettings {
+            static_tokens: vec![TOKEN.into()],
+            ..audit
+        },
+        ..ServerSettings::default()
+    };
+    let server = start_with_audit_log(corpus_by_mailbox(corpus), records.clone(), settings)
+        .await
+        .unwrap();
+    (server, victim, records)
+}
+
+/// Ids of the records of `user` (by `UserId` or `MailboxOwnerUPN`), sorted.
+fn ids_of(records: &[Value], user: &str) -> Vec<String> {
+    let mut ids: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            [&r["UserId"], &r["MailboxOwnerUPN"]]
+                .iter()
+                .any(|v| v.as_str().is_some_and(|u| u.eq_ignore_ascii_case(user)))
+        })
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Ids of an evidence file: Graph records' `id`, Management API records' `Id`, sorted.
+fn evidence_ids(path: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            record["id"]
+                .as_str()
+                .or(record["Id"].as_str())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn audit_words<'a>(url: &'a str, user: &'a str, output: &'a str) -> Vec<&'a str> {
+    vec![
+        "o365-activities",
+        "pull",
+        "--source",
+        "audit",
+        "--user",
+        user,
+        "--output",
+        output,
+        "--graph-url",
+        url,
+        "--token",
+        TOKEN,
+    ]
+}
+
+#[tokio::test]
+async fn a_graph_audit_log_pull_splits_ranges_over_the_limit_and_keeps_every_record_once() {
+    let (server, victim, records) = tenant(
+        60,
+        AuditSettings {
+            query_polls: 3,
+            record_limit: 120,
+            page_size: 25,
+            throttle_every: Some(9),
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let expected = ids_of(&records, &victim);
+    assert!(expected.len() > 300, "the victim has {}", expected.len());
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let output_text = output.display().to_string();
+    let config = parse_pull(&audit_words(&server.url, &victim, &output_text)).unwrap();
+    let (result, sleeper) = run(&config).await;
+    let summary = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.records as usize, expected.len());
+    assert_eq!(evidence_ids(&output), expected, "every record, once");
+
+    let manifest = Manifest::read(&dir.path().join("victim.jsonl.manifest.json")).unwrap();
+    assert_eq!(manifest.status, PullStatus::Complete);
+    assert_eq!(manifest.query.source, "audit");
+    assert!(
+        manifest.counters.throttle_waits > 0,
+        "the 429s were waited out"
+    );
+    assert!(!sleeper.waits().is_empty());
+    let queries = manifest.source_log.unwrap()["queries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let split = queries.iter().filter(|q| q["split"] == true).count();
+    assert!(split > 0, "no range was over the limit of 120");
+    let retrieved: u64 = queries
+        .iter()
+        .map(|q| q["retrieved"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        retrieved as usize,
+        expected.len(),
+        "retrieved per range adds up"
+    );
+    for query in queries.iter().filter(|q| q["split"] == false) {
+        assert_eq!(query["expected"], query["retrieved"], "{query}");
+        assert!(query["query_id"].as_str().unwrap().starts_with("query-"));
+    }
+    // Records are in time order, so a case's checkpoint can vouch for a prefix.
+    let times: Vec<String> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["createdDateTime"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[tokio::test]
+async fn a_range_still_over_the_limit_at_its_narrowest_stops_with_what_is_missing_named() {
+    let (server, victim, _) = tenant(
+        20,
+        AuditSettings {
+            record_limit: 0,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let output_text = output.display().to_string();
+    let mut words = audit_words(&server.url, &victim, &output_text);
+    words.extend(["--start", "2018-05-20T00:00:00Z", "--min-split", "3600"]);
+    let (result, _) = run(&parse_pull(&words).unwrap()).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 1, "{error}");
+    let text = error.to_string();
+    assert!(text.contains("more records between"), "{text}");
+    assert!(text.contains("--operations"), "{text}");
+    assert!(!output.exists(), "no complete result");
+    let partial = Manifest::read(&dir.path().join("victim.jsonl.partial.manifest.json")).unwrap();
+    assert_eq!(partial.status, PullStatus::Incomplete);
+}
+
+/// The binary's pull with `O365_CLIENT_SECRET` set for it alone; (exit code, stderr).
+async fn pull_binary(args: Vec<String>, secret: &str) -> (i32, String) {
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env_remove("OAUTH_TOKEN")
+            .env("O365_CLIENT_SECRET", secret)
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn signed_in_args(
+    url: &str,
+    source: &str,
+    user: &str,
+    output: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = ["pull", "--source", source, "--user", user, "--output"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(output.display().to_string());
+    for word in [
+        "--graph-url",
+        url,
+        "--management-url",
+        url,
+        "--authority-url",
+        url,
+        "--tenant",
+        MOCK_TENANT_ID,
+        "--client-id",
+        APP,
+        "--poll-interval",
+        "0.3",
+        "--start",
+        "2018-01-01T00:00:00Z",
+        "--end",
+        "2018-06-02T00:00:00Z",
+    ] {
+        args.push(word.to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_mid_run_is_renewed_before_it_lapses() {
+    // Tokens live 2 s and say so; the query takes about 3 s of polls.
+    let (server, victim, records) = tenant(
+        10,
+        AuditSettings {
+            token_ttl: Duration::from_secs(2),
+            query_polls: 10,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let (code, stderr) = pull_binary(
+        signed_in_args(&server.url, "audit", &victim, &output, &[]),
+        SECRET,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let (pulled, expected) = (evidence_ids(&output), ids_of(&records, &victim));
+    assert_eq!(pulled.len(), expected.len(), "{stderr}");
+    assert_eq!(pulled, expected);
+    let counters = server.audit_counters();
+    assert!(
+        counters.tokens_issued.load(Ordering::Relaxed) >= 2,
+        "renewed"
+    );
+    assert_eq!(
+        counters.rejected.load(Ordering::Relaxed),
+        0,
+        "never sent an expired token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_rejected_mid_run_is_replaced_once_and_the_request_retried() {
+    // Tokens say they live an hour but die after 1 s, as a revoked session's do.
+    let (server, victim, records) = tenant(
+        10,
+        AuditSettings {
+            token_ttl: Duration::from_secs(1),
+            announced_ttl: Some(Duration::from_secs(3600)),
+            query_polls: 8,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let (code, stderr) = pull_binary(
+        signed_in_args(&server.url, "audit", &victim, &output, &[]),
+        SECRET,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signing in again"), "{stderr}");
+    assert_eq!(evidence_ids(&output), ids_of(&records, &victim));
+    let counters = server.audit_counters();
+    assert!(counters.rejected.load(Ordering::Relaxed) >= 1);
+    assert!(counters.tokens_issued.load(Ordering::Relaxed) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_with_the_identity_platforms_reason() {
+    let (server, victim, _) = tenant(5, AuditSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let (code, stderr) = pull_binary(
+        signed_in_args(&server.url, "audit", &victim, &output, &[]),
+        "wrong",
+    )
+    .await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(stderr.contains("--client-id"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong"),
+        "the secret is never shown: {stderr}"
+    );
+    assert!(!output.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_signs_in_and_another_key_is_refused() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/signin");
+    let public_key = std::fs::read_to_string(fixtures.join("test-app.public.pem")).unwrap();
+    let (server, victim, records) = tenant(
+        5,
+        AuditSettings {
+            apps: vec![AppSpec {
+                public_key: Some(public_key),
+                ..AppSpec::default()
+            }],
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let good = fixtures.join("test-app.pem").display().to_string();
+    let (code, stderr) = pull_binary(
+        signed_in_args(
+            &server.url,
+            "audit",
+            &victim,
+            &output,
+            &["--certificate", &good],
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let (pulled, expected) = (evidence_ids(&output), ids_of(&records, &victim));
+    assert_eq!(pulled.len(), expected.len(), "{stderr}");
+    assert_eq!(pulled, expected);
+
+    let other = fixtures.join("other-app.pem").display().to_string();
+    let refused = dir.path().join("refused.jsonl");
+    let (code, stderr) = pull_binary(
+        signed_in_args(
+            &server.url,
+            "audit",
+            &victim,
+            &refused,
+            &["--certificate", &other],
+        ),
+        "",
+    )
+    .await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("signature is not valid"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_code_flow_prints_the_code_and_polls_while_pending() {
+    let (server, victim, records) = tenant(
+        5,
+        AuditSettings {
+            device_pending_polls: 2,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let (code, stderr) = pull_binary(
+        signed_in_args(&server.url, "audit", &victim, &output, &["--device-code"]),
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("/devicelogin and enter the code M"),
+        "{stderr}"
+    );
+    assert_eq!(evidence_ids(&output), ids_of(&records, &victim));
+}
+
+/// The feed's window: the last 7 days before the mock's present, less a minute.
+fn feed_words<'a>(url: &'a str, output: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut words = vec![
+        "o365-activities",
+        "pull",
+        "--source",
+        "feed",
+        "--output",
+        output,
+        "--management-url",
+        url,
+        "--tenant",
+        MOCK_TENANT_ID,
+        "--token",
+        TOKEN,
+        "--content-types",
+        "Audit.Exchange",
+    ];
+    words.extend_from_slice(extra);
+    words
+}
+
+#[tokio::test]
+async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_its_blobs() {
+    let feed_now = now() + TimeDelta::hours(3);
+    let (server, victim, records) = tenant(
+        6,
+        AuditSettings {
+            feed_page_size: 4,
+            throttle_every: Some(11),
+            now: Some(feed_now),
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("feed.jsonl");
+    let state = dir.path().join("feed-state.json");
+    let (output_text, state_text) = (output.display().to_string(), state.display().to_string());
+    let end = "2018-06-01T03:00:00Z";
+    let extra = [
+        "--user",
+        victim.as_str(),
+        "--end",
+        end,
+        "--state",
+        state_text.as_str(),
+    ];
+    let config = parse_pull(&feed_words(&server.url, &output_text, &extra)).unwrap();
+    let (result, _) = run(&config).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    let expected = ids_of(&records, &victim);
+    assert_eq!(evidence_ids(&output), expected, "every record, once");
+
+    let manifest = Manifest::read(&dir.path().join("feed.jsonl.manifest.json")).unwrap();
+    let log = manifest.source_log.unwrap();
+    let blobs = log["blobs"].as_array().unwrap();
+    let mut fetched: Vec<&str> = blobs
+        .iter()
+        .map(|b| b["content_id"].as_str().unwrap())
+        .collect();
+    let listed = fetched.len();
+    fetched.sort();
+    fetched.dedup();
+    assert_eq!(
+        fetched.len(),
+        listed,
+        "a blob listed in two windows is fetched once"
+    );
+    let served = server.audit_counters().blobs_served.load(Ordering::Relaxed);
+    assert_eq!(served as usize, listed);
+    let in_blobs: u64 = blobs.iter().map(|b| b["records"].as_u64().unwrap()).sum();
+    let kept: u64 = blobs.iter().map(|b| b["kept"].as_u64().unwrap()).sum();
+    assert_eq!(kept as usize, expected.len());
+    assert!(
+        in_blobs > kept,
+        "other users' records and redeliveries were left out"
+    );
+    assert!(manifest.counters.retries > 0, "the 429s were retried");
+
+    // Run again with the state file: every blob is known, nothing is fetched again.
+    let again = dir.path().join("again.jsonl");
+    let again_text = again.display().to_string();
+    let config = parse_pull(&feed_words(&server.url, &again_text, &extra)).unwrap();
+    let (result, _) = run(&config).await;
+    assert_eq!(result.unwrap().records, 0);
+    assert_eq!(
+        server.audit_counters().blobs_served.load(Ordering::Relaxed),
+        served,
+        "no blob fetched twice across runs"
+    );
+    let manifest = Manifest::read(&dir.path().join("again.jsonl.manifest.json")).unwrap();
+    assert_eq!(
+        manifest.source_log.unwrap()["skipped_as_fetched_before"]
+            .as_u64()
+            .unwrap() as usize,
+        listed
+    );
+}
+
+#[tokio::test]
+async fn the_feed_refuses_a_window_older_than_seven_days_and_keeps_its_partial() {
+    let (server, victim, _) = tenant(20, AuditSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("feed.jsonl");
+    let output_text = output.display().to_string();
+    let extra = ["--user", victim.as_str(), "--start", "2018-05-10T00:00:00Z"];
+    let (result, _) =
+        run(&parse_pull(&feed_words(&server.url, &output_text, &extra)).unwrap()).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 3, "{error}");
+    assert!(error.to_string().contains("AF20030"), "{error}");
+}
+
+#[tokio::test]
+async fn the_feed_and_the_graph_source_name_what_they_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl").display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--source",
+                "feed",
+                "--output",
+                &output,
+                "--token",
+                "t",
+            ],
+            "--tenant",
+        ),
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--source",
+                "audit",
+                "--output",
+                &output,
+                "--token",
+                "t",
+            ],
+            "--user is required",
+        ),
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--source",
+                "audit",
+                "--user",
+                "me",
+                "--output",
+                &output,
+                "--token",
+                "t",
+            ],
+            "user principal name",
+        ),
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--source",
+                "audit",
+                "--user",
+                USER,
+                "--output",
+                &output,
+                "--client-id",
+                "x",
+            ],
+            "--tenant",
+        ),
+    ];
+    for (words, hint) in cases {
+        let error = parse_pull(&words).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{words:?}");
+        assert!(error.to_string().contains(hint), "{words:?}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let graph = MockServer::start().await;
+    let query =
+        serde_json::json!({"id": "q1", "status": "succeeded", "isRecordCountLimitExceeded": false});
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/auditLog/queries"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(&query))
+        .mount(&graph)
+        .await;
+    let record =
+        serde_json::json!({"id": "r1", "createdDateTime": "2018-05-01T00:00:00Z", "auditData": {}});
+    Mock::given(method("GET"))
+        .and(path("/v1.0/security/auditLog/queries/q1/records"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "value": [record],
+            "@odata.nextLink": "http://127.0.0.2:1/v1.0/security/auditLog/queries/q1/records?$skiptoken=1"
+        })))
+        .mount(&graph)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let output_text = output.display().to_string();
+    let uri = graph.uri();
+    let (result, _) = run(&parse_pull(&audit_words(&uri, USER, &output_text)).unwrap()).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 1, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("leaves the origin of --graph-url"),
+        "{error}"
+    );
+    let kept = std::fs::read_to_string(dir.path().join("o.jsonl.partial")).unwrap();
+    assert_eq!(kept.lines().count(), 1, "the page before the link is kept");
+}
