@@ -431,10 +431,16 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
                     );
                     continue;
                 }
+                let path = MailboxPaths::new(input, &entry.mailbox).evidence;
+                // A case pulled from the audit log holds its records, one mailbox a file.
+                let format = match audit_log::detect(&path)? {
+                    Some(audit) => InputFormat::AuditLog(audit),
+                    None => InputFormat::JsonLines,
+                };
                 planned.push(MailboxInput {
                     mailbox: entry.mailbox.clone(),
-                    path: MailboxPaths::new(input, &entry.mailbox).evidence,
-                    format: InputFormat::JsonLines,
+                    path,
+                    format,
                 });
             }
             continue;

@@ -630,3 +630,173 @@ async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() 
     let kept = std::fs::read_to_string(dir.path().join("o.jsonl.partial")).unwrap();
     assert_eq!(kept.lines().count(), 1, "the page before the link is kept");
 }
+
+/// Runs the binary with `args`; (exit code, stdout, stderr).
+async fn binary(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let output = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env_remove("OAUTH_TOKEN")
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_from_the_audit_log_is_a_verifiable_case_that_triage_reads() {
+    let (server, victim, records) = tenant(
+        30,
+        AuditSettings {
+            record_limit: 150,
+            throttle_every: Some(13),
+            query_polls: 1,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let mut users: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["UserId"].as_str())
+        .map(str::to_string)
+        .collect();
+    users.sort();
+    users.dedup();
+    assert!(users.len() >= 3 && users.contains(&victim));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, users.join("\n")).unwrap();
+    let case = dir.path().join("case");
+    let words = [
+        "batch",
+        "--source",
+        "audit",
+        "--users",
+        &list.display().to_string(),
+        "--out-dir",
+        &case.display().to_string(),
+        "--graph-url",
+        &server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        "2018-04-01T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--format",
+        "jsonl",
+        "--poll-interval",
+        "0",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let (code, _, stderr) = binary(words).await;
+    assert_eq!(code, 0, "{stderr}");
+    for user in &users {
+        let evidence = o365_activities::case::MailboxPaths::new(&case, user).evidence;
+        assert_eq!(evidence_ids(&evidence), ids_of(&records, user), "{user}");
+    }
+    let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()]).await;
+    assert_eq!(code, 0, "{stdout}");
+
+    let (code, report, stderr) = binary(vec![
+        "triage".into(),
+        case.display().to_string(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        report.contains("planted-inbox-rule"),
+        "the rule is found in the case"
+    );
+    assert!(
+        report.contains("planted-forwarding"),
+        "the forwarding is found in the case"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
+    let (server, _, records) = tenant(
+        30,
+        AuditSettings {
+            record_limit: 60,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let mut users: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["UserId"].as_str())
+        .map(str::to_string)
+        .collect();
+    users.sort();
+    users.dedup();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, users.join("\n")).unwrap();
+    let run_batch = |case: &Path, extra: &[&str]| {
+        let mut words: Vec<String> = [
+            "batch",
+            "--source",
+            "audit",
+            "--users",
+            &list.display().to_string(),
+            "--out-dir",
+            &case.display().to_string(),
+            "--graph-url",
+            &server.url,
+            "--token",
+            TOKEN,
+            "--start",
+            "2018-05-01T00:00:00Z",
+            "--end",
+            "2018-06-01T00:00:00Z",
+            "--format",
+            "jsonl",
+            "--poll-interval",
+            "0",
+            "--concurrency",
+            "1",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        words.extend(extra.iter().map(|s| s.to_string()));
+        binary(words)
+    };
+    let evidence = |case: &Path| -> Vec<Vec<u8>> {
+        users
+            .iter()
+            .map(|u| {
+                std::fs::read(o365_activities::case::MailboxPaths::new(case, u).evidence).unwrap()
+            })
+            .collect()
+    };
+    let reference = dir.path().join("reference");
+    let (code, _, stderr) = run_batch(&reference, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let expected = evidence(&reference);
+    for crash_at in ["2", "5", "9"] {
+        let case = dir.path().join(format!("case-{crash_at}"));
+        let (code, _, stderr) = run_batch(&case, &["--crash-at", crash_at]).await;
+        assert_ne!(code, 0, "crash point {crash_at} was not reached: {stderr}");
+        let (code, _, stderr) = run_batch(&case, &["--resume"]).await;
+        assert_eq!(code, 0, "resume after {crash_at}: {stderr}");
+        assert!(
+            evidence(&case) == expected,
+            "crash point {crash_at}: the resumed case differs"
+        );
+        let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()]).await;
+        assert_eq!(code, 0, "{stdout}");
+    }
+}
