@@ -1,7 +1,9 @@
 //! `demo`: the whole job on the built-in mock tenant, in one command.
 //!
 //! Generates a tenant with a planted compromise, serves it on loopback with throttling and a
-//! few faults switched on, and pulls the victim's mailbox with the real client over HTTP.
+//! few faults switched on, and pulls the victim's mailbox with the real client over HTTP: from
+//! the Activities API, then from today's audit log (Graph audit log queries, signed in), and
+//! triages both.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +12,11 @@ use std::time::Duration;
 use crate::config::DemoConfig;
 use crate::error::AppError;
 use crate::http::Sleeper;
+use chrono::{DateTime, Utc};
+
 use crate::mock::{
-    corpus_by_mailbox, default_corpus, write_corpus, FaultSettings, ServerSettings, TokenSpec,
+    corpus_by_mailbox, default_corpus, start_with_audit_log, write_corpus, AuditSettings,
+    FaultSettings, ServerSettings, TokenSpec,
 };
 use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
@@ -46,6 +51,9 @@ pub async fn run(
     // Faults the demo switches on, and a throttle low enough to be met: pages of 100 make the
     // pull long enough (a few dozen requests) that they do happen.
     let (fail_rate, truncate_rate, throttle) = (0.05, 0.03, (20, Duration::from_secs(2)));
+    // The audit log APIs answer 429 now and then, and cap a query at fewer records than the
+    // victim has, so the pull splits its range.
+    let (audit_record_limit, audit_throttle_every) = (400, 7);
     let settings = ServerSettings {
         tokens: vec![TokenSpec {
             token: DEMO_TOKEN.into(),
@@ -59,9 +67,15 @@ pub async fn run(
             seed: config.seed,
             ..FaultSettings::default()
         },
+        audit: AuditSettings {
+            record_limit: audit_record_limit,
+            throttle_every: Some(audit_throttle_every),
+            ..AuditSettings::default()
+        },
         ..ServerSettings::default()
     };
-    let server = crate::mock::start(corpus_by_mailbox(corpus), settings)
+    let audit_range = time_span(&audit_records);
+    let server = start_with_audit_log(corpus_by_mailbox(corpus), audit_records, settings)
         .await
         .map_err(|e| AppError::Other(format!("cannot start the mock tenant on loopback: {e}")))?;
     if !quiet {
@@ -77,11 +91,32 @@ pub async fn run(
         eprintln!("pulling {} ...", truth.mailbox);
     }
     let output = out_dir.join(format!("{}.csv", truth.mailbox));
+    let interrupt = futures::FutureExt::shared(Box::pin(interrupt));
     let pull = config.pull_config(&server.url, DEMO_TOKEN, &truth.mailbox, &output)?;
-    let pulled = crate::pipeline::pull_to_destination(&pull, sleeper, interrupt).await;
+    let pulled =
+        crate::pipeline::pull_to_destination(&pull, Arc::clone(&sleeper), interrupt.clone()).await;
     let requests = server.requests();
+    // The same mailbox from today's audit log: Graph audit log queries, signed in.
+    let audit_output = out_dir.join(format!("{}.audit-log.jsonl", truth.mailbox));
+    let audit_pulled = match (&pulled, audit_range) {
+        (Ok(_), Some(range)) => {
+            if !quiet {
+                eprintln!(
+                    "pulling {} from the audit log (Graph audit log queries, signed in with the \
+                     app's client secret; at most {audit_record_limit} records a query, every \
+                     {audit_throttle_every}th request answered 429) ...",
+                    truth.mailbox
+                );
+            }
+            let pull =
+                config.audit_pull_config(&server.url, &truth.mailbox, range, &audit_output)?;
+            Some(crate::pipeline::pull_to_destination(&pull, sleeper, interrupt).await)
+        }
+        _ => None,
+    };
     let _ = server.shutdown().await;
     let summary = pulled?;
+    let audit_summary = audit_pulled.transpose()?;
     // Triage the pulled evidence, as an analyst would next.
     let evidence = output.with_extension("jsonl");
     let mailboxes = load_inputs(std::slice::from_ref(&evidence))?;
@@ -116,22 +151,47 @@ pub async fn run(
         }
         eprintln!();
         print_text(config.colour, &reports, &mailboxes)?;
-        // The same compromise, found through the audit log.
-        let (audit_report, audit_events) = triage_one(&export_path, &truth.mailbox, &settings)?;
-        eprintln!(
-            "\nThrough the audit log ({}, the same tenant as a Purview audit search export; \
-             planted there too: an inbox rule and a forwarding to {}):\n",
-            export_path.display(),
-            audit_truth
-                .as_ref()
-                .map(|t| t.forwarding_to.as_str())
-                .unwrap_or("-")
-        );
-        print_text(
-            config.colour,
-            std::slice::from_ref(&audit_report),
-            std::slice::from_ref(&audit_events),
-        )?;
+        // The same compromise, found through the audit log pulled over HTTP.
+        if let Some(audit_summary) = &audit_summary {
+            eprintln!();
+            audit_summary.print();
+            if let Some(manifest) = audit_summary
+                .manifest
+                .as_deref()
+                .and_then(|path| crate::output::Manifest::read(path).ok())
+            {
+                let queries = manifest
+                    .source_log
+                    .as_ref()
+                    .and_then(|log| log["queries"].as_array().cloned())
+                    .unwrap_or_default();
+                let split = queries.iter().filter(|q| q["split"] == true).count();
+                eprintln!(
+                    "  what happened: {} audit log queries ({split} over the record limit, split \
+                     and run again in halves), {} requests, {} throttle waits; the manifest lists \
+                     each query with its expected and retrieved counts",
+                    queries.len(),
+                    manifest.counters.requests,
+                    manifest.counters.throttle_waits
+                );
+            }
+            let (audit_report, audit_events) =
+                triage_one(&audit_output, &truth.mailbox, &settings)?;
+            eprintln!(
+                "\nThrough the audit log ({}; planted there too: an inbox rule and a forwarding \
+                 to {}):\n",
+                audit_output.display(),
+                audit_truth
+                    .as_ref()
+                    .map(|t| t.forwarding_to.as_str())
+                    .unwrap_or("-")
+            );
+            print_text(
+                config.colour,
+                std::slice::from_ref(&audit_report),
+                std::slice::from_ref(&audit_events),
+            )?;
+        }
         eprintln!("Written to {}:", out_dir.display());
         eprintln!("  corpus.jsonl      the whole mock tenant (5 mailboxes)");
         eprintln!(
@@ -148,6 +208,10 @@ pub async fn run(
         );
         eprintln!("  triage.html       the findings with charts; open it in a browser");
         eprintln!(
+            "  {}.audit-log.jsonl  the same mailbox pulled from the audit log (Graph auditLogRecords)",
+            truth.mailbox
+        );
+        eprintln!(
             "  audit-log-export.csv  the tenant as a Purview audit search export (triage reads it)"
         );
         eprintln!(
@@ -158,7 +222,19 @@ pub async fn run(
     Ok(())
 }
 
-/// One mailbox of an audit log export, analysed.
+/// The first and the last instant of `records` (the end a second later, being exclusive).
+fn time_span(records: &[serde_json::Value]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let times = records
+        .iter()
+        .filter_map(|r| r["CreationTime"].as_str())
+        .filter_map(crate::record::parse_timestamp);
+    let (first, last) = times.fold(None, |span: Option<(DateTime<Utc>, DateTime<Utc>)>, t| {
+        Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
+    })?;
+    Some((first, last + chrono::TimeDelta::seconds(1)))
+}
+
+/// One mailbox of audit log records, analysed.
 fn triage_one(
     export: &std::path::Path,
     mailbox: &str,

@@ -55,6 +55,42 @@ impl DemoConfig {
         })
     }
 
+    /// The pull of `mailbox`'s audit log records between `start` and `end` from the mock
+    /// tenant at `base_url` into `output`: Graph audit log queries, signed in as the mock
+    /// tenant's application with its client secret, as an analyst's app would be.
+    pub fn audit_pull_config(
+        &self,
+        base_url: &str,
+        mailbox: &str,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        output: &Path,
+    ) -> Result<PullConfig, AppError> {
+        let app = crate::mock::AppSpec::default();
+        let sign_in = crate::signin::SignIn::new(
+            base_url,
+            crate::mock::MOCK_TENANT_ID,
+            &app.client_id,
+            "https://graph.microsoft.com",
+            crate::signin::Flow::Secret(SecretString::new(app.secret)),
+        )
+        .map_err(AppError::Other)?;
+        let mut config = self.pull_config(base_url, "", mailbox, output)?;
+        config.client.api_version = "v1.0".into();
+        config.client.credentials = Credentials::SignIn(std::sync::Arc::new(sign_in));
+        config.query.filter.start = Some(start);
+        config.query.filter.end = end;
+        config.query.source =
+            crate::source::SourceKind::AuditQuery(crate::source::AuditQueryOptions {
+                api_version: "v1.0".into(),
+                operations: vec![],
+                record_types: vec![],
+                poll_interval: Duration::from_millis(200),
+                query_timeout: Duration::from_secs(600),
+                min_split: Duration::from_secs(1),
+            });
+        Ok(config)
+    }
+
     /// The pull of `mailbox` from the mock tenant at `base_url` into `output`.
     pub fn pull_config(
         &self,

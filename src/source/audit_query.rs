@@ -276,10 +276,12 @@ impl<'a> AuditQuerySource<'a> {
             fetched.extend(page.records);
             link = page.next_link;
         }
-        // A service that does not report the limit but stops at it has not said everything.
-        if state
-            .record_count_limit
-            .is_some_and(|limit| limit > 0 && fetched.len() as u64 >= limit)
+        // A service that does not say whether it was over the limit (beta does not document the
+        // flag), but stops at the limit, may not have said everything.
+        if state.is_record_count_limit_exceeded.is_none()
+            && state
+                .record_count_limit
+                .is_some_and(|limit| limit > 0 && fetched.len() as u64 >= limit)
         {
             tracing::warn!(
                 "audit log query {} returned its whole record limit: splitting the range",

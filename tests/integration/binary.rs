@@ -793,6 +793,26 @@ async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
         "the faults the demo announces happen: {happened}"
     );
     assert!(stdout.contains("INCIDENT 1"), "{stdout:.500}");
+    // The same mailbox pulled again from the audit log over HTTP, signed in, split at the
+    // record limit, and the rule and forwarding the Activities API never showed found in it.
+    let audit = stderr
+        .lines()
+        .find(|l| l.contains("audit log queries ("))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(!audit.contains("(0 over the record limit"), "{audit}");
+    assert!(stdout.contains("ids: planted-inbox-rule"), "{stdout:.500}");
+    assert!(stdout.contains("ids: planted-forwarding"), "{stdout:.500}");
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("truth.json")).unwrap()).unwrap();
+    let victim = truth["mailbox"].as_str().unwrap();
+    let manifest = o365_activities::output::Manifest::read(
+        &out.join(format!("{victim}.audit-log.jsonl.manifest.json")),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest.status,
+        o365_activities::output::PullStatus::Complete
+    );
     // A second demo into the same folder names only its own flag.
     let (code, stderr) = run_binary(vec![
         "demo".into(),
