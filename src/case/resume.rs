@@ -41,7 +41,7 @@ pub fn resume_partial(
             return Ok(None);
         }
         let spool = OutputPlan::temporary(&paths.csv).with_extension("cells");
-        CsvBuilder::create(spool.clone())
+        CsvBuilder::create_for(spool.clone(), None, run.query.source.record_shape())
             .map(Some)
             .map_err(|e| OutputError::io("cannot create", &spool, e))
     };

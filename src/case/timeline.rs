@@ -11,6 +11,7 @@ use std::sync::{mpsc, Arc};
 
 use crate::output::{
     create_private, Added, BackgroundFile, CsvBuilder, CsvOptions, KnownColumnsCsv, OutputError,
+    RecordShape,
 };
 use crate::record::Activity;
 
@@ -185,13 +186,14 @@ fn write_planned(
     inputs: &[(PathBuf, Option<String>)],
     temporary: &Path,
     columns: BTreeSet<String>,
+    shape: RecordShape,
     options: CsvOptions,
 ) -> Result<Option<(String, u64)>, OutputError> {
     let failed = |e| OutputError::io("cannot write", temporary, e);
     let file = BackgroundFile::create(temporary)
         .map_err(|e| OutputError::io("cannot create", temporary, e))?;
     let Some(mut csv) =
-        KnownColumnsCsv::new(file, MAILBOX_COLUMN, columns, options).map_err(failed)?
+        KnownColumnsCsv::new(file, MAILBOX_COLUMN, columns, shape, options).map_err(failed)?
     else {
         let _ = std::fs::remove_file(temporary);
         return Ok(None);
@@ -224,10 +226,11 @@ fn write_spooled(
     inputs: &[(PathBuf, Option<String>)],
     temporary: &Path,
     scratch: &Path,
+    shape: RecordShape,
     options: CsvOptions,
 ) -> Result<(String, u64), OutputError> {
     let spool = scratch.join(".timeline.cells.tmp");
-    let mut csv = CsvBuilder::create_with_leading(spool.clone(), Some(MAILBOX_COLUMN))
+    let mut csv = CsvBuilder::create_for(spool.clone(), Some(MAILBOX_COLUMN), shape)
         .map_err(|e| OutputError::io("cannot create", &spool, e))?;
     // Every record goes into the spool: the merge never stops early.
     let _always_continued = merge_on_two_threads(inputs, &spool, |mailbox, raw| {
@@ -262,6 +265,7 @@ pub fn write_timeline(
     columns: Option<BTreeSet<String>>,
     out: &Path,
     scratch: &Path,
+    shape: RecordShape,
     options: CsvOptions,
 ) -> Result<(String, u64), OutputError> {
     let mut inputs: Vec<(PathBuf, Option<String>)> = evidence
@@ -292,12 +296,12 @@ pub fn write_timeline(
     }
     let temporary = crate::output::OutputPlan::temporary(out);
     let planned = match columns {
-        Some(columns) => write_planned(&inputs, &temporary, columns, options),
+        Some(columns) => write_planned(&inputs, &temporary, columns, shape, options),
         None => Ok(None),
     };
     let written = match planned {
         Ok(Some(digest)) => Ok(digest),
-        Ok(None) => write_spooled(&inputs, &temporary, scratch, options),
+        Ok(None) => write_spooled(&inputs, &temporary, scratch, shape, options),
         Err(e) => Err(e),
     };
     for path in &scratch_files {
@@ -338,7 +342,15 @@ mod tests {
             evidence.push((format!("user{m:03}@x.com"), path));
         }
         let out = dir.path().join("timeline.csv");
-        write_timeline(&evidence, None, &out, dir.path(), sanitized()).unwrap();
+        write_timeline(
+            &evidence,
+            None,
+            &out,
+            dir.path(),
+            RecordShape::Activities,
+            sanitized(),
+        )
+        .unwrap();
         let mut reader = csv::Reader::from_path(&out).unwrap();
         assert_eq!(&reader.headers().unwrap()[0], "Mailbox");
         let rows: Vec<(String, String)> = reader
@@ -376,7 +388,15 @@ mod tests {
         }
         let timeline = |columns: Option<BTreeSet<String>>| {
             let out = dir.path().join("timeline.csv");
-            let digest = write_timeline(&evidence, columns, &out, dir.path(), sanitized()).unwrap();
+            let digest = write_timeline(
+                &evidence,
+                columns,
+                &out,
+                dir.path(),
+                RecordShape::Activities,
+                sanitized(),
+            )
+            .unwrap();
             let bytes = std::fs::read(&out).unwrap();
             std::fs::remove_file(&out).unwrap();
             (bytes, digest)

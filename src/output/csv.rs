@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rustc_hash::FxHashMap;
 
 use super::flatten::{
-    custom_column, flatten_from, flatten_record, top_level_column, CellSink, CUSTOM, CUSTOM_PREFIX,
-    STANDARD_COLUMNS,
+    custom_column, flatten_from, flatten_record, top_level_column, CellSink, RecordShape,
+    AUDIT_DATA_PREFIX, CUSTOM,
 };
 use crate::record::{Activity, FrameMaker};
 
@@ -39,6 +39,7 @@ pub(super) const ROW_BLOCK: usize = 64 * 1024;
 pub(super) struct Columns {
     names: Vec<String>,
     top_level: FxHashMap<Box<str>, u32>,
+    audit_data: FxHashMap<Box<str>, u32>,
     custom_index: FxHashMap<Box<str>, usize>,
     custom: Vec<CustomColumns>,
     leftovers: Option<u32>,
@@ -46,6 +47,7 @@ pub(super) struct Columns {
     leading: Option<String>,
     /// Counts records, so repeated custom names are numbered per record without a per-record set.
     record: u64,
+    shape: RecordShape,
 }
 
 /// The columns of one custom property name: one per occurrence within a record.
@@ -57,13 +59,17 @@ struct CustomColumns {
 }
 
 impl Columns {
-    pub(super) fn with_standard(leading: Option<&str>) -> Self {
-        let mut columns = Columns::default();
+    /// The columns of a CSV of `shape` records: `leading` first, then the shape's fixed ones.
+    pub(super) fn with_shape(leading: Option<&str>, shape: RecordShape) -> Self {
+        let mut columns = Columns {
+            shape,
+            ..Columns::default()
+        };
         if let Some(leading) = leading {
             columns.add(leading.to_string());
             columns.leading = Some(leading.to_string());
         }
-        for name in STANDARD_COLUMNS {
+        for name in shape.fixed_columns() {
             columns.top_level_id(name);
         }
         columns
@@ -116,6 +122,15 @@ impl Columns {
         id
     }
 
+    fn audit_data_id(&mut self, key: &str) -> u32 {
+        if let Some(&id) = self.audit_data.get(key) {
+            return id;
+        }
+        let id = self.add(format!("{AUDIT_DATA_PREFIX}{key}"));
+        self.audit_data.insert(key.into(), id);
+        id
+    }
+
     fn leftovers_id(&mut self) -> u32 {
         match self.leftovers {
             Some(id) => id,
@@ -130,7 +145,10 @@ impl Columns {
     /// Column ids in header order (see `header_rank`).
     fn header_order(&self) -> Vec<u32> {
         let has_leading = self.leading.is_some();
-        let rank = |id: u32| header_rank(&self.names[id as usize], has_leading && id == 0);
+        let rank = |id: u32| {
+            self.shape
+                .header_rank(&self.names[id as usize], has_leading && id == 0)
+        };
         let mut ids: Vec<u32> = (0..self.names.len() as u32).collect();
         ids.sort_by(|a, b| rank(*a).cmp(&rank(*b)));
         ids
@@ -159,22 +177,6 @@ impl Columns {
         }
         flatten_record(raw, &mut sink)
             .map_err(|e| invalid(format!("a record is not a JSON object: {e}")))
-    }
-}
-
-/// Where a column goes in the header: the leading column (if any), the standard six, other
-/// top-level properties by name, the `CustomProperties` leftovers, custom properties by name.
-pub(super) fn header_rank(name: &str, leading: bool) -> (u8, usize, &str) {
-    if leading {
-        (0, 0, "")
-    } else if let Some(i) = STANDARD_COLUMNS.iter().position(|s| *s == name) {
-        (1, i, "")
-    } else if name == CUSTOM {
-        (3, 0, "")
-    } else if name.starts_with(CUSTOM_PREFIX) {
-        (4, 0, name)
-    } else {
-        (2, 0, name)
     }
 }
 
@@ -244,6 +246,10 @@ impl CellSink for FrameSink<'_> {
     fn leftovers(&mut self, json: &str) {
         let id = self.columns.leftovers_id();
         self.cell(id, json);
+    }
+    fn audit_data(&mut self, key: &str, text: &str) {
+        let id = self.columns.audit_data_id(key);
+        self.cell(id, text);
     }
 }
 
@@ -345,14 +351,23 @@ pub struct CsvBuilder {
 impl CsvBuilder {
     /// Spools cells in memory, then to `spool_path` (removed when the builder is dropped).
     pub fn create(spool_path: PathBuf) -> io::Result<Self> {
-        Self::create_with_leading(spool_path, None)
+        Self::create_for(spool_path, None, RecordShape::Activities)
     }
 
     /// As `create`, with a first column (filled by `add_with_leading`).
     pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
+        Self::create_for(spool_path, leading, RecordShape::Activities)
+    }
+
+    /// As `create`, for records of `shape`, with a first column if `leading` names one.
+    pub fn create_for(
+        spool_path: PathBuf,
+        leading: Option<&str>,
+        shape: RecordShape,
+    ) -> io::Result<Self> {
         // Created now, though it may stay empty, so a path that cannot be written fails early.
         super::create_private(&spool_path)?;
-        let columns = Columns::with_standard(leading);
+        let columns = Columns::with_shape(leading, shape);
         Ok(CsvBuilder {
             used: vec![true; columns.len()],
             columns: SharedColumns::new(columns),
@@ -744,7 +759,7 @@ mod tests {
         csv.add_activity(&records[0]).unwrap();
         assert_eq!(
             csv.header(),
-            [STANDARD_COLUMNS.as_slice(), &["Id", "Kept"]].concat()
+            [crate::output::STANDARD_COLUMNS.as_slice(), &["Id", "Kept"]].concat()
         );
         let text = write(csv);
         assert_eq!(

@@ -6,7 +6,10 @@
 //!   record is `CustomProperties.<Name>#2`, and so on; a `#` in a name is doubled;
 //! - `CustomProperties` entries that are not `{"Name": "...", "Value": ...}` objects, or a
 //!   `CustomProperties` that is not an array, go (as JSON) into the `CustomProperties` column;
-//! - a top-level name that itself starts with `CustomProperties.` or `\` gets a leading `\`.
+//! - a Graph `auditLogRecord`'s `auditData` object is flattened one level, each property
+//!   `auditData.<Name>` (anything else in `auditData` goes, as JSON, into the `auditData` column);
+//! - a top-level name that itself starts with `CustomProperties.`, `auditData.` or `\` gets a
+//!   leading `\`.
 //!
 //! Cell text: strings as they are, null empty, booleans and numbers as JSON, arrays and objects
 //! as compact JSON.
@@ -32,6 +35,74 @@ pub const STANDARD_COLUMNS: [&str; 6] = [
 
 pub const CUSTOM: &str = "CustomProperties";
 pub const CUSTOM_PREFIX: &str = "CustomProperties.";
+pub const AUDIT_DATA: &str = "auditData";
+pub const AUDIT_DATA_PREFIX: &str = "auditData.";
+
+/// Which records a CSV holds, for the columns that lead its header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordShape {
+    /// Activities records: the blog's six standard columns first, always present.
+    #[default]
+    Activities,
+    /// Unified Audit Log records (Management Activity API records, or Graph auditLogRecords):
+    /// time, operation, user, address and id first, when present.
+    AuditLog,
+}
+
+/// The columns that lead an audit log CSV, when its records have them: the Management API's
+/// names, and Graph's (a CSV holds one or the other).
+const AUDIT_LEADING: [&str; 12] = [
+    "CreationTime",
+    "createdDateTime",
+    "Operation",
+    "operation",
+    "UserId",
+    "userPrincipalName",
+    "ClientIP",
+    "clientIp",
+    "Workload",
+    "service",
+    "Id",
+    "id",
+];
+
+impl RecordShape {
+    /// The columns every CSV of this shape has, whether or not a record fills them.
+    pub fn fixed_columns(self) -> &'static [&'static str] {
+        match self {
+            RecordShape::Activities => &STANDARD_COLUMNS,
+            RecordShape::AuditLog => &[],
+        }
+    }
+
+    fn leading_columns(self) -> &'static [&'static str] {
+        match self {
+            RecordShape::Activities => &STANDARD_COLUMNS,
+            RecordShape::AuditLog => &AUDIT_LEADING,
+        }
+    }
+
+    /// Where a column goes in the header: the leading column (if any), this shape's leading
+    /// columns, other top-level properties by name, the `CustomProperties` leftovers, custom
+    /// properties by name, `auditData` properties by name.
+    pub fn header_rank(self, name: &str, leading: bool) -> (u8, usize, &str) {
+        if leading {
+            (0, 0, "")
+        } else if let Some(i) = self.leading_columns().iter().position(|s| *s == name) {
+            (1, i, "")
+        } else if name == CUSTOM {
+            (3, 0, "")
+        } else if name.starts_with(CUSTOM_PREFIX) {
+            (4, 0, name)
+        } else if name == AUDIT_DATA {
+            (5, 0, "")
+        } else if name.starts_with(AUDIT_DATA_PREFIX) {
+            (6, 0, name)
+        } else {
+            (2, 0, name)
+        }
+    }
+}
 
 /// Receives the cells of one record as they are parsed.
 pub trait CellSink {
@@ -39,11 +110,14 @@ pub trait CellSink {
     /// A custom property; the sink numbers repeated names within one record.
     fn custom(&mut self, name: &str, text: &str);
     fn leftovers(&mut self, json: &str);
+    /// A property of a Graph record's `auditData` object.
+    fn audit_data(&mut self, key: &str, text: &str);
 }
 
 /// The column name of a top-level property.
 pub fn top_level_column(key: &str) -> Cow<'_, str> {
-    if key.starts_with(CUSTOM_PREFIX) || key.starts_with('\\') {
+    if key.starts_with(CUSTOM_PREFIX) || key.starts_with(AUDIT_DATA_PREFIX) || key.starts_with('\\')
+    {
         Cow::Owned(format!("\\{key}"))
     } else {
         Cow::Borrowed(key)
@@ -268,6 +342,8 @@ impl<'de, S: CellSink, F: FnMut(&str, &Cow<'de, str>)> Visitor<'de> for RecordSe
         while let Some(key) = map.next_key::<JsonKey<'de>>()? {
             if &*key == CUSTOM {
                 map.next_value_seed(CustomSeed(&mut *self.sink))?;
+            } else if &*key == AUDIT_DATA {
+                map.next_value_seed(AuditDataSeed(&mut *self.sink))?;
             } else {
                 let value: Scalar = map.next_value()?;
                 if let Scalar::Text(text) = &value {
@@ -275,6 +351,32 @@ impl<'de, S: CellSink, F: FnMut(&str, &Cow<'de, str>)> Visitor<'de> for RecordSe
                 }
                 self.sink.top_level(&key, &value.cell());
             }
+        }
+        Ok(())
+    }
+}
+
+/// A Graph record's `auditData`: an object's properties as `auditData.<Name>` cells; any other
+/// value as the `auditData` cell.
+struct AuditDataSeed<'s, S>(&'s mut S);
+
+impl<'de, S: CellSink> DeserializeSeed<'de> for AuditDataSeed<'_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        match Scalar::deserialize(deserializer)? {
+            Scalar::Other(value) if value.is_object() => {
+                if let Value::Object(object) = *value {
+                    for (key, field) in object {
+                        let text = match field {
+                            Value::String(text) => text,
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        };
+                        self.0.audit_data(&key, &text);
+                    }
+                }
+            }
+            other => self.0.top_level(AUDIT_DATA, &other.cell()),
         }
         Ok(())
     }
@@ -362,6 +464,10 @@ mod tests {
         fn leftovers(&mut self, json: &str) {
             self.0.push((CUSTOM.to_string(), json.to_string()));
         }
+        fn audit_data(&mut self, key: &str, text: &str) {
+            self.0
+                .push((format!("{AUDIT_DATA_PREFIX}{key}"), text.to_string()));
+        }
     }
 
     fn cells(raw: &str) -> Vec<(String, String)> {
@@ -427,6 +533,56 @@ mod tests {
                 "{column}"
             );
         }
+    }
+
+    #[test]
+    fn a_graph_records_audit_data_is_flattened_one_level() {
+        let raw = r#"{"id":"g","auditData.Id":"posing","auditData":{"Id":"a","Folders":[{"Path":"\\Inbox"}],"LogonType":0,"X":null}}"#;
+        assert_eq!(
+            cells(raw),
+            vec![
+                ("id".to_string(), "g".to_string()),
+                ("\\auditData.Id".to_string(), "posing".to_string()),
+                ("auditData.Id".to_string(), "a".to_string()),
+                (
+                    "auditData.Folders".to_string(),
+                    r#"[{"Path":"\\Inbox"}]"#.to_string()
+                ),
+                ("auditData.LogonType".to_string(), "0".to_string()),
+                ("auditData.X".to_string(), String::new()),
+            ]
+        );
+        let odd = cells(r#"{"auditData":"text"}"#);
+        assert_eq!(odd, vec![("auditData".to_string(), "text".to_string())]);
+    }
+
+    #[test]
+    fn audit_log_columns_lead_with_time_operation_and_user() {
+        let shape = RecordShape::AuditLog;
+        let mut names = vec![
+            "zeta",
+            "auditData.Id",
+            "operation",
+            "createdDateTime",
+            "auditData",
+        ];
+        names.sort_by(|a, b| {
+            shape
+                .header_rank(a, false)
+                .cmp(&shape.header_rank(b, false))
+        });
+        assert_eq!(
+            names,
+            vec![
+                "createdDateTime",
+                "operation",
+                "zeta",
+                "auditData",
+                "auditData.Id"
+            ]
+        );
+        assert!(shape.fixed_columns().is_empty());
+        assert_eq!(RecordShape::Activities.fixed_columns(), STANDARD_COLUMNS);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
 
-use super::csv::{header_rank, Columns, RowEncoder, ROW_BLOCK};
+use super::csv::{Columns, RowEncoder, ROW_BLOCK};
+use super::flatten::RecordShape;
 use super::CsvOptions;
 
 /// What became of a record.
@@ -42,9 +43,10 @@ impl<W: Write> KnownColumnsCsv<W> {
         mut out: W,
         leading: &str,
         names: impl IntoIterator<Item = String>,
+        shape: RecordShape,
         options: CsvOptions,
     ) -> io::Result<Option<Self>> {
-        let columns = Columns::with_standard(Some(leading));
+        let columns = Columns::with_shape(Some(leading), shape);
         let mut header: Vec<(String, bool)> = vec![(leading.to_string(), true)];
         for id in 1..columns.len() {
             header.push((columns.name(id).to_string(), false));
@@ -58,7 +60,9 @@ impl<W: Write> KnownColumnsCsv<W> {
             }
         }
         header.sort_by(|(a, a_leads), (b, b_leads)| {
-            header_rank(a, *a_leads).cmp(&header_rank(b, *b_leads))
+            shape
+                .header_rank(a, *a_leads)
+                .cmp(&shape.header_rank(b, *b_leads))
         });
         let mut rows = RowEncoder::default();
         rows.row(header.iter().map(|(name, _)| name.as_bytes()), false);
@@ -176,6 +180,7 @@ mod tests {
             Vec::new(),
             "Mailbox",
             names,
+            RecordShape::Activities,
             CsvOptions {
                 sanitize: true,
                 ..Default::default()
@@ -217,6 +222,7 @@ mod tests {
             Vec::new(),
             "Mailbox",
             names,
+            RecordShape::Activities,
             CsvOptions {
                 sanitize: true,
                 ..Default::default()

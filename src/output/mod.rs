@@ -18,7 +18,8 @@ pub use files::{
     write_stdout, write_stdout_with, FileDigest, OutputError, OutputFormat, OutputPlan,
 };
 pub use flatten::{
-    custom_column, custom_property_of, flatten_record, top_level_column, CellSink, STANDARD_COLUMNS,
+    custom_column, custom_property_of, flatten_record, top_level_column, CellSink, RecordShape,
+    STANDARD_COLUMNS,
 };
 pub use hashing::HashingWriter;
 pub use jsonl::{jsonl_line, JsonlWriter};

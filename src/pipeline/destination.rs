@@ -18,7 +18,7 @@ use crate::output::{
 };
 use crate::progress::{ProgressMode, PullProgress};
 use crate::source::QueryConfig;
-use crate::source::{AnySource, SourceClient, SpoolPlace};
+use crate::source::{AnySource, SourceClient, SourceKind, SpoolPlace};
 
 /// Where a pull's records go.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ pub async fn pull_to_destination(
             to_stdout(
                 &mut source,
                 *format,
-                config.query.source.noun(),
+                &config.query.source,
                 options,
                 &progress,
                 interrupt,
@@ -168,7 +168,7 @@ async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
 async fn to_stdout(
     source: &mut AnySource<'_>,
     format: OutputFormat,
-    source_noun: &'static str,
+    kind: &SourceKind,
     options: CsvOptions,
     progress: &PullProgress,
     interrupt: impl Future<Output = ()>,
@@ -193,7 +193,7 @@ async fn to_stdout(
             // The CSV header needs every column first: cells are spooled, then written out.
             let spool = spool_place(&Destination::Stdout(format));
             let spool = spool.dir.join(format!("{}.cells.tmp", spool.prefix));
-            let csv = CsvBuilder::create(spool.clone())
+            let csv = CsvBuilder::create_for(spool.clone(), None, kind.record_shape())
                 .map_err(|e| OutputError::io("cannot create", &spool, e))?;
             let sinks = EvidenceSinks::new(
                 JsonlWriter::new(std::io::sink()),
@@ -217,7 +217,7 @@ async fn to_stdout(
         files: vec![],
         manifest: None,
         superseded: vec![],
-        noun: source_noun,
+        noun: kind.noun(),
     })
 }
 
@@ -283,8 +283,12 @@ async fn to_files(
         OutputFormat::Csv => {
             let spool = OutputPlan::temporary(&plan.primary).with_extension("cells");
             Some(
-                CsvBuilder::create(spool.clone())
-                    .map_err(|e| OutputError::io("cannot create", &spool, e))?,
+                CsvBuilder::create_for(
+                    spool.clone(),
+                    None,
+                    context.config.query.source.record_shape(),
+                )
+                .map_err(|e| OutputError::io("cannot create", &spool, e))?,
             )
         }
         OutputFormat::Jsonl => None,

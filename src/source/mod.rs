@@ -49,6 +49,14 @@ impl SourceKind {
         }
     }
 
+    /// The shape of its records, for the CSV's leading columns.
+    pub fn record_shape(&self) -> crate::output::RecordShape {
+        match self {
+            SourceKind::Activities => crate::output::RecordShape::Activities,
+            _ => crate::output::RecordShape::AuditLog,
+        }
+    }
+
     /// What its records are called in messages.
     pub fn noun(&self) -> &'static str {
         match self {

@@ -215,6 +215,9 @@ impl CellSink for EventBuilder<'_> {
         }
     }
 
+    /// Activities records have no `auditData` (audit log records are read by `audit_log.rs`).
+    fn audit_data(&mut self, _key: &str, _text: &str) {}
+
     /// Keeps `text` if triage reads `name` and no earlier occurrence was kept.
     fn custom(&mut self, name: &str, text: &str) {
         let Some(index) = property_index(name) else {

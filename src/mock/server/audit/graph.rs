@@ -123,7 +123,7 @@ fn graph_record(record: &Value) -> Value {
         "service": record["Workload"],
         "objectId": record["ObjectId"],
         "userPrincipalName": record["UserId"],
-        "clientIp": record["ClientIP"],
+        "clientIp": record.get("ClientIP").filter(|v| !v.is_null()).unwrap_or(&record["ClientIPAddress"]),
         "administrativeUnits": [],
         "auditData": record,
     })
