@@ -800,3 +800,75 @@ async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
         assert_eq!(code, 0, "{stdout}");
     }
 }
+
+#[tokio::test]
+async fn a_feed_that_points_elsewhere_or_sends_an_endless_blob_is_refused() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let listing = format!("/api/v1.0/{MOCK_TENANT_ID}/activity/feed/subscriptions/content");
+    let start = format!("/api/v1.0/{MOCK_TENANT_ID}/activity/feed/subscriptions/start");
+    let blob_path = format!("/api/v1.0/{MOCK_TENANT_ID}/activity/feed/audit/b1");
+    let one_blob = |uri: &str| {
+        serde_json::json!([{
+            "contentType": "Audit.Exchange", "contentId": "b1", "contentUri": uri,
+            "contentCreated": "2018-05-31T10:00:00.000Z"
+        }])
+    };
+    // (the blob's URI: elsewhere, or here; a NextPageUri; the blob's body; what the error says)
+    let cases: Vec<(Option<&str>, Option<&str>, Option<String>, &str)> = vec![
+        (
+            Some("http://127.0.0.2:1/api/v1.0/x/activity/feed/audit/b1"),
+            None,
+            None,
+            "contentUri",
+        ),
+        (None, Some("http://127.0.0.2:1/next"), None, "NextPageUri"),
+        (None, None, Some("[".repeat(3000)), "larger than"),
+    ];
+    for (elsewhere, next_page, blob, expected) in cases {
+        let feed = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(start.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&feed)
+            .await;
+        let here = format!("{}{blob_path}", feed.uri());
+        let mut answer = match (next_page, &blob) {
+            (Some(_), _) => ResponseTemplate::new(200).set_body_json(serde_json::json!([])),
+            _ => ResponseTemplate::new(200).set_body_json(one_blob(elsewhere.unwrap_or(&here))),
+        };
+        if let Some(next) = next_page {
+            answer = answer.insert_header("NextPageUri", next);
+        }
+        Mock::given(method("GET"))
+            .and(path(listing.as_str()))
+            .respond_with(answer)
+            .mount(&feed)
+            .await;
+        if let Some(body) = blob {
+            Mock::given(method("GET"))
+                .and(path(blob_path.as_str()))
+                .respond_with(ResponseTemplate::new(200).set_body_string(body))
+                .mount(&feed)
+                .await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("feed.jsonl").display().to_string();
+        let uri = feed.uri();
+        let extra = [
+            "--end",
+            "2018-06-01T00:00:00Z",
+            "--max-page-bytes",
+            "2048",
+            "--max-retries",
+            "1",
+        ];
+        let (result, _) = run(&parse_pull(&feed_words(&uri, &output, &extra)).unwrap()).await;
+        let error = result.unwrap_err();
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+        assert!(
+            !Path::new(&output).exists(),
+            "{expected}: nothing passed off as complete"
+        );
+    }
+}
