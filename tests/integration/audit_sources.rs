@@ -815,7 +815,8 @@ async fn a_feed_that_points_elsewhere_or_sends_an_endless_blob_is_refused() {
         }])
     };
     // (the blob's URI: elsewhere, or here; a NextPageUri; the blob's body; what the error says)
-    let cases: Vec<(Option<&str>, Option<&str>, Option<String>, &str)> = vec![
+    type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<String>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             Some("http://127.0.0.2:1/api/v1.0/x/activity/feed/audit/b1"),
             None,
