@@ -155,6 +155,15 @@ impl Activity {
     }
 }
 
+/// Sorts records into the order evidence is written in: by time, then by key.
+pub fn sort_in_time_order(records: &mut [Activity]) {
+    records.sort_by(|a, b| {
+        a.timestamp()
+            .cmp(&b.timestamp())
+            .then_with(|| a.key().cmp(b.key()))
+    });
+}
+
 /// Parses the service's ISO 8601 timestamps (`2018-07-02T12:14:13.019Z`, any fraction, any offset).
 pub fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
     if let Some(instant) = parse_utc_fast(text) {

@@ -22,7 +22,7 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiClient, ApiRequest, Sleeper};
-use crate::record::{read_page, Activity, PageReading};
+use crate::record::{read_page, sort_in_time_order, Activity, PageReading};
 use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
 
 /// What to ask the audit log for, beyond the time range.
@@ -341,11 +341,7 @@ impl<'a> AuditQuerySource<'a> {
     /// De-duplicated on `id` (across every range of this pull) and sorted by time, then id.
     fn final_order(&mut self, mut records: Vec<Activity>) -> Vec<Activity> {
         records.retain(|record| self.seen.insert(record.key().into()));
-        records.sort_by(|a, b| {
-            a.timestamp()
-                .cmp(&b.timestamp())
-                .then_with(|| a.key().cmp(b.key()))
-        });
+        sort_in_time_order(&mut records);
         records
     }
 }

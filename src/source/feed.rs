@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiClient, ApiRequest, HttpError, Refusal};
 use crate::output::write_atomically;
-use crate::record::Activity;
+use crate::record::{sort_in_time_order, Activity};
 use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
 
 /// What a tenant id or domain must have escaped to be one path segment.
@@ -400,10 +400,6 @@ impl<'a> FeedSource<'a> {
 
 /// Records in final order: by time, then id (a blob's records are not ordered).
 fn sorted(mut records: Vec<Activity>) -> Vec<Activity> {
-    records.sort_by(|a, b| {
-        a.timestamp()
-            .cmp(&b.timestamp())
-            .then_with(|| a.key().cmp(b.key()))
-    });
+    sort_in_time_order(&mut records);
     records
 }

@@ -65,6 +65,18 @@ fn ids_of(records: &[Value], user: &str) -> Vec<String> {
     ids
 }
 
+/// Every user that acted in `records`, sorted.
+fn users_of(records: &[Value]) -> Vec<String> {
+    let mut users: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["UserId"].as_str())
+        .map(str::to_string)
+        .collect();
+    users.sort();
+    users.dedup();
+    users
+}
+
 /// Ids of an evidence file: Graph records' `id`, Management API records' `Id`, sorted.
 fn evidence_ids(path: &Path) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_to_string(path)
@@ -192,60 +204,93 @@ async fn a_range_still_over_the_limit_at_its_narrowest_stops_with_what_is_missin
     assert_eq!(partial.status, PullStatus::Incomplete);
 }
 
-/// The binary's pull with `O365_CLIENT_SECRET` set for it alone; (exit code, stderr).
-async fn pull_binary(args: Vec<String>, secret: &str) -> (i32, String) {
-    let secret = secret.to_string();
+/// A signed-in audit log pull of `user` by the binary, into a folder of its own.
+struct SignedIn {
+    _dir: tempfile::TempDir,
+    output: std::path::PathBuf,
+    code: i32,
+    stderr: String,
+}
+
+impl SignedIn {
+    /// Signs in as the mock's app (`O365_CLIENT_SECRET` set to `secret` for this run alone,
+    /// unless empty) with `extra` flags, and pulls the whole corpus range.
+    async fn pull(url: &str, user: &str, extra: &[&str], secret: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("victim.jsonl");
+        let mut args: Vec<String> = vec!["pull".into(), "--output".into()];
+        args.push(output.display().to_string());
+        for word in [
+            "--source",
+            "audit",
+            "--user",
+            user,
+            "--graph-url",
+            url,
+            "--authority-url",
+            url,
+            "--tenant",
+            MOCK_TENANT_ID,
+            "--client-id",
+            APP,
+            "--poll-interval",
+            "0.3",
+            "--start",
+            "2018-01-01T00:00:00Z",
+            "--end",
+            "2018-06-02T00:00:00Z",
+        ]
+        .iter()
+        .chain(extra)
+        {
+            args.push(word.to_string());
+        }
+        let env: &[(&str, &str)] = if secret.is_empty() {
+            &[]
+        } else {
+            &[("O365_CLIENT_SECRET", secret)]
+        };
+        let (code, _, stderr) = binary(args, env).await;
+        SignedIn {
+            _dir: dir,
+            output,
+            code,
+            stderr,
+        }
+    }
+
+    /// It completed with every record of `user`, once.
+    fn assert_complete(&self, records: &[Value], user: &str) {
+        assert_eq!(self.code, 0, "{}", self.stderr);
+        let (pulled, expected) = (evidence_ids(&self.output), ids_of(records, user));
+        assert_eq!(pulled.len(), expected.len(), "{}", self.stderr);
+        assert_eq!(pulled, expected);
+    }
+}
+
+/// Runs the binary with `args` and `env` (and no `OAUTH_TOKEN`); (exit code, stdout, stderr).
+async fn binary(args: Vec<String>, env: &[(&str, &str)]) -> (i32, String, String) {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         let output = Command::cargo_bin("o365-activities")
             .unwrap()
             .args(&args)
             .env_remove("OAUTH_TOKEN")
-            .env("O365_CLIENT_SECRET", secret)
+            .env_remove("O365_CLIENT_SECRET")
+            .envs(env)
             .output()
             .unwrap();
         (
             output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     })
     .await
     .unwrap()
-}
-
-fn signed_in_args(
-    url: &str,
-    source: &str,
-    user: &str,
-    output: &Path,
-    extra: &[&str],
-) -> Vec<String> {
-    let mut args: Vec<String> = ["pull", "--source", source, "--user", user, "--output"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(output.display().to_string());
-    for word in [
-        "--graph-url",
-        url,
-        "--management-url",
-        url,
-        "--authority-url",
-        url,
-        "--tenant",
-        MOCK_TENANT_ID,
-        "--client-id",
-        APP,
-        "--poll-interval",
-        "0.3",
-        "--start",
-        "2018-01-01T00:00:00Z",
-        "--end",
-        "2018-06-02T00:00:00Z",
-    ] {
-        args.push(word.to_string());
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,27 +305,16 @@ async fn a_token_that_expires_mid_run_is_renewed_before_it_lapses() {
         },
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("victim.jsonl");
-    let (code, stderr) = pull_binary(
-        signed_in_args(&server.url, "audit", &victim, &output, &[]),
-        SECRET,
-    )
-    .await;
-    assert_eq!(code, 0, "{stderr}");
-    let (pulled, expected) = (evidence_ids(&output), ids_of(&records, &victim));
-    assert_eq!(pulled.len(), expected.len(), "{stderr}");
-    assert_eq!(pulled, expected);
+    SignedIn::pull(&server.url, &victim, &[], SECRET)
+        .await
+        .assert_complete(&records, &victim);
     let counters = server.audit_counters();
     assert!(
         counters.tokens_issued.load(Ordering::Relaxed) >= 2,
         "renewed"
     );
-    assert_eq!(
-        counters.rejected.load(Ordering::Relaxed),
-        0,
-        "never sent an expired token"
-    );
+    let rejected = counters.rejected.load(Ordering::Relaxed);
+    assert_eq!(rejected, 0, "never sent an expired token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,16 +330,13 @@ async fn a_token_rejected_mid_run_is_replaced_once_and_the_request_retried() {
         },
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("victim.jsonl");
-    let (code, stderr) = pull_binary(
-        signed_in_args(&server.url, "audit", &victim, &output, &[]),
-        SECRET,
-    )
-    .await;
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("signing in again"), "{stderr}");
-    assert_eq!(evidence_ids(&output), ids_of(&records, &victim));
+    let pulled = SignedIn::pull(&server.url, &victim, &[], SECRET).await;
+    pulled.assert_complete(&records, &victim);
+    assert!(
+        pulled.stderr.contains("signing in again"),
+        "{}",
+        pulled.stderr
+    );
     let counters = server.audit_counters();
     assert!(counters.rejected.load(Ordering::Relaxed) >= 1);
     assert!(counters.tokens_issued.load(Ordering::Relaxed) >= 2);
@@ -314,21 +345,16 @@ async fn a_token_rejected_mid_run_is_replaced_once_and_the_request_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_refused_with_the_identity_platforms_reason() {
     let (server, victim, _) = tenant(5, AuditSettings::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("victim.jsonl");
-    let (code, stderr) = pull_binary(
-        signed_in_args(&server.url, "audit", &victim, &output, &[]),
-        "wrong",
-    )
-    .await;
-    assert_eq!(code, 3, "{stderr}");
+    let refused = SignedIn::pull(&server.url, &victim, &[], "wrong").await;
+    let stderr = &refused.stderr;
+    assert_eq!(refused.code, 3, "{stderr}");
     assert!(stderr.contains("AADSTS7000215"), "{stderr}");
     assert!(stderr.contains("--client-id"), "{stderr}");
     assert!(
         !stderr.contains("wrong"),
         "the secret is never shown: {stderr}"
     );
-    assert!(!output.exists());
+    assert!(!refused.output.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,40 +373,19 @@ async fn a_certificate_signs_in_and_another_key_is_refused() {
         },
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("victim.jsonl");
     let good = fixtures.join("test-app.pem").display().to_string();
-    let (code, stderr) = pull_binary(
-        signed_in_args(
-            &server.url,
-            "audit",
-            &victim,
-            &output,
-            &["--certificate", &good],
-        ),
-        "",
-    )
-    .await;
-    assert_eq!(code, 0, "{stderr}");
-    let (pulled, expected) = (evidence_ids(&output), ids_of(&records, &victim));
-    assert_eq!(pulled.len(), expected.len(), "{stderr}");
-    assert_eq!(pulled, expected);
+    SignedIn::pull(&server.url, &victim, &["--certificate", &good], "")
+        .await
+        .assert_complete(&records, &victim);
 
     let other = fixtures.join("other-app.pem").display().to_string();
-    let refused = dir.path().join("refused.jsonl");
-    let (code, stderr) = pull_binary(
-        signed_in_args(
-            &server.url,
-            "audit",
-            &victim,
-            &refused,
-            &["--certificate", &other],
-        ),
-        "",
-    )
-    .await;
-    assert_eq!(code, 3, "{stderr}");
-    assert!(stderr.contains("signature is not valid"), "{stderr}");
+    let refused = SignedIn::pull(&server.url, &victim, &["--certificate", &other], "").await;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("signature is not valid"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,19 +399,10 @@ async fn the_device_code_flow_prints_the_code_and_polls_while_pending() {
         },
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("victim.jsonl");
-    let (code, stderr) = pull_binary(
-        signed_in_args(&server.url, "audit", &victim, &output, &["--device-code"]),
-        "",
-    )
-    .await;
-    assert_eq!(code, 0, "{stderr}");
-    assert!(
-        stderr.contains("/devicelogin and enter the code M"),
-        "{stderr}"
-    );
-    assert_eq!(evidence_ids(&output), ids_of(&records, &victim));
+    let pulled = SignedIn::pull(&server.url, &victim, &["--device-code"], "").await;
+    pulled.assert_complete(&records, &victim);
+    let prompt = "/devicelogin and enter the code M";
+    assert!(pulled.stderr.contains(prompt), "{}", pulled.stderr);
 }
 
 /// The feed's window: the last 7 days before the mock's present, less a minute.
@@ -631,23 +627,34 @@ async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() 
     assert_eq!(kept.lines().count(), 1, "the page before the link is kept");
 }
 
-/// Runs the binary with `args`; (exit code, stdout, stderr).
-async fn binary(args: Vec<String>) -> (i32, String, String) {
-    tokio::task::spawn_blocking(move || {
-        let output = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .args(&args)
-            .env_remove("OAUTH_TOKEN")
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
+/// `batch --source audit` of the users in `list` into `case`, from `start` to the corpus's end.
+fn batch_words(list: &Path, case: &Path, url: &str, start: &str, extra: &[&str]) -> Vec<String> {
+    let (list, case) = (list.display().to_string(), case.display().to_string());
+    [
+        "batch",
+        "--source",
+        "audit",
+        "--users",
+        &list,
+        "--out-dir",
+        &case,
+        "--graph-url",
+        url,
+        "--token",
+        TOKEN,
+        "--start",
+        start,
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--format",
+        "jsonl",
+        "--poll-interval",
+        "0",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -662,56 +669,31 @@ async fn a_batch_from_the_audit_log_is_a_verifiable_case_that_triage_reads() {
         },
     )
     .await;
-    let mut users: Vec<String> = records
-        .iter()
-        .filter_map(|r| r["UserId"].as_str())
-        .map(str::to_string)
-        .collect();
-    users.sort();
-    users.dedup();
+    let users = users_of(&records);
     assert!(users.len() >= 3 && users.contains(&victim));
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("users.txt");
     std::fs::write(&list, users.join("\n")).unwrap();
     let case = dir.path().join("case");
-    let words = [
-        "batch",
-        "--source",
-        "audit",
-        "--users",
-        &list.display().to_string(),
-        "--out-dir",
-        &case.display().to_string(),
-        "--graph-url",
-        &server.url,
-        "--token",
-        TOKEN,
-        "--start",
-        "2018-04-01T00:00:00Z",
-        "--end",
-        "2018-06-01T00:00:00Z",
-        "--format",
-        "jsonl",
-        "--poll-interval",
-        "0",
-    ]
-    .map(str::to_string)
-    .to_vec();
-    let (code, _, stderr) = binary(words).await;
+    let words = batch_words(&list, &case, &server.url, "2018-04-01T00:00:00Z", &[]);
+    let (code, _, stderr) = binary(words, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     for user in &users {
         let evidence = o365_activities::case::MailboxPaths::new(&case, user).evidence;
         assert_eq!(evidence_ids(&evidence), ids_of(&records, user), "{user}");
     }
-    let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()]).await;
+    let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
     assert_eq!(code, 0, "{stdout}");
 
-    let (code, report, stderr) = binary(vec![
-        "triage".into(),
-        case.display().to_string(),
-        "--format".into(),
-        "json".into(),
-    ])
+    let (code, report, stderr) = binary(
+        vec![
+            "triage".into(),
+            case.display().to_string(),
+            "--format".into(),
+            "json".into(),
+        ],
+        &[],
+    )
     .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -735,44 +717,17 @@ async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
         },
     )
     .await;
-    let mut users: Vec<String> = records
-        .iter()
-        .filter_map(|r| r["UserId"].as_str())
-        .map(str::to_string)
-        .collect();
-    users.sort();
-    users.dedup();
+    let users = users_of(&records);
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("users.txt");
     std::fs::write(&list, users.join("\n")).unwrap();
     let run_batch = |case: &Path, extra: &[&str]| {
-        let mut words: Vec<String> = [
-            "batch",
-            "--source",
-            "audit",
-            "--users",
-            &list.display().to_string(),
-            "--out-dir",
-            &case.display().to_string(),
-            "--graph-url",
-            &server.url,
-            "--token",
-            TOKEN,
-            "--start",
-            "2018-05-01T00:00:00Z",
-            "--end",
-            "2018-06-01T00:00:00Z",
-            "--format",
-            "jsonl",
-            "--poll-interval",
-            "0",
-            "--concurrency",
-            "1",
-        ]
-        .map(str::to_string)
-        .to_vec();
-        words.extend(extra.iter().map(|s| s.to_string()));
-        binary(words)
+        let mut extra = extra.to_vec();
+        extra.extend(["--concurrency", "1"]);
+        binary(
+            batch_words(&list, case, &server.url, "2018-05-01T00:00:00Z", &extra),
+            &[],
+        )
     };
     let evidence = |case: &Path| -> Vec<Vec<u8>> {
         users
@@ -796,7 +751,8 @@ async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
             evidence(&case) == expected,
             "crash point {crash_at}: the resumed case differs"
         );
-        let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()]).await;
+        let (code, stdout, _) =
+            binary(vec!["verify".into(), case.display().to_string()], &[]).await;
         assert_eq!(code, 0, "{stdout}");
     }
 }

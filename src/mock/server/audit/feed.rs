@@ -122,6 +122,17 @@ impl AuditService {
         Ok(())
     }
 
+    /// A request about one content type: its caller checked, and the type it names.
+    fn content_request(
+        &self,
+        headers: &HeaderMap,
+        tenant: &str,
+        raw: Option<&str>,
+    ) -> Result<&'static str, Response> {
+        self.feed_guard(headers, tenant)?;
+        known_content_type(raw)
+    }
+
     /// The API's present: the setting, or an hour after the newest blob.
     fn now(&self) -> DateTime<Utc> {
         self.settings.now.unwrap_or_else(|| {
@@ -159,11 +170,8 @@ pub(super) async fn start(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = service.feed_guard(&headers, &tenant) {
-        return response;
-    }
-    let content_type = match known_content_type(raw.as_deref()) {
-        Ok(t) => t,
+    let content_type = match service.content_request(&headers, &tenant, raw.as_deref()) {
+        Ok(content_type) => content_type,
         Err(response) => return response,
     };
     let new = service
@@ -190,11 +198,8 @@ pub(super) async fn list_content(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = service.feed_guard(&headers, &tenant) {
-        return response;
-    }
-    let content_type = match known_content_type(raw.as_deref()) {
-        Ok(t) => t,
+    let content_type = match service.content_request(&headers, &tenant, raw.as_deref()) {
+        Ok(content_type) => content_type,
         Err(response) => return response,
     };
     let subscribed = service
