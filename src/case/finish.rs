@@ -10,7 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use super::mailbox::{remove_stale_temporaries, CaseRun};
 use super::timeline::{union_of_headers, write_timeline};
 use super::{CaseFile, CaseManifest, MailboxEntry, MailboxPaths, MailboxStatus};
-use super::{MANIFEST, SUMMARY, TIMELINE};
+use super::{FEED_BLOBS, MANIFEST, SUMMARY, TIMELINE};
 use crate::error::AppError;
 use crate::output::{commit, create_private, HashingWriter, OutputError, OutputPlan};
 
@@ -120,6 +120,16 @@ pub fn finish_case(
     ];
     manifest.updated_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     manifest.write(manifest_path)?;
+    // A complete case needs its blob cache no more: every record it kept is in the evidence.
+    let cache = context.case.join(FEED_BLOBS);
+    let complete = manifest
+        .mailboxes
+        .iter()
+        .all(|m| m.status == MailboxStatus::Complete);
+    if complete && cache.exists() {
+        std::fs::remove_dir_all(&cache)
+            .map_err(|e| OutputError::io("cannot remove the blob cache", &cache, e))?;
+    }
     Ok(())
 }
 

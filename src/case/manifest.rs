@@ -10,10 +10,10 @@ use crate::output::{write_atomically, OutputError, PullCounters};
 /// What the run asked for: a resumed run must ask for exactly the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunParameters {
-    /// `activities` or `audit` (Graph audit log queries).
+    /// `activities`, `audit` (Graph audit log queries) or `feed` (Management Activity API).
     #[serde(default = "activities_source")]
     pub source: String,
-    /// The audit log's operations and record types asked for.
+    /// The audit log's operations and record types, or the feed's content types, asked for.
     #[serde(default)]
     pub source_filters: Vec<String>,
     pub base_url: String,

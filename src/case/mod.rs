@@ -37,6 +37,9 @@ pub const MAILBOXES: &str = "mailboxes";
 pub const EVIDENCE: &str = "activities.jsonl";
 pub const CSV: &str = "activities.csv";
 pub const CHECKPOINT: &str = "checkpoint.json";
+/// The Management Activity API's blobs a feed case has fetched, while it is not complete (so
+/// that each mailbox, and a resumed run, reads each blob from the service once).
+pub const FEED_BLOBS: &str = "feed-blobs";
 
 /// The longest folder name kept as it is: file systems allow 255 bytes, and a name this short
 /// leaves room for the files' own names in paths.

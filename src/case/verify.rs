@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::{relative, CaseManifest, MailboxStatus, LOCK, MANIFEST};
+use super::{relative, CaseManifest, MailboxStatus, FEED_BLOBS, LOCK, MANIFEST};
 use crate::error::AppError;
 use crate::output::{hash_file, Manifest, PullStatus};
 
@@ -94,6 +94,7 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
         } else if in_progress
             .iter()
             .any(|folder| name.starts_with(&format!("{folder}/")))
+            || (!result.not_complete.is_empty() && name.starts_with(&format!("{FEED_BLOBS}/")))
         {
             result.in_progress.push(name);
         } else {

@@ -12,6 +12,7 @@ use crate::cli::{BatchArgs, SourceName};
 use crate::error::AppError;
 use crate::http::ClientOptions;
 use crate::output::OutputFormat;
+use crate::source::{FeedOptions, FeedUsers, SourceKind};
 
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
@@ -53,12 +54,10 @@ impl BatchConfig {
             ))
         })?;
         let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
-        if matches!(args.source.source, SourceName::Feed) {
+        if matches!(args.source.source, SourceName::Feed) && args.source.state.is_some() {
             return Err(AppError::Usage(
-                "batch --source feed is not supported: the Management Activity API serves the \
-                 whole tenant at once, so a case per mailbox would fetch every blob once per \
-                 mailbox. Use pull --source feed with one --user per mailbox (and --state for \
-                 continuous collection)"
+                "--state is for pull --source feed: a case keeps the blobs it fetched in its own \
+                 folder until it is complete, and --resume reads them from there"
                     .into(),
             ));
         }
@@ -70,12 +69,22 @@ impl BatchConfig {
             &[placeholder],
             false,
         )?;
-        query.source = kind;
+        query.source = match kind {
+            // A case's mailboxes share one feed: each keeps its own records, and every blob is
+            // fetched once for them all.
+            SourceKind::Feed(options) => SourceKind::Feed(FeedOptions {
+                users: FeedUsers::EachMailbox,
+                blob_cache: Some(args.out_dir.join(crate::case::FEED_BLOBS)),
+                ..options
+            }),
+            other => other,
+        };
         let source_filters = match &query.source {
-            crate::source::SourceKind::AuditQuery(options) => {
+            SourceKind::AuditQuery(options) => {
                 [options.operations.clone(), options.record_types.clone()].concat()
             }
-            _ => vec![],
+            SourceKind::Feed(options) => options.content_types.clone(),
+            SourceKind::Activities => vec![],
         };
         let parameters = RunParameters {
             source: query.source.name().to_string(),

@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::http::{ClientOptions, Credentials};
 use crate::secret::SecretString;
 use crate::signin::{CertificateKey, Flow, SignIn};
-use crate::source::{AuditQueryOptions, FeedOptions, SourceKind};
+use crate::source::{AuditQueryOptions, FeedOptions, FeedUsers, SourceKind};
 
 /// The resource each audit log API checks a token's audience against, whatever URL it is
 /// reached at (the mock tenant, a national cloud's own host).
@@ -90,8 +90,9 @@ pub fn source_and_client(
             let kind = SourceKind::Feed(FeedOptions {
                 tenant,
                 content_types: non_empty("--content-types", &source.content_types)?,
-                users: users.to_vec(),
+                users: FeedUsers::Listed(users.to_vec()),
                 state: source.state.clone(),
+                blob_cache: None,
             });
             Ok((kind, client))
         }

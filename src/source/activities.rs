@@ -43,7 +43,7 @@ pub struct SpoolPlace {
 }
 
 impl SpoolPlace {
-    fn file(&self, label: &str) -> PathBuf {
+    pub(super) fn file(&self, label: &str) -> PathBuf {
         self.dir.join(format!("{}.{label}.tmp", self.prefix))
     }
 }

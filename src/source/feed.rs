@@ -9,8 +9,9 @@
 //! `CreationTime` without a zone, `UserId`, ...).
 //!
 //! Blobs are fetched once each (a blob listed in two windows or two pages is one blob), records
-//! de-duplicated on `Id`, and each window's new records handed over sorted by (`CreationTime`,
-//! `Id`). With a state file the blobs fetched by earlier complete runs are skipped, so a
+//! de-duplicated on `Id`, and handed over sorted by (`CreationTime`, `Id`): each window's
+//! records are a sorted run on disk, merged when every window is in (a late record lands in a
+//! later window). With a state file the blobs fetched by earlier complete runs are skipped, so a
 //! collection run daily fetches only what is new.
 
 use std::collections::BTreeMap;
@@ -19,11 +20,14 @@ use std::path::PathBuf;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::http::{ApiClient, ApiRequest, HttpError, Refusal};
 use crate::output::write_atomically;
-use crate::record::{sort_in_time_order, Activity};
+use crate::record::Activity;
 use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
+use crate::source::sorted_runs::SortedRuns;
+use crate::source::SpoolPlace;
 
 /// What a tenant id or domain must have escaped to be one path segment.
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
@@ -48,10 +52,36 @@ pub struct FeedOptions {
     /// The tenant (its id or domain), in every URL and as `PublisherIdentifier`.
     pub tenant: String,
     pub content_types: Vec<String>,
-    /// Only records of these users (`UserId` or `MailboxOwnerUPN`, any case); all when empty.
-    pub users: Vec<String>,
+    /// Whose records to keep (`UserId` or `MailboxOwnerUPN`, any case).
+    pub users: FeedUsers,
     /// The blobs fetched by earlier complete runs, and where this run adds its own.
     pub state: Option<PathBuf>,
+    /// A folder keeping every blob fetched, so that the mailboxes of a case (and a resumed
+    /// case) read each blob from the service once.
+    pub blob_cache: Option<PathBuf>,
+}
+
+/// A blob's records, each with the users it is about.
+fn parse_blob(body: &[u8], content_id: &str) -> Result<Vec<(Owner, Activity)>, String> {
+    let raws: Vec<&serde_json::value::RawValue> = serde_json::from_slice(body)
+        .map_err(|e| format!("blob {content_id} is not a JSON array of records: {e}"))?;
+    raws.into_iter()
+        .map(|raw| {
+            let owner: Owner = serde_json::from_str(raw.get())
+                .map_err(|e| format!("a record of blob {content_id} is not an object: {e}"))?;
+            let record = Activity::from_json(raw.get()).map_err(|e| e.to_string())?;
+            Ok((owner, record))
+        })
+        .collect()
+}
+
+/// Whose records a feed pull keeps.
+#[derive(Debug, Clone)]
+pub enum FeedUsers {
+    /// A pull's `--user`s; every user's records when there are none.
+    Listed(Vec<String>),
+    /// Each mailbox of a case its own.
+    EachMailbox,
 }
 
 /// One blob as the manifest records it.
@@ -95,6 +125,10 @@ struct Owner {
 pub struct FeedSource<'a> {
     client: &'a ApiClient,
     options: &'a FeedOptions,
+    /// Whose records are kept (any case); everyone's when empty.
+    users: Vec<String>,
+    /// Each window's new records, sorted, until they are merged in time order.
+    runs: SortedRuns,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     known: FeedState,
@@ -111,8 +145,9 @@ impl<'a> FeedSource<'a> {
     pub fn new(
         client: &'a ApiClient,
         options: &'a FeedOptions,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
+        users: Vec<String>,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        spools: SpoolPlace,
     ) -> Result<Self, PagingError> {
         let known = match &options.state {
             Some(path) if path.exists() => {
@@ -130,9 +165,17 @@ impl<'a> FeedSource<'a> {
             }
             _ => FeedState::default(),
         };
+        if let Some(cache) = &options.blob_cache {
+            std::fs::create_dir_all(cache).map_err(|source| PagingError::Output {
+                what: format!("the blob cache {}", cache.display()),
+                source,
+            })?;
+        }
         Ok(FeedSource {
             client,
             options,
+            users,
+            runs: SortedRuns::new(spools, "feed-window"),
             start,
             end,
             known,
@@ -221,22 +264,22 @@ impl<'a> FeedSource<'a> {
         let collected = tokio::select! {
             biased;
             _ = interrupt.as_mut() => Err(PagingError::Interrupted),
-            collected = self.collect(&mut fetched, emit) => collected,
+            collected = self.collect(&mut fetched) => collected,
         };
         if let Err(error) = collected {
-            if partial == PartialHandover::Everything && !fetched.is_empty() {
-                emit(Handover::Records(sorted(fetched)))?;
+            if partial == PartialHandover::Everything {
+                self.runs.add_run(fetched)?;
+                self.runs.merge_into(emit)?;
             }
             return Err(error);
         }
+        self.runs.merge_into(emit)?;
         emit(Handover::Finished(None))
     }
 
-    async fn collect(
-        &mut self,
-        fetched: &mut Vec<Activity>,
-        emit: &mut EmitWindow<'_>,
-    ) -> Result<(), PagingError> {
+    /// Fetches every window's new blobs; each window's records become a sorted run, the
+    /// current window's stay in `fetched` until it is done.
+    async fn collect(&mut self, fetched: &mut Vec<Activity>) -> Result<(), PagingError> {
         let options = self.options;
         for content_type in &options.content_types {
             self.start_subscription(content_type).await?;
@@ -256,9 +299,7 @@ impl<'a> FeedSource<'a> {
                     self.fetch_blob(&blob, fetched).await?;
                 }
             }
-            if !fetched.is_empty() {
-                emit(Handover::Records(sorted(std::mem::take(fetched))))?;
-            }
+            self.runs.add_run(std::mem::take(fetched))?;
             window_start = window_end;
         }
         Ok(())
@@ -323,30 +364,46 @@ impl<'a> FeedSource<'a> {
         blob: &Listed,
         fetched: &mut Vec<Activity>,
     ) -> Result<(), PagingError> {
-        self.client
-            .check_same_origin(&blob.content_uri, "contentUri")?;
-        let records = self
-            .client
-            .send(&ApiRequest::get(&blob.content_uri), |answer| {
-                let raws: Vec<&serde_json::value::RawValue> = serde_json::from_slice(&answer.body)
-                    .map_err(|e| {
-                        format!(
-                            "blob {} is not a JSON array of records: {e}",
-                            blob.content_id
-                        )
-                    })?;
-                raws.into_iter()
-                    .map(|raw| {
-                        let owner: Owner = serde_json::from_str(raw.get()).map_err(|e| {
-                            format!("a record of blob {} is not an object: {e}", blob.content_id)
-                        })?;
-                        let record = Activity::from_json(raw.get()).map_err(|e| e.to_string())?;
-                        Ok((owner, record))
+        let cached = self.options.blob_cache.as_ref().map(|dir| {
+            dir.join(format!(
+                "{}.json",
+                hex::encode(Sha256::digest(blob.content_id.as_bytes()))
+            ))
+        });
+        let records = match cached.as_ref().filter(|path| path.exists()) {
+            Some(path) => {
+                let body = std::fs::read(path).map_err(|source| PagingError::Output {
+                    what: format!("the cached blob {}", path.display()),
+                    source,
+                })?;
+                // Written whole by an earlier fetch (atomically): a damaged one is refused.
+                parse_blob(&body, &blob.content_id).map_err(|e| {
+                    PagingError::Protocol(format!(
+                        "{e} (the cached copy {}: remove it to fetch the blob again)",
+                        path.display()
+                    ))
+                })?
+            }
+            None => {
+                self.client
+                    .check_same_origin(&blob.content_uri, "contentUri")?;
+                let (body, records) = self
+                    .client
+                    .send(&ApiRequest::get(&blob.content_uri), |answer| {
+                        let records = parse_blob(&answer.body, &blob.content_id)?;
+                        Ok((answer.body, records))
                     })
-                    .collect::<Result<Vec<_>, String>>()
-            })
-            .await?;
-        self.pages += 1;
+                    .await?;
+                self.pages += 1;
+                if let Some(path) = &cached {
+                    write_atomically(path, &body).map_err(|e| PagingError::Output {
+                        what: format!("the blob cache {}", path.display()),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                }
+                records
+            }
+        };
         let total = records.len() as u64;
         let mut kept = 0;
         for (owner, record) in records {
@@ -366,18 +423,18 @@ impl<'a> FeedSource<'a> {
     }
 
     fn wanted(&self, owner: &Owner) -> bool {
-        if self.options.users.is_empty() {
+        if self.users.is_empty() {
             return true;
         }
         [&owner.user_id, &owner.mailbox_owner]
             .into_iter()
             .flatten()
-            .any(|name| {
-                self.options
-                    .users
-                    .iter()
-                    .any(|u| u.eq_ignore_ascii_case(name))
-            })
+            .any(|name| self.users.iter().any(|u| u.eq_ignore_ascii_case(name)))
+    }
+
+    /// Whose records are kept; everyone's when empty.
+    pub fn users(&self) -> &[String] {
+        &self.users
     }
 
     /// After a complete run: the state file gains this run's blobs, so the next run skips them.
@@ -396,10 +453,4 @@ impl<'a> FeedSource<'a> {
         text.push(b'\n');
         write_atomically(path, &text)
     }
-}
-
-/// Records in final order: by time, then id (a blob's records are not ordered).
-fn sorted(mut records: Vec<Activity>) -> Vec<Activity> {
-    sort_in_time_order(&mut records);
-    records
 }

@@ -11,6 +11,7 @@ mod activities;
 mod audit_query;
 mod feed;
 pub mod paging;
+mod sorted_runs;
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 
 pub use activities::{ActivitiesSource, AnyPager, PagingMode, QueryConfig, SpoolPlace};
 pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry};
-pub use feed::{BlobLogEntry, FeedOptions, FeedSource};
+pub use feed::{BlobLogEntry, FeedOptions, FeedSource, FeedUsers};
 pub use paging::{EmitWindow, Handover, PartialHandover};
 
 use crate::http::{
@@ -169,11 +170,16 @@ impl<'a> AnySource<'a> {
                 // The feed keeps 7 days; a minute less, so the oldest window is not refused.
                 let earliest =
                     query.filter.end - chrono::TimeDelta::days(7) + chrono::TimeDelta::minutes(1);
+                let users = match &options.users {
+                    FeedUsers::Listed(users) => users.clone(),
+                    FeedUsers::EachMailbox => vec![user.to_string()],
+                };
                 AnySource::Feed(FeedSource::new(
                     client,
                     options,
-                    start(earliest),
-                    query.filter.end,
+                    users,
+                    (start(earliest), query.filter.end),
+                    spools,
                 )?)
             }
             _ => return Err(mismatch()),
@@ -234,8 +240,8 @@ impl<'a> AnySource<'a> {
                         "; content types {}",
                         options.content_types.join(", ")
                     ));
-                    if !options.users.is_empty() {
-                        text.push_str(&format!("; users {}", options.users.join(", ")));
+                    if !source.users().is_empty() {
+                        text.push_str(&format!("; users {}", source.users().join(", ")));
                     }
                 }
                 text

@@ -829,3 +829,83 @@ async fn a_feed_that_points_elsewhere_or_sends_an_endless_blob_is_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_case_fetches_each_blob_once_for_all_its_mailboxes() {
+    let feed_now = now() + TimeDelta::hours(3);
+    let (server, _, records) = tenant(
+        6,
+        AuditSettings {
+            feed_page_size: 5,
+            now: Some(feed_now),
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let users = users_of(&records);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, users.join("\n")).unwrap();
+    let case = dir.path().join("case");
+    let words: Vec<String> = [
+        "batch",
+        "--source",
+        "feed",
+        "--users",
+        &list.display().to_string(),
+        "--out-dir",
+        &case.display().to_string(),
+        "--management-url",
+        &server.url,
+        "--tenant",
+        MOCK_TENANT_ID,
+        "--token",
+        TOKEN,
+        "--end",
+        "2018-06-01T03:00:00Z",
+        "--content-types",
+        "Audit.Exchange",
+        "--format",
+        "csv",
+        "--concurrency",
+        "1",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let (code, _, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    for user in &users {
+        let paths = o365_activities::case::MailboxPaths::new(&case, user);
+        assert_eq!(
+            evidence_ids(&paths.evidence),
+            ids_of(&records, user),
+            "{user}"
+        );
+        // In time order, as a case's timeline needs.
+        let times: Vec<String> = std::fs::read_to_string(&paths.evidence)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["CreationTime"].to_string())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{user}");
+    }
+    let served = server.audit_counters().blobs_served.load(Ordering::Relaxed);
+    let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        !case.join("feed-blobs").exists(),
+        "a complete case drops its blob cache"
+    );
+    // One fetch a blob for the whole case: as many as one mailbox's pull lists.
+    let single = tempfile::tempdir().unwrap();
+    let output = single.path().join("one.jsonl").display().to_string();
+    let extra = ["--user", users[0].as_str(), "--end", "2018-06-01T03:00:00Z"];
+    let before = served;
+    let (result, _) = run(&parse_pull(&feed_words(&server.url, &output, &extra)).unwrap()).await;
+    result.unwrap();
+    let one_pull = server.audit_counters().blobs_served.load(Ordering::Relaxed) - before;
+    assert_eq!(
+        served, one_pull,
+        "the case fetched each blob once, not once a mailbox"
+    );
+}
