@@ -178,7 +178,11 @@ impl<'a> AuditQuerySource<'a> {
         emit: &mut EmitWindow<'_>,
     ) -> Result<(), PagingError> {
         let mut interrupt = std::pin::pin!(interrupt);
-        let mut ranges = VecDeque::from([(self.start, self.end)]);
+        // A resumed case whose range was all written has nothing left to ask for.
+        let mut ranges = VecDeque::new();
+        if self.start < self.end {
+            ranges.push_back((self.start, self.end));
+        }
         while let Some((start, end)) = ranges.pop_front() {
             let mut fetched = Vec::new();
             let ran = tokio::select! {
@@ -259,7 +263,7 @@ impl<'a> AuditQuerySource<'a> {
             self.log.push(entry);
             return Ok(Ran::OverLimit);
         }
-        let mut link = Some(format!("{url}/{}/records", state.id));
+        let mut link = Some(format!("{url}/{}/records", path_segment(&state.id)));
         let mut first = true;
         while let Some(next) = link.take() {
             if !first {
@@ -302,28 +306,33 @@ impl<'a> AuditQuerySource<'a> {
     /// `query_timeout`, stops the pull.
     async fn wait_for(&self, url: &str, mut state: QueryState) -> Result<QueryState, PagingError> {
         let started = tokio::time::Instant::now();
-        let query_url = format!("{url}/{}", state.id);
+        // The waits asked of the sleeper count too, so a test's sleeper that does not sleep
+        // still meets the bound.
+        let mut waited = Duration::ZERO;
+        let query_url = format!("{url}/{}", path_segment(&state.id));
+        let shown = |text: &str| crate::http::printable(text);
         loop {
             match state.status.as_deref() {
                 Some("succeeded") => return Ok(state),
                 Some(status @ ("failed" | "cancelled")) => {
                     return Err(PagingError::Protocol(format!(
                         "audit log query {} ended {status}; run again (a new query is made)",
-                        state.id
+                        shown(&state.id)
                     )))
                 }
                 _ => {}
             }
-            if started.elapsed() >= self.options.query_timeout {
+            if started.elapsed().max(waited) >= self.options.query_timeout {
                 return Err(PagingError::Protocol(format!(
                     "audit log query {} was still {} after {} s (--query-timeout); the service \
                      may be busy: run again later",
-                    state.id,
-                    state.status.as_deref().unwrap_or("without a status"),
+                    shown(&state.id),
+                    shown(state.status.as_deref().unwrap_or("without a status")),
                     self.options.query_timeout.as_secs()
                 )));
             }
             self.sleeper.sleep(self.options.poll_interval).await;
+            waited += self.options.poll_interval;
             let polled: QueryState = self
                 .client
                 .send(&ApiRequest::get(&query_url), read_json)
@@ -331,7 +340,8 @@ impl<'a> AuditQuerySource<'a> {
             if polled.id != state.id {
                 return Err(PagingError::Protocol(format!(
                     "asked for audit log query {}, the service answered with query {}",
-                    state.id, polled.id
+                    shown(&state.id),
+                    shown(&polled.id)
                 )));
             }
             state = polled;
@@ -344,6 +354,11 @@ impl<'a> AuditQuerySource<'a> {
         sort_in_time_order(&mut records);
         records
     }
+}
+
+/// A query id as one path segment: whatever the service sends, it stays one.
+fn path_segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// Reads a JSON answer.

@@ -909,3 +909,26 @@ async fn a_feed_case_fetches_each_blob_once_for_all_its_mailboxes() {
         "the case fetched each blob once, not once a mailbox"
     );
 }
+
+#[tokio::test]
+async fn a_query_that_never_finishes_stops_at_the_query_timeout() {
+    let (server, victim, _) = tenant(
+        5,
+        AuditSettings {
+            query_polls: u32::MAX,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl").display().to_string();
+    let mut words = audit_words(&server.url, &victim, &output);
+    words.extend(["--poll-interval", "10", "--query-timeout", "60"]);
+    let (result, sleeper) = run(&parse_pull(&words).unwrap()).await;
+    let error = result.unwrap_err();
+    assert!(
+        error.to_string().contains("still running after 60 s"),
+        "{error}"
+    );
+    assert_eq!(sleeper.waits().len(), 6, "polled every 10 s for a minute");
+}
