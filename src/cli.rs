@@ -12,7 +12,7 @@ use crate::secret::SecretString;
 #[command(
     name = "o365-activities",
     version,
-    about = "Pull Office 365 mailbox activities (the Outlook Activities API) as evidence-grade CSV and JSON Lines",
+    about = "Pull Office 365 mailbox activity (the Outlook Activities API, or today's Unified Audit Log) as evidence-grade CSV and JSON Lines, and triage it",
     after_help = "Examples:\n  o365-activities demo\n  o365-activities pull --user victim@contoso.com --output activities.csv --types MessageDelivered --start 2018-01-01T00:00:00Z\n  o365-activities mock-tenant serve --throttle 10000/600"
 )]
 pub struct Cli {
@@ -197,7 +197,11 @@ const PULL_EXAMPLES: &str = "Examples (the blog's three pulls):
   o365-activities pull --user victim@contoso.com --output activities.csv --types ServerLogon SearchResult --start 2018-05-01T00:00:00Z --end 2018-05-31T23:59:59Z
   o365-activities pull --user victim@contoso.com --output activities.csv
 
-The token comes from --token or the OAUTH_TOKEN environment variable.";
+Today's Unified Audit Log (the secret from O365_CLIENT_SECRET or a prompt):
+  o365-activities pull --source audit --user victim@contoso.com --output victim-ual.jsonl --start 90d --tenant contoso.onmicrosoft.com --client-id APP-ID
+  o365-activities pull --source feed --user victim@contoso.com --output feed.csv --tenant TENANT-ID --client-id APP-ID --state feed-state.json
+
+The Activities API's token comes from --token or the OAUTH_TOKEN environment variable.";
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
