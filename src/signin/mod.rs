@@ -163,15 +163,24 @@ impl SignIn {
                 .request_async(&self.http)
                 .await
                 .map_err(|e| self.failure(e))?,
-            Flow::DeviceCode => match refresh {
-                Some(refresh) => client
-                    .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_string()))
-                    .add_scope(Scope::new(self.scope.clone()))
-                    .request_async(&self.http)
-                    .await
-                    .map_err(|e| self.failure(e))?,
-                None => self.device_code(client).await?,
-            },
+            Flow::DeviceCode => {
+                let refreshed = match refresh {
+                    Some(refresh) => client
+                        .exchange_refresh_token(&RefreshToken::new(refresh.expose().to_string()))
+                        .add_scope(Scope::new(self.scope.clone()))
+                        .request_async(&self.http)
+                        .await
+                        .map_err(|e| self.failure(e))
+                        .inspect_err(|e| tracing::warn!("{e}; asking the analyst to sign in again"))
+                        .ok(),
+                    None => None,
+                };
+                match refreshed {
+                    Some(response) => response,
+                    // No refresh token, or a refused one: the analyst signs in again.
+                    None => self.device_code(client).await?,
+                }
+            }
         };
         let lifetime = response
             .expires_in()

@@ -389,12 +389,14 @@ async fn a_certificate_signs_in_and_another_key_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_device_code_flow_prints_the_code_and_polls_while_pending() {
+async fn the_device_code_flow_prints_the_code_polls_while_pending_and_renews_unattended() {
+    // Tokens live 2 s; the query takes about 3 s of polls: the refresh token renews them.
     let (server, victim, records) = tenant(
         5,
         AuditSettings {
             device_pending_polls: 2,
-            query_polls: 0,
+            token_ttl: Duration::from_secs(2),
+            query_polls: 10,
             ..AuditSettings::default()
         },
     )
@@ -402,7 +404,18 @@ async fn the_device_code_flow_prints_the_code_and_polls_while_pending() {
     let pulled = SignedIn::pull(&server.url, &victim, &["--device-code"], "").await;
     pulled.assert_complete(&records, &victim);
     let prompt = "/devicelogin and enter the code M";
-    assert!(pulled.stderr.contains(prompt), "{}", pulled.stderr);
+    assert_eq!(
+        pulled.stderr.matches(prompt).count(),
+        1,
+        "{}",
+        pulled.stderr
+    );
+    let counters = server.audit_counters();
+    assert!(
+        counters.tokens_issued.load(Ordering::Relaxed) >= 2,
+        "renewed"
+    );
+    assert_eq!(counters.rejected.load(Ordering::Relaxed), 0);
 }
 
 /// The feed's window: the last 7 days before the mock's present, less a minute.
