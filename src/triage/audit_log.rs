@@ -9,8 +9,8 @@
 //! Inferred, as the schema pages do not list them: `QueryText` of SearchQueryInitiatedExchange
 //! (peers read it so), the folder path of `MailItemsAccessed` Sync in `Folders[].Path`.
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -53,14 +53,24 @@ pub fn detect(path: &Path) -> Result<Option<AuditFormat>, AppError> {
     Ok(is_export.then_some(AuditFormat::PurviewCsv))
 }
 
-/// The mailboxes a file's records concern (the mailbox owner, or the user who acted).
-pub fn mailboxes(path: &Path, format: AuditFormat) -> Result<BTreeSet<String>, AppError> {
-    let mut found = BTreeSet::new();
+/// Where one record stands in a file: its byte offset, and its line (JSON Lines) or row (CSV)
+/// number for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordAt {
+    pub offset: u64,
+    pub number: u64,
+}
+
+/// The mailboxes a file's records concern (the mailbox owner, or the user who acted), each with
+/// where its records stand, so that a mailbox is later read without reading the whole file.
+pub fn mailboxes(
+    path: &Path,
+    format: AuditFormat,
+) -> Result<BTreeMap<String, Vec<RecordAt>>, AppError> {
+    let mut found: BTreeMap<String, Vec<RecordAt>> = BTreeMap::new();
     let mut unowned = 0u64;
-    for_each_record(path, format, |record| match mailbox_of(&record) {
-        Some(mailbox) => {
-            found.insert(mailbox);
-        }
+    for_each_record(path, format, |at, record| match mailbox_of(&record) {
+        Some(mailbox) => found.entry(mailbox).or_default().push(at),
         None => unowned += 1,
     })?;
     if unowned > 0 {
@@ -73,15 +83,25 @@ pub fn mailboxes(path: &Path, format: AuditFormat) -> Result<BTreeSet<String>, A
     Ok(found)
 }
 
-/// The activities of one mailbox in a file of audit records (in file order).
-pub fn load(path: &Path, format: AuditFormat, mailbox: &str) -> Result<Vec<Event>, AppError> {
+/// The activities of one mailbox in a file of audit records (in file order): the records at
+/// `index` (from `mailboxes`), or without one every record of the file that is the mailbox's.
+pub fn load(
+    path: &Path,
+    format: AuditFormat,
+    mailbox: &str,
+    index: Option<&[RecordAt]>,
+) -> Result<Vec<Event>, AppError> {
     let mut strings = Strings::default();
     let mut events = Vec::new();
-    for_each_record(path, format, |record| {
+    let mut take = |_: RecordAt, record: Value| {
         if mailbox_of(&record).as_deref() == Some(mailbox) {
             events.extend(activities(&record, &mut strings));
         }
-    })?;
+    };
+    match index {
+        Some(index) => for_each_indexed(path, format, index, &mut take)?,
+        None => for_each_record(path, format, &mut take)?,
+    }
     Ok(events)
 }
 
@@ -89,58 +109,147 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> AppError {
     AppError::Usage(format!("cannot read {}: {e}", path.display()))
 }
 
+fn not_a_record(path: &Path, place: &str, number: u64, e: &dyn std::fmt::Display) -> AppError {
+    AppError::Usage(format!(
+        "{} {place} {number}: not an audit record ({e})",
+        path.display()
+    ))
+}
+
+/// A line of JSON Lines as a record (`None` for a blank line).
+fn json_line(path: &Path, line: &str, number: u64) -> Result<Option<Value>, AppError> {
+    let line = line.trim_start_matches('\u{feff}');
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(line)
+        .map(|record| Some(unwrap_graph(record)))
+        .map_err(|e| not_a_record(path, "line", number, &e))
+}
+
+/// A Purview export opened for reading: its reader over the whole file (so byte offsets are the
+/// file's) and the `AuditData` column. The export's byte order mark sticks to the first header.
+fn open_export(path: &Path) -> Result<(csv::Reader<std::fs::File>, usize), AppError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let mut reader = csv::Reader::from_reader(file);
+    let headers = reader.headers().map_err(|e| io_error(path, e))?;
+    let column = headers
+        .iter()
+        .position(|h| {
+            h.trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case("AuditData")
+        })
+        .ok_or_else(|| {
+            AppError::Usage(format!(
+                "{} has no AuditData column: is it a Purview audit search export?",
+                path.display()
+            ))
+        })?;
+    Ok((reader, column))
+}
+
+/// A row's `AuditData` as a record.
+fn export_row(
+    path: &Path,
+    row: &csv::StringRecord,
+    column: usize,
+    number: u64,
+) -> Result<Value, AppError> {
+    serde_json::from_str(row.get(column).unwrap_or(""))
+        .map_err(|e| not_a_record(path, "row", number, &e))
+}
+
+/// Every record of the file, with where it stands; streamed, not read whole.
 fn for_each_record(
     path: &Path,
     format: AuditFormat,
-    mut visit: impl FnMut(Value),
+    mut visit: impl FnMut(RecordAt, Value),
 ) -> Result<(), AppError> {
-    let not_a_record = |place: String, e: &dyn std::fmt::Display| {
-        AppError::Usage(format!(
-            "{} {place}: not an audit record ({e})",
-            path.display()
-        ))
-    };
     match format {
         AuditFormat::JsonLines => {
             let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-            for (number, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(|e| io_error(path, e))?;
-                let line = line.trim_start_matches('\u{feff}');
-                if line.trim().is_empty() {
-                    continue;
+            let mut input = BufReader::new(file);
+            let (mut line, mut offset, mut number) = (String::new(), 0u64, 0u64);
+            loop {
+                line.clear();
+                let read = input.read_line(&mut line).map_err(|e| io_error(path, e))?;
+                if read == 0 {
+                    return Ok(());
                 }
-                let record: Value = serde_json::from_str(line)
-                    .map_err(|e| not_a_record(format!("line {}", number + 1), &e))?;
-                visit(unwrap_graph(record));
+                number += 1;
+                if let Some(record) = json_line(path, &line, number)? {
+                    visit(RecordAt { offset, number }, record);
+                }
+                offset += read as u64;
             }
         }
         AuditFormat::PurviewCsv => {
-            // The export begins with a byte order mark, which would otherwise stick to the
-            // first column's name; the file is streamed, not read whole.
-            let mut file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-            let mut start = [0u8; 3];
-            let read = file.read(&mut start).map_err(|e| io_error(path, e))?;
-            if start[..read] != *b"\xEF\xBB\xBF" {
-                file.seek(SeekFrom::Start(0))
-                    .map_err(|e| io_error(path, e))?;
+            let (mut reader, column) = open_export(path)?;
+            let mut row = csv::StringRecord::new();
+            loop {
+                let offset = reader.position().byte();
+                if !reader
+                    .read_record(&mut row)
+                    .map_err(|e| io_error(path, e))?
+                {
+                    return Ok(());
+                }
+                // Row 1 is the header.
+                let number = row.position().map_or(0, |p| p.record()) + 1;
+                let record = export_row(path, &row, column, number)?;
+                visit(RecordAt { offset, number }, record);
             }
-            let mut reader = csv::Reader::from_reader(BufReader::new(file));
-            let headers = reader.headers().map_err(|e| io_error(path, e))?.clone();
-            let Some(column) = headers
-                .iter()
-                .position(|h| h.eq_ignore_ascii_case("AuditData"))
-            else {
-                return Err(AppError::Usage(format!(
-                    "{} has no AuditData column: is it a Purview audit search export?",
-                    path.display()
-                )));
-            };
-            for (number, row) in reader.records().enumerate() {
-                let row = row.map_err(|e| io_error(path, e))?;
-                let text = row.get(column).unwrap_or("");
-                let record: Value = serde_json::from_str(text)
-                    .map_err(|e| not_a_record(format!("row {}", number + 2), &e))?;
-                visit(record);
+        }
+    }
+}
+
+/// The records at `index` (in file order), each read where it stands; consecutive records
+/// are read on without seeking.
+fn for_each_indexed(
+    path: &Path,
+    format: AuditFormat,
+    index: &[RecordAt],
+    mut visit: impl FnMut(RecordAt, Value),
+) -> Result<(), AppError> {
+    match format {
+        AuditFormat::JsonLines => {
+            let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+            let mut input = BufReader::new(file);
+            let (mut line, mut at) = (String::new(), 0u64);
+            for &record_at in index {
+                if record_at.offset != at {
+                    input
+                        .seek_relative(record_at.offset as i64 - at as i64)
+                        .map_err(|e| io_error(path, e))?;
+                }
+                line.clear();
+                let read = input.read_line(&mut line).map_err(|e| io_error(path, e))?;
+                at = record_at.offset + read as u64;
+                let record = json_line(path, &line, record_at.number)?.ok_or_else(|| {
+                    io_error(path, "it changed while it was read (a record is gone)")
+                })?;
+                visit(record_at, record);
+            }
+        }
+        AuditFormat::PurviewCsv => {
+            let (mut reader, column) = open_export(path)?;
+            let mut row = csv::StringRecord::new();
+            for &record_at in index {
+                if reader.position().byte() != record_at.offset {
+                    let mut position = csv::Position::new();
+                    position.set_byte(record_at.offset);
+                    reader.seek(position).map_err(|e| io_error(path, e))?;
+                }
+                if !reader
+                    .read_record(&mut row)
+                    .map_err(|e| io_error(path, e))?
+                {
+                    return Err(io_error(
+                        path,
+                        "it changed while it was read (a row is gone)",
+                    ));
+                }
+                visit(record_at, export_row(path, &row, column, record_at.number)?);
             }
         }
     }
@@ -454,6 +563,57 @@ fn inbox_rule(record: &Value) -> InboxRule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Logons of three mailboxes, interleaved.
+    fn records() -> Vec<Value> {
+        (0..9)
+            .map(|n| {
+                serde_json::json!({
+                    "Id": format!("r{n}"),
+                    "CreationTime": format!("2024-05-01T10:0{n}:00"),
+                    "Operation": "MailboxLogin",
+                    "UserId": format!("user{}@contoso.com", n % 3),
+                    "ClientIPAddress": format!("203.0.113.{n}:443"),
+                    "ClientInfoString": "Client=OWA",
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_mailbox_read_from_its_index_is_the_mailbox_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        // An export whose rows span lines (AuditData pretty-printed), behind a byte order mark.
+        let export = dir.path().join("export.csv");
+        let mut csv = csv::Writer::from_writer(Vec::from(&b"\xEF\xBB\xBF"[..]));
+        csv.write_record(["RecordId", "AuditData"]).unwrap();
+        for record in records() {
+            let text = serde_json::to_string_pretty(&record).unwrap();
+            csv.write_record([record["Id"].as_str().unwrap(), &text])
+                .unwrap();
+        }
+        std::fs::write(&export, csv.into_inner().unwrap()).unwrap();
+        let jsonl = dir.path().join("records.jsonl");
+        let lines: Vec<String> = records().iter().map(|r| r.to_string()).collect();
+        std::fs::write(&jsonl, format!("\u{feff}{}\n\n", lines.join("\n\n"))).unwrap();
+        for (path, format) in [
+            (&export, AuditFormat::PurviewCsv),
+            (&jsonl, AuditFormat::JsonLines),
+        ] {
+            let index = mailboxes(path, format).unwrap();
+            assert_eq!(index.len(), 3);
+            for (mailbox, at) in &index {
+                assert_eq!(at.len(), 3, "{mailbox}");
+                let ids = |events: Vec<Event>| -> Vec<String> {
+                    events.iter().map(|e| e.id.to_string()).collect()
+                };
+                let indexed = ids(load(path, format, mailbox, Some(at)).unwrap());
+                let whole = ids(load(path, format, mailbox, None).unwrap());
+                assert_eq!(indexed, whole, "{format:?} {mailbox}");
+                assert_eq!(indexed.len(), 3);
+            }
+        }
+    }
 
     #[test]
     fn client_addresses_lose_ports_and_brackets_but_not_ipv6() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::audit_log::{self, AuditFormat};
+use super::audit_log::{self, AuditFormat, RecordAt};
 use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
 use crate::error::AppError;
 use crate::output::{custom_property_of, flatten_record, CellSink, Manifest};
@@ -386,21 +386,24 @@ pub struct MailboxInput {
     format: InputFormat,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum InputFormat {
     JsonLines,
     Csv,
-    /// Unified Audit Log records (a Purview export or JSON Lines), this mailbox's only.
-    AuditLog(AuditFormat),
+    /// Unified Audit Log records (a Purview export or JSON Lines), this mailbox's only: those
+    /// at the index, or (a case's file of one mailbox) every record that is the mailbox's.
+    AuditLog(AuditFormat, Option<Arc<[RecordAt]>>),
 }
 
 impl MailboxInput {
     /// The mailbox's activities, in time order.
     pub fn load(&self) -> Result<MailboxEvents, AppError> {
-        let mut events = match self.format {
+        let mut events = match &self.format {
             InputFormat::JsonLines => read_jsonl(&self.path)?,
             InputFormat::Csv => read_csv(&self.path)?,
-            InputFormat::AuditLog(format) => audit_log::load(&self.path, format, &self.mailbox)?,
+            InputFormat::AuditLog(format, index) => {
+                audit_log::load(&self.path, *format, &self.mailbox, index.as_deref())?
+            }
         };
         // Unstable: a stable sort would borrow half the mailbox again as scratch space.
         events.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
@@ -437,7 +440,7 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
                 let path = MailboxPaths::new(input, &entry.mailbox).evidence;
                 // A case pulled from the audit log holds its records, one mailbox a file.
                 let format = match audit_log::detect(&path)? {
-                    Some(audit) => InputFormat::AuditLog(audit),
+                    Some(audit) => InputFormat::AuditLog(audit, None),
                     None => InputFormat::JsonLines,
                 };
                 planned.push(MailboxInput {
@@ -466,12 +469,14 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
         // A missing file is named before any mailbox is analysed.
         std::fs::metadata(input).map_err(|e| io_error(input, e))?;
         if let Some(audit) = audit_log::detect(input)? {
-            // One file of audit records can hold many mailboxes: each is analysed alone.
-            for mailbox in audit_log::mailboxes(input, audit)? {
+            // One file of audit records can hold many mailboxes: each is analysed alone, read
+            // from where its records stand (the file is read once more in all, not once more
+            // a mailbox).
+            for (mailbox, index) in audit_log::mailboxes(input, audit)? {
                 planned.push(MailboxInput {
                     mailbox,
                     path: input.clone(),
-                    format: InputFormat::AuditLog(audit),
+                    format: InputFormat::AuditLog(audit, Some(index.into())),
                 });
             }
             continue;
