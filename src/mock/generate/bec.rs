@@ -1,6 +1,6 @@
 //! The planted business email compromise: the blog's playbook in one owner's mailbox.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
 use super::super::store::StoredActivity;
 use super::builder::{Builder, Message, Owner, Session};
@@ -31,14 +31,11 @@ pub(super) fn plant_bec(
         ..Truth::default()
     };
     let phish_day = day_before_end(spec, (spec.days as i64 / 6).clamp(3, 20));
-    let local = |day: DateTime<Utc>, h: i64, m: i64| {
-        day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m)
-    };
 
     // The lure: a remittance notice with an HTML attachment, opened on the web (where the
     // victim "logs in" to the fake page).
-    let phish_time = local(phish_day, 10, 12);
-    let (_, phishing) = plant_lure(
+    let phish_time = owner.local(phish_day, 10, 12);
+    plant_lure(
         b,
         owner,
         activities,
@@ -52,11 +49,8 @@ pub(super) fn plant_bec(
             logon_after: Duration::minutes(20),
             read_first: true,
         },
+        &mut truth,
     );
-    truth
-        .attacker_activity_ids
-        .push(phishing.activity_id.clone());
-    truth.phishing = phishing;
 
     // Finance mail the attacker will read, delivered before the compromise.
     let mut finance: Vec<Message> = FINANCE_SUBJECTS

@@ -14,6 +14,13 @@ pub(super) struct Owner {
     pub(super) utc_offset_hours: i64,
 }
 
+impl Owner {
+    /// `h:m` of the owner's own clock on `day` (a UTC midnight), as a UTC instant.
+    pub(super) fn local(&self, day: DateTime<Utc>, h: i64, m: i64) -> DateTime<Utc> {
+        day + Duration::hours(h - self.utc_offset_hours) + Duration::minutes(m)
+    }
+}
+
 /// Builds records with unique, deterministic ids.
 pub(super) struct Builder {
     pub(super) rng: Rng,

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::super::store::StoredActivity;
-use super::builder::{Builder, Message, Owner, Session};
+use super::builder::{Builder, Owner, Session};
 use super::ordinary::{deliver, logon_records};
 use super::vocabulary::OWNER_BROWSER_UA;
-use super::{CorpusSpec, HiddenItem, PlantedMessage};
+use super::{CorpusSpec, HiddenItem, PlantedMessage, Truth};
 
 /// The day, `days_back` days before the corpus ends (at its midnight, UTC).
 pub(super) fn day_before_end(spec: &CorpusSpec, days_back: i64) -> DateTime<Utc> {
@@ -34,14 +34,15 @@ pub(super) struct Lure<'a> {
     pub read_first: bool,
 }
 
-/// Delivers the lure and has the owner open its attachment; the message, and what the truth
-/// records of it (its delivery is the attack's first activity).
+/// Delivers the lure and has the owner open its attachment; `truth` records it (its delivery
+/// is the attack's first activity).
 pub(super) fn plant_lure(
     b: &mut Builder,
     owner: &Owner,
     activities: &mut Vec<StoredActivity>,
     lure: &Lure<'_>,
-) -> (Message, PlantedMessage) {
+    truth: &mut Truth,
+) {
     let message = deliver(
         b,
         lure.time,
@@ -90,7 +91,10 @@ pub(super) fn plant_lure(
         &message.item_id,
         vec![("AttachmentAction", "Open".into())],
     ));
-    (message, planted)
+    truth
+        .attacker_activity_ids
+        .push(planted.activity_id.clone());
+    truth.phishing = planted;
 }
 
 /// The fraud: a reply sent from the attacker's session, moved `after` it into `folder` where

@@ -290,13 +290,10 @@ pub(super) fn plant(
         ..Truth::default()
     };
     let phish_day = day_before_end(spec, (spec.days as i64 / 7).clamp(4, 20));
-    let local = |day: DateTime<Utc>, h: i64, m: i64| {
-        day + Duration::hours(h - owner.utc_offset_hours) + Duration::minutes(m)
-    };
 
     // The lure, opened by the owner from the office.
-    let phish_time = local(phish_day, 9, 48);
-    let (_, phishing) = plant_lure(
+    let phish_time = owner.local(phish_day, 9, 48);
+    plant_lure(
         b,
         owner,
         activities,
@@ -310,11 +307,8 @@ pub(super) fn plant(
             logon_after: Duration::minutes(6),
             read_first: false,
         },
+        &mut truth,
     );
-    truth
-        .attacker_activity_ids
-        .push(phishing.activity_id.clone());
-    truth.phishing = phishing;
 
     // Finance mail the attacker reads and forwards, delivered before the compromise.
     let finance: Vec<Message> = FINANCE_SUBJECTS
@@ -354,7 +348,7 @@ pub(super) fn plant(
         (6, 15, &cloud[1]),
     ];
     for (visit, (day, hour, address)) in visits.iter().enumerate() {
-        let start = local(
+        let start = owner.local(
             phish_day + Duration::days(*day),
             *hour,
             5 + 3 * visit as i64,
