@@ -77,6 +77,13 @@ fn users_of(records: &[Value]) -> Vec<String> {
     users
 }
 
+/// A users file of `users` in `dir`.
+fn users_file(dir: &Path, users: &[String]) -> std::path::PathBuf {
+    let list = dir.join("users.txt");
+    std::fs::write(&list, users.join("\n")).unwrap();
+    list
+}
+
 /// Ids of an evidence file: Graph records' `id`, Management API records' `Id`, sorted.
 fn evidence_ids(path: &Path) -> Vec<String> {
     let mut ids: Vec<String> = std::fs::read_to_string(path)
@@ -685,8 +692,7 @@ async fn a_batch_from_the_audit_log_is_a_verifiable_case_that_triage_reads() {
     let users = users_of(&records);
     assert!(users.len() >= 3 && users.contains(&victim));
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("users.txt");
-    std::fs::write(&list, users.join("\n")).unwrap();
+    let list = users_file(dir.path(), &users);
     let case = dir.path().join("case");
     let words = batch_words(&list, &case, &server.url, "2018-04-01T00:00:00Z", &[]);
     let (code, _, stderr) = binary(words, &[]).await;
@@ -732,8 +738,7 @@ async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
     .await;
     let users = users_of(&records);
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("users.txt");
-    std::fs::write(&list, users.join("\n")).unwrap();
+    let list = users_file(dir.path(), &users);
     let run_batch = |case: &Path, extra: &[&str]| {
         let mut extra = extra.to_vec();
         extra.extend(["--concurrency", "1"]);
@@ -857,8 +862,7 @@ async fn a_feed_case_fetches_each_blob_once_for_all_its_mailboxes() {
     .await;
     let users = users_of(&records);
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("users.txt");
-    std::fs::write(&list, users.join("\n")).unwrap();
+    let list = users_file(dir.path(), &users);
     let case = dir.path().join("case");
     let words: Vec<String> = [
         "batch",
