@@ -33,6 +33,7 @@ pub struct ManifestQuery {
     pub mailbox: String,
     pub filter: String,
     pub paging: String,
+    /// Records a page asked for; 0 where the server decides (the audit log sources).
     pub page_size: u32,
     pub select: Option<Vec<String>>,
     /// The first request exactly as sent (no credentials are ever part of a URL).

@@ -258,7 +258,11 @@ impl ManifestContext<'_> {
                 mailbox: client.user.clone(),
                 filter: source.filter_description(query),
                 paging: source.paging_description(query),
-                page_size: query.page_size,
+                page_size: match query.source {
+                    SourceKind::Activities => query.page_size,
+                    // The audit log services choose their own page sizes.
+                    _ => 0,
+                },
                 select: query.select.clone(),
                 first_request: self.first_request.clone(),
             },

@@ -949,3 +949,123 @@ async fn a_query_that_never_finishes_stops_at_the_query_timeout() {
     );
     assert_eq!(sleeper.waits().len(), 6, "polled every 10 s for a minute");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_audit_pull_keeps_the_finished_ranges_and_exits_143() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let (server, victim, records) = tenant(
+        30,
+        AuditSettings {
+            record_limit: 40,
+            query_polls: 3,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let args: Vec<String> = [
+        "pull",
+        "--source",
+        "audit",
+        "--user",
+        &victim,
+        "--output",
+        &output.display().to_string(),
+        "--graph-url",
+        &server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        "2018-05-01T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--poll-interval",
+        "0.2",
+        "--progress-interval",
+        "1",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env_remove("OAUTH_TOKEN")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until some ranges are written: the pull is under way, with something to keep.
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+            let records = line
+                .strip_prefix("progress: ")
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if records.is_some_and(|n| n > 0) {
+                break;
+            }
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        for line in lines {
+            seen.push_str(&line.unwrap());
+            seen.push('\n');
+        }
+        (child.wait().unwrap().code(), seen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(!output.exists(), "nothing passed off as complete");
+    let kept = evidence_ids(&dir.path().join("victim.jsonl.partial"));
+    let all = ids_of(&records, &victim);
+    assert!(
+        !kept.is_empty() && kept.len() < all.len(),
+        "{} of {}",
+        kept.len(),
+        all.len()
+    );
+    assert!(
+        kept.iter().all(|id| all.contains(id)),
+        "only the victim's records"
+    );
+    let manifest = Manifest::read(&dir.path().join("victim.jsonl.partial.manifest.json")).unwrap();
+    assert_eq!(manifest.status, PullStatus::Incomplete);
+    assert!(
+        manifest.source_log.is_some(),
+        "the queries run so far are listed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_refresh_asks_the_analyst_to_sign_in_again() {
+    let (server, victim, records) = tenant(
+        5,
+        AuditSettings {
+            device_pending_polls: 1,
+            token_ttl: Duration::from_secs(2),
+            query_polls: 10,
+            refuse_refresh: true,
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let pulled = SignedIn::pull(&server.url, &victim, &["--device-code"], "").await;
+    pulled.assert_complete(&records, &victim);
+    let prompt = "/devicelogin and enter the code M";
+    assert!(
+        pulled.stderr.matches(prompt).count() >= 2,
+        "{}",
+        pulled.stderr
+    );
+    assert!(pulled.stderr.contains("AADSTS70000"), "{}", pulled.stderr);
+}

@@ -165,7 +165,11 @@ pub(super) async fn token(
                 .ok()
                 .flatten();
             match known {
-                Some((client_id, audience)) if client_id == app.client_id => (audience, true),
+                Some((client_id, audience))
+                    if client_id == app.client_id && !service.settings.refuse_refresh =>
+                {
+                    (audience, true)
+                }
                 _ => {
                     return aad_error(
                         StatusCode::BAD_REQUEST,

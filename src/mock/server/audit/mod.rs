@@ -59,6 +59,8 @@ pub struct AuditSettings {
     /// The lifetime the token endpoint announces (`expires_in`), when it is not `token_ttl`:
     /// tokens that die before they say, as a revoked session's do.
     pub announced_ttl: Option<Duration>,
+    /// Refresh tokens are refused (`invalid_grant`), as after a password reset.
+    pub refuse_refresh: bool,
 }
 
 impl Default for AuditSettings {
@@ -76,6 +78,7 @@ impl Default for AuditSettings {
             now: None,
             static_tokens: vec!["mock-token".into()],
             announced_ttl: None,
+            refuse_refresh: false,
         }
     }
 }
