@@ -53,6 +53,23 @@ impl RequestStats {
     }
 }
 
+impl ClientOptions {
+    /// The options of one request to the API at `base_url`, which `url_flag` sets and whose
+    /// 403 `permission_hint` explains.
+    pub fn into_api(self, url_flag: &'static str, permission_hint: &'static str) -> ApiOptions {
+        ApiOptions {
+            base_url: self.base_url,
+            url_flag,
+            credentials: self.credentials,
+            timeout: self.timeout,
+            retry: self.retry,
+            max_body_bytes: self.max_page_bytes,
+            permission_hint,
+            mailbox: self.user,
+        }
+    }
+}
+
 /// What to tell an analyst whose token the Activities API refuses with 403.
 const ACTIVITIES_PERMISSION: &str = "no valid credentials were accepted. Supply an OAuth token \
      with --token or OAUTH_TOKEN (scope Mail.Read, plus Mail.Read.Shared for other users' \
@@ -83,16 +100,7 @@ impl ActivitiesClient {
             options.api_version,
             user_path_segment(&options.user)
         );
-        let api = ApiOptions {
-            base_url: options.base_url,
-            url_flag: "--base-url",
-            credentials: options.credentials,
-            timeout: options.timeout,
-            retry: options.retry,
-            max_body_bytes: options.max_page_bytes,
-            permission_hint: ACTIVITIES_PERMISSION,
-            mailbox: options.user,
-        };
+        let api = options.into_api("--base-url", ACTIVITIES_PERMISSION);
         Ok(ActivitiesClient {
             api: ApiClient::new(api, sleeper, limiter)?,
             endpoint,

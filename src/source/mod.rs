@@ -23,8 +23,7 @@ pub use feed::{BlobLogEntry, FeedOptions, FeedSource, FeedUsers};
 pub use paging::{EmitWindow, Handover, PartialHandover};
 
 use crate::http::{
-    ActivitiesClient, ApiClient, ApiOptions, ClientOptions, HttpError, MailboxLimiter,
-    RequestStats, Sleeper,
+    ActivitiesClient, ApiClient, ClientOptions, HttpError, MailboxLimiter, RequestStats, Sleeper,
 };
 use crate::record::PageReading;
 use paging::PagingError;
@@ -107,16 +106,7 @@ impl SourceClient {
             SourceKind::Feed(_) => ("--management-url", FEED_PERMISSION),
         };
         let limiter = Arc::new(MailboxLimiter::new(options.budget));
-        let api = ApiOptions {
-            base_url: options.base_url,
-            url_flag,
-            credentials: options.credentials,
-            timeout: options.timeout,
-            retry: options.retry,
-            max_body_bytes: options.max_page_bytes,
-            permission_hint,
-            mailbox: options.user,
-        };
+        let api = options.into_api(url_flag, permission_hint);
         ApiClient::new(api, sleeper, limiter).map(Self::Api)
     }
 
