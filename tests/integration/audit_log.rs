@@ -192,15 +192,15 @@ fn write_lines(path: &Path, records: impl Iterator<Item = Value>) {
 
 fn triage(input: &Path) -> Value {
     let output = input.with_extension("report.json");
-    let status = Command::cargo_bin("o365-activities")
-        .unwrap()
-        .arg("triage")
-        .arg(input)
-        .args(["--quiet", "--format", "json", "--output"])
-        .arg(&output)
-        .status()
-        .unwrap();
-    assert!(status.success(), "triage of {} failed", input.display());
+    let words: [&std::ffi::OsStr; 6] = [
+        input.as_ref(),
+        "--quiet".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--output".as_ref(),
+        output.as_ref(),
+    ];
+    crate::support::triage_output(&words);
     serde_json::from_str(&std::fs::read_to_string(output).unwrap()).unwrap()
 }
 

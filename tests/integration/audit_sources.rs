@@ -940,7 +940,15 @@ async fn a_query_that_never_finishes_stops_at_the_query_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("victim.jsonl").display().to_string();
     let mut words = audit_words(&server.url, &victim, &output);
-    words.extend(["--poll-interval", "10", "--query-timeout", "60"]);
+    // Through the beta endpoint: a wrong path would be a 404, not a query left running.
+    words.extend([
+        "--poll-interval",
+        "10",
+        "--query-timeout",
+        "60",
+        "--graph-version",
+        "beta",
+    ]);
     let (result, sleeper) = run(&parse_pull(&words).unwrap()).await;
     let error = result.unwrap_err();
     assert!(

@@ -96,3 +96,21 @@ pub fn ids_in(path: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs `o365-activities triage ARGS...`, which must succeed; its standard output.
+pub fn triage_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    use assert_cmd::cargo::CommandCargoExt;
+    let output = std::process::Command::cargo_bin("o365-activities")
+        .unwrap()
+        .arg("triage")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "triage {:?}: {}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}

@@ -9,7 +9,7 @@ use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
 use o365_activities::triage::geo::GeoLookup;
 use o365_activities::triage::{analyze_mailbox, load_inputs, MailboxReport, Settings, Severity};
 
-use crate::support::now;
+use crate::support::{now, triage_output};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,20 +149,7 @@ fn renders_json_csv_html_and_reads_pulled_csv() {
         .find(|p| p.to_string_lossy().contains(&truth.mailbox))
         .unwrap()
         .clone();
-    let run = |args: &[&str]| {
-        let output = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .arg("triage")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let run = |args: &[&str]| triage_output(args);
     let victim_arg = victim.to_str().unwrap();
     let text = run(&[victim_arg]);
     assert!(
@@ -368,21 +355,8 @@ fn exports_a_timesketch_timeline_siem_findings_and_indicators() {
         dir.path().join("timeline.jsonl"),
         dir.path().join("iocs.csv"),
     );
-    let triage = |extra: &[&std::ffi::OsStr]| {
-        let output = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .arg("triage")
-            .arg(&victim)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
+    let triage =
+        |extra: &[&std::ffi::OsStr]| triage_output(&[&[victim.as_os_str()], extra].concat());
     let findings = triage(&[
         "--format".as_ref(),
         "jsonl".as_ref(),
@@ -521,15 +495,12 @@ fn a_case_written_a_mailbox_at_a_time_is_the_whole_document() {
     let json = dir.path().join("report.json");
     let html = dir.path().join("report.html");
     for (format, output) in [("json", &json), ("html", &html)] {
-        let status = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .arg("triage")
-            .args(&paths)
-            .args(["--quiet", "--format", format, "--output"])
-            .arg(output)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let mut args: Vec<&std::ffi::OsStr> = paths.iter().map(|p| p.as_os_str()).collect();
+        for word in ["--quiet", "--format", format, "--output"] {
+            args.push(word.as_ref());
+        }
+        args.push(output.as_os_str());
+        triage_output(&args);
     }
 
     let mailboxes = load_inputs(&paths).unwrap();
