@@ -53,6 +53,14 @@ pub struct QueryLogEntry {
     pub retrieved: u64,
     /// The query was over its record limit: its range was split and queried again in halves.
     pub split: bool,
+    /// Records the service returned from outside the range: not kept (their own range's
+    /// query returns them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outside_range: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The query resource, as far as it is read.
@@ -251,6 +259,7 @@ impl<'a> AuditQuerySource<'a> {
             expected: state.approximate_returned_record_count,
             retrieved: 0,
             split: false,
+            outside_range: 0,
         };
         if state.is_record_count_limit_exceeded == Some(true) {
             tracing::warn!(
@@ -295,6 +304,22 @@ impl<'a> AuditQuerySource<'a> {
             self.log.push(entry);
             fetched.clear();
             return Ok(Ran::OverLimit);
+        }
+        // A record outside the range asked for belongs to another range's query: kept here it
+        // could stand before a durable point it is not behind, and be written twice by a
+        // resumed case.
+        let before = fetched.len();
+        fetched.retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
+        entry.outside_range = (before - fetched.len()) as u64;
+        if entry.outside_range > 0 {
+            tracing::warn!(
+                "audit log query {} returned {} records outside {}..{}: left to the query of \
+                 their own range",
+                crate::http::printable(&state.id),
+                entry.outside_range,
+                entry.start,
+                entry.end
+            );
         }
         let records = self.final_order(std::mem::take(fetched));
         entry.retrieved = records.len() as u64;

@@ -1077,3 +1077,47 @@ async fn a_refused_refresh_asks_the_analyst_to_sign_in_again() {
     );
     assert!(pulled.stderr.contains("AADSTS70000"), "{}", pulled.stderr);
 }
+
+#[tokio::test]
+async fn records_from_outside_a_querys_range_are_left_to_their_own_range() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let graph = MockServer::start().await;
+    let query =
+        serde_json::json!({"id": "q1", "status": "succeeded", "isRecordCountLimitExceeded": false});
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/auditLog/queries"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(&query))
+        .mount(&graph)
+        .await;
+    let record = |id: &str, time: &str| serde_json::json!({"id": id, "createdDateTime": time});
+    Mock::given(method("GET"))
+        .and(path("/v1.0/security/auditLog/queries/q1/records"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "value": [
+                record("inside", "2018-05-10T00:00:00Z"),
+                record("after", "2018-07-01T00:00:00Z"),
+                record("just-after", "2018-06-01T00:00:01Z"),
+            ]
+        })))
+        .mount(&graph)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("o.jsonl");
+    let output_text = output.display().to_string();
+    let uri = graph.uri();
+    let mut words = audit_words(&uri, USER, &output_text);
+    words.extend([
+        "--start",
+        "2018-05-01T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+    ]);
+    let (result, _) = run(&parse_pull(&words).unwrap()).await;
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(evidence_ids(&output), ["inside"]);
+    let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
+    let queries = manifest.source_log.unwrap()["queries"].clone();
+    assert_eq!(queries[0]["outside_range"], 2, "{queries}");
+    assert_eq!(queries[0]["retrieved"], 1);
+}
