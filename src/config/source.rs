@@ -15,8 +15,8 @@ use crate::source::{AuditQueryOptions, FeedOptions, FeedUsers, SourceKind};
 const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 const MANAGEMENT_RESOURCE: &str = "https://manage.office.com";
 
-/// The source and its connection. `mailbox`: the one mailbox of a pull (or a batch's
-/// placeholder); `users`: every `--user` given (the feed keeps these users' records).
+/// The source and its connection. `users`: the `--user`s given: one mailbox for the Activities
+/// API and the Graph queries (a batch passes its first), any number for the feed.
 pub fn source_and_client(
     source: &SourceArgs,
     connection: &ConnectionArgs,
@@ -36,6 +36,7 @@ pub fn source_and_client(
             ))),
         }
     };
+    refuse_flags_of_other_sources(source)?;
     match source.source {
         SourceName::Activities => {
             let client = client_options(one_user()?, connection, dry_run)?;
@@ -97,6 +98,42 @@ pub fn source_and_client(
             Ok((kind, client))
         }
     }
+}
+
+/// A flag that only another source reads would be ignored, and an analyst would believe the
+/// records filtered or the sign-in used: it is refused instead.
+fn refuse_flags_of_other_sources(source: &SourceArgs) -> Result<(), AppError> {
+    let given = [
+        (
+            "--operations",
+            !source.operations.is_empty(),
+            SourceName::Audit,
+        ),
+        (
+            "--record-types",
+            !source.record_types.is_empty(),
+            SourceName::Audit,
+        ),
+        ("--state", source.state.is_some(), SourceName::Feed),
+    ];
+    for (flag, present, reader) in given {
+        if present && source.source != reader {
+            return Err(AppError::Usage(format!(
+                "{flag} is for --source {}: it would change nothing with --source {}",
+                source_name(reader),
+                source_name(source.source)
+            )));
+        }
+    }
+    let signs_in = source.client_id.is_some() || source.certificate.is_some() || source.device_code;
+    if signs_in && source.source == SourceName::Activities {
+        return Err(AppError::Usage(
+            "--client-id, --certificate and --device-code sign in to the audit log sources \
+             (--source audit or feed); the Activities API takes --token or --username"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn source_name(name: SourceName) -> &'static str {

@@ -600,6 +600,34 @@ async fn the_feed_and_the_graph_source_name_what_they_need() {
             ],
             "--tenant",
         ),
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--user",
+                USER,
+                "--output",
+                &output,
+                "--token",
+                "t",
+                "--operations",
+                "MailboxLogin",
+            ],
+            "--operations is for --source audit",
+        ),
+        (
+            vec![
+                "o365-activities",
+                "pull",
+                "--user",
+                USER,
+                "--output",
+                &output,
+                "--client-id",
+                "x",
+            ],
+            "the Activities API takes --token",
+        ),
     ];
     for (words, hint) in cases {
         let error = parse_pull(&words).unwrap_err();
