@@ -636,8 +636,9 @@ async fn the_feed_and_the_graph_source_name_what_they_need() {
     }
 }
 
-#[tokio::test]
-async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() {
+/// A Graph stand-in whose every audit log query has succeeded at once and whose records are
+/// `page`.
+async fn graph_answering(page: Value) -> wiremock::MockServer {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let graph = MockServer::start().await;
@@ -648,16 +649,23 @@ async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() 
         .respond_with(ResponseTemplate::new(201).set_body_json(&query))
         .mount(&graph)
         .await;
-    let record =
-        serde_json::json!({"id": "r1", "createdDateTime": "2018-05-01T00:00:00Z", "auditData": {}});
     Mock::given(method("GET"))
         .and(path("/v1.0/security/auditLog/queries/q1/records"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "value": [record],
-            "@odata.nextLink": "http://127.0.0.2:1/v1.0/security/auditLog/queries/q1/records?$skiptoken=1"
-        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
         .mount(&graph)
         .await;
+    graph
+}
+
+#[tokio::test]
+async fn a_graph_next_link_to_another_origin_is_refused_with_the_partial_kept() {
+    let record =
+        serde_json::json!({"id": "r1", "createdDateTime": "2018-05-01T00:00:00Z", "auditData": {}});
+    let graph = graph_answering(serde_json::json!({
+        "value": [record],
+        "@odata.nextLink": "http://127.0.0.2:1/v1.0/security/auditLog/queries/q1/records?$skiptoken=1"
+    }))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let output_text = output.display().to_string();
@@ -988,8 +996,6 @@ async fn a_query_that_never_finishes_stops_at_the_query_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_an_audit_pull_keeps_the_finished_ranges_and_exits_143() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let (server, victim, records) = tenant(
         30,
         AuditSettings {
@@ -1025,38 +1031,9 @@ async fn sigterm_during_an_audit_pull_keeps_the_finished_ranges_and_exits_143() 
     .map(str::to_string)
     .to_vec();
     let (code, stderr) = tokio::task::spawn_blocking(move || {
-        let mut child = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .args(&args)
-            .env_remove("OAUTH_TOKEN")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait until some ranges are written: the pull is under way, with something to keep.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            seen.push_str(&line);
-            seen.push('\n');
-            let records = line
-                .strip_prefix("progress: ")
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok());
-            if records.is_some_and(|n| n > 0) {
-                break;
-            }
-        }
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        for line in lines {
-            seen.push_str(&line.unwrap());
-            seen.push('\n');
-        }
-        (child.wait().unwrap().code(), seen)
+        let mut command = Command::cargo_bin("o365-activities").unwrap();
+        command.args(&args).env_remove("OAUTH_TOKEN");
+        terminate_once_records_are_written(command)
     })
     .await
     .unwrap();
@@ -1108,28 +1085,15 @@ async fn a_refused_refresh_asks_the_analyst_to_sign_in_again() {
 
 #[tokio::test]
 async fn records_from_outside_a_querys_range_are_left_to_their_own_range() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let graph = MockServer::start().await;
-    let query =
-        serde_json::json!({"id": "q1", "status": "succeeded", "isRecordCountLimitExceeded": false});
-    Mock::given(method("POST"))
-        .and(path("/v1.0/security/auditLog/queries"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(&query))
-        .mount(&graph)
-        .await;
     let record = |id: &str, time: &str| serde_json::json!({"id": id, "createdDateTime": time});
-    Mock::given(method("GET"))
-        .and(path("/v1.0/security/auditLog/queries/q1/records"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "value": [
-                record("inside", "2018-05-10T00:00:00Z"),
-                record("after", "2018-07-01T00:00:00Z"),
-                record("just-after", "2018-06-01T00:00:01Z"),
-            ]
-        })))
-        .mount(&graph)
-        .await;
+    let graph = graph_answering(serde_json::json!({
+        "value": [
+            record("inside", "2018-05-10T00:00:00Z"),
+            record("after", "2018-07-01T00:00:00Z"),
+            record("just-after", "2018-06-01T00:00:01Z"),
+        ]
+    }))
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
     let output_text = output.display().to_string();

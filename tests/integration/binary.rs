@@ -324,32 +324,9 @@ async fn sigterm_keeps_the_partial_result_with_its_manifest_and_exits_143() {
         ],
     );
     let (code, stderr) = tokio::task::spawn_blocking(move || {
-        let mut child = binary().args(&args).stderr(Stdio::piped()).spawn().unwrap();
-        // Wait until the pull reports records written: it is under way, with something to keep.
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = String::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            seen.push_str(&line);
-            seen.push('\n');
-            let records = line
-                .strip_prefix("progress: ")
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse::<u64>().ok());
-            if records.is_some_and(|n| n > 0) {
-                break;
-            }
-        }
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        for line in lines {
-            seen.push_str(&line.unwrap());
-            seen.push('\n');
-        }
-        (child.wait().unwrap().code(), seen)
+        let mut command = binary();
+        command.args(&args);
+        terminate_once_records_are_written(command)
     })
     .await
     .unwrap();

@@ -114,3 +114,40 @@ pub fn triage_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// Runs `command` (a pull with `--progress-interval`), sends it SIGTERM once its progress line
+/// reports records written (under way, with something to keep), and waits for it: its exit code
+/// and all it wrote to stderr.
+pub fn terminate_once_records_are_written(
+    mut command: std::process::Command,
+) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        let records = line
+            .strip_prefix("progress: ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if records.is_some_and(|n| n > 0) {
+            break;
+        }
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    (child.wait().unwrap().code(), seen)
+}
