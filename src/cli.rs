@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+pub use crate::source::args::{ApiVersion, GraphVersion, SourceArgs};
 pub use crate::source::PagingMode;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::output::OutputFormat;
 use crate::secret::SecretString;
@@ -241,108 +242,9 @@ pub struct PullArgs {
     pub connection: ConnectionArgs,
 }
 
-/// Which API to read, and how to sign in to the audit log APIs.
+/// The time range to retrieve (every source's).
 #[derive(Debug, Args, Clone)]
-pub struct SourceArgs {
-    /// activities: the Outlook Activities API (withdrawn in 2018; the mock tenant serves it);
-    /// audit: Microsoft Graph audit log queries (the Unified Audit Log, about 180 days);
-    /// feed: the Office 365 Management Activity API (the last 7 days)
-    #[arg(long, value_enum, default_value = "activities")]
-    pub source: SourceName,
-
-    /// Audit log operations to keep (--source audit), e.g. MailItemsAccessed,MailboxLogin
-    #[arg(long, value_name = "OP", num_args = 1.., value_delimiter = ',')]
-    pub operations: Vec<String>,
-
-    /// Audit log record types to keep (--source audit), e.g. exchangeItem
-    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',')]
-    pub record_types: Vec<String>,
-
-    /// Graph version of the audit log query API (--source audit)
-    #[arg(long, value_enum, default_value = "v1.0")]
-    pub graph_version: GraphVersion,
-
-    /// Seconds between two polls of a running audit log query
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    pub poll_interval: f64,
-
-    /// Seconds one audit log query may run before the pull stops with what it has
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
-    pub query_timeout: u64,
-
-    /// Narrowest range, in seconds, that a query over its record limit is split down to
-    #[arg(long, default_value_t = 1, value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub min_split: u64,
-
-    /// Content types to collect (--source feed)
-    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',',
-          default_value = "Audit.Exchange,Audit.AzureActiveDirectory")]
-    pub content_types: Vec<String>,
-
-    /// State file of the blobs fetched by earlier complete runs (--source feed): they are
-    /// skipped, and this run's are added once it completes
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
-
-    /// Tenant id (or a verified domain; the Management Activity API wants the id)
-    #[arg(long, value_name = "ID|DOMAIN")]
-    pub tenant: Option<String>,
-
-    /// Application (client) id to sign in as; its secret comes from O365_CLIENT_SECRET or a
-    /// prompt, unless --certificate or --device-code is given
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-
-    /// PEM file with the app's certificate and private key (a signed client assertion)
-    #[arg(long, value_name = "PEM", conflicts_with = "device_code")]
-    pub certificate: Option<PathBuf>,
-
-    /// Sign in as an analyst at this terminal: print a code to enter at the sign-in page
-    #[arg(long)]
-    pub device_code: bool,
-
-    /// Microsoft Graph root
-    #[arg(
-        long,
-        env = "O365_GRAPH_URL",
-        value_name = "URL",
-        default_value = "https://graph.microsoft.com"
-    )]
-    pub graph_url: String,
-
-    /// Office 365 Management APIs root
-    #[arg(
-        long,
-        env = "O365_MANAGEMENT_URL",
-        value_name = "URL",
-        default_value = "https://manage.office.com"
-    )]
-    pub management_url: String,
-
-    /// Identity platform root (national clouds, or the mock tenant)
-    #[arg(long, env = "O365_AUTHORITY_URL", value_name = "URL",
-          default_value = crate::signin::DEFAULT_AUTHORITY_URL)]
-    pub authority_url: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SourceName {
-    Activities,
-    Audit,
-    Feed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GraphVersion {
-    #[value(name = "v1.0")]
-    V1,
-    #[value(name = "beta")]
-    Beta,
-}
-
-/// What to retrieve.
-#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Time range")]
 pub struct QueryArgs {
     /// Start of the time range: ISO 8601 (Z or an offset), a date, or an age like 30d or 12h
     #[arg(long, value_name = "TIME")]
@@ -351,46 +253,11 @@ pub struct QueryArgs {
     /// End of the time range (default: the moment the pull starts, frozen for the whole pull)
     #[arg(long, value_name = "TIME")]
     pub end: Option<String>,
-
-    /// Activity types to keep (space- or comma-separated), e.g. ServerLogon SearchResult
-    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',')]
-    pub types: Vec<String>,
-
-    /// Let --types and --app-types name types the reference does not document
-    #[arg(long)]
-    pub allow_unknown_types: bool,
-
-    /// Application types to keep, e.g. Web IMAP4
-    #[arg(long, value_name = "APP", num_args = 1.., value_delimiter = ',')]
-    pub app_types: Vec<String>,
-
-    /// Properties to return (Id and TimeStamp are always added: paging needs them)
-    #[arg(long, value_name = "PROP,...", value_delimiter = ',')]
-    pub select: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ApiVersion {
-    #[value(name = "v1.0")]
-    V1,
-    #[value(name = "v2.0")]
-    V2,
-    #[value(name = "beta")]
-    Beta,
-}
-
-impl ApiVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiVersion::V1 => "v1.0",
-            ApiVersion::V2 => "v2.0",
-            ApiVersion::Beta => "beta",
-        }
-    }
-}
-
-/// How to reach and authenticate to the service, and how hard to try.
+/// How to reach and authenticate to the service, and how hard to try (every source's).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectionArgs {
     /// OAuth 2.0 access token (Bearer)
     #[arg(
@@ -400,29 +267,6 @@ pub struct ConnectionArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<SecretString>,
-
-    /// Basic authentication user (--api-version v1.0 only); the password comes from
-    /// O365_PASSWORD or a prompt
-    #[arg(long, value_name = "USER")]
-    pub username: Option<String>,
-
-    /// Service root (default https://outlook.office.com, or https://outlook.office365.com with --username)
-    #[arg(long, env = "O365_ACTIVITIES_BASE_URL", value_name = "URL")]
-    pub base_url: Option<String>,
-
-    #[arg(long, value_enum, default_value = "v2.0")]
-    pub api_version: ApiVersion,
-
-    /// Activities per request (the service's maximum is 1000)
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub page_size: u32,
-
-    #[arg(long, value_enum, default_value = "keyset")]
-    pub paging: PagingMode,
-
-    /// Time windows of one mailbox fetched at once (keyset paging; the service allows about 4)
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=4))]
-    pub mailbox_concurrency: u32,
 
     /// Retries of one request before giving up
     #[arg(long, default_value_t = 8)]
@@ -470,19 +314,63 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// The command line as declared, with `--source`'s values and help read from the sources'
+/// registry.
+pub fn command() -> clap::Command {
+    let names: Vec<&'static str> = crate::source::registry::names().collect();
+    let mut sources_help = String::from("Which API to read:");
+    for source in crate::source::registry::SOURCES {
+        sources_help.push_str(&format!("\n  {}: {}", source.name, source.summary));
+    }
+    let with_sources = |command: clap::Command| {
+        command.mut_arg("source", |arg| {
+            arg.value_parser(clap::builder::PossibleValuesParser::new(names.clone()))
+                .help(sources_help.clone())
+        })
+    };
+    Cli::command()
+        .mut_subcommand("pull", with_sources)
+        .mut_subcommand("batch", with_sources)
+}
+
+/// Parses `args` (the program's name first), noting which source flags were given on the
+/// command line, so that one another source reads is refused rather than ignored.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    let given = |matches: &clap::ArgMatches| -> Vec<String> {
+        matches
+            .ids()
+            .filter(|id| {
+                matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|id| id.as_str().to_string())
+            .collect()
+    };
+    match (&mut cli.command, matches.subcommand()) {
+        (Command::Pull(args), Some((_, sub))) => args.source.given = given(sub),
+        (Command::Batch(args), Some((_, sub))) => args.source.given = given(sub),
+        _ => {}
+    }
+    Ok(cli)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn retriever_py_flags_work_unchanged() {
-        let cli = Cli::try_parse_from([
+        let cli = parse_from([
             "o365-activities",
             "pull",
             "--user",
@@ -503,7 +391,7 @@ mod tests {
         let Command::Pull(pull) = cli.command else {
             panic!("not pull")
         };
-        assert_eq!(pull.query.types, vec!["ServerLogon", "SearchResult"]);
+        assert_eq!(pull.source.activities.types, vec!["ServerLogon", "SearchResult"]);
         assert_eq!(pull.connection.token.unwrap().expose(), "t");
     }
 }

@@ -15,23 +15,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::cli::{ApiVersion, ConnectionArgs, PullArgs, QueryArgs};
+use crate::cli::{ConnectionArgs, PullArgs, QueryArgs};
 use crate::error::AppError;
 use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
+use crate::source::args::ActivitiesArgs;
 use crate::odata::{known_types, ActivityFilter};
 use crate::output::{OutputFormat, OutputPlan};
 pub use crate::pipeline::{Destination, PullConfig};
 use crate::progress::ProgressMode;
-use crate::secret::SecretString;
 pub use crate::source::QueryConfig;
 use crate::timespec::{parse_time, parse_time_argument, RangeEnd};
 
-pub const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
-pub const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
-
 impl PullConfig {
     pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
-        let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
         let (kind, client) =
             source::source_and_client(&args.source, &args.connection, &args.user, args.dry_run)?;
         query.source = kind;
@@ -60,7 +57,7 @@ impl PullConfig {
 impl QueryConfig {
     pub fn from_args(
         query: &QueryArgs,
-        connection: &ConnectionArgs,
+        activities: &ActivitiesArgs,
         now: DateTime<Utc>,
     ) -> Result<Self, AppError> {
         let start = query
@@ -88,15 +85,15 @@ impl QueryConfig {
             }
         }
         let kinds = [
-            ("--types", &query.types, known_types::ACTIVITY_TYPES),
-            ("--app-types", &query.app_types, known_types::APP_TYPES),
+            ("--types", &activities.types, known_types::ACTIVITY_TYPES),
+            ("--app-types", &activities.app_types, known_types::APP_TYPES),
         ];
         for (flag, values, known) in kinds {
             if values.iter().any(|v| v.trim().is_empty()) {
                 return Err(AppError::Usage(format!("{flag} has an empty value")));
             }
             // A misspelt type matches nothing, and an empty result looks like a clean mailbox.
-            for value in values.iter().filter(|_| !query.allow_unknown_types) {
+            for value in values.iter().filter(|_| !activities.allow_unknown_types) {
                 if let Some(hint) = known_types::unknown_type(value, known) {
                     return Err(AppError::Usage(format!(
                         "{flag} {value:?} is not a documented type: {hint} (pass \
@@ -105,12 +102,12 @@ impl QueryConfig {
                 }
             }
         }
-        let select = if query.select.is_empty() {
+        let select = if activities.select.is_empty() {
             None
         } else {
             let mut select: Vec<String> =
                 ["Id", "TimeStamp"].iter().map(|s| s.to_string()).collect();
-            for property in &query.select {
+            for property in &activities.select {
                 let property = property.trim();
                 if property.is_empty()
                     || !property
@@ -132,14 +129,15 @@ impl QueryConfig {
                 start,
                 end,
                 before: None,
-                types: query.types.clone(),
-                app_types: query.app_types.clone(),
+                types: activities.types.clone(),
+                app_types: activities.app_types.clone(),
             },
             select,
-            page_size: connection.page_size,
-            paging: connection.paging,
-            mailbox_concurrency: connection.mailbox_concurrency as usize,
-            source: crate::source::SourceKind::Activities,
+            page_size: activities.page_size,
+            paging: activities.paging,
+            mailbox_concurrency: activities.mailbox_concurrency as usize,
+            // The source is chosen with its flags (`source::source_and_client`).
+            source: std::sync::Arc::new(crate::source::ActivitiesSpec),
         })
     }
 }
@@ -160,81 +158,6 @@ pub fn time_notes(query: &QueryArgs, now: DateTime<Utc>) -> Vec<String> {
         })
     })
     .collect()
-}
-
-/// Credentials and endpoint for one mailbox. Without credentials only a dry run may go on.
-pub fn client_options(
-    user: &str,
-    connection: &ConnectionArgs,
-    dry_run: bool,
-) -> Result<ClientOptions, AppError> {
-    let user = user.trim();
-    if user.is_empty() {
-        return Err(AppError::Usage(
-            "--user is empty: give a UPN such as victim@contoso.com, or me".into(),
-        ));
-    }
-    // Caught here, before a request whose 404 would read as a missing permission.
-    let upn_shaped = user.split_once('@').is_some_and(|(name, domain)| {
-        !name.is_empty() && domain.contains('.') && !domain.ends_with('.')
-    });
-    if !user.eq_ignore_ascii_case("me") && !upn_shaped {
-        return Err(AppError::Usage(format!(
-            "--user {user:?} is not a user principal name: give the mailbox's UPN, such as \
-             {user}@contoso.com, or me for the token's own mailbox"
-        )));
-    }
-    let credentials =
-        match (&connection.username, &connection.token) {
-            (Some(_), Some(_)) => return Err(AppError::Usage(
-                "both --username (Basic) and a token (--token or OAUTH_TOKEN) were given: use one"
-                    .into(),
-            )),
-            (Some(username), None) => {
-                if connection.api_version != ApiVersion::V1 {
-                    return Err(AppError::Usage(
-                        "Basic authentication (--username) works only with --api-version v1.0"
-                            .into(),
-                    ));
-                }
-                Credentials::Basic {
-                    username: username.clone(),
-                    password: basic_password(username, dry_run)?,
-                }
-            }
-            (None, Some(token)) if !token.expose().trim().is_empty() => {
-                Credentials::Bearer(SecretString::new(token.expose().trim()))
-            }
-            _ if dry_run => Credentials::Bearer(SecretString::new("")),
-            _ => return Err(AppError::Usage(
-                "no credentials: pass --token or set OAUTH_TOKEN (an OAuth 2.0 access token), or \
-                 use --username with --api-version v1.0"
-                    .into(),
-            )),
-        };
-    let default_base = if connection.username.is_some() {
-        DEFAULT_BASIC_BASE_URL
-    } else {
-        DEFAULT_BASE_URL
-    };
-    let base_url = connection
-        .base_url
-        .clone()
-        .unwrap_or_else(|| default_base.to_string());
-    let parsed = reqwest::Url::parse(&base_url)
-        .map_err(|e| AppError::Usage(format!("--base-url {base_url:?} is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-        return Err(AppError::Usage(format!(
-            "--base-url {base_url:?} must be an http(s) URL without a query, e.g. https://outlook.office.com"
-        )));
-    }
-    Ok(connection_options(
-        base_url,
-        connection.api_version.as_str(),
-        user,
-        credentials,
-        connection,
-    ))
 }
 
 /// The connection to `base_url` as `connection`'s flags set it (timeouts, retries, body cap).
@@ -262,21 +185,4 @@ pub fn connection_options(
         budget: RateBudget::default(),
         max_page_bytes: connection.max_page_bytes,
     }
-}
-
-fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppError> {
-    if let Ok(password) = std::env::var("O365_PASSWORD") {
-        return Ok(SecretString::new(password));
-    }
-    if dry_run {
-        return Ok(SecretString::new(""));
-    }
-    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Err(AppError::Usage(
-            "no password for --username: set O365_PASSWORD (an app password if MFA is on)".into(),
-        ));
-    }
-    rpassword::prompt_password(format!("Password (or app password) for {username}: "))
-        .map(SecretString::new)
-        .map_err(|e| AppError::Usage(format!("cannot read the password: {e}")))
 }

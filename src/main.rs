@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
-use clap::Parser;
 use o365_activities::cli::{Cli, Command, MockTenantCommand};
 use o365_activities::commands;
 use o365_activities::config::{
@@ -31,7 +30,7 @@ fn use_one_malloc_arena() {}
 
 fn main() -> ExitCode {
     use_one_malloc_arena();
-    let cli = match Cli::try_parse() {
+    let cli = match o365_activities::cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -78,7 +77,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppError> {
+async fn run(cli: Cli, interrupt: impl Future<Output = ()> + Send) -> Result<(), AppError> {
     let quiet = cli.quiet;
     let verbose = cli.verbose;
     match cli.command {
@@ -110,7 +109,7 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppErr
             commands::triage::run(&TriageConfig::from_args(&args, quiet, cli.color)?)
         }
         Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = o365_activities::cli::command();
             clap_complete::generate(
                 shell,
                 &mut command,
@@ -121,7 +120,7 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()>) -> Result<(), AppErr
         }
         Command::Man => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            clap_mangen::Man::new(o365_activities::cli::command())
                 .render(&mut page)
                 .map_err(|e| AppError::Other(format!("cannot render the man page: {e}")))?;
             o365_activities::output::write_stdout(&String::from_utf8_lossy(&page))?;

@@ -100,7 +100,7 @@ pub fn finish_case(
         union_of_headers(&mailbox_csvs),
         &timeline_path,
         &context.case,
-        context.query.source.record_shape(),
+        context.query.source.descriptor().record_shape,
         crate::output::CsvOptions {
             sanitize: context.sanitize,
             bom: context.csv_bom,

@@ -20,7 +20,7 @@ use crate::output::{
 };
 use crate::pipeline::{self, CheckpointHook, CrashPoints, DurablePoint, EvidenceSinks};
 use crate::progress::ProgressReport;
-use crate::source::{AnySource, QueryConfig, SourceClient, SpoolPlace};
+use crate::source::{QueryConfig, SourceClient, SpoolPlace, Walk};
 
 /// What every mailbox of a run shares.
 pub struct CaseRun {
@@ -123,21 +123,25 @@ pub async fn pull(
 
     let mut options = run.client.clone();
     options.user = entry.mailbox.clone();
-    let client = SourceClient::new(options, &run.query.source, Arc::clone(&run.sleeper))
+    let descriptor = run.query.source.descriptor();
+    let client = SourceClient::new(options, descriptor, Arc::clone(&run.sleeper))
         .map_err(AppError::from)?;
     let spools = SpoolPlace {
         dir: paths.folder.clone(),
         prefix: ".activities".into(),
     };
-    let mut source = AnySource::new(
-        &client,
-        &run.query,
-        &entry.mailbox,
-        run.sleeper.as_ref(),
-        spools,
-        before.bound,
-    )
-    .map_err(AppError::from)?;
+    let mut source = run
+        .query
+        .source
+        .open(Walk {
+            client: &client,
+            query: &run.query,
+            user: &entry.mailbox,
+            sleeper: run.sleeper.as_ref(),
+            spools,
+            resume_after: before.bound,
+        })
+        .map_err(AppError::from)?;
     let progress = MailboxProgress {
         run,
         bar,
@@ -148,7 +152,7 @@ pub async fn pull(
     let interrupt = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
-    let ran = pipeline::run(&mut source, sinks, &progress, interrupt).await;
+    let ran = pipeline::run(source.as_mut(), sinks, &progress, interrupt).await;
     let records = checkpointed
         .lock()
         .map(|c| c.counters.records)

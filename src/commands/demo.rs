@@ -28,7 +28,7 @@ const DEMO_TOKEN: &str = "demo-token";
 pub async fn run(
     config: &DemoConfig,
     sleeper: Arc<dyn Sleeper>,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<(), AppError> {
     let (out_dir, quiet) = (&config.out_dir, config.quiet);
     std::fs::create_dir_all(out_dir).map_err(|e| OutputError::io("cannot create", out_dir, e))?;

@@ -13,7 +13,7 @@ pub use crate::pipeline::PullSummary;
 pub async fn run(
     config: &PullConfig,
     sleeper: Arc<dyn Sleeper>,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<PullSummary, AppError> {
     pull_to_destination(config, sleeper, interrupt).await
 }

@@ -8,11 +8,10 @@ use sha2::{Digest, Sha256};
 
 use super::QueryConfig;
 use crate::case::{read_users, RunParameters};
-use crate::cli::{BatchArgs, SourceName};
+use crate::cli::BatchArgs;
 use crate::error::AppError;
 use crate::http::ClientOptions;
 use crate::output::OutputFormat;
-use crate::source::{FeedOptions, FeedUsers, SourceKind};
 
 #[derive(Debug, Clone)]
 pub struct BatchConfig {
@@ -53,8 +52,8 @@ impl BatchConfig {
                 errors.join("\n  ")
             ))
         })?;
-        let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
-        if matches!(args.source.source, SourceName::Feed) && args.source.state.is_some() {
+        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
+        if args.source.feed.state.is_some() {
             return Err(AppError::Usage(
                 "--state is for pull --source feed: a case keeps the blobs it fetched in its own \
                  folder until it is complete, and --resume reads them from there"
@@ -69,25 +68,12 @@ impl BatchConfig {
             &[placeholder],
             false,
         )?;
-        query.source = match kind {
-            // A case's mailboxes share one feed: each keeps its own records, and every blob is
-            // fetched once for them all.
-            SourceKind::Feed(options) => SourceKind::Feed(FeedOptions {
-                users: FeedUsers::EachMailbox,
-                blob_cache: Some(args.out_dir.join(crate::case::FEED_BLOBS)),
-                ..options
-            }),
-            other => other,
-        };
-        let source_filters = match &query.source {
-            SourceKind::AuditQuery(options) => {
-                [options.operations.clone(), options.record_types.clone()].concat()
-            }
-            SourceKind::Feed(options) => options.content_types.clone(),
-            SourceKind::Activities => vec![],
-        };
+        query.source = kind
+            .for_case(&args.out_dir.join(crate::case::FEED_BLOBS))
+            .unwrap_or(kind);
+        let source_filters = query.source.filters();
         let parameters = RunParameters {
-            source: query.source.name().to_string(),
+            source: query.source.descriptor().name.to_string(),
             source_filters,
             base_url: client.base_url.clone(),
             api_version: client.api_version.clone(),

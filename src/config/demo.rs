@@ -79,15 +79,14 @@ impl DemoConfig {
         config.client.credentials = Credentials::SignIn(std::sync::Arc::new(sign_in));
         config.query.filter.start = Some(start);
         config.query.filter.end = end;
-        config.query.source =
-            crate::source::SourceKind::AuditQuery(crate::source::AuditQueryOptions {
-                api_version: "v1.0".into(),
-                operations: vec![],
-                record_types: vec![],
-                poll_interval: Duration::from_millis(200),
-                query_timeout: Duration::from_secs(600),
-                min_split: Duration::from_secs(1),
-            });
+        config.query.source = std::sync::Arc::new(crate::source::AuditQueryOptions {
+            api_version: "v1.0".into(),
+            operations: vec![],
+            record_types: vec![],
+            poll_interval: Duration::from_millis(200),
+            query_timeout: Duration::from_secs(600),
+            min_split: Duration::from_secs(1),
+        });
         Ok(config)
     }
 
@@ -129,7 +128,7 @@ impl DemoConfig {
                 page_size: 100,
                 paging: PagingMode::Keyset,
                 mailbox_concurrency: 4,
-                source: crate::source::SourceKind::Activities,
+                source: std::sync::Arc::new(crate::source::ActivitiesSpec),
             },
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,

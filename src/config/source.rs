@@ -1,19 +1,17 @@
 //! The source a pull or a batch reads (`--source`), and the sign-in of the audit log sources.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use super::{client_options, connection_options};
-use crate::cli::{ConnectionArgs, GraphVersion, SourceArgs, SourceName};
+use super::connection_options;
+use crate::cli::ConnectionArgs;
 use crate::error::AppError;
 use crate::http::{ClientOptions, Credentials};
 use crate::secret::SecretString;
 use crate::signin::{CertificateKey, Flow, SignIn};
-use crate::source::{AuditQueryOptions, FeedOptions, FeedUsers, SourceKind};
-
-/// The resource each audit log API checks a token's audience against, whatever URL it is
-/// reached at (the mock tenant, a national cloud's own host).
-const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
-const MANAGEMENT_RESOURCE: &str = "https://manage.office.com";
+use crate::source::args::{ActivitiesArgs, ApiVersion, SignInArgs, SourceArgs};
+use crate::source::{
+    checked_url, registry, ClientKind, SourceDescriptor, SourceRequest, SourceSpec,
+};
 
 /// The source and its connection. `users`: the `--user`s given: one mailbox for the Activities
 /// API and the Graph queries (a batch passes its first), any number for the feed.
@@ -22,161 +20,121 @@ pub fn source_and_client(
     connection: &ConnectionArgs,
     users: &[String],
     dry_run: bool,
-) -> Result<(SourceKind, ClientOptions), AppError> {
-    let one_user = || -> Result<&str, AppError> {
-        match users {
-            [user] => Ok(user.as_str()),
-            [] => Err(AppError::Usage(format!(
-                "--user is required with --source {}: give the mailbox's UPN",
-                source_name(source.source)
-            ))),
-            _ => Err(AppError::Usage(format!(
-                "--source {} pulls one mailbox: give one --user (batch takes a list)",
-                source_name(source.source)
-            ))),
+) -> Result<(Arc<dyn SourceSpec>, ClientOptions), AppError> {
+    let descriptor = registry::find(&source.source).ok_or_else(|| {
+        AppError::Usage(format!(
+            "--source {:?} is not a source: use one of {}",
+            source.source,
+            registry::names().collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    refuse_flags_of_other_sources(source, descriptor)?;
+    let configured = (descriptor.configure)(&SourceRequest {
+        args: source,
+        users,
+    })
+    .map_err(AppError::Usage)?;
+    let credentials = match (descriptor.client, descriptor.sign_in_resource) {
+        (ClientKind::Api, Some(resource)) => {
+            audit_credentials(&source.sign_in, connection, resource, dry_run)?
         }
+        _ => activities_credentials(&source.activities, connection, dry_run)?,
     };
-    refuse_flags_of_other_sources(source)?;
-    match source.source {
-        SourceName::Activities => {
-            let client = client_options(one_user()?, connection, dry_run)?;
-            Ok((SourceKind::Activities, client))
-        }
-        SourceName::Audit => {
-            let user = one_user()?;
-            if user.eq_ignore_ascii_case("me") || !user.contains('@') {
-                return Err(AppError::Usage(format!(
-                    "--user {user:?}: the audit log is queried by user principal name; give the \
-                     mailbox's UPN, such as victim@contoso.com"
-                )));
-            }
-            if source.poll_interval.is_nan() || !(0.0..=3600.0).contains(&source.poll_interval) {
-                return Err(AppError::Usage(
-                    "--poll-interval must be between 0 and 3600 seconds".into(),
-                ));
-            }
-            let version = match source.graph_version {
-                GraphVersion::V1 => "v1.0",
-                GraphVersion::Beta => "beta",
-            };
-            let credentials = audit_credentials(source, connection, GRAPH_RESOURCE, dry_run)?;
-            let url = checked_url("--graph-url", &source.graph_url)?;
-            let client = connection_options(url, version, user, credentials, connection);
-            let kind = SourceKind::AuditQuery(AuditQueryOptions {
-                api_version: version.to_string(),
-                operations: non_empty("--operations", &source.operations)?,
-                record_types: non_empty("--record-types", &source.record_types)?,
-                poll_interval: Duration::from_secs_f64(source.poll_interval),
-                query_timeout: Duration::from_secs(source.query_timeout),
-                min_split: Duration::from_secs(source.min_split),
-            });
-            Ok((kind, client))
-        }
-        SourceName::Feed => {
-            let Some(tenant) = source.tenant.clone().filter(|t| !t.trim().is_empty()) else {
-                return Err(AppError::Usage(
-                    "--source feed needs --tenant: the tenant id the Management Activity API \
-                     serves (a GUID)"
-                        .into(),
-                ));
-            };
-            let credentials = audit_credentials(source, connection, MANAGEMENT_RESOURCE, dry_run)?;
-            let url = checked_url("--management-url", &source.management_url)?;
-            let label = if users.is_empty() {
-                format!("every user of {tenant}")
-            } else {
-                users.join(", ")
-            };
-            let client = connection_options(url, "v1.0", &label, credentials, connection);
-            let kind = SourceKind::Feed(FeedOptions {
-                tenant,
-                content_types: non_empty("--content-types", &source.content_types)?,
-                users: FeedUsers::Listed(users.to_vec()),
-                state: source.state.clone(),
-                blob_cache: None,
-            });
-            Ok((kind, client))
-        }
-    }
+    let client = connection_options(
+        configured.url,
+        &configured.api_version,
+        &configured.label,
+        credentials,
+        connection,
+    );
+    Ok((configured.spec, client))
 }
 
 /// A flag that only another source reads would be ignored, and an analyst would believe the
-/// records filtered or the sign-in used: it is refused instead.
-fn refuse_flags_of_other_sources(source: &SourceArgs) -> Result<(), AppError> {
-    let given = [
-        (
-            "--operations",
-            !source.operations.is_empty(),
-            SourceName::Audit,
-        ),
-        (
-            "--record-types",
-            !source.record_types.is_empty(),
-            SourceName::Audit,
-        ),
-        ("--state", source.state.is_some(), SourceName::Feed),
-    ];
-    for (flag, present, reader) in given {
-        if present && source.source != reader {
-            return Err(AppError::Usage(format!(
-                "{flag} is for --source {}: it would change nothing with --source {}",
-                source_name(reader),
-                source_name(source.source)
-            )));
+/// records filtered or the sign-in used: it is refused instead. Which flags a source reads is
+/// its descriptor's `reads`; the flags of each group are `source::args`'s declaration.
+fn refuse_flags_of_other_sources(
+    source: &SourceArgs,
+    descriptor: &SourceDescriptor,
+) -> Result<(), AppError> {
+    let Some((flag, group)) = crate::source::args::refused_flag(&source.given, descriptor) else {
+        return Ok(());
+    };
+    let readers: Vec<&str> = registry::SOURCES
+        .iter()
+        .filter(|other| other.reads(group))
+        .map(|other| other.name)
+        .collect();
+    Err(AppError::Usage(format!(
+        "{flag} is for --source {}: it would change nothing with --source {}",
+        readers.join(" or "),
+        descriptor.name
+    )))
+}
+
+/// The Activities API's own sign-in: a token, or Basic (`--username`, API v1.0 only).
+fn activities_credentials(
+    args: &ActivitiesArgs,
+    connection: &ConnectionArgs,
+    dry_run: bool,
+) -> Result<Credentials, AppError> {
+    Ok(match (&args.username, &connection.token) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::Usage(
+                "both --username (Basic) and a token (--token or OAUTH_TOKEN) were given: use one"
+                    .into(),
+            ))
         }
+        (Some(username), None) => {
+            if args.api_version != ApiVersion::V1 {
+                return Err(AppError::Usage(
+                    "Basic authentication (--username) works only with --api-version v1.0".into(),
+                ));
+            }
+            Credentials::Basic {
+                username: username.clone(),
+                password: basic_password(username, dry_run)?,
+            }
+        }
+        (None, Some(token)) if !token.expose().trim().is_empty() => {
+            Credentials::Bearer(SecretString::new(token.expose().trim()))
+        }
+        _ if dry_run => Credentials::Bearer(SecretString::new("")),
+        _ => {
+            return Err(AppError::Usage(
+                "no credentials: pass --token or set OAUTH_TOKEN (an OAuth 2.0 access token), or \
+                 use --username with --api-version v1.0"
+                    .into(),
+            ))
+        }
+    })
+}
+
+fn basic_password(username: &str, dry_run: bool) -> Result<SecretString, AppError> {
+    if let Ok(password) = std::env::var("O365_PASSWORD") {
+        return Ok(SecretString::new(password));
     }
-    let signs_in = source.client_id.is_some() || source.certificate.is_some() || source.device_code;
-    if signs_in && source.source == SourceName::Activities {
+    if dry_run {
+        return Ok(SecretString::new(""));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         return Err(AppError::Usage(
-            "--client-id, --certificate and --device-code sign in to the audit log sources \
-             (--source audit or feed); the Activities API takes --token or --username"
-                .into(),
+            "no password for --username: set O365_PASSWORD (an app password if MFA is on)".into(),
         ));
     }
-    Ok(())
-}
-
-fn source_name(name: SourceName) -> &'static str {
-    match name {
-        SourceName::Activities => "activities",
-        SourceName::Audit => "audit",
-        SourceName::Feed => "feed",
-    }
-}
-
-fn non_empty(flag: &str, values: &[String]) -> Result<Vec<String>, AppError> {
-    if values.iter().any(|v| v.trim().is_empty()) {
-        return Err(AppError::Usage(format!("{flag} has an empty value")));
-    }
-    Ok(values.iter().map(|v| v.trim().to_string()).collect())
-}
-
-fn checked_url(flag: &str, url: &str) -> Result<String, AppError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| AppError::Usage(format!("{flag} {url:?} is not a URL: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-        return Err(AppError::Usage(format!(
-            "{flag} {url:?} must be an http(s) URL without a query"
-        )));
-    }
-    Ok(url.trim_end_matches('/').to_string())
+    rpassword::prompt_password(format!("Password (or app password) for {username}: "))
+        .map(SecretString::new)
+        .map_err(|e| AppError::Usage(format!("cannot read the password: {e}")))
 }
 
 /// A given token (`--token`, `OAUTH_TOKEN`), or a sign-in of `--client-id` in `--tenant` for
 /// `resource`.
 fn audit_credentials(
-    source: &SourceArgs,
+    source: &SignInArgs,
     connection: &ConnectionArgs,
     resource: &str,
     dry_run: bool,
 ) -> Result<Credentials, AppError> {
-    if connection.username.is_some() {
-        return Err(AppError::Usage(
-            "--username (Basic) is for the Activities API: the audit log APIs take --client-id \
-             and --tenant, or a token"
-                .into(),
-        ));
-    }
     if let Some(token) = connection
         .token
         .as_ref()
@@ -207,7 +165,7 @@ fn audit_credentials(
             "--client-id needs --tenant (the tenant id or a verified domain)".into(),
         ));
     };
-    checked_url("--authority-url", &source.authority_url)?;
+    checked_url("--authority-url", &source.authority_url).map_err(AppError::Usage)?;
     let flow = if source.device_code {
         Flow::DeviceCode
     } else if let Some(path) = &source.certificate {

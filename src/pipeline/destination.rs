@@ -18,7 +18,7 @@ use crate::output::{
 };
 use crate::progress::{ProgressMode, PullProgress};
 use crate::source::QueryConfig;
-use crate::source::{AnySource, SourceClient, SourceKind, SpoolPlace};
+use crate::source::{FlagGroup, Source, SourceClient, SourceDescriptor, SpoolPlace, Walk};
 
 /// Where a pull's records go.
 #[derive(Debug, Clone)]
@@ -57,26 +57,23 @@ pub struct PullSummary {
 pub async fn pull_to_destination(
     config: &PullConfig,
     sleeper: Arc<dyn Sleeper>,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<PullSummary, AppError> {
-    let client = SourceClient::new(
-        config.client.clone(),
-        &config.query.source,
-        Arc::clone(&sleeper),
-    )?;
+    let descriptor = config.query.source.descriptor();
+    let client = SourceClient::new(config.client.clone(), descriptor, Arc::clone(&sleeper))?;
     // One run at a time writes an output; what an earlier run left behind goes first.
     let _lock = match &config.destination {
         Destination::Files(plan) if !config.dry_run => Some(lock_output(plan)?),
         _ => None,
     };
-    let mut source = AnySource::new(
-        &client,
-        &config.query,
-        &config.client.user,
-        sleeper.as_ref(),
-        spool_place(&config.destination),
-        None,
-    )?;
+    let mut source = config.query.source.open(Walk {
+        client: &client,
+        query: &config.query,
+        user: &config.client.user,
+        sleeper: sleeper.as_ref(),
+        spools: spool_place(&config.destination),
+        resume_after: None,
+    })?;
     if config.dry_run {
         print!("{}", source.first_request(true));
         return Ok(PullSummary {
@@ -84,7 +81,7 @@ pub async fn pull_to_destination(
             files: vec![],
             manifest: None,
             superseded: vec![],
-            noun: config.query.source.noun(),
+            noun: descriptor.noun,
         });
     }
     let started = Utc::now();
@@ -97,9 +94,9 @@ pub async fn pull_to_destination(
                 bom: config.csv_bom,
             };
             to_stdout(
-                &mut source,
+                source.as_mut(),
                 *format,
-                &config.query.source,
+                descriptor,
                 options,
                 &progress,
                 interrupt,
@@ -113,7 +110,7 @@ pub async fn pull_to_destination(
                 first_request,
                 stats: client.stats(),
             };
-            to_files(&mut source, plan, &context, &progress, interrupt).await
+            to_files(source.as_mut(), plan, &context, &progress, interrupt).await
         }
     };
     progress.finish();
@@ -154,10 +151,10 @@ fn spool_place(destination: &Destination) -> SpoolPlace {
 
 /// Runs the pipeline into `sinks`; the sinks back, and the pull's error if it stopped early.
 async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
-    source: &mut AnySource<'_>,
+    source: &mut dyn Source,
     sinks: EvidenceSinks<W>,
     progress: &PullProgress,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<(EvidenceSinks<W>, Result<(), AppError>), AppError> {
     let (sinks, pulled) = super::run(source, sinks, progress, interrupt)
         .await
@@ -166,12 +163,12 @@ async fn pull_into<W: std::io::Write + SyncToDisk + Send + 'static>(
 }
 
 async fn to_stdout(
-    source: &mut AnySource<'_>,
+    source: &mut dyn Source,
     format: OutputFormat,
-    kind: &SourceKind,
+    descriptor: &SourceDescriptor,
     options: CsvOptions,
     progress: &PullProgress,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<PullSummary, AppError> {
     let records = match format {
         OutputFormat::Jsonl => {
@@ -193,7 +190,7 @@ async fn to_stdout(
             // The CSV header needs every column first: cells are spooled, then written out.
             let spool = spool_place(&Destination::Stdout(format));
             let spool = spool.dir.join(format!("{}.cells.tmp", spool.prefix));
-            let csv = CsvBuilder::create_for(spool.clone(), None, kind.record_shape())
+            let csv = CsvBuilder::create_for(spool.clone(), None, descriptor.record_shape)
                 .map_err(|e| OutputError::io("cannot create", &spool, e))?;
             let sinks = EvidenceSinks::new(
                 JsonlWriter::new(std::io::sink()),
@@ -217,7 +214,7 @@ async fn to_stdout(
         files: vec![],
         manifest: None,
         superseded: vec![],
-        noun: kind.noun(),
+        noun: descriptor.noun,
     })
 }
 
@@ -236,7 +233,7 @@ impl ManifestContext<'_> {
         records: u64,
         pages: u64,
         files: Vec<ManifestFile>,
-        source: &AnySource<'_>,
+        source: &dyn Source,
     ) -> Manifest {
         let query = &self.config.query;
         let client = &self.config.client;
@@ -252,16 +249,17 @@ impl ManifestContext<'_> {
             status,
             reason,
             query: ManifestQuery {
-                source: query.source.name().to_string(),
+                source: query.source.descriptor().name.to_string(),
                 base_url: client.base_url.clone(),
                 api_version: client.api_version.clone(),
                 mailbox: client.user.clone(),
-                filter: source.filter_description(query),
-                paging: source.paging_description(query),
-                page_size: match query.source {
-                    SourceKind::Activities => query.page_size,
-                    // The audit log services choose their own page sizes.
-                    _ => 0,
+                filter: source.filter_description(),
+                paging: source.walk_description(),
+                // The audit log services choose their own page sizes.
+                page_size: if query.source.descriptor().reads(FlagGroup::Activities) {
+                    query.page_size
+                } else {
+                    0
                 },
                 select: query.select.clone(),
                 first_request: self.first_request.clone(),
@@ -274,11 +272,11 @@ impl ManifestContext<'_> {
 }
 
 async fn to_files(
-    source: &mut AnySource<'_>,
+    source: &mut dyn Source,
     plan: &OutputPlan,
     context: &ManifestContext<'_>,
     progress: &PullProgress,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = ()> + Send,
 ) -> Result<PullSummary, AppError> {
     let temp_evidence = OutputPlan::temporary(&plan.evidence);
     let file = create_private(&temp_evidence)
@@ -290,7 +288,7 @@ async fn to_files(
                 CsvBuilder::create_for(
                     spool.clone(),
                     None,
-                    context.config.query.source.record_shape(),
+                    context.config.query.source.descriptor().record_shape,
                 )
                 .map_err(|e| OutputError::io("cannot create", &spool, e))?,
             )
@@ -396,7 +394,7 @@ async fn to_files(
         files,
         manifest: Some(plan.manifest.clone()),
         superseded,
-        noun: context.config.query.source.noun(),
+        noun: context.config.query.source.descriptor().noun,
     })
 }
 

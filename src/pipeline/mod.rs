@@ -21,7 +21,7 @@ use std::io::Write;
 
 use crate::progress::ProgressReport;
 use crate::source::paging::{Handover, PagingError, PartialHandover};
-use crate::source::AnySource;
+use crate::source::Source;
 use writer::{SinkWriter, Written};
 
 /// Pulls every record of `source` into `sinks`, stopping early on `interrupt`; hands the sinks
@@ -29,10 +29,10 @@ use writer::{SinkWriter, Written};
 /// for a pull's partial result; with checkpoints, only what no gap precedes). An error instead
 /// of the sinks means the writer thread could not start.
 pub async fn run<W: Write + SyncToDisk + Send + 'static>(
-    source: &mut AnySource<'_>,
+    source: &mut dyn Source,
     sinks: EvidenceSinks<W>,
     progress: &dyn ProgressReport,
-    interrupt: impl std::future::Future<Output = ()>,
+    interrupt: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(EvidenceSinks<W>, Result<(), PagingError>), std::io::Error> {
     let reading = sinks.page_reading();
     let partial = if sinks.checkpointed() {
@@ -42,7 +42,7 @@ pub async fn run<W: Write + SyncToDisk + Send + 'static>(
     };
     let writer = SinkWriter::start(sinks)?;
     let delivered = source
-        .deliver(reading, partial, interrupt, &mut |handover| {
+        .deliver(reading, partial, Box::pin(interrupt), &mut |handover| {
             match handover {
                 Handover::Records(records) => {
                     let reached = records.last().and_then(|r| r.timestamp());

@@ -31,7 +31,7 @@ pub struct QueryConfig {
     /// Concurrent time windows within one mailbox (1: one sequential walk).
     pub mailbox_concurrency: usize,
     /// Which API to read; the fields above but the range are the Activities API's.
-    pub source: super::SourceKind,
+    pub source: std::sync::Arc<dyn super::SourceSpec>,
 }
 
 /// Where a source may keep temporary files of one pull: `<dir>/<prefix>.*.tmp`, beside the
@@ -253,5 +253,126 @@ async fn deliver_sequential(
         if let Some(bound) = pager.durable_bound() {
             emit(Handover::Finished(Some(bound)))?;
         }
+    }
+}
+
+/// The Outlook REST Activities API (`GET /api/{version}/Users('upn')/Activities` with
+/// `Prefer: exchange.behavior="ActivityAccess"`), as `../shared/reference/activities-api.md`
+/// documents it.
+pub static ACTIVITIES: super::SourceDescriptor = super::SourceDescriptor {
+    name: "activities",
+    summary: "the Outlook Activities API (withdrawn in 2018; the mock tenant serves it)",
+    noun: "activities",
+    record_shape: crate::output::RecordShape::Activities,
+    resume: super::Resume::FromDurablePointWhenKeyset,
+    reads: &[super::FlagGroup::Activities],
+    client: super::ClientKind::Activities,
+    endpoint_flag: "--base-url",
+    default_endpoint: "https://outlook.office.com",
+    permissions: "the token needs the Activities API's scope for this mailbox",
+    retention_days: None,
+    walk: "keyset or skip paging",
+    sign_in_resource: None,
+    configure: configure_activities,
+};
+
+const DEFAULT_BASE_URL: &str = "https://outlook.office.com";
+/// Basic authentication is served by the older host.
+const DEFAULT_BASIC_BASE_URL: &str = "https://outlook.office365.com";
+
+fn configure_activities(request: &super::SourceRequest<'_>) -> Result<super::Configured, String> {
+    let user = request.one_user(ACTIVITIES.name)?.trim();
+    if user.is_empty() {
+        return Err("--user is empty: give a UPN such as victim@contoso.com, or me".into());
+    }
+    // Caught here, before a request whose 404 would read as a missing permission.
+    let upn_shaped = user.split_once('@').is_some_and(|(name, domain)| {
+        !name.is_empty() && domain.contains('.') && !domain.ends_with('.')
+    });
+    if !user.eq_ignore_ascii_case("me") && !upn_shaped {
+        return Err(format!(
+            "--user {user:?} is not a user principal name: give the mailbox's UPN, such as \
+             {user}@contoso.com, or me for the token's own mailbox"
+        ));
+    }
+    let args = &request.args.activities;
+    let default_base = if args.username.is_some() {
+        DEFAULT_BASIC_BASE_URL
+    } else {
+        DEFAULT_BASE_URL
+    };
+    let base_url = args
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_base.to_string());
+    let parsed = reqwest::Url::parse(&base_url)
+        .map_err(|e| format!("--base-url {base_url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+        return Err(format!(
+            "--base-url {base_url:?} must be an http(s) URL without a query, e.g. https://outlook.office.com"
+        ));
+    }
+    Ok(super::Configured {
+        spec: std::sync::Arc::new(ActivitiesSpec),
+        url: base_url,
+        api_version: args.api_version.as_str().into(),
+        label: user.to_string(),
+    })
+}
+
+/// The Activities API as configured: everything it reads is in the query.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActivitiesSpec;
+
+impl super::SourceSpec for ActivitiesSpec {
+    fn descriptor(&self) -> &'static super::SourceDescriptor {
+        &ACTIVITIES
+    }
+
+    fn open<'a>(
+        &'a self,
+        walk: super::Walk<'a>,
+    ) -> Result<Box<dyn super::Source + 'a>, PagingError> {
+        let client = walk.activities_client()?;
+        Ok(Box::new(ActivitiesSource::new(
+            client,
+            walk.query,
+            walk.spools,
+            walk.resume_after,
+        )?))
+    }
+}
+
+impl super::Source for ActivitiesSource<'_> {
+    fn pages(&self) -> u64 {
+        ActivitiesSource::pages(self)
+    }
+
+    fn first_request(&self, describe: bool) -> String {
+        ActivitiesSource::first_request(self, describe)
+    }
+
+    fn filter_description(&self) -> String {
+        self.query.filter.expression(None)
+    }
+
+    fn walk_description(&self) -> String {
+        match self.query.paging {
+            PagingMode::Keyset => "keyset",
+            PagingMode::Skip => "skip",
+        }
+        .into()
+    }
+
+    fn deliver<'s>(
+        &'s mut self,
+        reading: PageReading,
+        partial: PartialHandover,
+        interrupt: super::Interrupt<'s>,
+        emit: &'s mut EmitWindow<'_>,
+    ) -> futures::future::BoxFuture<'s, Result<(), PagingError>> {
+        Box::pin(ActivitiesSource::deliver(
+            self, reading, partial, interrupt, emit,
+        ))
     }
 }

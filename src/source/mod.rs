@@ -1,26 +1,39 @@
 //! Sources: where a pull's records come from, at the head of the pipeline.
 //!
-//! A source walks its API and hands over records in their final order (`Handover`): records,
-//! spools of records fetched ahead, and durable points ("everything before this instant has been
-//! handed over") that a case checkpoints at. It knows nothing of files, CSV or manifests: the
-//! pipeline (`crate::pipeline`) writes what it hands over. Three sources sit here: the
-//! Activities API (`activities.rs`), Graph audit log queries (`audit_query.rs`) and the Office
-//! 365 Management Activity API (`feed.rs`); `AnySource` is the one the pipeline runs.
+//! A source is a plug-in: a static [`SourceDescriptor`] (its name, the flags it reads, the
+//! client it needs, how it resumes, what a 403 means), a configured [`SourceSpec`] (what
+//! `--source NAME` and its flags resolved to) and a [`Source`], one walk of one mailbox that
+//! hands records over in their final order (`Handover`): records, spools of records fetched
+//! ahead, and durable points ("everything before this instant has been handed over") that a
+//! case checkpoints at. A source knows nothing of files, CSV or manifests: the pipeline
+//! (`crate::pipeline`) writes what it hands over. The registry (`registry.rs`) is the one list
+//! of them; nothing else names them.
 
 mod activities;
+pub mod args;
 mod audit_query;
+mod descriptor;
 mod feed;
+pub mod registry;
+pub mod handover;
 pub mod paging;
 mod sorted_runs;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 
-pub use activities::{ActivitiesSource, AnyPager, PagingMode, QueryConfig, SpoolPlace};
+pub use activities::{ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace};
 pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry};
+pub use args::{ApiVersion, GraphVersion, SourceArgs};
+pub use descriptor::{
+    checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
+};
 pub use feed::{BlobLogEntry, FeedOptions, FeedSource, FeedUsers};
-pub use paging::{EmitWindow, Handover, PartialHandover};
+pub use handover::{EmitWindow, Handover, PartialHandover};
 
 use crate::http::{
     ActivitiesClient, ApiClient, ClientOptions, HttpError, MailboxLimiter, RequestStats, Sleeper,
@@ -28,64 +41,107 @@ use crate::http::{
 use crate::record::PageReading;
 use paging::PagingError;
 
-/// Which API a pull reads (`--source`).
-#[derive(Debug, Clone)]
-pub enum SourceKind {
-    /// The Outlook REST Activities API (withdrawn in July 2018).
-    Activities,
-    /// Microsoft Graph audit log queries (the Unified Audit Log).
-    AuditQuery(AuditQueryOptions),
-    /// The Office 365 Management Activity API (the Unified Audit Log's last 7 days).
-    Feed(FeedOptions),
-}
+/// A source as configured for a pull or a case: what `--source NAME` and its flags resolved to.
+pub trait SourceSpec: std::fmt::Debug + Send + Sync {
+    fn descriptor(&self) -> &'static SourceDescriptor;
 
-impl SourceKind {
-    /// The name the manifest and `--source` use.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SourceKind::Activities => "activities",
-            SourceKind::AuditQuery(_) => "audit",
-            SourceKind::Feed(_) => "feed",
-        }
+    /// One mailbox's walk over `walk.client`.
+    fn open<'a>(&'a self, walk: Walk<'a>) -> Result<Box<dyn Source + 'a>, PagingError>;
+
+    /// The filters beyond the time range that a resumed case must ask for again.
+    fn filters(&self) -> Vec<String> {
+        Vec::new()
     }
 
-    /// The shape of its records, for the CSV's leading columns.
-    pub fn record_shape(&self) -> crate::output::RecordShape {
-        match self {
-            SourceKind::Activities => crate::output::RecordShape::Activities,
-            _ => crate::output::RecordShape::AuditLog,
-        }
-    }
-
-    /// What its records are called in messages.
-    pub fn noun(&self) -> &'static str {
-        match self {
-            SourceKind::Activities => "activities",
-            _ => "audit log records",
-        }
-    }
-
-    /// Whether a stopped pull can continue from its checkpoint, or must start again.
-    pub fn resumable(&self, paging: PagingMode) -> bool {
-        match self {
-            SourceKind::Activities => ActivitiesSource::resumable(paging),
-            // Each finished query range is a durable point.
-            SourceKind::AuditQuery(_) => true,
-            // Blobs are selected by when they became available, not by the records' time:
-            // a time bound says nothing of what is still to come.
-            SourceKind::Feed(_) => false,
-        }
+    /// The same source for the mailboxes of a case, `shared` the case's folder for what they
+    /// share (the feed fetches each blob once for them all); `None`: as it is.
+    fn for_case(&self, _shared: &std::path::Path) -> Option<Arc<dyn SourceSpec>> {
+        None
     }
 }
 
-/// What the manifest names for each source's permission when the service answers 403.
-const GRAPH_PERMISSION: &str = "the app needs the AuditLogsQuery.Read.All application permission \
-     (or AuditLogsQuery-Exchange.Read.All and kin) with admin consent, or a signed-in analyst \
-     with an audit role";
-const FEED_PERMISSION: &str = "the app needs the ActivityFeed.Read application permission of the \
-     Office 365 Management APIs, with admin consent, and auditing must be on in the tenant";
+/// Stops a walk early when it resolves (Ctrl-C, a signal, a case stopping).
+pub type Interrupt<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// The client of a source.
+/// One walk of one mailbox.
+pub trait Source: Send {
+    /// Pages (or blobs, or query pages) read so far.
+    fn pages(&self) -> u64;
+
+    /// The first request (`describe`: as `--dry-run` prints it; otherwise as the manifest
+    /// records it).
+    fn first_request(&self, describe: bool) -> String;
+
+    /// The filter as the manifest records it.
+    fn filter_description(&self) -> String;
+
+    /// How the source walks, as the manifest records it.
+    fn walk_description(&self) -> String;
+
+    /// What the manifest records of how the records were fetched beyond the counters (the
+    /// audit log queries with their counts, the blobs).
+    fn log(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Called once the pull's files are complete (the feed remembers the blobs it fetched).
+    fn completed(&mut self) -> Result<(), crate::output::OutputError> {
+        Ok(())
+    }
+
+    /// Walks the source, handing records over to `emit` in (time, id) order, with durable
+    /// points wherever everything before an instant has been handed over and
+    /// `Finished(None)` at the end. Pages are read as `reading` says. Stops early on an error
+    /// or when `interrupt` resolves; what was fetched before is still handed over as
+    /// `partial` says.
+    fn deliver<'s>(
+        &'s mut self,
+        reading: PageReading,
+        partial: PartialHandover,
+        interrupt: Interrupt<'s>,
+        emit: &'s mut EmitWindow<'_>,
+    ) -> BoxFuture<'s, Result<(), PagingError>>;
+}
+
+/// What a source's walk of one mailbox is opened with.
+pub struct Walk<'a> {
+    pub client: &'a SourceClient,
+    pub query: &'a QueryConfig,
+    pub user: &'a str,
+    pub sleeper: &'a dyn Sleeper,
+    pub spools: SpoolPlace,
+    /// A checkpoint's bound, before which everything is already written.
+    pub resume_after: Option<DateTime<Utc>>,
+}
+
+impl<'a> Walk<'a> {
+    /// The range's start: the query's, else the service's `earliest`, and never before a
+    /// checkpoint's bound.
+    pub fn start(&self, earliest: DateTime<Utc>) -> DateTime<Utc> {
+        let start = self.query.filter.start.unwrap_or(earliest);
+        self.resume_after.map_or(start, |bound| start.max(bound))
+    }
+
+    pub fn activities_client(&self) -> Result<&'a ActivitiesClient, PagingError> {
+        match self.client {
+            SourceClient::Activities(client) => Ok(client),
+            SourceClient::Api(_) => Err(PagingError::Protocol(
+                "the source's client is of another API".into(),
+            )),
+        }
+    }
+
+    pub fn api_client(&self) -> Result<&'a ApiClient, PagingError> {
+        match self.client {
+            SourceClient::Api(client) => Ok(client),
+            SourceClient::Activities(_) => Err(PagingError::Protocol(
+                "the source's client is of another API".into(),
+            )),
+        }
+    }
+}
+
+/// The client of a source, of the kind its descriptor names.
 #[derive(Debug)]
 pub enum SourceClient {
     Activities(ActivitiesClient),
@@ -95,19 +151,17 @@ pub enum SourceClient {
 impl SourceClient {
     pub fn new(
         options: ClientOptions,
-        kind: &SourceKind,
+        descriptor: &SourceDescriptor,
         sleeper: Arc<dyn Sleeper>,
     ) -> Result<Self, HttpError> {
-        let (url_flag, permission_hint) = match kind {
-            SourceKind::Activities => {
-                return ActivitiesClient::new(options, sleeper).map(Self::Activities)
+        match descriptor.client {
+            ClientKind::Activities => ActivitiesClient::new(options, sleeper).map(Self::Activities),
+            ClientKind::Api => {
+                let limiter = Arc::new(MailboxLimiter::new(options.budget));
+                let api = options.into_api(descriptor.endpoint_flag, descriptor.permissions);
+                ApiClient::new(api, sleeper, limiter).map(Self::Api)
             }
-            SourceKind::AuditQuery(_) => ("--graph-url", GRAPH_PERMISSION),
-            SourceKind::Feed(_) => ("--management-url", FEED_PERMISSION),
-        };
-        let limiter = Arc::new(MailboxLimiter::new(options.budget));
-        let api = options.into_api(url_flag, permission_hint);
-        ApiClient::new(api, sleeper, limiter).map(Self::Api)
+        }
     }
 
     pub fn stats(&self) -> &Arc<RequestStats> {
@@ -118,172 +172,7 @@ impl SourceClient {
     }
 }
 
-/// The source a pull runs.
-pub enum AnySource<'a> {
-    Activities(ActivitiesSource<'a>),
-    AuditQuery(AuditQuerySource<'a>),
-    Feed(FeedSource<'a>),
-}
-
-impl<'a> AnySource<'a> {
-    /// `resume_after`: a checkpoint's bound, before which everything is already written.
-    pub fn new(
-        client: &'a SourceClient,
-        query: &'a QueryConfig,
-        user: &'a str,
-        sleeper: &'a dyn Sleeper,
-        spools: SpoolPlace,
-        resume_after: Option<DateTime<Utc>>,
-    ) -> Result<Self, PagingError> {
-        let mismatch = || PagingError::Protocol("the source's client is of another API".into());
-        let start = |earliest: DateTime<Utc>| {
-            let start = query.filter.start.unwrap_or(earliest);
-            resume_after.map_or(start, |bound| start.max(bound))
-        };
-        Ok(match (&query.source, client) {
-            (SourceKind::Activities, SourceClient::Activities(client)) => {
-                AnySource::Activities(ActivitiesSource::new(client, query, spools, resume_after)?)
-            }
-            (SourceKind::AuditQuery(options), SourceClient::Api(client)) => {
-                // The audit log keeps 180 days by default; earlier asks are answered empty.
-                let earliest = query.filter.end - chrono::TimeDelta::days(180);
-                AnySource::AuditQuery(AuditQuerySource::new(
-                    client,
-                    sleeper,
-                    options,
-                    user,
-                    start(earliest),
-                    query.filter.end,
-                ))
-            }
-            (SourceKind::Feed(options), SourceClient::Api(client)) => {
-                // The feed keeps 7 days; a minute less, so the oldest window is not refused.
-                let earliest =
-                    query.filter.end - chrono::TimeDelta::days(7) + chrono::TimeDelta::minutes(1);
-                let users = match &options.users {
-                    FeedUsers::Listed(users) => users.clone(),
-                    FeedUsers::EachMailbox => vec![user.to_string()],
-                };
-                AnySource::Feed(FeedSource::new(
-                    client,
-                    options,
-                    users,
-                    (start(earliest), query.filter.end),
-                    spools,
-                )?)
-            }
-            _ => return Err(mismatch()),
-        })
-    }
-
-    pub fn pages(&self) -> u64 {
-        match self {
-            AnySource::Activities(source) => source.pages(),
-            AnySource::AuditQuery(source) => source.pages(),
-            AnySource::Feed(source) => source.pages(),
-        }
-    }
-
-    /// The first request (`describe`: as `--dry-run` prints it; otherwise as the manifest
-    /// records it).
-    pub fn first_request(&self, describe: bool) -> String {
-        match self {
-            AnySource::Activities(source) => source.first_request(describe),
-            AnySource::AuditQuery(source) => source.first_request(describe),
-            AnySource::Feed(source) => source.first_request(describe),
-        }
-    }
-
-    /// The filter as the manifest records it.
-    pub fn filter_description(&self, query: &QueryConfig) -> String {
-        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        match self {
-            AnySource::Activities(_) => query.filter.expression(None),
-            AnySource::AuditQuery(source) => {
-                let (start, end) = source.range();
-                let mut text = format!(
-                    "createdDateTime from {} to {} (exclusive)",
-                    time(start),
-                    time(end)
-                );
-                if let SourceKind::AuditQuery(options) = &query.source {
-                    for (name, values) in [
-                        ("operations", &options.operations),
-                        ("record types", &options.record_types),
-                    ] {
-                        if !values.is_empty() {
-                            text.push_str(&format!("; {name} {}", values.join(", ")));
-                        }
-                    }
-                }
-                text
-            }
-            AnySource::Feed(source) => {
-                let (start, end) = source.range();
-                let mut text = format!(
-                    "blobs made available from {} to {} (records of any time inside them)",
-                    time(start),
-                    time(end)
-                );
-                if let SourceKind::Feed(options) = &query.source {
-                    text.push_str(&format!(
-                        "; content types {}",
-                        options.content_types.join(", ")
-                    ));
-                    if !source.users().is_empty() {
-                        text.push_str(&format!("; users {}", source.users().join(", ")));
-                    }
-                }
-                text
-            }
-        }
-    }
-
-    /// How the source walks, as the manifest records it.
-    pub fn paging_description(&self, query: &QueryConfig) -> String {
-        match self {
-            AnySource::Activities(_) => format!("{:?}", query.paging).to_lowercase(),
-            AnySource::AuditQuery(_) => {
-                "audit log queries, a range split in halves when over its record limit".into()
-            }
-            AnySource::Feed(_) => "content listings of at most 24 hours, each blob once".into(),
-        }
-    }
-
-    /// What the manifest records of how the records were fetched beyond the counters: the
-    /// audit log queries with their counts, or the blobs.
-    pub fn log(&self) -> Option<serde_json::Value> {
-        match self {
-            AnySource::Activities(_) => None,
-            AnySource::AuditQuery(source) => Some(serde_json::json!({ "queries": source.log() })),
-            AnySource::Feed(source) => Some(source.log()),
-        }
-    }
-
-    /// Called once the pull's files are complete: the feed remembers the blobs it fetched.
-    pub fn completed(&mut self) -> Result<(), crate::output::OutputError> {
-        match self {
-            AnySource::Feed(source) => source.remember_fetched(),
-            _ => Ok(()),
-        }
-    }
-
-    /// Walks the source, handing records over to `emit` (see `ActivitiesSource::deliver`).
-    pub async fn deliver(
-        &mut self,
-        reading: PageReading,
-        partial: PartialHandover,
-        interrupt: impl std::future::Future<Output = ()>,
-        emit: &mut EmitWindow<'_>,
-    ) -> Result<(), PagingError> {
-        match self {
-            AnySource::Activities(source) => {
-                source.deliver(reading, partial, interrupt, emit).await
-            }
-            AnySource::AuditQuery(source) => {
-                source.deliver(reading, partial, interrupt, emit).await
-            }
-            AnySource::Feed(source) => source.deliver(partial, interrupt, emit).await,
-        }
-    }
+/// A time as manifests write it.
+pub(crate) fn manifest_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -626,7 +626,7 @@ async fn the_feed_and_the_graph_source_name_what_they_need() {
                 "--client-id",
                 "x",
             ],
-            "the Activities API takes --token",
+            "--client-id is for --source audit or feed",
         ),
     ];
     for (words, hint) in cases {

@@ -4,8 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use clap::Parser;
-use o365_activities::cli::{Cli, Command};
+use o365_activities::cli::Command;
 use o365_activities::commands::pull::{self, PullSummary};
 use o365_activities::config::PullConfig;
 use o365_activities::error::AppError;
@@ -49,7 +48,7 @@ pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
 
 /// Parses `o365-activities pull ...` words into a configuration, as `main` does.
 pub fn parse_pull(words: &[&str]) -> Result<PullConfig, AppError> {
-    let cli = Cli::try_parse_from(words).expect("valid arguments");
+    let cli = o365_activities::cli::parse_from(words).expect("valid arguments");
     let Command::Pull(args) = cli.command else {
         panic!("not a pull")
     };

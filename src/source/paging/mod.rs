@@ -15,10 +15,9 @@ use crate::record::Activity;
 pub use keyset::KeysetPager;
 pub use skip::SkipPager;
 pub use window_spool::{SpoolReader, SpoolWriter, SpooledRecord};
-pub use windows::{
-    fetch_windows, newest_activity_query, EmitWindow, Handover, PartialHandover, WindowPlan,
-    WindowReport,
-};
+pub use windows::{fetch_windows, newest_activity_query, WindowPlan, WindowReport};
+// The handover is every source's; the paging code speaks it too.
+pub use crate::source::handover::{EmitWindow, Handover, PartialHandover};
 
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]

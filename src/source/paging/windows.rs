@@ -22,6 +22,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::window_spool::SpoolWriter;
 use super::{KeysetPager, Pager, PagingError};
+use crate::source::handover::{EmitWindow, Handover, PartialHandover};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::record::{Activity, PageReading};
@@ -87,22 +88,6 @@ fn spool_error(path: &Path, source: std::io::Error) -> PagingError {
         source,
     }
 }
-
-/// What the windows hand over, always in time order.
-pub enum Handover<'a> {
-    /// Records of the head window, in order.
-    Records(Vec<Activity>),
-    /// The records a window spooled before it became the head (or, for a partial result,
-    /// before the fetch stopped). The spool is the receiver's from then on: it removes the file
-    /// when done with it (which may be later, on another thread).
-    Spool(&'a Path),
-    /// A window is wholly handed over: every activity before `following`, the start of the
-    /// next window (`None` after the last), has been.
-    Finished(Option<DateTime<Utc>>),
-}
-
-/// Receives what the windows hand over.
-pub type EmitWindow<'e> = dyn FnMut(Handover<'_>) -> Result<(), PagingError> + Send + 'e;
 
 /// Which windows `emit_ready` hands over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,16 +224,6 @@ pub struct WindowPlan<'a> {
     pub reading: PageReading,
     /// What a walk that stopped early still hands over.
     pub partial: PartialHandover,
-}
-
-/// What a walk that stopped early (an error, an interrupt) still hands over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartialHandover {
-    /// Every window, finished or not (a pull's partial result keeps all it fetched).
-    Everything,
-    /// Only windows with no unfinished window before them: what a checkpoint may vouch for
-    /// (a checkpoint must never run ahead of a gap).
-    UpToFirstGap,
 }
 
 /// Fetches the whole range through concurrent windows, handing their records to `emit` in
