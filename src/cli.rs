@@ -391,7 +391,10 @@ mod tests {
         let Command::Pull(pull) = cli.command else {
             panic!("not pull")
         };
-        assert_eq!(pull.source.activities.types, vec!["ServerLogon", "SearchResult"]);
+        assert_eq!(
+            pull.source.activities.types,
+            vec!["ServerLogon", "SearchResult"]
+        );
         assert_eq!(pull.connection.token.unwrap().expose(), "t");
     }
 }

@@ -18,19 +18,20 @@ use chrono::{DateTime, SubsecRound, Utc};
 use crate::cli::{ConnectionArgs, PullArgs, QueryArgs};
 use crate::error::AppError;
 use crate::http::{Backoff, ClientOptions, Credentials, RateBudget, RetryPolicy};
-use crate::source::args::ActivitiesArgs;
 use crate::odata::{known_types, ActivityFilter};
 use crate::output::{OutputFormat, OutputPlan};
 pub use crate::pipeline::{Destination, PullConfig};
 use crate::progress::ProgressMode;
+use crate::source::args::ActivitiesArgs;
 pub use crate::source::QueryConfig;
 use crate::timespec::{parse_time, parse_time_argument, RangeEnd};
 
 impl PullConfig {
     pub fn from_args(args: &PullArgs, now: DateTime<Utc>, quiet: bool) -> Result<Self, AppError> {
-        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
+        // The source first: a flag it does not read is refused before any is checked.
         let (kind, client) =
             source::source_and_client(&args.source, &args.connection, &args.user, args.dry_run)?;
+        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
         query.source = kind;
         // A dry run writes nothing, so it neither plans files nor refuses existing ones.
         let destination = if args.output.as_os_str() == "-" || args.dry_run {

@@ -124,8 +124,8 @@ pub async fn pull(
     let mut options = run.client.clone();
     options.user = entry.mailbox.clone();
     let descriptor = run.query.source.descriptor();
-    let client = SourceClient::new(options, descriptor, Arc::clone(&run.sleeper))
-        .map_err(AppError::from)?;
+    let client =
+        SourceClient::new(options, descriptor, Arc::clone(&run.sleeper)).map_err(AppError::from)?;
     let spools = SpoolPlace {
         dir: paths.folder.clone(),
         prefix: ".activities".into(),

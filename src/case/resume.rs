@@ -31,7 +31,14 @@ pub fn resume_partial(
     paths: &MailboxPaths,
     entry: &mut MailboxEntry,
 ) -> Result<Resumed, Stopped> {
-    let saved = if run.query.source.descriptor().resume.allowed(run.query.paging) && paths.partial.exists() {
+    let saved = if run
+        .query
+        .source
+        .descriptor()
+        .resume
+        .allowed(run.query.paging)
+        && paths.partial.exists()
+    {
         Checkpoint::load(&paths.checkpoint)?
     } else {
         None
@@ -41,9 +48,13 @@ pub fn resume_partial(
             return Ok(None);
         }
         let spool = OutputPlan::temporary(&paths.csv).with_extension("cells");
-        CsvBuilder::create_for(spool.clone(), None, run.query.source.descriptor().record_shape)
-            .map(Some)
-            .map_err(|e| OutputError::io("cannot create", &spool, e))
+        CsvBuilder::create_for(
+            spool.clone(),
+            None,
+            run.query.source.descriptor().record_shape,
+        )
+        .map(Some)
+        .map_err(|e| OutputError::io("cannot create", &spool, e))
     };
     let open = |truncate: bool| {
         OpenOptions::new()

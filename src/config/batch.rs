@@ -52,14 +52,6 @@ impl BatchConfig {
                 errors.join("\n  ")
             ))
         })?;
-        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
-        if args.source.feed.state.is_some() {
-            return Err(AppError::Usage(
-                "--state is for pull --source feed: a case keeps the blobs it fetched in its own \
-                 folder until it is complete, and --resume reads them from there"
-                    .into(),
-            ));
-        }
         // Each mailbox's client sets its own user; the first stands for the list here.
         let placeholder = users.users.first().cloned().unwrap_or_else(|| "me".into());
         let (kind, client) = super::source::source_and_client(
@@ -68,6 +60,14 @@ impl BatchConfig {
             &[placeholder],
             false,
         )?;
+        if args.source.feed.state.is_some() {
+            return Err(AppError::Usage(
+                "--state is for pull --source feed: a case keeps the blobs it fetched in its own \
+                 folder until it is complete, and --resume reads them from there"
+                    .into(),
+            ));
+        }
+        let mut query = QueryConfig::from_args(&args.query, &args.source.activities, now)?;
         query.source = kind
             .for_case(&args.out_dir.join(crate::case::FEED_BLOBS))
             .unwrap_or(kind);

@@ -13,7 +13,12 @@ use super::{FlagGroup, PagingMode, SourceDescriptor};
 #[derive(Debug, Args, Clone)]
 pub struct SourceArgs {
     /// Which API to read (see "Sources" in --help)
-    #[arg(long, default_value = "activities", value_name = "SOURCE", help_heading = "Source")]
+    #[arg(
+        long,
+        default_value = "activities",
+        value_name = "SOURCE",
+        help_heading = "Source"
+    )]
     pub source: String,
 
     #[command(flatten)]
@@ -219,10 +224,7 @@ pub fn group_flags(group: FlagGroup) -> Vec<clap::Arg> {
 
 /// The first flag given on the command line that `source` does not read, with the group it
 /// belongs to: it would change nothing, and an analyst would believe it applied.
-pub fn refused_flag(
-    given: &[String],
-    source: &SourceDescriptor,
-) -> Option<(String, FlagGroup)> {
+pub fn refused_flag(given: &[String], source: &SourceDescriptor) -> Option<(String, FlagGroup)> {
     FlagGroup::ALL
         .into_iter()
         .filter(|group| !source.reads(*group))

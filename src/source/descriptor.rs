@@ -131,7 +131,9 @@ pub fn checked_url(flag: &str, url: &str) -> Result<String, String> {
     let parsed =
         reqwest::Url::parse(url).map_err(|e| format!("{flag} {url:?} is not a URL: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-        return Err(format!("{flag} {url:?} must be an http(s) URL without a query"));
+        return Err(format!(
+            "{flag} {url:?} must be an http(s) URL without a query"
+        ));
     }
     Ok(url.trim_end_matches('/').to_string())
 }

@@ -34,4 +34,3 @@ pub enum PartialHandover {
     /// (a checkpoint must never run ahead of a gap).
     UpToFirstGap,
 }
-

@@ -14,9 +14,9 @@ pub mod args;
 mod audit_query;
 mod descriptor;
 mod feed;
-pub mod registry;
 pub mod handover;
 pub mod paging;
+pub mod registry;
 mod sorted_runs;
 
 use std::future::Future;
@@ -26,9 +26,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
-pub use activities::{ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace};
-pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry};
+pub use activities::{
+    ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
+};
 pub use args::{ApiVersion, GraphVersion, SourceArgs};
+pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry};
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };

@@ -16,4 +16,5 @@ mod ranges;
 mod refusals;
 mod requests;
 mod retries;
+mod source_flags;
 mod triage;

@@ -22,10 +22,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::window_spool::SpoolWriter;
 use super::{KeysetPager, Pager, PagingError};
-use crate::source::handover::{EmitWindow, Handover, PartialHandover};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::record::{Activity, PageReading};
+use crate::source::handover::{EmitWindow, Handover, PartialHandover};
 
 /// What the windows did, and why they stopped if they stopped early.
 #[derive(Debug, Default)]
