@@ -16,13 +16,6 @@ pub trait ProgressReport: Sync {
     fn update(&self, records: u64, reached: Option<DateTime<Utc>>);
 }
 
-/// No progress shown.
-pub struct NoProgress;
-
-impl ProgressReport for NoProgress {
-    fn update(&self, _: u64, _: Option<DateTime<Utc>>) {}
-}
-
 /// How a pull shows its progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {

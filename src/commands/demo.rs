@@ -36,7 +36,7 @@ pub async fn run(
     let corpus = default_corpus(config.seed);
     let truth = corpus.truth.clone().unwrap_or_default();
     let corpus_path = out_dir.join("corpus.jsonl");
-    write_corpus(&corpus, &corpus_path)?;
+    write_corpus(&corpus, &corpus_path).map_err(|e| AppError::Other(e.to_string()))?;
     let truth_path = out_dir.join("truth.json");
     std::fs::write(
         &truth_path,
@@ -46,7 +46,8 @@ pub async fn run(
     // The same tenant as today's Unified Audit Log would hold it, exported from Purview.
     let (audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
     let export_path = out_dir.join("audit-log-export.csv");
-    crate::mock::audit_log::write_export(&audit_records, &export_path)?;
+    crate::mock::audit_log::write_export(&audit_records, &export_path)
+        .map_err(|e| AppError::Other(e.to_string()))?;
 
     // Faults the demo switches on, and a throttle low enough to be met: pages of 100 make the
     // pull long enough (a few dozen requests) that they do happen.

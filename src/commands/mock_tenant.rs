@@ -13,14 +13,15 @@ use crate::output::write_atomically;
 
 pub fn generate(config: &GenerateConfig) -> Result<(), AppError> {
     let corpus = generate_corpus(&config.spec);
-    let records = write_corpus(&corpus, &config.out)?;
+    let records = write_corpus(&corpus, &config.out).map_err(|e| AppError::Other(e.to_string()))?;
     if let Some(path) = &config.truth {
         let truth = corpus.truth.clone().unwrap_or_default();
         write_atomically(path, &serde_json::to_vec_pretty(&truth).unwrap_or_default())?;
     }
     if let Some(path) = &config.audit_log {
         let (records, _) = crate::mock::audit_log::audit_records(&corpus);
-        crate::mock::audit_log::write_export(&records, path)?;
+        crate::mock::audit_log::write_export(&records, path)
+            .map_err(|e| AppError::Other(e.to_string()))?;
         if !config.quiet {
             eprintln!(
                 "wrote {} audit log records to {}",

@@ -15,9 +15,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::generate::{Corpus, Truth};
-use crate::output::OutputError;
-use crate::record::parse_timestamp;
-use crate::triage::query_xml::search_query;
+use std::io::Write;
+
+use super::files::{
+    parse_time as parse_timestamp, raw_query_text, write_atomically_with, MockFileError,
+};
 
 /// What the audit log adds to the scenario's truth: the planted rule's and forwarding's record Ids.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -162,8 +164,7 @@ fn mailbox_records(mailbox: &str, activities: &[Value]) -> Vec<Value> {
             }
             "SearchResult" => {
                 let query = property(activity, "Query")
-                    .and_then(search_query)
-                    .map(|q| q.text)
+                    .map(raw_query_text)
                     .unwrap_or_default();
                 let mut record = base("SearchQueryInitiatedExchange", &address, &info);
                 record["QueryText"] = json!(query);
@@ -275,35 +276,35 @@ fn plant_rule_and_forwarding(truth: &Truth, records: &mut Vec<Value>) -> Option<
 }
 
 /// Writes records as a Purview audit search export.
-pub fn write_export(records: &[Value], path: &Path) -> Result<(), OutputError> {
-    let failed = |e: std::io::Error| OutputError::io("cannot write", path, e);
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::from(&b"\xEF\xBB\xBF"[..]));
-    let mut write = |row: [&str; 8]| out.write_record(row).map_err(|e| failed(e.into()));
-    write([
-        "RecordId",
-        "CreationDate",
-        "RecordType",
-        "Operation",
-        "UserId",
-        "AuditData",
-        "AssociatedAdminUnits",
-        "AssociatedAdminUnitsNames",
-    ])?;
-    for record in records {
-        let created = format!("{}.0000000Z", record["CreationTime"].as_str().unwrap_or(""));
-        write([
-            record["Id"].as_str().unwrap_or(""),
-            &created,
-            &record["RecordType"].to_string(),
-            record["Operation"].as_str().unwrap_or(""),
-            record["UserId"].as_str().unwrap_or(""),
-            &record.to_string(),
-            "",
-            "",
+pub fn write_export(records: &[Value], path: &Path) -> Result<(), MockFileError> {
+    write_atomically_with(path, |file| {
+        file.write_all(b"\xEF\xBB\xBF")?;
+        let mut out = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(file);
+        out.write_record([
+            "RecordId",
+            "CreationDate",
+            "RecordType",
+            "Operation",
+            "UserId",
+            "AuditData",
+            "AssociatedAdminUnits",
+            "AssociatedAdminUnitsNames",
         ])?;
-    }
-    let bytes = out.into_inner().map_err(|e| failed(e.into_error()))?;
-    crate::output::write_atomically(path, &bytes)
+        for record in records {
+            let created = format!("{}.0000000Z", record["CreationTime"].as_str().unwrap_or(""));
+            out.write_record([
+                record["Id"].as_str().unwrap_or(""),
+                &created,
+                &record["RecordType"].to_string(),
+                record["Operation"].as_str().unwrap_or(""),
+                record["UserId"].as_str().unwrap_or(""),
+                &record.to_string(),
+                "",
+                "",
+            ])?;
+        }
+        out.flush()
+    })
 }

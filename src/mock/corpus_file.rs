@@ -5,32 +5,25 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use super::files::{write_atomically_with, MockFileError};
 use super::store::{StoredActivity, MAILBOX_FIELD};
 use super::{generate, Corpus, CorpusSpec, Scenario};
-use crate::error::AppError;
-use crate::output::{commit, OutputError, OutputPlan};
 
 /// Writes the corpus as JSON Lines, each record prefixed with its mailbox.
-pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, AppError> {
-    let temporary = OutputPlan::temporary(path);
-    let file = std::fs::File::create(&temporary)
-        .map_err(|e| OutputError::io("cannot create", &temporary, e))?;
-    let mut out = std::io::BufWriter::new(file);
+pub fn write_corpus(corpus: &Corpus, path: &Path) -> Result<u64, MockFileError> {
     let mut records = 0u64;
     let mailbox_field = serde_json::to_string(MAILBOX_FIELD).unwrap_or_default();
-    for (upn, activities) in &corpus.mailboxes {
-        let upn_json = serde_json::to_string(upn).unwrap_or_default();
-        for activity in activities {
-            let rest = activity.json.strip_prefix('{').unwrap_or(&activity.json);
-            writeln!(out, "{{{mailbox_field}:{upn_json},{rest}")
-                .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-            records += 1;
+    write_atomically_with(path, |out| {
+        for (upn, activities) in &corpus.mailboxes {
+            let upn_json = serde_json::to_string(upn).unwrap_or_default();
+            for activity in activities {
+                let rest = activity.json.strip_prefix('{').unwrap_or(&activity.json);
+                writeln!(out, "{{{mailbox_field}:{upn_json},{rest}")?;
+                records += 1;
+            }
         }
-    }
-    out.flush()
-        .map_err(|e| OutputError::io("cannot write", &temporary, e))?;
-    drop(out);
-    commit(&temporary, path)?;
+        Ok(())
+    })?;
     Ok(records)
 }
 

@@ -218,7 +218,7 @@ pub(super) async fn list_content(
     let now = service.now();
     let time = |name: &str| {
         parameters.get(name).map(|t| {
-            crate::record::parse_timestamp(t).ok_or_else(|| {
+            crate::mock::files::parse_time(t).ok_or_else(|| {
                 feed_error(
                     StatusCode::BAD_REQUEST,
                     "AF20031",

@@ -281,5 +281,5 @@ pub(super) fn json_response(status: StatusCode, value: &Value) -> Response {
 fn creation_time(record: &Value) -> Option<DateTime<Utc>> {
     record["CreationTime"]
         .as_str()
-        .and_then(crate::record::parse_timestamp)
+        .and_then(crate::mock::files::parse_time)
 }
