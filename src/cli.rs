@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
+mod mock_tenant;
+
 pub use crate::source::args::{ApiVersion, GraphVersion, SourceArgs};
 pub use crate::source::PagingMode;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+pub use mock_tenant::{GenerateArgs, ServeArgs};
 
 use crate::output::OutputFormat;
 use crate::secret::SecretString;
@@ -298,9 +301,9 @@ pub struct ConnectionArgs {
 #[derive(Debug, Subcommand)]
 pub enum MockTenantCommand {
     /// Write a deterministic corpus of mailbox activities (JSON Lines)
-    Generate(crate::mock::GenerateArgs),
+    Generate(GenerateArgs),
     /// Serve a corpus over HTTP as the Activities API does
-    Serve(Box<crate::mock::ServeArgs>),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -3,11 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cli::{GenerateArgs, ServeArgs};
 use crate::error::AppError;
-use crate::mock::{
-    AppSpec, AuditSettings, CorpusSpec, FaultSettings, GenerateArgs, ServeArgs, ServerSettings,
-    TokenSpec,
-};
+use crate::mock::{AppSpec, AuditSettings, CorpusSpec, FaultSettings, ServerSettings, TokenSpec};
 use crate::timespec::{parse_time, RangeEnd};
 
 pub struct GenerateConfig {
