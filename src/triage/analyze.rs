@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::events::{Event, MailboxEvents, Shared};
 use super::geo::GeoLookup;
+use crate::triage::category::Category;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -31,67 +32,28 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Finding {
     pub severity: Severity,
-    pub category: &'static str,
-    /// The MITRE ATT&CK technique, and what to do next.
-    #[serde(flatten)]
-    pub playbook: Playbook,
+    /// What kind of finding, and with it its MITRE ATT&CK technique and the next step.
+    pub category: Category,
     pub title: String,
     pub detail: String,
     pub activity_ids: Vec<String>,
 }
 
-/// What a finding means in MITRE ATT&CK terms, and the analyst's next step.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Playbook {
-    pub technique: &'static str,
-    pub next_step: &'static str,
-}
-
-impl Playbook {
-    /// The playbook of a finding's category.
-    pub fn for_category(category: &str) -> Self {
-        let (technique, next_step) = match category {
-            "logon" => (
-                "T1078 Valid Accounts",
-                "revoke the user's sessions, reset the password and MFA methods, block the source, and look for it in the other mailboxes",
-            ),
-            "session" => (
-                "T1078 Valid Accounts",
-                "review every action of the session below, then revoke the user's sessions and reset the password",
-            ),
-            "search" => (
-                "T1114.002 Remote Email Collection",
-                "find what the search returned (ResIds) and warn finance that those threads are known to the attacker",
-            ),
-            "client" => (
-                "T1114.002 Remote Email Collection",
-                "disable IMAP and POP for the mailbox and treat the whole mailbox as copied",
-            ),
-            "attachment" => (
-                "T1566.001 Spearphishing Attachment",
-                "warn finance and the other recipients of the lookalike sender, block its domain, and find the lure in other mailboxes",
-            ),
-            "rule" => (
-                "T1564.008 Email Hiding Rules",
-                "remove the rule, read what it moved, deleted or forwarded, and revoke the sessions of whoever made it",
-            ),
-            "forwarding" => (
-                "T1114.003 Email Forwarding Rule",
-                "remove the forwarding, and treat every message since as copied to that address",
-            ),
-            "hiding" => (
-                "T1564.008 Email Hiding Rules",
-                "check inbox rules and forwarding, recover the moved or deleted items and read the thread they hid",
-            ),
-            _ => ("", ""),
-        };
-        Playbook {
-            technique,
-            next_step,
-        }
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut finding = serializer.serialize_struct("Finding", 7)?;
+        finding.serialize_field("severity", &self.severity)?;
+        finding.serialize_field("category", &self.category)?;
+        finding.serialize_field("technique", self.category.technique())?;
+        finding.serialize_field("next_step", self.category.next_step())?;
+        finding.serialize_field("title", &self.title)?;
+        finding.serialize_field("detail", &self.detail)?;
+        finding.serialize_field("activity_ids", &self.activity_ids)?;
+        finding.end()
     }
 }
 
@@ -298,7 +260,7 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
     findings.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
-            .then_with(|| a.category.cmp(b.category))
+            .then_with(|| a.category.name().cmp(b.category.name()))
     });
     // Audit log records made outside any session (a rule, a forwarding change, a folder sync)
     // carry their client's address: they join the incident of that source.
@@ -343,7 +305,7 @@ fn group_incidents(
     let mut placed: HashSet<usize> = HashSet::default();
     let mut incidents = Vec::new();
     for (index, finding) in findings.iter().enumerate() {
-        if finding.category != "logon" || finding.severity == Severity::Low {
+        if finding.category != Category::Logon || finding.severity == Severity::Low {
             continue;
         }
         let Some((ip, _)) = logons
@@ -367,7 +329,7 @@ fn group_incidents(
             });
             if other != index
                 && !placed.contains(&other)
-                && related.category != "logon"
+                && related.category != Category::Logon
                 && cites_session
             {
                 placed.insert(other);

@@ -19,6 +19,7 @@ use super::events::{Event, MailboxEvents};
 use super::geo::GeoLookup;
 use super::report::ReportFormat;
 use crate::output::{commit, create_private, write_atomically_with, OutputError, OutputPlan};
+use crate::triage::category::Category;
 
 fn iso(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, false)
@@ -96,9 +97,9 @@ fn timesketch_rows<'a>(
         for id in &finding.activity_ids {
             let entry = cited
                 .entry(id.as_str())
-                .or_insert((finding.severity, finding.category));
+                .or_insert((finding.severity, finding.category.name()));
             if finding.severity < entry.0 {
-                *entry = (finding.severity, finding.category);
+                *entry = (finding.severity, finding.category.name());
             }
         }
     }
@@ -158,7 +159,7 @@ fn timesketch_rows<'a>(
         row.insert("activity_type".into(), json!("Finding"));
         row.insert("finding_severity".into(), json!(finding.severity.as_str()));
         row.insert("finding_category".into(), json!(finding.category));
-        row.insert("technique".into(), json!(finding.playbook.technique));
+        row.insert("technique".into(), json!(finding.category.technique()));
         row.insert("detail".into(), json!(finding.detail));
         Some(row)
     });
@@ -280,8 +281,8 @@ impl ReportFormat for FindingsJsonl {
                 "mailbox": report.mailbox,
                 "severity": finding.severity,
                 "category": finding.category,
-                "technique": finding.playbook.technique,
-                "next_step": finding.playbook.next_step,
+                "technique": finding.category.technique(),
+                "next_step": finding.category.next_step(),
                 "title": finding.title,
                 "detail": finding.detail,
                 "first_seen": first,
@@ -346,7 +347,7 @@ impl Indicators {
                         indicator.findings += 1;
                     };
                 for event in &cited {
-                    if finding.category == "logon" && is_logon(event) {
+                    if finding.category == Category::Logon && is_logon(event) {
                         if let Some((ip, _)) = logon_source(event) {
                             let context = ip
                                 .parse::<IpAddr>()
@@ -365,7 +366,9 @@ impl Indicators {
                             add("user-agent", agent.to_string(), String::new(), event);
                         }
                     }
-                    if finding.category == "attachment" && &*event.kind == "MessageDelivered" {
+                    if finding.category == Category::Attachment
+                        && &*event.kind == "MessageDelivered"
+                    {
                         let sender = event
                             .prop("SenderSmtpAddress")
                             .or(event.prop("From"))

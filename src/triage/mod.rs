@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod audit_log;
 pub mod case_view;
+pub mod category;
 pub mod evaluate;
 pub mod events;
 pub mod exports;

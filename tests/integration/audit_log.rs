@@ -4,6 +4,7 @@
 //! every day, and a colleague; the attacker signs in from a new network, searches for invoices,
 //! reads, makes a hiding rule, forwards the mailbox and syncs the inbox.
 
+use o365_activities::triage::category::Category;
 use std::path::Path;
 use std::process::Command;
 
@@ -417,14 +418,14 @@ fn the_mock_tenants_compromise_is_found_through_its_audit_log_export() {
                 assert!(
                     raised
                         .iter()
-                        .any(|f| f.category == "logon" && f.title.contains(ip.as_str())),
+                        .any(|f| f.category == Category::Logon && f.title.contains(ip.as_str())),
                     "seed {seed}: attacker address {ip} not raised"
                 );
             }
             for ip in &truth.owner_ips {
                 assert!(
                     !raised.iter().any(|f| f.severity == Severity::High
-                        && f.category == "logon"
+                        && f.category == Category::Logon
                         && f.title.contains(ip.as_str())),
                     "seed {seed}: the owner's {ip} is high"
                 );

@@ -6,6 +6,7 @@ use std::process::Command;
 use assert_cmd::cargo::CommandCargoExt;
 use o365_activities::mock::{generate, CorpusSpec, Scenario, Truth};
 use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
+use o365_activities::triage::category::Category;
 use o365_activities::triage::geo::GeoLookup;
 use o365_activities::triage::{analyze_mailbox, load_inputs, MailboxReport, Settings, Severity};
 
@@ -53,7 +54,7 @@ fn settings(with_geo: bool) -> Settings {
     }
 }
 
-fn high_ids(report: &MailboxReport, category: &str) -> Vec<String> {
+fn high_ids(report: &MailboxReport, category: Category) -> Vec<String> {
     report
         .findings
         .iter()
@@ -89,7 +90,7 @@ fn the_report_names_every_planted_element_and_nothing_of_the_owners() {
                 for ip in &truth.attacker_ips {
                     assert!(
                         report.findings.iter().any(|f| f.severity == Severity::High
-                            && f.category == "logon"
+                            && f.category == Category::Logon
                             && f.title.contains(ip.as_str())),
                         "{context}: attacker IP {ip} not named"
                     );
@@ -106,12 +107,12 @@ fn the_report_names_every_planted_element_and_nothing_of_the_owners() {
                         "{context}: the owner's IP {ip} is flagged: {flagged:?}"
                     );
                 }
-                let client = high_ids(&report, "client");
+                let client = high_ids(&report, Category::Client);
                 assert!(
                     truth.imap_logon_ids.iter().all(|id| client.contains(id)),
                     "{context}: IMAP4 logon"
                 );
-                let searches = high_ids(&report, "search");
+                let searches = high_ids(&report, Category::Search);
                 assert!(
                     truth
                         .finance_search_ids
@@ -120,14 +121,15 @@ fn the_report_names_every_planted_element_and_nothing_of_the_owners() {
                     "{context}: finance searches"
                 );
                 assert!(
-                    high_ids(&report, "attachment").contains(&truth.phishing.activity_id),
+                    high_ids(&report, Category::Attachment).contains(&truth.phishing.activity_id),
                     "{context}: phishing attachment"
                 );
                 assert!(
-                    high_ids(&report, "hiding").contains(&truth.hidden_sent_item.move_activity_id),
+                    high_ids(&report, Category::Hiding)
+                        .contains(&truth.hidden_sent_item.move_activity_id),
                     "{context}: hidden item"
                 );
-                let sessions = high_ids(&report, "session");
+                let sessions = high_ids(&report, Category::Session);
                 assert!(
                     truth
                         .finance_read_ids
@@ -315,7 +317,7 @@ fn the_realistic_scenario_meets_the_quality_targets() {
                 .findings
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| matches!(f.category, "search" | "session"))
+                .filter(|(_, f)| matches!(f.category, Category::Search | Category::Session))
                 .all(|(index, _)| grouped.contains(&index)),
             "seed {seed}: searches and sessions are told inside their incident"
         );
@@ -323,7 +325,7 @@ fn the_realistic_scenario_meets_the_quality_targets() {
         assert!(report
             .findings
             .iter()
-            .filter(|f| f.category == "logon")
+            .filter(|f| f.category == Category::Logon)
             .all(|f| f.detail.contains(" because ") && f.detail.contains(" points: ")));
     }
 }

@@ -4,6 +4,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::super::analyze::*;
 use super::super::events::Event;
+use crate::triage::category::Category;
 
 pub fn attachments(
     events: &[Event],
@@ -39,8 +40,7 @@ pub fn attachments(
         let subject = event.prop("Subject").unwrap_or("");
         findings.push(Finding {
             severity,
-            category: "attachment",
-            playbook: Playbook::for_category("attachment"),
+            category: Category::Attachment,
             title: format!("Risky attachment {detail:?} from {sender}"),
             detail: format!("delivered {}: subject {subject:?}", stamp(event.time)),
             activity_ids: vec![event.id.to_string()],
@@ -67,8 +67,7 @@ pub fn attachments(
             ids.extend(delivery.map(|d| d.id.to_string()));
             findings.push(Finding {
                 severity: Severity::High,
-                category: "attachment",
-                playbook: Playbook::for_category("attachment"),
+                category: Category::Attachment,
                 title: format!("Risky attachment opened: {detail:?}"),
                 detail: format!(
                     "{} via {}: subject {subject:?}",

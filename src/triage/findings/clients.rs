@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::super::analyze::*;
 use super::super::events::Event;
+use crate::triage::category::Category;
 
 /// Returns activity per day by application type (for the charts).
 pub fn clients(
@@ -38,8 +39,7 @@ pub fn clients(
                 .collect();
             findings.push(Finding {
                 severity: Severity::Low,
-                category: "client",
-                playbook: Playbook::for_category("client"),
+                category: Category::Client,
                 title: format!("Rarely used client type {app}"),
                 detail: format!(
                     "{count} activities, {:.1} % of the mailbox's own activity",
@@ -83,8 +83,7 @@ pub fn clients(
     for event in events.iter().filter(is_mail_protocol) {
         findings.push(Finding {
             severity: if routine { Severity::Low } else { Severity::High },
-            category: "client",
-            playbook: Playbook::for_category("client"),
+            category: Category::Client,
             title: format!("{} logon from {}: possible full-mailbox sync", event.app, logon_source(event).map(|s| s.0).unwrap_or_default()),
             detail: format!(
                 "{}: mail protocols synchronize the whole mailbox on first logon, exfiltrating it without any read events",

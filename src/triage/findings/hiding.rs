@@ -6,6 +6,7 @@ use chrono::Duration;
 
 use super::super::analyze::*;
 use super::super::events::Event;
+use crate::triage::category::Category;
 
 pub fn hiding(
     events: &[Event],
@@ -78,8 +79,7 @@ pub fn hiding(
         };
         findings.push(Finding {
             severity,
-            category: "hiding",
-            playbook: Playbook::for_category("hiding"),
+            category: Category::Hiding,
             title: capitalize(&title),
             detail: format!(
                 "{} via {}{}",

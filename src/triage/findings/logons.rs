@@ -21,6 +21,7 @@ use super::super::query_xml::search_query;
 use super::attachments::is_high_risk;
 use super::searches::contains_term;
 use super::sessions::suspicious_sessions;
+use crate::triage::category::Category;
 
 /// What the logon analysis found that later findings build on.
 pub struct Logons {
@@ -336,8 +337,7 @@ fn finding(
         .join("; ");
     Finding {
         severity,
-        category: "logon",
-        playbook: Playbook::for_category("logon"),
+        category: Category::Logon,
         title: if place.is_empty() {
             format!("Logons from {ip}")
         } else {
@@ -624,7 +624,7 @@ mod tests {
     fn serious(findings: &[Finding], ip: &str) -> Vec<Severity> {
         findings
             .iter()
-            .filter(|f| f.category == "logon" && f.title.contains(ip))
+            .filter(|f| f.category == Category::Logon && f.title.contains(ip))
             .filter(|f| f.severity != Severity::Low)
             .map(|f| f.severity)
             .collect()
@@ -655,7 +655,7 @@ mod tests {
         assert_eq!(serious(&findings, "52.14.3.9"), vec![Severity::High]);
         let logon = findings
             .iter()
-            .find(|f| f.category == "logon" && f.title.contains("52.14.3.9"))
+            .find(|f| f.category == Category::Logon && f.title.contains("52.14.3.9"))
             .unwrap();
         assert!(
             logon.detail.contains("network the owner never used")
@@ -669,7 +669,7 @@ mod tests {
         assert!(
             findings
                 .iter()
-                .any(|f| f.category == "search" && f.severity == Severity::High),
+                .any(|f| f.category == Category::Search && f.severity == Severity::High),
             "the searches inside the session are findings too"
         );
     }
@@ -681,7 +681,7 @@ mod tests {
         let findings = mailbox.findings();
         assert!(serious(&findings, "81.2.69.36").is_empty(), "{findings:#?}");
         assert!(
-            findings.iter().all(|f| f.category != "search"),
+            findings.iter().all(|f| f.category != Category::Search),
             "routine searches outside suspicious sessions are listed, not raised"
         );
     }

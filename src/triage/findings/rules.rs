@@ -9,6 +9,7 @@ use rustc_hash::FxHashSet as HashSet;
 
 use super::super::analyze::*;
 use super::super::events::Event;
+use crate::triage::category::Category;
 
 pub fn rules(
     events: &[Event],
@@ -80,7 +81,7 @@ pub fn rules(
                 let name = event.prop("Subject").unwrap_or("(unnamed)");
                 (
                     severity,
-                    "rule",
+                    Category::Rule,
                     format!("Inbox rule {name:?} at {}", stamp(event.time)),
                     format!(
                         "{severity_name} because it {}; conditions: {}",
@@ -104,7 +105,7 @@ pub fn rules(
                 };
                 (
                     severity,
-                    "forwarding",
+                    Category::Forwarding,
                     format!("Mailbox forwarding to {to} at {}", stamp(event.time)),
                     format!(
                         "{} address; {}",
@@ -119,7 +120,7 @@ pub fn rules(
             }
             "MailItemsSync" if from_flagged => (
                 Severity::High,
-                "client",
+                Category::Client,
                 format!("Folder synchronised from {source} at {}", stamp(event.time)),
                 format!(
                     "MailItemsAccessed Sync of {} via {}: the whole folder downloaded from a flagged source (bulk collection, as IMAP4 is)",
@@ -131,7 +132,7 @@ pub fn rules(
         };
         rows.push(vec![
             stamp(event.time),
-            category.to_string(),
+            category.name().to_string(),
             severity.as_str().to_string(),
             title.clone(),
             source.clone(),
@@ -140,7 +141,6 @@ pub fn rules(
         findings.push(Finding {
             severity,
             category,
-            playbook: Playbook::for_category(category),
             title,
             detail,
             activity_ids: vec![event.id.to_string()],

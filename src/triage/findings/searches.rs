@@ -5,6 +5,7 @@ use rustc_hash::FxHashSet as HashSet;
 use super::super::analyze::*;
 use super::super::events::Event;
 use super::super::query_xml::search_query;
+use crate::triage::category::Category;
 
 pub fn searches(
     events: &[Event],
@@ -38,8 +39,7 @@ pub fn searches(
         if !terms.is_empty() && in_session {
             findings.push(Finding {
                 severity: Severity::High,
-                category: "search",
-                playbook: Playbook::for_category("search"),
+                category: Category::Search,
                 title: format!("Search for {:?}", query.text),
                 detail: format!(
                     "finance terms {}; {} via {} after a logon from {}{}",

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::super::analyze::*;
 use super::super::events::Event;
 use super::super::query_xml::search_query;
+use crate::triage::category::Category;
 
 /// A finding per session, as severe as the source that opened it.
 pub fn session_findings(
@@ -31,8 +32,7 @@ pub fn session_findings(
             .count();
         findings.push(Finding {
             severity: severities.get(&session.ip).copied().unwrap_or(Severity::High),
-            category: "session",
-            playbook: Playbook::for_category("session"),
+            category: Category::Session,
             title: format!("Suspicious session from {} at {}", session.ip, stamp(session.start)),
             detail: format!("{} activities ({searches} searches, {reads} reads) until a logon from a known source", session.events.len()),
             activity_ids: session.ids.clone(),

@@ -48,11 +48,11 @@ impl CsvTables {
                 .map(|f| {
                     Row::from([
                         f.severity.as_str().into(),
-                        f.category.into(),
+                        f.category.name().into(),
                         f.title.as_str().into(),
                         f.detail.as_str().into(),
-                        f.playbook.technique.into(),
-                        f.playbook.next_step.into(),
+                        f.category.technique().into(),
+                        f.category.next_step().into(),
                         f.activity_ids.join(" ").into(),
                     ])
                 })

@@ -183,8 +183,8 @@ fn findings_table<'a>(page: &mut String, findings: impl Iterator<Item = &'a Find
             f.category,
             escape(&f.title),
             escape(&f.detail),
-            f.playbook.technique,
-            escape(f.playbook.next_step),
+            f.category.technique(),
+            escape(f.category.next_step()),
             // The long Ids fold away: the finding reads first.
             format_args!(
                 "<details><summary>{} Ids</summary>{}</details>",

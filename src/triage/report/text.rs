@@ -97,8 +97,8 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
                     "       {}\n       {}\n       ATT&CK {}; next: {}\n       ids: {}",
                     finding.title,
                     finding.detail,
-                    finding.playbook.technique,
-                    finding.playbook.next_step,
+                    finding.category.technique(),
+                    finding.category.next_step(),
                     ids(finding)
                 );
             } else {
@@ -108,7 +108,7 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
                     finding.severity.as_str(),
                     finding.category,
                     finding.title,
-                    finding.playbook.technique,
+                    finding.category.technique(),
                     ids(finding)
                 );
             }
@@ -125,8 +125,8 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
             finding.category,
             finding.title,
             finding.detail,
-            finding.playbook.technique,
-            finding.playbook.next_step,
+            finding.category.technique(),
+            finding.category.next_step(),
             ids(finding)
         );
     }
@@ -134,7 +134,7 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
         let mut by_category: std::collections::BTreeMap<&str, usize> =
             std::collections::BTreeMap::new();
         for finding in &low {
-            *by_category.entry(finding.category).or_default() += 1;
+            *by_category.entry(finding.category.name()).or_default() += 1;
         }
         let counts: Vec<String> = by_category
             .iter()
