@@ -28,8 +28,8 @@ pub struct RunParameters {
     pub app_types: Vec<String>,
     pub select: Option<Vec<String>>,
     pub page_size: u32,
-    pub paging: String,
-    pub format: String,
+    pub paging: crate::source::PagingMode,
+    pub format: crate::output::OutputFormat,
     pub sanitize: bool,
     /// CSVs start with a byte order mark (`--csv-bom`).
     #[serde(default)]

@@ -86,8 +86,8 @@ impl BatchConfig {
             app_types: query.filter.app_types.clone(),
             select: query.select.clone(),
             page_size: query.page_size,
-            paging: format!("{:?}", query.paging).to_lowercase(),
-            format: format!("{:?}", args.format).to_lowercase(),
+            paging: query.paging,
+            format: args.format,
             sanitize: !args.no_sanitize,
             csv_bom: args.connection.csv_bom,
             // The list, not the file: comments, blank lines and spacing change nothing.

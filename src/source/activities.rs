@@ -12,8 +12,12 @@ use crate::source::paging::{
     PagingError, PartialHandover, SkipPager, WindowPlan,
 };
 
-/// How to walk a mailbox's pages (`--paging`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How to walk a mailbox's pages (`--paging`). Persisted in case manifests by these names:
+/// renaming a variant breaks `--resume` of old cases (`tests/integration/old_case.rs`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PagingMode {
     /// $orderby=TimeStamp asc, each page starting at the last TimeStamp reached (safe on a live mailbox)
     Keyset,

@@ -1033,7 +1033,7 @@ async fn sigterm_during_an_audit_pull_keeps_the_finished_ranges_and_exits_143() 
     let (code, stderr) = tokio::task::spawn_blocking(move || {
         let mut command = Command::cargo_bin("o365-activities").unwrap();
         command.args(&args).env_remove("OAUTH_TOKEN");
-        terminate_once_records_are_written(command)
+        signal_once_records_are_written(command, "TERM")
     })
     .await
     .unwrap();

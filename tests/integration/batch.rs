@@ -12,7 +12,7 @@ use o365_activities::mock::{
     generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec,
 };
 
-use crate::support::now;
+use crate::support::{now, wait_until};
 
 const TOKEN: &str = "batch-token";
 
@@ -404,17 +404,6 @@ fn send_signal(pid: u32, signal: &str) {
 }
 
 /// Waits (up to 30 s) until `ready` holds.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_checkpoints_exits_128_plus_its_number_and_resume_completes_the_same_case() {
     let slow = FaultSettings {

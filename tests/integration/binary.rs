@@ -258,20 +258,16 @@ async fn ctrl_c_keeps_a_marked_partial_result_and_exits_130() {
         &server.url,
         "alice.johnson@contoso.com",
         &output,
-        &["--page-size", "10"],
+        &["--page-size", "10", "--progress-interval", "1"],
     );
     let (code, partial_records) = tokio::task::spawn_blocking(move || {
-        let child = binary().args(&args).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1200));
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let status = child.wait_with_output().unwrap().status;
+        // Ctrl-C once records are written (the progress line says so), not after a fixed wait.
+        let mut command = binary();
+        command.args(&args);
+        let (code, _) = signal_once_records_are_written(command, "INT");
         let partial =
             std::fs::read_to_string(output.with_extension("jsonl.partial")).unwrap_or_default();
-        (status.code(), partial.lines().count())
+        (code, partial.lines().count())
     })
     .await
     .unwrap();
@@ -290,17 +286,6 @@ async fn ctrl_c_keeps_a_marked_partial_result_and_exits_130() {
 const ONLY_MAILBOX: &str = "alice.johnson@contoso.com";
 
 /// Waits (up to 30 s) until `ready` holds.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_the_partial_result_with_its_manifest_and_exits_143() {
     let server = tenant(FaultSettings {
@@ -326,7 +311,7 @@ async fn sigterm_keeps_the_partial_result_with_its_manifest_and_exits_143() {
     let (code, stderr) = tokio::task::spawn_blocking(move || {
         let mut command = binary();
         command.args(&args);
-        terminate_once_records_are_written(command)
+        signal_once_records_are_written(command, "TERM")
     })
     .await
     .unwrap();

@@ -114,11 +114,12 @@ pub fn triage_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// Runs `command` (a pull with `--progress-interval`), sends it SIGTERM once its progress line
-/// reports records written (under way, with something to keep), and waits for it: its exit code
-/// and all it wrote to stderr.
-pub fn terminate_once_records_are_written(
+/// Runs `command` (a pull with `--progress-interval`), sends it `signal` (`TERM`, `INT`, ...)
+/// once its progress line reports records written (under way, with something to keep), and
+/// waits for it: its exit code and all it wrote to stderr.
+pub fn signal_once_records_are_written(
     mut command: std::process::Command,
+    signal: &str,
 ) -> (Option<i32>, String) {
     use std::io::{BufRead, BufReader};
     let mut child = command
@@ -140,7 +141,7 @@ pub fn terminate_once_records_are_written(
         }
     }
     let sent = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
@@ -149,4 +150,16 @@ pub fn terminate_once_records_are_written(
         seen.push('\n');
     }
     (child.wait().unwrap().code(), seen)
+}
+
+/// Waits (up to 30 s) until `ready` holds, polling: for what a child process does on disk.
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
