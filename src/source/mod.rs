@@ -255,7 +255,10 @@ impl<'a> AnySource<'a> {
     pub fn log(&self) -> Option<serde_json::Value> {
         match self {
             AnySource::Activities(_) => None,
-            AnySource::AuditQuery(source) => Some(serde_json::json!({ "queries": source.log() })),
+            AnySource::AuditQuery(source) => Some(serde_json::json!({
+                "queries": source.log(),
+                "record_checks": source.record_checks(),
+            })),
             AnySource::Feed(source) => Some(source.log()),
         }
     }
