@@ -130,6 +130,7 @@ impl DemoConfig {
                 paging: PagingMode::Keyset,
                 mailbox_concurrency: 4,
                 source: crate::source::SourceKind::Activities,
+                end_clamped_from: None,
             },
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,

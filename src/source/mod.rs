@@ -194,8 +194,19 @@ impl<'a> AnySource<'a> {
         }
     }
 
-    /// The filter as the manifest records it.
+    /// The filter as the manifest records it (and an `--end` in the future clamped to now).
     pub fn filter_description(&self, query: &QueryConfig) -> String {
+        let mut text = self.filter_only(query);
+        if let Some(asked) = &query.end_clamped_from {
+            text.push_str(&format!(
+                "; --end {asked} was in the future: the range ends when the pull (or its case) \
+                 started"
+            ));
+        }
+        text
+    }
+
+    fn filter_only(&self, query: &QueryConfig) -> String {
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         match self {
             AnySource::Activities(_) => query.filter.expression(None),

@@ -1,7 +1,7 @@
 //! The audit log sources against hostile or careless stand-ins of Microsoft's APIs (wiremock):
 //! records that fall short of the query's count, a query that ends `failed`, Get auditLogQuery
 //! in its documented `{"value": {...}}` form and answers of no known shape, links that loop,
-//! pages that add nothing, records without an id or a time.
+//! pages that add nothing, records without an id or a time, and an `--end` in the future.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use o365_activities::error::AppError;
 use o365_activities::mock::MOCK_TENANT_ID;
 use o365_activities::output::{Manifest, PullStatus};
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::*;
@@ -548,5 +548,88 @@ async fn records_without_an_id_or_a_time_are_counted_and_warned_about() {
     assert_counted(
         &manifest.source_log.unwrap(),
         &dir.path().join("feed.jsonl"),
+    );
+}
+
+#[tokio::test]
+async fn an_end_in_the_future_is_clamped_to_now_and_said_so() {
+    // Three days after the pull's "now" (support's frozen instant).
+    let future = ["--end", "2018-06-04T00:00:00Z"];
+    let said = "--end 2018-06-04T00:00:00Z was in the future";
+
+    let graph = MockServer::start().await;
+    answer_queries(&graph, &[query("q1", "succeeded", json!({}))]).await;
+    answer_records(&graph, "q1", json!({"value": []})).await;
+    let dir = tempfile::tempdir().unwrap();
+    pull_audit(&graph, dir.path(), &future)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let posts = graph.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&posts[0].body).unwrap();
+    assert_eq!(body["filterEndDateTime"], "2018-06-01T00:00:00.000Z");
+    let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
+    assert!(
+        manifest.query.filter.contains(said),
+        "{}",
+        manifest.query.filter
+    );
+
+    let feed = MockServer::start().await;
+    feed_answering(&feed, ResponseTemplate::new(200).set_body_json(json!([]))).await;
+    let dir = tempfile::tempdir().unwrap();
+    pull_feed(&feed, dir.path(), &future)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let listings = feed.received_requests().await.unwrap();
+    let last_end = listings
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "endTime")
+                .map(|(_, v)| v.into_owned())
+        })
+        .max()
+        .unwrap();
+    assert_eq!(last_end, "2018-06-01T00:00:00Z");
+    let manifest = Manifest::read(&dir.path().join("feed.jsonl.manifest.json")).unwrap();
+    assert!(
+        manifest.query.filter.contains(said),
+        "{}",
+        manifest.query.filter
+    );
+
+    // The Activities API: the same range.
+    let activities = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("/Activities$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&[])))
+        .mount(&activities)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("a.jsonl");
+    let pull = config(&activities.uri(), &output, &future);
+    assert!(
+        pull.notes.iter().any(|n| n.contains("is in the future")),
+        "{:?}",
+        pull.notes
+    );
+    run(&pull).await.0.unwrap_or_else(|e| panic!("{e}"));
+    let asked = activities.received_requests().await.unwrap();
+    let filter = asked[0]
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "$filter")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        filter.contains("TimeStamp lt 2018-06-01T00:00:00"),
+        "{filter}"
+    );
+    let manifest = Manifest::read(&dir.path().join("a.jsonl.manifest.json")).unwrap();
+    assert!(
+        manifest.query.filter.contains(said),
+        "{}",
+        manifest.query.filter
     );
 }

@@ -151,3 +151,13 @@ pub fn terminate_once_records_are_written(
     }
     (child.wait().unwrap().code(), seen)
 }
+
+/// As `parse_pull`, with `now` as the instant the pull starts (a stand-in whose clock is ahead
+/// of `now()`: an `--end` after the pull's start is clamped to it).
+pub fn parse_pull_at(words: &[&str], now: DateTime<Utc>) -> Result<PullConfig, AppError> {
+    let cli = Cli::try_parse_from(words).expect("valid arguments");
+    let Command::Pull(args) = cli.command else {
+        panic!("not a pull")
+    };
+    PullConfig::from_args(&args, now, true)
+}
