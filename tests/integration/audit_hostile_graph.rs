@@ -633,3 +633,39 @@ async fn an_end_in_the_future_is_clamped_to_now_and_said_so() {
         manifest.query.filter
     );
 }
+
+#[tokio::test]
+async fn an_activities_next_link_back_to_a_page_already_fetched_stops_the_walk() {
+    // Empty pages, each linking on to the same page: nothing new, so no earlier guard fired.
+    for paging in ["keyset", "skip"] {
+        let activities = MockServer::start().await;
+        let link = format!("{}{USER_PATH}?$skiptoken=1", activities.uri());
+        Mock::given(method("GET"))
+            .and(path(USER_PATH))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"value": [], "@odata.nextLink": link})),
+            )
+            .mount(&activities)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let pull = config(
+            &activities.uri(),
+            &dir.path().join("a.jsonl"),
+            &["--paging", paging],
+        );
+        let (result, _) = tokio::time::timeout(Duration::from_secs(30), run(&pull))
+            .await
+            .expect("the pull loops: it has not ended in 30 s");
+        let error = result.unwrap_err();
+        assert!(
+            error.to_string().contains("already fetched in this walk"),
+            "{paging}: {error}"
+        );
+        assert_eq!(
+            activities.received_requests().await.unwrap().len(),
+            2,
+            "{paging}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Following a server's links from page to page (`@odata.nextLink`, `NextPageUri`), with the
-//! guards every source's link-following shares, so a new source inherits them by walking its
+//! guards every source's link-following shares (the Graph audit log, the Management Activity
+//! API's listings, the Activities API's pagers), so a new source inherits them by walking its
 //! links through a `LinkWalk`:
 //!
 //! - a link must stay on the base URL's origin (another server's records never become
@@ -61,6 +62,17 @@ impl LinkWalk {
         }
     }
 
+    /// A walk whose pages are asked by query (the Activities API's pagers), following the
+    /// server's `what` between them; the client checks the origin of each link itself.
+    pub fn between_queries(what: &'static str) -> Self {
+        LinkWalk {
+            what,
+            seen: FxHashSet::default(),
+            idle: 0,
+            current: String::new(),
+        }
+    }
+
     /// After a page is read: `added` is how many new things (records, blobs) it brought, and
     /// `next` its link on, if any. Too many pages in a row that add nothing yet link on stop
     /// the walk.
@@ -87,6 +99,12 @@ impl LinkWalk {
     /// to a page not fetched before in this walk.
     pub fn follow(&mut self, client: &ApiClient, next: &str) -> Result<(), PagingError> {
         client.check_same_origin(next, self.what)?;
+        self.not_seen_before(next)
+    }
+
+    /// Before the server's link `next` is followed by a client that checks its origin itself:
+    /// it must lead to a page not fetched before in this walk.
+    pub fn not_seen_before(&mut self, next: &str) -> Result<(), PagingError> {
         if !self.seen.insert(normalised(next)) {
             return Err(PagingError::LinkLoop {
                 what: self.what,

@@ -52,9 +52,9 @@ pub enum PagingError {
     /// An audit log query returned fewer records than it counted, every time it was asked.
     #[error(
         "audit log query {query_id} for {start}..{end} returned {retrieved} of the {expected} \
-         records the service counted (approximateReturnedRecordCount), in each of {queries} \
-         queries of that range: the records missing were not retrieved, so the pull is \
-         incomplete. Run again later"
+         records the service counted (approximateReturnedRecordCount), and {queries} queries of \
+         that range together returned no more: the records missing were not retrieved, so the \
+         pull is incomplete (the records returned are kept). Run again later"
     )]
     Shortfall {
         query_id: String,
