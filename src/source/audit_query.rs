@@ -10,9 +10,13 @@
 //! The range is walked in time order, one query a range. A query that reports its record
 //! limit exceeded is not paged (its records would be a silent sample): its range is split in
 //! halves and each half queried, down to `min_split`; a range still over the limit at that
-//! width stops the pull with what is missing named. Each finished range hands over its records
-//! de-duplicated on `id` and sorted by (`createdDateTime`, `id`), then a durable point at its
-//! end, where a case checkpoints.
+//! width stops the pull with what is missing named. A query that ends `failed` or `cancelled`,
+//! or returns fewer records than it counted, is made again, a bounded number of times
+//! (`QUERIES_PER_RANGE`), then stops the pull naming it and its range (a shortfall keeps what
+//! came, as an incomplete pull). Each finished range hands over its records, checked and
+//! de-duplicated on `id` (`RecordChecks`) and sorted by (`createdDateTime`, `id`), then a
+//! durable point at its end, where a case checkpoints. Pages are followed through the shared
+//! `LinkWalk`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -360,6 +364,8 @@ impl<'a> AuditQuerySource<'a> {
                     time(end),
                     queries + 1
                 );
+                // A poll's wait first, so a busy service is not asked again at once.
+                self.sleeper.sleep(self.options.poll_interval).await;
                 continue;
             }
             if state.is_record_count_limit_exceeded == Some(true) {
@@ -425,6 +431,8 @@ impl<'a> AuditQuerySource<'a> {
                     time(end),
                     queries + 1
                 );
+                // A poll's wait first, so a busy service is not asked again at once.
+                self.sleeper.sleep(self.options.poll_interval).await;
                 continue;
             }
             // A record outside the range asked for belongs to another range's query: kept here

@@ -279,7 +279,10 @@ async fn a_query_that_ends_failed_is_made_again_then_fails_naming_the_query_and_
         text.contains("2017-12-03T00:00:00.000Z..2018-06-01T00:00:00.000Z"),
         "the range is named: {text}"
     );
-    assert!(text.contains("ended failed"), "{text}");
+    assert!(
+        text.contains("ended failed; none of the 3 queries"),
+        "{text}"
+    );
     assert_eq!(error.exit_code(), 4, "{error}");
     assert_eq!(received(&graph, "POST", QUERIES).await, 3);
 }

@@ -66,9 +66,9 @@ pub enum PagingError {
     },
     /// Every query of a range ended `failed` or `cancelled`.
     #[error(
-        "audit log query {query_id} for {start}..{end} ended {status}, as did each of the \
-         {queries} queries made for that range: its records were not retrieved. The service may \
-         be busy: run again later, or narrow the range (--start, --end)"
+        "audit log query {query_id} for {start}..{end} ended {status}; none of the {queries} \
+         queries made for that range succeeded, so its records were not retrieved. The service \
+         may be busy: run again later, or narrow the range (--start, --end)"
     )]
     QueryFailed {
         query_id: String,
