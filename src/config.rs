@@ -76,6 +76,16 @@ impl QueryConfig {
                 .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
             None => now.trunc_subsecs(3),
         };
+        // An end in the future is clamped to now, not refused: an end given as a day or an
+        // hour covers all of it (`--end 2024-05-01` is the end of that day), so "through today"
+        // is naturally in the future, and no record exists after now. Left as asked, every
+        // source would report a range reaching into the future as complete, while records of
+        // it are still to come. The note (stderr) and the manifest's filter say so; a case
+        // freezes the clamped end, so a resume walks the same range.
+        let (end, end_clamped_from) = match future_end(end, now) {
+            Some(_) => (now.trunc_subsecs(3), query.end.clone()),
+            None => (end, None),
+        };
         if let Some(start) = start {
             if start >= end {
                 return Err(AppError::Usage(format!(
@@ -139,14 +149,34 @@ impl QueryConfig {
             mailbox_concurrency: activities.mailbox_concurrency as usize,
             // The source is chosen with its flags (`source::source_and_client`).
             source: std::sync::Arc::new(crate::source::ActivitiesSpec),
+            end_clamped_from,
         })
     }
 }
 
+/// `end` when it lies after `now` (to the millisecond the range is cut at).
+fn future_end(end: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (end > now.trunc_subsecs(3)).then_some(end)
+}
+
 /// What to tell the analyst about the time arguments before a pull: a time without a zone or
-/// offset was taken as UTC.
+/// offset was taken as UTC; an end in the future was clamped to now.
 pub fn time_notes(query: &QueryArgs, now: DateTime<Utc>) -> Vec<String> {
-    [
+    let clamped = query
+        .end
+        .as_deref()
+        .and_then(|text| Some((text, parse_time(text, now, RangeEnd::End).ok()?)))
+        .and_then(|(text, end)| Some((text, future_end(end, now)?)))
+        .map(|(text, end)| {
+            format!(
+                "--end {text} ({}) is in the future: the range ends now ({}) instead, as no \
+                 record exists after now; the manifest says so",
+                end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                now.trunc_subsecs(3)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            )
+        });
+    let zones = [
         ("--start", &query.start, RangeEnd::Start),
         ("--end", &query.end, RangeEnd::End),
     ]
@@ -157,8 +187,8 @@ pub fn time_notes(query: &QueryArgs, now: DateTime<Utc>) -> Vec<String> {
         parsed.assumed_utc.then(|| {
             format!("{flag} {text} has no UTC offset: taken as UTC (add Z or +HH:MM to say so)")
         })
-    })
-    .collect()
+    });
+    zones.chain(clamped).collect()
 }
 
 /// The connection to `base_url` as `connection`'s flags set it (timeouts, retries, body cap).

@@ -73,6 +73,11 @@ impl AppError {
             AppError::Partial { error, .. } => error.exit_code(),
             AppError::Incomplete(_) => exit_code::INCOMPLETE,
             AppError::VerifyFailed(_) => exit_code::VERIFY_FAILED,
+            // Records the service counted but did not return, or a query that kept failing:
+            // incomplete as a pull that gave up is, its partial kept.
+            AppError::Paging(PagingError::Shortfall { .. } | PagingError::QueryFailed { .. }) => {
+                exit_code::INCOMPLETE
+            }
             AppError::Output(_) | AppError::Paging(_) | AppError::Other(_) => exit_code::OTHER,
         }
     }
@@ -97,6 +102,9 @@ impl From<HttpError> for AppError {
                  raise --max-retries"
             )),
             HttpError::Setup(message) | HttpError::Unsafe(message) => AppError::Other(message),
+            not_understood @ HttpError::NotUnderstood { .. } => {
+                AppError::Other(not_understood.to_string())
+            }
             cannot @ HttpError::CannotConnect { .. } => AppError::GaveUp(cannot.to_string()),
         }
     }

@@ -129,6 +129,7 @@ impl DemoConfig {
                 paging: PagingMode::Keyset,
                 mailbox_concurrency: 4,
                 source: std::sync::Arc::new(crate::source::ActivitiesSpec),
+                end_clamped_from: None,
             },
             destination: Destination::Files(OutputPlan::new(output, None, false)?),
             sanitize: true,

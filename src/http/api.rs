@@ -74,6 +74,34 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+/// Why a successful answer could not be read.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// Possibly damaged in transit (cut off, garbled): the request is tried again.
+    Retry(String),
+    /// Whole, but not of the shape the documents give: asking again would get the same, so the
+    /// request fails at once saying so (never retried and reported as throttling).
+    NotUnderstood(String),
+}
+
+impl From<String> for ReadFailure {
+    fn from(reason: String) -> Self {
+        ReadFailure::Retry(reason)
+    }
+}
+
+impl ReadFailure {
+    /// A JSON answer that failed to parse: cut off or garbled (retried), or whole JSON of
+    /// another shape (not understood).
+    pub fn of_json(error: &serde_json::Error, what: &str) -> Self {
+        let reason = format!("{what}: {error}");
+        match error.classify() {
+            serde_json::error::Category::Data => ReadFailure::NotUnderstood(reason),
+            _ => ReadFailure::Retry(reason),
+        }
+    }
+}
+
 /// Why one attempt did not produce an answer.
 enum AttemptFailure {
     Refused(Refusal),
@@ -156,7 +184,7 @@ impl ApiClient {
     pub async fn send<T>(
         &self,
         request: &ApiRequest<'_>,
-        read: impl Fn(Answer) -> Result<T, String>,
+        read: impl Fn(Answer) -> Result<T, ReadFailure>,
     ) -> Result<T, HttpError> {
         let policy = self.options.retry;
         let (mut retries, mut connect_retries, mut signed_in_again) = (0u32, 0u32, false);
@@ -164,7 +192,13 @@ impl ApiClient {
             let failure = match self.attempt(request, retries).await {
                 Ok(answer) => match read(answer) {
                     Ok(value) => return Ok(value),
-                    Err(reason) => AttemptFailure::Retryable {
+                    Err(ReadFailure::NotUnderstood(reason)) => {
+                        return Err(HttpError::NotUnderstood {
+                            request: format!("{} {}", request.method, printable(request.shown)),
+                            reason: printable(&reason),
+                        })
+                    }
+                    Err(ReadFailure::Retry(reason)) => AttemptFailure::Retryable {
                         decision: RetryDecision::Backoff,
                         reason,
                     },

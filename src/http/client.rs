@@ -162,7 +162,8 @@ impl ActivitiesClient {
         };
         self.api
             .send(&request, |answer| {
-                read_page(answer.body, reading).map_err(|err| err.to_string())
+                read_page(answer.body, reading)
+                    .map_err(|err| super::ReadFailure::Retry(err.to_string()))
             })
             .await
     }

@@ -66,6 +66,14 @@ pub enum HttpError {
     #[error("{0}")]
     Unsafe(String),
 
+    /// A whole answer of a shape the documents do not give: asking again cannot help.
+    #[error(
+        "the server broke the API's contract: its answer to {request} is not understood \
+         ({reason}); it was not retried, since the same request gets the same answer. Report it \
+         (with the request) if the service is Microsoft's"
+    )]
+    NotUnderstood { request: String, reason: String },
+
     #[error("cannot connect to {host}: {cause}; check {flag} and the network")]
     CannotConnect {
         host: String,

@@ -253,7 +253,7 @@ impl ManifestContext<'_> {
                 base_url: client.base_url.clone(),
                 api_version: client.api_version.clone(),
                 mailbox: client.user.clone(),
-                filter: source.filter_description(),
+                filter: filter_description(source, query),
                 paging: source.walk_description(),
                 // The audit log services choose their own page sizes.
                 page_size: if query.source.descriptor().reads(FlagGroup::Activities) {
@@ -269,6 +269,18 @@ impl ManifestContext<'_> {
             source_log: source.log(),
         }
     }
+}
+
+/// The filter as the manifest records it, with an `--end` in the future clamped to now.
+fn filter_description(source: &dyn Source, query: &crate::source::QueryConfig) -> String {
+    let mut text = source.filter_description();
+    if let Some(asked) = &query.end_clamped_from {
+        text.push_str(&format!(
+            "; --end {asked} was in the future: the range ends when the pull (or its case) \
+             started"
+        ));
+    }
+    text
 }
 
 async fn to_files(

@@ -15,8 +15,11 @@ pub use page::{
     parse_page, parse_page_for, read_page, FrameMaker, MalformedPage, Page, PageReading,
 };
 
+mod checks;
 mod keys;
 mod page;
+
+pub use checks::{RecordCheckCounts, RecordChecks};
 
 /// An activity record: its exact JSON text plus the keys used for ordering and de-duplication.
 ///
@@ -38,6 +41,8 @@ pub struct Activity {
 enum Key {
     InSource(Range<usize>),
     Owned(Box<str>),
+    /// No usable id: a digest of the record's text stands for it.
+    Digest(Box<str>),
 }
 
 /// Where `part`, a slice of `whole`, lies in it.
@@ -81,7 +86,7 @@ impl Activity {
         let key = match keys.id {
             Some(Cow::Borrowed(id)) if !id.is_empty() => Key::InSource(range_in(source, id)),
             Some(Cow::Owned(id)) if !id.is_empty() => Key::Owned(id.into()),
-            _ => Key::Owned(
+            _ => Key::Digest(
                 format!(
                     "sha256:{}",
                     hex::encode(Sha256::digest(source[raw.clone()].as_bytes()))
@@ -118,6 +123,7 @@ impl Activity {
                 Key::InSource(range.start - self.raw.start..range.end - self.raw.start)
             }
             Key::Owned(key) => Key::Owned(key.clone()),
+            Key::Digest(key) => Key::Digest(key.clone()),
         };
         Activity {
             raw: 0..source.len(),
@@ -137,8 +143,13 @@ impl Activity {
     pub fn key(&self) -> &str {
         match &self.key {
             Key::InSource(range) => &self.source[range.clone()],
-            Key::Owned(key) => key,
+            Key::Owned(key) | Key::Digest(key) => key,
         }
+    }
+
+    /// Whether the record has an id of its own (a non-empty string), rather than a digest.
+    pub fn has_id(&self) -> bool {
+        !matches!(self.key, Key::Digest(_))
     }
 
     /// Its CSV frame and the id of the columns that made it, if it was flattened as its page

@@ -36,6 +36,9 @@ pub struct QueryConfig {
     pub mailbox_concurrency: usize,
     /// Which API to read; the fields above but the range are the Activities API's.
     pub source: std::sync::Arc<dyn super::SourceSpec>,
+    /// The `--end` asked for (as typed), when it lay in the future and the range was ended at
+    /// the pull's start instead (`filter.end`); the manifest's filter says so.
+    pub end_clamped_from: Option<String>,
 }
 
 /// Where a source may keep temporary files of one pull: `<dir>/<prefix>.*.tmp`, beside the

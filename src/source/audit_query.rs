@@ -10,9 +10,13 @@
 //! The range is walked in time order, one query a range. A query that reports its record
 //! limit exceeded is not paged (its records would be a silent sample): its range is split in
 //! halves and each half queried, down to `min_split`; a range still over the limit at that
-//! width stops the pull with what is missing named. Each finished range hands over its records
-//! de-duplicated on `id` and sorted by (`createdDateTime`, `id`), then a durable point at its
-//! end, where a case checkpoints.
+//! width stops the pull with what is missing named. A query that ends `failed` or `cancelled`,
+//! or returns fewer records than it counted, is made again, a bounded number of times
+//! (`QUERIES_PER_RANGE`), then stops the pull naming it and its range (a shortfall keeps what
+//! came, as an incomplete pull). Each finished range hands over its records, checked and
+//! de-duplicated on `id` (`RecordChecks`) and sorted by (`createdDateTime`, `id`), then a
+//! durable point at its end, where a case checkpoints. Pages are followed through the shared
+//! `LinkWalk`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,9 +25,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
-use crate::http::{ApiClient, ApiRequest, Sleeper};
-use crate::record::{read_page, sort_in_time_order, Activity, PageReading};
-use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
+use crate::http::{ApiClient, ApiRequest, ReadFailure, Sleeper};
+use crate::record::{read_page, sort_in_time_order, Activity, PageReading, RecordChecks};
+use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
 
 /// What to ask the audit log for, beyond the time range.
 #[derive(Debug, Clone)]
@@ -57,26 +61,74 @@ pub struct QueryLogEntry {
     /// query returns them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub outside_range: u64,
+    /// The query returned fewer records (`retrieved`) than it counted (`expected`): the range
+    /// was queried again, or the pull stopped incomplete.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub short: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// The query resource, as far as it is read.
+/// The query resource, as far as it is read (`security-auditlogquery`: `id` and `status` are
+/// always there; an answer without them is not understood).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct QueryState {
     id: String,
-    #[serde(default)]
-    status: Option<String>,
+    /// `notStarted`, `running`, `succeeded`, `failed`, `cancelled`, `unknownFutureValue`.
+    status: String,
     #[serde(default)]
     is_record_count_limit_exceeded: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int64")]
     record_count_limit: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int64")]
     approximate_returned_record_count: Option<u64>,
 }
+
+/// An OData `Int64`: a JSON number, or a string of digits (how OData JSON writes an Int64 for
+/// a client that asks for `IEEE754Compatible=true`, OData JSON Format 4.01 section 3.2).
+fn int64<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int64 {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Int64>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Int64::Number(n)) => Ok(Some(n)),
+        Some(Int64::Text(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an Int64 count"))),
+    }
+}
+
+/// Reads a query resource: the object itself (`security-auditlog-post-queries`), or the object
+/// wrapped in `value`, as Microsoft's own example of Get auditLogQuery answers
+/// (`api-reference/v1.0/api/security-auditlogquery-get.md`). A body cut off or garbled is
+/// retried; whole JSON of another shape (no `id`, no `status`) fails at once, saying so.
+fn read_query(answer: crate::http::Answer) -> Result<QueryState, ReadFailure> {
+    let what = "the answer is not an audit log query (security-auditlogquery)";
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| ReadFailure::of_json(&e, what))?;
+    let wrapped = value.get("id").is_none() && value.get("value").is_some_and(|v| v.is_object());
+    if wrapped {
+        value = value["value"].take();
+    }
+    serde_json::from_value(value).map_err(|e| ReadFailure::NotUnderstood(format!("{what}: {e}")))
+}
+
+/// Queries made of one range before the pull gives it up: a query that ended `failed` or
+/// `cancelled`, or returned fewer records than it counted (`approximateReturnedRecordCount`:
+/// its records page lost a `@odata.nextLink`, say), is made again as a new query, since
+/// neither is said to last (Microsoft documents no reason for either) and a new query costs
+/// one more wait of minutes, where giving up costs the range's records. Three, so a blip is
+/// ridden out and a range that keeps failing stops the pull in bounded time, naming it.
+const QUERIES_PER_RANGE: u32 = 3;
 
 /// One mailbox's audit log records through Graph audit log queries.
 pub struct AuditQuerySource<'a> {
@@ -87,7 +139,8 @@ pub struct AuditQuerySource<'a> {
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     log: Vec<QueryLogEntry>,
-    seen: FxHashSet<Box<str>>,
+    /// The records kept, checked as every source's are (an id, a time, one content an id).
+    checks: RecordChecks,
     pages: u64,
 }
 
@@ -114,7 +167,7 @@ impl<'a> AuditQuerySource<'a> {
             start,
             end,
             log: Vec::new(),
-            seen: FxHashSet::default(),
+            checks: RecordChecks::default(),
             pages: 0,
         }
     }
@@ -131,6 +184,11 @@ impl<'a> AuditQuerySource<'a> {
     /// The queries run, for the manifest.
     pub fn log(&self) -> &[QueryLogEntry] {
         &self.log
+    }
+
+    /// What the record checks found, for the manifest.
+    pub fn record_checks(&self) -> serde_json::Value {
+        self.checks.to_json()
     }
 
     fn queries_url(&self) -> String {
@@ -185,12 +243,27 @@ impl<'a> AuditQuerySource<'a> {
         interrupt: impl std::future::Future<Output = ()>,
         emit: &mut EmitWindow<'_>,
     ) -> Result<(), PagingError> {
-        let mut interrupt = std::pin::pin!(interrupt);
+        let interrupt = std::pin::pin!(interrupt);
         // A resumed case whose range was all written has nothing left to ask for.
         let mut ranges = VecDeque::new();
         if self.start < self.end {
             ranges.push_back((self.start, self.end));
         }
+        let delivered = self
+            .deliver_ranges(ranges, reading, partial, interrupt, emit)
+            .await;
+        self.checks.warn_summary("audit log records");
+        delivered
+    }
+
+    async fn deliver_ranges(
+        &mut self,
+        mut ranges: VecDeque<(DateTime<Utc>, DateTime<Utc>)>,
+        reading: PageReading,
+        partial: PartialHandover,
+        mut interrupt: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+        emit: &mut EmitWindow<'_>,
+    ) -> Result<(), PagingError> {
         while let Some((start, end)) = ranges.pop_front() {
             let mut fetched = Vec::new();
             let ran = tokio::select! {
@@ -232,8 +305,9 @@ impl<'a> AuditQuerySource<'a> {
         emit(Handover::Finished(None))
     }
 
-    /// Creates the query over `[start, end)`, waits for it, and pages its records into
-    /// `fetched` (kept for a partial result if paging fails).
+    /// Queries `[start, end)` (again, as `QUERIES_PER_RANGE` says, when a query fails or
+    /// falls short of its count), and pages its records into `fetched` (kept for a partial
+    /// result if the range cannot be completed).
     async fn run_query(
         &mut self,
         start: DateTime<Utc>,
@@ -243,92 +317,185 @@ impl<'a> AuditQuerySource<'a> {
     ) -> Result<Ran, PagingError> {
         let url = self.queries_url();
         let body = self.query_body(start, end);
-        let request = ApiRequest {
-            method: reqwest::Method::POST,
-            json: Some(&body),
-            ..ApiRequest::get(&url)
-        };
-        let created: QueryState = self.client.send(&request, read_json).await?;
-        let state = self.wait_for(&url, created).await?;
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut entry = QueryLogEntry {
-            query_id: state.id.clone(),
-            start: time(start),
-            end: time(end),
-            status: state.status.clone().unwrap_or_default(),
-            expected: state.approximate_returned_record_count,
-            retrieved: 0,
-            split: false,
-            outside_range: 0,
-        };
-        if state.is_record_count_limit_exceeded == Some(true) {
-            tracing::warn!(
-                "audit log query {} ({}..{}) is over its record limit: splitting the range",
-                state.id,
-                entry.start,
-                entry.end
-            );
-            entry.split = true;
-            self.log.push(entry);
-            return Ok(Ran::OverLimit);
-        }
-        let mut link = Some(format!("{url}/{}/records", path_segment(&state.id)));
-        let mut first = true;
-        while let Some(next) = link.take() {
-            if !first {
-                self.client.check_same_origin(&next, "@odata.nextLink")?;
+        // The records of every query of this range: a later query may return what an earlier
+        // one missed.
+        let mut range_keys: FxHashSet<Box<str>> = FxHashSet::default();
+        let mut queries = 0;
+        loop {
+            queries += 1;
+            let last = queries == QUERIES_PER_RANGE;
+            let request = ApiRequest {
+                method: reqwest::Method::POST,
+                json: Some(&body),
+                ..ApiRequest::get(&url)
+            };
+            let created = self.client.send(&request, read_query).await?;
+            let state = self.wait_for(&url, created).await?;
+            let shown_id = crate::http::printable(&state.id);
+            let mut entry = QueryLogEntry {
+                query_id: state.id.clone(),
+                start: time(start),
+                end: time(end),
+                status: state.status.clone(),
+                expected: state.approximate_returned_record_count,
+                retrieved: 0,
+                split: false,
+                outside_range: 0,
+                short: false,
+            };
+            if state.status != "succeeded" {
+                // `wait_for` returns a query once it is over: failed or cancelled.
+                let status = crate::http::printable(&state.status);
+                self.log.push(entry);
+                if last {
+                    return Err(PagingError::QueryFailed {
+                        query_id: shown_id,
+                        status,
+                        start: time(start),
+                        end: time(end),
+                        queries,
+                    });
+                }
+                tracing::warn!(
+                    "audit log query {shown_id} ({}..{}) ended {status}: making a new query of \
+                     that range ({}/{QUERIES_PER_RANGE})",
+                    time(start),
+                    time(end),
+                    queries + 1
+                );
+                // A poll's wait first, so a busy service is not asked again at once.
+                self.sleeper.sleep(self.options.poll_interval).await;
+                continue;
             }
-            first = false;
+            if state.is_record_count_limit_exceeded == Some(true) {
+                tracing::warn!(
+                    "audit log query {shown_id} ({}..{}) is over its record limit: splitting the \
+                     range",
+                    entry.start,
+                    entry.end
+                );
+                entry.split = true;
+                self.log.push(entry);
+                fetched.clear();
+                return Ok(Ran::OverLimit);
+            }
+            let (received, keys) = self.page_records(&url, &state, reading, fetched).await?;
+            // A service that does not say whether it was over the limit (beta does not
+            // document the flag), but stops at the limit, may not have said everything.
+            if state.is_record_count_limit_exceeded.is_none()
+                && state
+                    .record_count_limit
+                    .is_some_and(|limit| limit > 0 && received >= limit)
+            {
+                tracing::warn!(
+                    "audit log query {shown_id} returned its whole record limit: splitting the \
+                     range"
+                );
+                entry.split = true;
+                self.log.push(entry);
+                fetched.clear();
+                return Ok(Ran::OverLimit);
+            }
+            let returned = keys.len() as u64;
+            range_keys.extend(keys);
+            // Fewer records than the service counted: a page (its `@odata.nextLink`) was lost,
+            // and a walk that simply ends looks complete. The count is "approximate"
+            // (`security-auditlogquery`: "can be higher or lower than recordCountLimit due to
+            // distributed counting"), so only a shortfall is acted on, never a surplus.
+            if let Some(expected) = state
+                .approximate_returned_record_count
+                .filter(|&expected| (range_keys.len() as u64) < expected)
+            {
+                entry.retrieved = returned;
+                entry.short = true;
+                self.log.push(entry);
+                if last {
+                    // The partial result holds the range's own records only.
+                    fetched
+                        .retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
+                    return Err(PagingError::Shortfall {
+                        query_id: shown_id,
+                        start: time(start),
+                        end: time(end),
+                        expected,
+                        retrieved: range_keys.len() as u64,
+                        queries,
+                    });
+                }
+                tracing::warn!(
+                    "audit log query {shown_id} ({}..{}) returned {returned} of the {expected} \
+                     records it counted: making a new query of that range \
+                     ({}/{QUERIES_PER_RANGE})",
+                    time(start),
+                    time(end),
+                    queries + 1
+                );
+                // A poll's wait first, so a busy service is not asked again at once.
+                self.sleeper.sleep(self.options.poll_interval).await;
+                continue;
+            }
+            // A record outside the range asked for belongs to another range's query: kept here
+            // it could stand before a durable point it is not behind, and be written twice by a
+            // resumed case.
+            let before = fetched.len();
+            fetched.retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
+            entry.outside_range = (before - fetched.len()) as u64;
+            if entry.outside_range > 0 {
+                tracing::warn!(
+                    "audit log query {shown_id} returned {} records outside {}..{}: left to the \
+                     query of their own range",
+                    entry.outside_range,
+                    entry.start,
+                    entry.end
+                );
+            }
+            let records = self.final_order(std::mem::take(fetched));
+            entry.retrieved = records.len() as u64;
+            self.log.push(entry);
+            return Ok(Ran::Records(records));
+        }
+    }
+
+    /// Pages the records of a query that has succeeded into `fetched`, along its
+    /// `@odata.nextLink`s through the shared `LinkWalk`: the records received, and the keys of
+    /// the distinct ones.
+    async fn page_records(
+        &mut self,
+        url: &str,
+        state: &QueryState,
+        reading: &PageReading,
+        fetched: &mut Vec<Activity>,
+    ) -> Result<(u64, FxHashSet<Box<str>>), PagingError> {
+        let first = format!("{url}/{}/records", path_segment(&state.id));
+        let mut walk = LinkWalk::new(&first, "@odata.nextLink");
+        let mut keys: FxHashSet<Box<str>> = FxHashSet::default();
+        let mut received = 0;
+        loop {
             let page = self
                 .client
-                .send(&ApiRequest::get(&next), |answer| {
-                    read_page(answer.body, reading).map_err(|e| e.to_string())
+                .send(&ApiRequest::get(walk.current()), |answer| {
+                    read_page(answer.body, reading).map_err(|e| ReadFailure::Retry(e.to_string()))
                 })
                 .await?;
             self.pages += 1;
+            received += page.records.len() as u64;
+            let added = page
+                .records
+                .iter()
+                .filter(|record| keys.insert(record.key().into()))
+                .count();
             fetched.extend(page.records);
-            link = page.next_link;
+            walk.page_read(added, page.next_link.as_deref())?;
+            match page.next_link {
+                Some(next) => walk.follow(self.client, &next)?,
+                None => return Ok((received, keys)),
+            }
         }
-        // A service that does not say whether it was over the limit (beta does not document the
-        // flag), but stops at the limit, may not have said everything.
-        if state.is_record_count_limit_exceeded.is_none()
-            && state
-                .record_count_limit
-                .is_some_and(|limit| limit > 0 && fetched.len() as u64 >= limit)
-        {
-            tracing::warn!(
-                "audit log query {} returned its whole record limit: splitting the range",
-                state.id
-            );
-            entry.split = true;
-            self.log.push(entry);
-            fetched.clear();
-            return Ok(Ran::OverLimit);
-        }
-        // A record outside the range asked for belongs to another range's query: kept here it
-        // could stand before a durable point it is not behind, and be written twice by a
-        // resumed case.
-        let before = fetched.len();
-        fetched.retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
-        entry.outside_range = (before - fetched.len()) as u64;
-        if entry.outside_range > 0 {
-            tracing::warn!(
-                "audit log query {} returned {} records outside {}..{}: left to the query of \
-                 their own range",
-                crate::http::printable(&state.id),
-                entry.outside_range,
-                entry.start,
-                entry.end
-            );
-        }
-        let records = self.final_order(std::mem::take(fetched));
-        entry.retrieved = records.len() as u64;
-        self.log.push(entry);
-        Ok(Ran::Records(records))
     }
 
-    /// Polls the query until it has succeeded; a failed query, or one still running after
-    /// `query_timeout`, stops the pull.
+    /// Polls the query until it is over (`succeeded`, `failed` or `cancelled`); one still
+    /// running after `query_timeout` stops the pull.
     async fn wait_for(&self, url: &str, mut state: QueryState) -> Result<QueryState, PagingError> {
         let started = tokio::time::Instant::now();
         // The waits asked of the sleeper count too, so a test's sleeper that does not sleep
@@ -337,30 +504,23 @@ impl<'a> AuditQuerySource<'a> {
         let query_url = format!("{url}/{}", path_segment(&state.id));
         let shown = |text: &str| crate::http::printable(text);
         loop {
-            match state.status.as_deref() {
-                Some("succeeded") => return Ok(state),
-                Some(status @ ("failed" | "cancelled")) => {
-                    return Err(PagingError::Protocol(format!(
-                        "audit log query {} ended {status}; run again (a new query is made)",
-                        shown(&state.id)
-                    )))
-                }
-                _ => {}
+            if matches!(state.status.as_str(), "succeeded" | "failed" | "cancelled") {
+                return Ok(state);
             }
             if started.elapsed().max(waited) >= self.options.query_timeout {
                 return Err(PagingError::Protocol(format!(
                     "audit log query {} was still {} after {} s (--query-timeout); the service \
                      may be busy: run again later",
                     shown(&state.id),
-                    shown(state.status.as_deref().unwrap_or("without a status")),
+                    shown(&state.status),
                     self.options.query_timeout.as_secs()
                 )));
             }
             self.sleeper.sleep(self.options.poll_interval).await;
             waited += self.options.poll_interval;
-            let polled: QueryState = self
+            let polled = self
                 .client
-                .send(&ApiRequest::get(&query_url), read_json)
+                .send(&ApiRequest::get(&query_url), read_query)
                 .await?;
             if polled.id != state.id {
                 return Err(PagingError::Protocol(format!(
@@ -375,7 +535,7 @@ impl<'a> AuditQuerySource<'a> {
 
     /// De-duplicated on `id` (across every range of this pull) and sorted by time, then id.
     fn final_order(&mut self, mut records: Vec<Activity>) -> Vec<Activity> {
-        records.retain(|record| self.seen.insert(record.key().into()));
+        records.retain(|record| self.checks.admit(record, "audit log records"));
         sort_in_time_order(&mut records);
         records
     }
@@ -384,12 +544,6 @@ impl<'a> AuditQuerySource<'a> {
 /// A query id as one path segment: whatever the service sends, it stays one.
 fn path_segment(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Reads a JSON answer.
-fn read_json<T: serde::de::DeserializeOwned>(answer: crate::http::Answer) -> Result<T, String> {
-    serde_json::from_slice(&answer.body)
-        .map_err(|e| format!("the answer is not the JSON expected: {e}"))
 }
 
 /// Microsoft Graph audit log queries (`POST /security/auditLog/queries`, then
@@ -504,7 +658,10 @@ impl super::Source for AuditQuerySource<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "queries": AuditQuerySource::log(self) }))
+        Some(serde_json::json!({
+            "queries": AuditQuerySource::log(self),
+            "record_checks": self.record_checks(),
+        }))
     }
 
     fn deliver<'s>(

@@ -22,10 +22,10 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::http::{ApiClient, ApiRequest, HttpError, Refusal};
+use crate::http::{ApiClient, ApiRequest, HttpError, ReadFailure, Refusal};
 use crate::output::write_atomically;
-use crate::record::Activity;
-use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
+use crate::record::{Activity, RecordChecks};
+use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
 use crate::source::sorted_runs::SortedRuns;
 use crate::source::SpoolPlace;
 
@@ -134,7 +134,8 @@ pub struct FeedSource<'a> {
     known: FeedState,
     /// Blobs fetched by this run, by id (a blob listed again is not fetched again).
     fetched: FxHashSet<String>,
-    seen_ids: FxHashSet<Box<str>>,
+    /// The records kept, checked as every source's are (an id, a time, one content an id).
+    checks: RecordChecks,
     log: Vec<BlobLogEntry>,
     /// Blobs listed that an earlier complete run fetched (each counted once).
     skipped_known: FxHashSet<String>,
@@ -180,7 +181,7 @@ impl<'a> FeedSource<'a> {
             end,
             known,
             fetched: FxHashSet::default(),
-            seen_ids: FxHashSet::default(),
+            checks: RecordChecks::default(),
             log: Vec::new(),
             skipped_known: FxHashSet::default(),
             pages: 0,
@@ -201,6 +202,7 @@ impl<'a> FeedSource<'a> {
         serde_json::json!({
             "blobs": self.log,
             "skipped_as_fetched_before": self.skipped_known.len(),
+            "record_checks": self.checks.to_json(),
             "state_file": self.options.state.as_ref().map(|p| p.display().to_string()),
         })
     }
@@ -266,6 +268,7 @@ impl<'a> FeedSource<'a> {
             _ = interrupt.as_mut() => Err(PagingError::Interrupted),
             collected = self.collect(&mut fetched) => collected,
         };
+        self.checks.warn_summary("audit log records");
         if let Err(error) = collected {
             if partial == PartialHandover::Everything {
                 self.runs.add_run(fetched)?;
@@ -313,7 +316,11 @@ impl<'a> FeedSource<'a> {
             json: Some(""),
             ..ApiRequest::get(&url)
         };
-        match self.client.send(&request, |_| Ok(())).await {
+        match self
+            .client
+            .send(&request, |_| Ok::<_, ReadFailure>(()))
+            .await
+        {
             Err(HttpError::Refused(Refusal::BadRequest { message, .. }))
                 if message.contains("AF20024") =>
             {
@@ -323,7 +330,8 @@ impl<'a> FeedSource<'a> {
         }
     }
 
-    /// Every blob listed for one window, following `NextPageUri`.
+    /// Every blob listed for one window, following `NextPageUri` through the shared
+    /// `LinkWalk` (on the origin, never a page twice, never for ever).
     async fn list(
         &mut self,
         content_type: &str,
@@ -331,18 +339,17 @@ impl<'a> FeedSource<'a> {
         end: DateTime<Utc>,
     ) -> Result<Vec<Listed>, PagingError> {
         let mut blobs = Vec::new();
-        let mut next = Some(self.listing_url(content_type, start, end));
-        let mut first = true;
-        while let Some(url) = next.take() {
-            if !first {
-                self.client.check_same_origin(&url, "NextPageUri")?;
-            }
-            first = false;
+        let first = self.listing_url(content_type, start, end);
+        let mut walk = LinkWalk::new(&first, "NextPageUri");
+        // What this walk has listed, to tell a page that adds nothing.
+        let mut listed: FxHashSet<String> = FxHashSet::default();
+        loop {
             let (page, following) = self
                 .client
-                .send(&ApiRequest::get(&url), |answer| {
-                    let page: Vec<Listed> = serde_json::from_slice(&answer.body)
-                        .map_err(|e| format!("the content listing is not a list of blobs: {e}"))?;
+                .send(&ApiRequest::get(walk.current()), |answer| {
+                    let page: Vec<Listed> = serde_json::from_slice(&answer.body).map_err(|e| {
+                        ReadFailure::of_json(&e, "the content listing is not a list of blobs")
+                    })?;
                     let following = answer
                         .headers
                         .get("NextPageUri")
@@ -352,10 +359,17 @@ impl<'a> FeedSource<'a> {
                 })
                 .await?;
             self.pages += 1;
+            let added = page
+                .iter()
+                .filter(|blob| listed.insert(blob.content_uri.clone()))
+                .count();
             blobs.extend(page);
-            next = following;
+            walk.page_read(added, following.as_deref())?;
+            match following {
+                Some(next) => walk.follow(self.client, &next)?,
+                None => return Ok(blobs),
+            }
         }
-        Ok(blobs)
     }
 
     /// Fetches one blob; its records of the users asked for, not seen before, go to `fetched`.
@@ -390,7 +404,8 @@ impl<'a> FeedSource<'a> {
                 let (body, records) = self
                     .client
                     .send(&ApiRequest::get(&blob.content_uri), |answer| {
-                        let records = parse_blob(&answer.body, &blob.content_id)?;
+                        let records = parse_blob(&answer.body, &blob.content_id)
+                            .map_err(ReadFailure::from)?;
                         Ok((answer.body, records))
                     })
                     .await?;
@@ -407,7 +422,7 @@ impl<'a> FeedSource<'a> {
         let total = records.len() as u64;
         let mut kept = 0;
         for (owner, record) in records {
-            if self.wanted(&owner) && self.seen_ids.insert(record.key().into()) {
+            if self.wanted(&owner) && self.checks.admit(&record, "audit log records") {
                 fetched.push(record);
                 kept += 1;
             }

@@ -473,7 +473,7 @@ async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_it
         "--state",
         state_text.as_str(),
     ];
-    let config = parse_pull(&feed_words(&server.url, &output_text, &extra)).unwrap();
+    let config = parse_pull_at(&feed_words(&server.url, &output_text, &extra), feed_now).unwrap();
     let (result, _) = run(&config).await;
     result.unwrap_or_else(|e| panic!("{e}"));
     let expected = ids_of(&records, &victim);
@@ -508,7 +508,7 @@ async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_it
     // Run again with the state file: every blob is known, nothing is fetched again.
     let again = dir.path().join("again.jsonl");
     let again_text = again.display().to_string();
-    let config = parse_pull(&feed_words(&server.url, &again_text, &extra)).unwrap();
+    let config = parse_pull_at(&feed_words(&server.url, &again_text, &extra), feed_now).unwrap();
     let (result, _) = run(&config).await;
     assert_eq!(result.unwrap().records, 0);
     assert_eq!(
@@ -954,7 +954,8 @@ async fn a_feed_case_fetches_each_blob_once_for_all_its_mailboxes() {
     let output = single.path().join("one.jsonl").display().to_string();
     let extra = ["--user", users[0].as_str(), "--end", "2018-06-01T03:00:00Z"];
     let before = served;
-    let (result, _) = run(&parse_pull(&feed_words(&server.url, &output, &extra)).unwrap()).await;
+    let config = parse_pull_at(&feed_words(&server.url, &output, &extra), feed_now).unwrap();
+    let (result, _) = run(&config).await;
     result.unwrap();
     let one_pull = server.audit_counters().blobs_served.load(Ordering::Relaxed) - before;
     assert_eq!(

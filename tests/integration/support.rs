@@ -163,3 +163,13 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// As `parse_pull`, with `now` as the instant the pull starts (a stand-in whose clock is ahead
+/// of `now()`: an `--end` after the pull's start is clamped to it).
+pub fn parse_pull_at(words: &[&str], now: DateTime<Utc>) -> Result<PullConfig, AppError> {
+    let cli = o365_activities::cli::parse_from(words).expect("valid arguments");
+    let Command::Pull(args) = cli.command else {
+        panic!("not a pull")
+    };
+    PullConfig::from_args(&args, now, true)
+}

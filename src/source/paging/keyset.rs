@@ -9,7 +9,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::tie_order::TieGroup;
-use super::{Pager, PagerProgress, PagingError};
+use super::{LinkWalk, Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::record::{Activity, PageReading};
@@ -33,6 +33,8 @@ pub struct KeysetPager<'a> {
     reading: PageReading,
     /// The server's link to the rest of its answer (server-driven paging), asked next.
     next_link: Option<String>,
+    /// The links followed, guarded as every source's are (never a page twice, never for ever).
+    links: LinkWalk,
 }
 
 impl<'a> KeysetPager<'a> {
@@ -56,6 +58,7 @@ impl<'a> KeysetPager<'a> {
             seen: 0,
             reading: PageReading::Keys,
             next_link: None,
+            links: LinkWalk::between_queries("@odata.nextLink"),
         }
     }
 
@@ -264,6 +267,8 @@ impl Pager for KeysetPager<'_> {
                          following it again could loop forever"
                     )));
                 }
+                self.links.page_read(outcome.new_records, Some(&link))?;
+                self.links.not_seen_before(&link)?;
                 self.next_link = Some(link);
             }
             if !outcome.closed.is_empty() || self.finished {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::tie_order::TieGroup;
-use super::{Pager, PagerProgress, PagingError};
+use super::{LinkWalk, Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::output::create_private;
@@ -38,6 +38,8 @@ pub struct SkipPager<'a> {
     oldest_seen: Option<DateTime<Utc>>,
     fetching_done: bool,
     group: TieGroup,
+    /// The links followed, guarded as every source's are (never a page twice, never for ever).
+    links: LinkWalk,
 }
 
 /// Spooled pages: newline-separated raw records, with each page's byte range.
@@ -78,6 +80,7 @@ impl<'a> SkipPager<'a> {
             pages: 0,
             oldest_seen: None,
             fetching_done: false,
+            links: LinkWalk::between_queries("@odata.nextLink"),
             group: TieGroup::default(),
         })
     }
@@ -128,6 +131,10 @@ impl<'a> SkipPager<'a> {
             }
             if let Some(oldest) = fresh.iter().filter_map(Activity::timestamp).min() {
                 self.oldest_seen = Some(self.oldest_seen.map_or(oldest, |o| o.min(oldest)));
+            }
+            if let Some(link) = &next_link {
+                self.links.page_read(fresh.len(), Some(link))?;
+                self.links.not_seen_before(link)?;
             }
             self.spool.append_page(&fresh)?;
             self.previous_keys = keys;

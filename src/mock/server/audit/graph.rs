@@ -1,7 +1,8 @@
 //! Graph audit log queries, as microsoft-graph-docs describes them: `security-auditlogquery`
 //! (the resource; v1.0 adds `recordCountLimit`, `isRecordCountLimitExceeded`,
 //! `approximateReturnedRecordCount`), `security-auditlog-post-queries` (201 with the new query,
-//! `notStarted`), `security-auditlogquery-get`, `security-auditlogquery-list-records` (pages
+//! `notStarted`), `security-auditlogquery-get` (answered as its example shows, the query
+//! wrapped in `value`), `security-auditlogquery-list-records` (pages
 //! of `auditLogRecord` with `@odata.nextLink`) and `security-auditlogrecord` (its properties).
 //!
 //! Inferred, as no document says: queries succeed after `query_polls` polls; the range is
@@ -223,9 +224,10 @@ pub(super) async fn get_query(
     } else {
         "succeeded"
     };
+    // The document's example of the answer wraps the query in `value`.
     json_response(
         StatusCode::OK,
-        &query_json(query, status, &version, &service.base_url),
+        &json!({ "value": query_json(query, status, &version, &service.base_url) }),
     )
 }
 
