@@ -89,6 +89,10 @@ impl BatchConfig {
         let parameters = RunParameters {
             source: query.source.name().to_string(),
             source_filters,
+            tenant: match args.source.source {
+                SourceName::Activities => None,
+                _ => args.source.tenant.clone(),
+            },
             base_url: client.base_url.clone(),
             api_version: client.api_version.clone(),
             start: args.query.start.clone(),
