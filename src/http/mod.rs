@@ -9,7 +9,10 @@ mod limiter;
 mod retry;
 mod sleeper;
 
-pub use api::{error_chain, printable, Answer, ApiClient, ApiOptions, ApiRequest, TOOL_USER_AGENT};
+pub use api::{
+    error_chain, printable, read_capped, readable, Answer, ApiClient, ApiOptions, ApiRequest,
+    BodyError, TOOL_USER_AGENT,
+};
 pub use auth::Credentials;
 pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
 pub use error::{HttpError, Refusal};
