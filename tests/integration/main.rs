@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit_hostile_feed;
 mod audit_log;
 mod audit_sources;
 mod batch;
