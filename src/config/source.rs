@@ -94,6 +94,7 @@ pub fn source_and_client(
                 users: FeedUsers::Listed(users.to_vec()),
                 state: source.state.clone(),
                 blob_cache: None,
+                fetches: Default::default(),
             });
             Ok((kind, client))
         }

@@ -20,6 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -63,6 +64,20 @@ pub struct FeedOptions {
     /// A folder keeping every blob fetched, so that the mailboxes of a case (and a resumed
     /// case) read each blob from the service once.
     pub blob_cache: Option<PathBuf>,
+    /// The cache entries being fetched, shared by the mailboxes pulled at once.
+    pub fetches: BlobFetches,
+}
+
+/// A turn per blob cache entry: a mailbox fetches a blob while the others that list it wait,
+/// then read it from the cache, so a blob leaves the service once per case at any concurrency.
+#[derive(Debug, Clone, Default)]
+pub struct BlobFetches(Arc<std::sync::Mutex<FxHashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl BlobFetches {
+    fn turn(&self, entry: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(turns.entry(entry.to_path_buf()).or_default())
+    }
 }
 
 /// A blob's records, each with the users it is about.
@@ -516,6 +531,11 @@ impl<'a> FeedSource<'a> {
                 hex::encode(Sha256::digest(blob.content_uri.as_bytes()))
             ))
         });
+        let turn = cached.as_ref().map(|path| self.options.fetches.turn(path));
+        let _turn = match &turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
         let records = match cached.as_ref().filter(|path| path.exists()) {
             Some(path) => {
                 let body = std::fs::read(path).map_err(|source| PagingError::Output {

@@ -486,6 +486,19 @@ async fn a_feed_case_at_the_default_concurrency_shares_its_blob_cache_without_a_
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("users.txt");
     std::fs::write(&list, users.join("\n")).unwrap();
+    // The blobs one pull lists: the whole tenant's feed, the same for every mailbox.
+    let single = dir.path().join("single.jsonl").display().to_string();
+    let before = server.audit_counters().blobs_served.load(Ordering::Relaxed);
+    let words = strings(
+        &feed_words(
+            &server.url,
+            &single,
+            &["--user", &users[0], "--end", FEED_END],
+        )[1..],
+    );
+    let (code, _, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let blobs = server.audit_counters().blobs_served.load(Ordering::Relaxed) - before;
     for attempt in 0..3 {
         let case = dir.path().join(format!("case-{attempt}"));
         let words = strings(&[
@@ -502,6 +515,8 @@ async fn a_feed_case_at_the_default_concurrency_shares_its_blob_cache_without_a_
             MOCK_TENANT_ID,
             "--token",
             TOKEN,
+            "--start",
+            "2018-05-26T00:00:00Z",
             "--end",
             FEED_END,
             "--content-types",
@@ -509,8 +524,15 @@ async fn a_feed_case_at_the_default_concurrency_shares_its_blob_cache_without_a_
             "--format",
             "jsonl",
         ]);
+        let before = server.audit_counters().blobs_served.load(Ordering::Relaxed);
         let (code, _, stderr) = binary(words, &[]).await;
         assert_eq!(code, 0, "run {attempt}: {stderr}");
+        let served = server.audit_counters().blobs_served.load(Ordering::Relaxed) - before;
+        eprintln!(
+            "run {attempt}: {served} blob fetches for {} mailboxes, {blobs} blobs",
+            users.len()
+        );
+        assert_eq!(served, blobs, "each blob fetched once for the case");
         for user in &users {
             let paths = o365_activities::case::MailboxPaths::new(&case, user);
             assert_eq!(
