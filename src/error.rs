@@ -88,6 +88,7 @@ impl From<PagingError> for AppError {
         match error {
             PagingError::Http(http) => http.into(),
             PagingError::Interrupted => AppError::Interrupted,
+            PagingError::Input(message) => AppError::Usage(message),
             other => AppError::Paging(other),
         }
     }

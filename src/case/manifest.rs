@@ -16,6 +16,9 @@ pub struct RunParameters {
     /// The audit log's operations and record types, or the feed's content types, asked for.
     #[serde(default)]
     pub source_filters: Vec<String>,
+    /// The tenant of an audit log source (`--tenant`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     pub base_url: String,
     pub api_version: String,
     pub start: Option<String>,

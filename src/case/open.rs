@@ -90,12 +90,30 @@ fn pending_entry(case: &Path, upn: &str) -> MailboxEntry {
 }
 
 fn refuse_changed_parameters(started: &RunParameters, now: &RunParameters) -> Result<(), AppError> {
+    // Another source's records would join evidence the manifest says came from the first.
+    if started.source != now.source {
+        return Err(AppError::Usage(format!(
+            "cannot resume: this case was started with --source {} and this run asks for \
+             --source {}; resume with --source {}, or start a new case in another --out-dir",
+            started.source, now.source, started.source
+        )));
+    }
     let mut changed = Vec::new();
     let mut check = |name: &str, same: bool| {
         if !same {
             changed.push(name.to_string());
         }
     };
+    let filters = match now.source.as_str() {
+        "feed" => "--content-types",
+        _ => "--operations, --record-types",
+    };
+    check(filters, started.source_filters == now.source_filters);
+    // A case of an earlier version does not record its tenant: nothing to compare.
+    check(
+        "--tenant",
+        started.tenant.is_none() || started.tenant == now.tenant,
+    );
     check("--base-url", started.base_url == now.base_url);
     check("--api-version", started.api_version == now.api_version);
     check("--start", started.start == now.start);

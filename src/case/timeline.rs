@@ -190,6 +190,15 @@ fn write_planned(
     options: CsvOptions,
 ) -> Result<Option<(String, u64)>, OutputError> {
     let failed = |e| OutputError::io("cannot write", temporary, e);
+    // The mailbox CSVs' header cells were neutralised as values are: the plan is of keys.
+    let columns = if options.sanitize {
+        columns
+            .iter()
+            .map(|name| crate::output::unsanitized(name).to_string())
+            .collect()
+    } else {
+        columns
+    };
     let file = BackgroundFile::create(temporary)
         .map_err(|e| OutputError::io("cannot create", temporary, e))?;
     let Some(mut csv) =

@@ -75,6 +75,16 @@ impl BatchConfig {
         let parameters = RunParameters {
             source: query.source.descriptor().name.to_string(),
             source_filters,
+            // Where the source signs in: the tenant is part of what the case collected.
+            tenant: if query
+                .source
+                .descriptor()
+                .reads(crate::source::FlagGroup::SignIn)
+            {
+                args.source.sign_in.tenant.clone()
+            } else {
+                None
+            },
             base_url: client.base_url.clone(),
             api_version: client.api_version.clone(),
             start: args.query.start.clone(),

@@ -210,7 +210,13 @@ impl ApiClient {
                 AttemptFailure::Unsafe(message) => return Err(HttpError::Unsafe(message)),
                 AttemptFailure::TokenRejected(reason) => {
                     if signed_in_again {
-                        return Err(Refusal::Unauthorized { reason }.into());
+                        // A new token was refused as well: the sign-in works, but what it
+                        // grants does not open this API.
+                        return Err(Refusal::SignedInTokenRefused {
+                            reason,
+                            hint: self.options.permission_hint,
+                        }
+                        .into());
                     }
                     // The token may have been revoked or have expired early: one new one.
                     tracing::warn!("the service rejected the token ({reason}); signing in again");
@@ -443,38 +449,51 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
     })
 }
 
-/// Reads a response body of at most `limit` bytes: a larger one is refused as soon as its
-/// announced length or the bytes read pass the limit, so memory stays near the limit whatever
-/// the server sends.
-async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, String> {
-    let too_large = || {
-        format!(
+/// Reads an API's response body of at most `limit` bytes (see `read_capped`).
+async fn read_body(response: reqwest::Response, limit: u64) -> Result<Vec<u8>, String> {
+    read_capped(response, limit).await.map_err(|e| match e {
+        BodyError::TooLarge { limit } => format!(
             "the response body is larger than {limit} bytes (--max-page-bytes); a page of 1,000 \
              records is a few MB"
-        )
-    };
+        ),
+        BodyError::CutOff(cause) => format!("the response body was cut off: {cause}"),
+    })
+}
+
+/// Why a body was not read whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the answer was cut off: {0}")]
+    CutOff(String),
+}
+
+/// Reads a response body of at most `limit` bytes: a larger one is refused as soon as its
+/// announced length or the bytes read pass the limit, so memory stays near the limit whatever
+/// the server sends. Every answer the tool reads comes through here (the APIs' and the
+/// identity platform's).
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, BodyError> {
     if response
         .content_length()
         .is_some_and(|length| length > limit)
     {
-        return Err(too_large());
+        return Err(BodyError::TooLarge { limit });
     }
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() as u64 + chunk.len() as u64 > limit {
-                    return Err(too_large());
+                    return Err(BodyError::TooLarge { limit });
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(err) => {
-                return Err(format!(
-                    "the response body was cut off: {}",
-                    error_chain(&err)
-                ))
-            }
+            Err(err) => return Err(BodyError::CutOff(error_chain(&err))),
         }
     }
 }
@@ -504,13 +523,13 @@ fn error_message(body: &[u8]) -> String {
         message: Option<String>,
     }
     if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
-        let message = printable(&envelope.error.message.unwrap_or_default());
+        let message = readable(&envelope.error.message.unwrap_or_default());
         return match envelope.error.code {
             Some(code) if !code.is_empty() => format!("{}: {message}", printable(&code)),
             _ => message,
         };
     }
-    let text = printable(String::from_utf8_lossy(body).trim())
+    let text = readable(String::from_utf8_lossy(body).trim())
         .chars()
         .take(500)
         .collect::<String>();
@@ -528,7 +547,7 @@ fn diagnostics_reason(headers: &HeaderMap) -> Option<String> {
         .split(';')
         .find_map(|part| part.trim().strip_prefix("reason="))
         .map(|r| r.trim_matches('"').to_string());
-    Some(printable(&reason.unwrap_or_else(|| value.to_string())))
+    Some(readable(&reason.unwrap_or_else(|| value.to_string())))
 }
 
 /// A server's text made safe for a terminal: control characters (escape sequences that could
@@ -543,6 +562,29 @@ pub fn printable(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A server's prose made readable on one line and safe for a terminal: line breaks and tabs
+/// (the identity platform's descriptions go on with `\r\nTrace ID: ...`) become one space, other
+/// control characters are shown as `\u{..}` escapes, as `printable` shows them.
+pub fn readable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut gap = false;
+    for c in text.chars() {
+        if matches!(c, '\r' | '\n' | '\t') {
+            gap = true;
+            continue;
+        }
+        if std::mem::take(&mut gap) && !out.is_empty() && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An error with its sources, for a one-line log.
@@ -585,6 +627,16 @@ mod tests {
         );
         assert_eq!(error_message(b""), "empty body");
         assert_eq!(error_message(b"oops"), "oops");
+    }
+
+    #[test]
+    fn prose_is_shown_on_one_line_with_other_control_characters_escaped() {
+        assert_eq!(
+            readable("bad scope.\r\nTrace ID: 1\r\n\tCorrelation ID: 2\r\n"),
+            "bad scope. Trace ID: 1 Correlation ID: 2"
+        );
+        assert_eq!(readable("a\u{1b}[2Jb\u{7}"), "a\\u{1b}[2Jb\\u{7}");
+        assert_eq!(readable("\nlead"), "lead");
     }
 
     #[test]

@@ -11,6 +11,16 @@ pub enum Refusal {
     )]
     Unauthorized { reason: String },
 
+    /// A token the tool signed in for was refused, and so was a new one.
+    #[error(
+        "the service refused the signed-in app's token twice (401 Unauthorized, with a new token \
+         the second time): {reason}. Signing in works, so what the token grants is what the \
+         service does not accept: check that {hint}, that the consent was granted in --tenant \
+         (the tenant whose records you ask for) after the permission was added, and that the \
+         permission is of the API this source reads; then run again"
+    )]
+    SignedInTokenRefused { reason: String, hint: &'static str },
+
     #[error(
         "the server answered 403 {message:?}: Microsoft withdrew the Activities API in July 2018 \
          and now refuses every application id. A live tenant cannot serve this request; use the \

@@ -10,7 +10,8 @@ mod retry;
 mod sleeper;
 
 pub use api::{
-    error_chain, printable, Answer, ApiClient, ApiOptions, ApiRequest, ReadFailure, TOOL_USER_AGENT,
+    error_chain, printable, read_capped, readable, Answer, ApiClient, ApiOptions, ApiRequest,
+    BodyError, ReadFailure, TOOL_USER_AGENT,
 };
 pub use auth::Credentials;
 pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};

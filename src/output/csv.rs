@@ -485,11 +485,12 @@ impl CsvBuilder {
         if options.bom {
             out.write_all(BOM)?;
         }
+        // Header cells are record keys, as hostile as values: neutralised the same way.
         rows_out.row(
             order
                 .iter()
                 .map(|id| columns.names[*id as usize].as_bytes()),
-            false,
+            options.sanitize,
         );
         let mut frame = Vec::new();
         let mut cells: Vec<(usize, usize)> = vec![(0, 0); order.len()];
@@ -513,6 +514,18 @@ impl CsvBuilder {
         out.write_all(&rows_out.buffer)?;
         out.flush()?;
         Ok(rows)
+    }
+}
+
+/// The first characters that make a spreadsheet run a cell as a formula.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell or header cell as it was before `sanitize` neutralised it (the leading apostrophe
+/// before a formula's first character taken off).
+pub fn unsanitized(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
     }
 }
 
@@ -551,17 +564,18 @@ impl RowEncoder {
     }
 
     /// Appends one row; with `sanitize`, cells a spreadsheet would run as a formula get a
-    /// leading apostrophe (OWASP's advice: spreadsheets then treat the cell as text).
+    /// leading apostrophe (OWASP's advice: spreadsheets then treat the cell as text). Header
+    /// cells too: a key such as `@odata.type` starts with `@`, which a spreadsheet reads as a
+    /// formula as well, so it is written `'@odata.type` (shown as `@odata.type`).
     pub(super) fn row<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>, sanitize: bool) {
         for (index, text) in fields.enumerate() {
             if index > 0 {
                 self.buffer.push(b',');
             }
             let formula = sanitize
-                && matches!(
-                    text.first(),
-                    Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
-                );
+                && text
+                    .first()
+                    .is_some_and(|b| FORMULA_STARTS.contains(&char::from(*b)));
             self.field(text, if formula { Some(b'\'') } else { None });
         }
         self.buffer.extend_from_slice(b"\r\n");

@@ -258,21 +258,39 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 
 /// Streams a file into place as `write_atomically` does: nothing appears at `path` until
 /// everything was written.
+///
+/// Each writer has a temporary of its own (`.<name>.<random>.tmp`, private, created anew), so
+/// two writers of one file at once (the mailboxes of a feed case caching the same blob) do not
+/// clash: each renames a whole file into place, and the last one stays.
 pub fn write_atomically_with(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
 ) -> Result<(), OutputError> {
-    let temporary = OutputPlan::temporary(path);
-    let file =
-        create_private(&temporary).map_err(|e| OutputError::io("cannot create", &temporary, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    // Removed when dropped, so a failed write leaves nothing behind.
+    let (file, temporary) = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(|e| OutputError::io("cannot create a temporary file beside", path, e))?
+        .into_parts();
     let mut out = io::BufWriter::new(file);
     let written = write(&mut out).and_then(|()| io::Write::flush(&mut out));
     drop(out);
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&temporary);
         return Err(OutputError::io("cannot write", &temporary, e));
     }
-    commit(&temporary, path)
+    commit(&temporary, path)?;
+    // Renamed into place: there is nothing left to remove.
+    let _ = temporary.keep();
+    Ok(())
 }
 
 /// SHA-256 and size of a file on disk.

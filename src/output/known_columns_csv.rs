@@ -65,7 +65,10 @@ impl<W: Write> KnownColumnsCsv<W> {
                 .cmp(&shape.header_rank(b, *b_leads))
         });
         let mut rows = RowEncoder::default();
-        rows.row(header.iter().map(|(name, _)| name.as_bytes()), false);
+        rows.row(
+            header.iter().map(|(name, _)| name.as_bytes()),
+            options.sanitize,
+        );
         if options.bom {
             out.write_all(super::csv::BOM)?;
         }

@@ -11,7 +11,7 @@ mod lock;
 mod manifest;
 mod sink;
 
-pub use self::csv::{CsvBuilder, CsvOptions, SharedColumns};
+pub use self::csv::{unsanitized, CsvBuilder, CsvOptions, SharedColumns};
 pub use background_file::BackgroundFile;
 pub use files::{
     commit, create_private, hash_file, remove_leftovers, write_atomically, write_atomically_with,

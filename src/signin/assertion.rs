@@ -21,12 +21,18 @@ impl std::fmt::Debug for CertificateKey {
     }
 }
 
+/// The DER of the OID id-ecPublicKey (1.2.840.10045.2.1), in a PKCS #8 EC key.
+const EC_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+const KEEP_FILE_PRIVATE: &str = "readable only by you: chmod 600";
+
 /// How long an assertion is valid: Microsoft accepts up to ten minutes.
 const ASSERTION_LIFETIME_SECONDS: i64 = 600;
 
 impl CertificateKey {
-    /// Reads a PEM text holding a `CERTIFICATE` block and an RSA private key block
-    /// (`PRIVATE KEY` or `RSA PRIVATE KEY`).
+    /// Reads a PEM text holding a `CERTIFICATE` block and an unencrypted RSA private key block
+    /// (`PRIVATE KEY` or `RSA PRIVATE KEY`). An encrypted key or one of another kind (EC, say)
+    /// is refused saying so and how to make one that serves.
     pub fn from_pem(text: &str) -> Result<Self, String> {
         let blocks = pem::parse_many(text).map_err(|e| format!("not a PEM file: {e}"))?;
         let certificate = blocks
@@ -35,10 +41,40 @@ impl CertificateKey {
             .ok_or("it holds no CERTIFICATE block: put the certificate and its key in one file")?;
         let key = blocks
             .iter()
-            .find(|b| b.tag() == "PRIVATE KEY" || b.tag() == "RSA PRIVATE KEY")
+            .find(|b| b.tag().ends_with("PRIVATE KEY"))
             .ok_or("it holds no PRIVATE KEY block: put the certificate and its key in one file")?;
-        let key = EncodingKey::from_rsa_pem(pem::encode(key).as_bytes())
-            .map_err(|e| format!("its private key is not an RSA key: {e}"))?;
+        // PKCS #8's encrypted form, or OpenSSL's older one (a `Proc-Type: 4,ENCRYPTED` header).
+        let encrypted = key.tag() == "ENCRYPTED PRIVATE KEY"
+            || key
+                .headers()
+                .get("Proc-Type")
+                .is_some_and(|v| v.contains("ENCRYPTED"));
+        if encrypted {
+            return Err(format!(
+                "its private key is encrypted (a passphrase protects it), and the tool reads \
+                 only an unencrypted one: write a decrypted copy with `openssl rsa -in KEY.pem \
+                 -out plain-key.pem` (keep it as safe as the original), and put the certificate \
+                 and that key in one file ({KEEP_FILE_PRIVATE})"
+            ));
+        }
+        let not_rsa = |kind: &str| {
+            format!(
+                "its private key is {kind}not an RSA key: a client assertion is signed with \
+                 RS256 (Microsoft's \"certificate credentials\" document), which needs one. Make \
+                 an RSA certificate (`openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem \
+                 -out cert.pem -days 365 -subj /CN=o365-activities`), upload cert.pem to the \
+                 app registration, and give both in one file ({KEEP_FILE_PRIVATE})"
+            )
+        };
+        if key.tag() != "PRIVATE KEY" && key.tag() != "RSA PRIVATE KEY" {
+            let kind = key.tag().trim_end_matches("PRIVATE KEY").trim();
+            return Err(not_rsa(&format!("an {kind} key, ")));
+        }
+        let key = EncodingKey::from_rsa_pem(pem::encode(key).as_bytes()).map_err(|_| {
+            // PKCS #8 names its algorithm by OID: id-ecPublicKey (1.2.840.10045.2.1) or not.
+            let ec = key.contents().windows(EC_OID.len()).any(|w| w == EC_OID);
+            not_rsa(if ec { "an EC key, " } else { "" })
+        })?;
         let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha1::digest(certificate.contents()));
         Ok(CertificateKey { key, thumbprint })

@@ -10,6 +10,8 @@
 
 mod assertion;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use oauth2::basic::BasicClient;
@@ -25,6 +27,56 @@ use crate::secret::SecretString;
 
 /// The default `--authority-url`.
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+
+/// The largest answer of the identity platform read. A token answer (Microsoft's "OAuth 2.0
+/// client credentials flow" and "device authorization grant" documents: `access_token`,
+/// `refresh_token`, `expires_in`, ...) is a few KB; a token of many group claims stays far
+/// below this.
+const MAX_TOKEN_ANSWER_BYTES: u64 = 1024 * 1024;
+
+/// How long one exchange with the identity platform may take.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `oauth2` crate's HTTP client: reqwest with no redirects, a timeout, and the body cap of
+/// every answer the tool reads (`crate::http::read_capped`). The crate's own reqwest client
+/// reads an answer whole, so a token endpoint whose body never ends would grow memory without
+/// bound.
+#[derive(Debug)]
+struct TokenHttp {
+    client: reqwest::Client,
+}
+
+/// Why the identity platform gave no answer to read.
+#[derive(Debug, thiserror::Error)]
+enum TokenHttpError {
+    #[error("cannot reach the token endpoint: {0}")]
+    Request(String),
+    #[error("the token endpoint's answer is not readable: {0} (a token answer is a few KB): check --authority-url")]
+    Body(#[from] crate::http::BodyError),
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
+    type Error = TokenHttpError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, TokenHttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let cannot =
+                |e: &dyn std::error::Error| TokenHttpError::Request(crate::http::error_chain(e));
+            let request = reqwest::Request::try_from(request).map_err(|e| cannot(&e))?;
+            let response = self.client.execute(request).await.map_err(|e| cannot(&e))?;
+            let mut answer = oauth2::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                answer = answer.header(name, value);
+            }
+            let body = crate::http::read_capped(response, MAX_TOKEN_ANSWER_BYTES).await?;
+            answer.body(body).map_err(|e| cannot(&e))
+        })
+    }
+}
 
 /// How the application proves who it is.
 #[derive(Debug)]
@@ -47,7 +99,7 @@ pub struct SignIn {
     /// as each service checks the token's audience.
     scope: String,
     flow: Flow,
-    http: reqwest::Client,
+    http: TokenHttp,
     token: Mutex<Option<Token>>,
 }
 
@@ -80,9 +132,10 @@ impl SignIn {
             // The token endpoint's answer is final: a redirect there is not followed (the
             // `oauth2` crate's advice, against request forgery).
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
+            .timeout(TOKEN_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = TokenHttp { client: http };
         Ok(SignIn {
             authority: authority.trim_end_matches('/').to_string(),
             tenant: tenant.to_string(),
@@ -243,9 +296,10 @@ impl SignIn {
     }
 
     /// A failed exchange in words: the identity platform's error and description.
-    fn failure<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>(
+    /// (The description is shown on one line: Microsoft's goes on with `\r\nTrace ID: ...`.)
+    fn failure<T: oauth2::ErrorResponse + 'static>(
         &self,
-        error: oauth2::RequestTokenError<RE, T>,
+        error: oauth2::RequestTokenError<TokenHttpError, T>,
     ) -> String {
         let detail = match &error {
             oauth2::RequestTokenError::ServerResponse(response) => {
@@ -253,12 +307,7 @@ impl SignIn {
                 let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
                 format!("{} {}", text("error"), text("error_description"))
             }
-            oauth2::RequestTokenError::Request(e) => {
-                format!(
-                    "cannot reach the token endpoint: {}",
-                    crate::http::error_chain(e)
-                )
-            }
+            oauth2::RequestTokenError::Request(e) => e.to_string(),
             other => crate::http::error_chain(other),
         };
         format!(
@@ -266,7 +315,7 @@ impl SignIn {
              app has the permission the source needs",
             self.describe(),
             self.endpoint("token"),
-            crate::http::printable(detail.trim())
+            crate::http::readable(detail.trim())
         )
     }
 }

@@ -11,14 +11,19 @@
 //! Blobs are fetched once each (a blob listed in two windows or two pages is one blob), records
 //! de-duplicated on `Id`, and handed over sorted by (`CreationTime`, `Id`): each window's
 //! records are a sorted run on disk, merged when every window is in (a late record lands in a
-//! later window). With a state file the blobs fetched by earlier complete runs are skipped, so a
-//! collection run daily fetches only what is new.
+//! later window). A blob is known by its `contentUri`, the address its records are read from:
+//! the reference calls `contentId` unique, but a listing that gives one id to two URIs still
+//! lists two blobs, and both are fetched (with a warning). With a state file the blobs fetched
+//! by earlier complete runs are skipped, so a collection run daily fetches only what is new; the
+//! file records the tenant, users and content types it was made for, as its blobs' records of
+//! anyone else were left out, and a run that asks for another filter is refused.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -59,6 +64,20 @@ pub struct FeedOptions {
     /// A folder keeping every blob fetched, so that the mailboxes of a case (and a resumed
     /// case) read each blob from the service once.
     pub blob_cache: Option<PathBuf>,
+    /// The cache entries being fetched, shared by the mailboxes pulled at once.
+    pub fetches: BlobFetches,
+}
+
+/// A turn per blob cache entry: a mailbox fetches a blob while the others that list it wait,
+/// then read it from the cache, so a blob leaves the service once per case at any concurrency.
+#[derive(Debug, Clone, Default)]
+pub struct BlobFetches(Arc<std::sync::Mutex<FxHashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl BlobFetches {
+    fn turn(&self, entry: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(turns.entry(entry.to_path_buf()).or_default())
+    }
 }
 
 /// A blob's records, each with the users it is about.
@@ -88,6 +107,9 @@ pub enum FeedUsers {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BlobLogEntry {
     pub content_id: String,
+    /// What the blob is known by (see the module).
+    #[serde(default)]
+    pub content_uri: String,
     pub content_type: String,
     pub content_created: String,
     /// Records in the blob.
@@ -107,10 +129,124 @@ struct Listed {
     content_created: String,
 }
 
-/// The state file: every blob fetched by a complete run.
+/// The state file: the filter it was made for, and every blob fetched by a complete run with
+/// that filter (by `contentUri`, with when it was first fetched).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct FeedState {
+    /// Absent in the files of earlier versions, which are refused (see `read_state`). Boxed:
+    /// the source is one variant of `AnySource`.
+    #[serde(default)]
+    made_for: Option<Box<StateFilter>>,
     fetched: BTreeMap<String, String>,
+}
+
+/// What the records of a state file's blobs were kept for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StateFilter {
+    /// As `--tenant` gave it (compared without regard to case).
+    tenant: String,
+    /// Lower case, sorted; empty: every user.
+    users: Vec<String>,
+    /// Sorted.
+    content_types: Vec<String>,
+}
+
+impl StateFilter {
+    fn new(tenant: &str, users: &[String], content_types: &[String]) -> Self {
+        let mut users: Vec<String> = users.iter().map(|u| u.to_lowercase()).collect();
+        users.sort();
+        users.dedup();
+        let mut content_types = content_types.to_vec();
+        content_types.sort_by_key(|t| t.to_lowercase());
+        content_types.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        StateFilter {
+            tenant: tenant.to_string(),
+            users,
+            content_types,
+        }
+    }
+
+    /// How `self` (a state file's) differs from `asked` (this run's), flag by flag.
+    fn differences(&self, asked: &StateFilter) -> Vec<String> {
+        let same = |a: &[String], b: &[String]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.eq_ignore_ascii_case(b))
+        };
+        let users = |users: &[String]| {
+            if users.is_empty() {
+                "every user".to_string()
+            } else {
+                users.join(", ")
+            }
+        };
+        let mut differences = Vec::new();
+        if !self.tenant.eq_ignore_ascii_case(&asked.tenant) {
+            differences.push(format!(
+                "--tenant (the file's: {}; this run's: {})",
+                self.tenant, asked.tenant
+            ));
+        }
+        if !same(&self.users, &asked.users) {
+            differences.push(format!(
+                "--user (the file's: {}; this run's: {})",
+                users(&self.users),
+                users(&asked.users)
+            ));
+        }
+        if !same(&self.content_types, &asked.content_types) {
+            differences.push(format!(
+                "--content-types (the file's: {}; this run's: {})",
+                self.content_types.join(", "),
+                asked.content_types.join(", ")
+            ));
+        }
+        differences
+    }
+}
+
+/// The state file at `path` (none yet: an empty one), refused unless it was made for `asked`.
+/// A file of an earlier version, which does not say what it was made for, is refused too:
+/// its blobs may have been fetched for other users, whose records they held were left out, and
+/// taking it as this filter's would skip them for good. Moved aside, the next run fetches every
+/// blob of its range again: records come twice across runs, none is lost.
+fn read_state(path: &std::path::Path, asked: &StateFilter) -> Result<FeedState, PagingError> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FeedState::default()),
+        Err(e) => {
+            return Err(PagingError::Input(format!(
+                "cannot read the --state file {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let state: FeedState = serde_json::from_slice(&text).map_err(|e| {
+        PagingError::Input(format!(
+            "the --state file {} is damaged ({e}): it is not the JSON this tool writes there. \
+             Restore it from a copy, or move it aside to fetch every blob of the range again",
+            path.display()
+        ))
+    })?;
+    let Some(made_for) = &state.made_for else {
+        return Err(PagingError::Input(format!(
+            "the --state file {} does not say which tenant, users and content types it was made \
+             for (an earlier version wrote it), so its blobs cannot be skipped safely: their \
+             records of anyone outside that filter were left out. Move it aside and run again: \
+             every blob of the range is fetched again, and the new file records this run's \
+             filter",
+            path.display()
+        )));
+    };
+    let differences = made_for.differences(asked);
+    if !differences.is_empty() {
+        return Err(PagingError::Input(format!(
+            "the --state file {} was made for another filter: {}. Its blobs' records outside \
+             that filter were left out, so they cannot be skipped for this one: give this \
+             filter its own --state file, or run with the filter the file was made for",
+            path.display(),
+            differences.join("; ")
+        )));
+    }
+    Ok(state)
 }
 
 /// The user names a record is about.
@@ -122,6 +258,15 @@ struct Owner {
     mailbox_owner: Option<String>,
 }
 
+/// The `contentId`s listed.
+#[derive(Default)]
+struct ListedIds {
+    /// The `contentUri` each was first listed with.
+    uri_of_id: FxHashMap<String, String>,
+    /// Those listed with more than one `contentUri`.
+    shared: FxHashSet<String>,
+}
+
 pub struct FeedSource<'a> {
     client: &'a ApiClient,
     options: &'a FeedOptions,
@@ -131,11 +276,14 @@ pub struct FeedSource<'a> {
     runs: SortedRuns,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
+    /// The state file's blobs, and (checked, or for a new file) this run's filter.
     known: FeedState,
-    /// Blobs fetched by this run, by id (a blob listed again is not fetched again).
+    /// Blobs fetched by this run, by `contentUri` (a blob listed again is not fetched again).
     fetched: FxHashSet<String>,
     /// The records kept, checked as every source's are (an id, a time, one content an id).
     checks: RecordChecks,
+    /// The ids of the blobs listed (boxed: it is seldom more than empty).
+    ids: Box<ListedIds>,
     log: Vec<BlobLogEntry>,
     /// Blobs listed that an earlier complete run fetched (each counted once).
     skipped_known: FxHashSet<String>,
@@ -150,22 +298,13 @@ impl<'a> FeedSource<'a> {
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         spools: SpoolPlace,
     ) -> Result<Self, PagingError> {
-        let known = match &options.state {
-            Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(path).map_err(|source| PagingError::Output {
-                    what: format!("the state file {}", path.display()),
-                    source,
-                })?;
-                serde_json::from_str(&text).map_err(|e| {
-                    PagingError::Protocol(format!(
-                        "the state file {} is damaged ({e}): move it aside to fetch every blob \
-                         again",
-                        path.display()
-                    ))
-                })?
-            }
-            _ => FeedState::default(),
+        let filter = StateFilter::new(&options.tenant, &users, &options.content_types);
+        let mut known = match &options.state {
+            Some(path) => read_state(path, &filter)?,
+            None => FeedState::default(),
         };
+        // What the file is for: the same as before, or this run's for a new one.
+        known.made_for = Some(Box::new(filter));
         if let Some(cache) = &options.blob_cache {
             std::fs::create_dir_all(cache).map_err(|source| PagingError::Output {
                 what: format!("the blob cache {}", cache.display()),
@@ -182,6 +321,7 @@ impl<'a> FeedSource<'a> {
             known,
             fetched: FxHashSet::default(),
             checks: RecordChecks::default(),
+            ids: Box::default(),
             log: Vec::new(),
             skipped_known: FxHashSet::default(),
             pages: 0,
@@ -203,6 +343,7 @@ impl<'a> FeedSource<'a> {
             "blobs": self.log,
             "skipped_as_fetched_before": self.skipped_known.len(),
             "record_checks": self.checks.to_json(),
+            "content_ids_with_several_uris": self.ids.shared.len(),
             "state_file": self.options.state.as_ref().map(|p| p.display().to_string()),
         })
     }
@@ -292,11 +433,12 @@ impl<'a> FeedSource<'a> {
             let window_end = (window_start + MAX_WINDOW).min(self.end);
             for content_type in &options.content_types {
                 for blob in self.list(content_type, window_start, window_end).await? {
-                    if self.known.fetched.contains_key(&blob.content_id) {
-                        self.skipped_known.insert(blob.content_id);
+                    self.note_id(&blob);
+                    if self.known.fetched.contains_key(&blob.content_uri) {
+                        self.skipped_known.insert(blob.content_uri);
                         continue;
                     }
-                    if !self.fetched.insert(blob.content_id.clone()) {
+                    if !self.fetched.insert(blob.content_uri.clone()) {
                         continue;
                     }
                     self.fetch_blob(&blob, fetched).await?;
@@ -306,6 +448,25 @@ impl<'a> FeedSource<'a> {
             window_start = window_end;
         }
         Ok(())
+    }
+
+    /// Warns (once an id) of a `contentId` listed with a second `contentUri`: both blobs are
+    /// fetched, as the URI is what the records are read from.
+    fn note_id(&mut self, blob: &Listed) {
+        let ids = &mut *self.ids;
+        let first = ids
+            .uri_of_id
+            .entry(blob.content_id.clone())
+            .or_insert_with(|| blob.content_uri.clone());
+        if *first != blob.content_uri && ids.shared.insert(blob.content_id.clone()) {
+            tracing::warn!(
+                "the content listing gives contentId {} to two blobs ({} and {}): both are \
+                 fetched, each known by its contentUri",
+                crate::http::printable(&blob.content_id),
+                crate::http::printable(first),
+                crate::http::printable(&blob.content_uri)
+            );
+        }
     }
 
     /// Starts the subscription; one that already runs is fine (AF20024).
@@ -381,9 +542,14 @@ impl<'a> FeedSource<'a> {
         let cached = self.options.blob_cache.as_ref().map(|dir| {
             dir.join(format!(
                 "{}.json",
-                hex::encode(Sha256::digest(blob.content_id.as_bytes()))
+                hex::encode(Sha256::digest(blob.content_uri.as_bytes()))
             ))
         });
+        let turn = cached.as_ref().map(|path| self.options.fetches.turn(path));
+        let _turn = match &turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
+        };
         let records = match cached.as_ref().filter(|path| path.exists()) {
             Some(path) => {
                 let body = std::fs::read(path).map_err(|source| PagingError::Output {
@@ -429,6 +595,7 @@ impl<'a> FeedSource<'a> {
         }
         self.log.push(BlobLogEntry {
             content_id: blob.content_id.clone(),
+            content_uri: blob.content_uri.clone(),
             content_type: blob.content_type.clone(),
             content_created: blob.content_created.clone(),
             records: total,
@@ -452,7 +619,8 @@ impl<'a> FeedSource<'a> {
         &self.users
     }
 
-    /// After a complete run: the state file gains this run's blobs, so the next run skips them.
+    /// After a complete run: the state file gains this run's blobs, so the next run with the
+    /// same filter skips them.
     pub fn remember_fetched(&mut self) -> Result<(), crate::output::OutputError> {
         let Some(path) = &self.options.state else {
             return Ok(());
@@ -519,6 +687,7 @@ fn configure_feed(request: &super::SourceRequest<'_>) -> Result<super::Configure
         users: FeedUsers::Listed(request.users.to_vec()),
         state: args.state.clone(),
         blob_cache: None,
+        fetches: Default::default(),
     };
     Ok(super::Configured {
         spec: std::sync::Arc::new(spec),

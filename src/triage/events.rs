@@ -275,7 +275,10 @@ fn read_csv(path: &Path) -> Result<Vec<Event>, AppError> {
         )));
     }
     // What each column holds, worked out once.
-    let columns: Vec<CsvColumn> = headers.iter().map(CsvColumn::of).collect();
+    let columns: Vec<CsvColumn> = headers
+        .iter()
+        .map(|header| CsvColumn::of(unsanitize(header)))
+        .collect();
     let mut strings = Strings::default();
     let mut events = Vec::new();
     for row in reader.records() {

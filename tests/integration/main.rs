@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit_hostile_feed;
 mod audit_hostile_graph;
 mod audit_log;
 mod audit_sources;

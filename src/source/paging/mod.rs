@@ -76,6 +76,9 @@ pub enum PagingError {
         end: String,
         queries: u32,
     },
+    /// An input the user gave cannot be used (a damaged state file, say): what to fix.
+    #[error("{0}")]
+    Input(String),
     #[error("cannot use the spool file {path}: {source}")]
     Spool {
         path: String,
