@@ -19,3 +19,4 @@ pub mod signin;
 pub mod source;
 pub mod timespec;
 pub mod triage;
+pub mod wire;

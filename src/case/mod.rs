@@ -13,6 +13,7 @@ pub mod mailbox;
 mod manifest;
 mod open;
 mod resume;
+mod run;
 mod schedule;
 pub mod timeline;
 mod users;

@@ -8,7 +8,6 @@ use chrono::{SecondsFormat, Utc};
 use super::mailbox::remove_stale_temporaries;
 use super::MANIFEST;
 use super::{relative, CaseManifest, MailboxEntry, MailboxPaths, MailboxStatus, RunParameters};
-use crate::config::BatchConfig;
 use crate::error::AppError;
 use crate::output::{OutputError, PullCounters, RunLock};
 
@@ -22,10 +21,16 @@ pub struct OpenCase {
 /// The lock file of a case folder (hidden; `verify` ignores it).
 pub const LOCK: &str = ".lock";
 
-/// Creates the case of `config`, or opens it to resume; the range of a resumed case is the one
-/// it started with (set in `config.query`), so every resume pulls the same snapshot.
-pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
-    let case = config.case.clone();
+/// Creates the case folder `case` for `users` pulled with `parameters`, or opens it to
+/// resume (`resume`) with the same parameters. A resumed case keeps the range it started with
+/// (`OpenCase::manifest.parameters`), so every resume pulls the same snapshot.
+pub fn open_case(
+    case: &Path,
+    resume: bool,
+    parameters: &RunParameters,
+    users: &[String],
+) -> Result<OpenCase, AppError> {
+    let case = case.to_path_buf();
     let manifest_path = case.join(MANIFEST);
     // Whether the folder held anything before this run (its lock file aside).
     let occupied = std::fs::read_dir(&case)
@@ -36,16 +41,14 @@ pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
     let lock = RunLock::acquire(&case.join(LOCK), &format!("case {}", case.display()))?;
     remove_stale_temporaries(&case)?;
     let manifest = if manifest_path.exists() {
-        if !config.resume {
+        if !resume {
             return Err(AppError::Usage(format!(
                 "{} already holds a case: pass --resume to continue it, or choose another --out-dir",
                 case.display()
             )));
         }
         let manifest = CaseManifest::read(&manifest_path)?;
-        refuse_changed_parameters(&manifest.parameters, &config.parameters)?;
-        config.query.filter.start = manifest.parameters.resolved_start;
-        config.query.filter.end = manifest.parameters.resolved_end;
+        refuse_changed_parameters(&manifest.parameters, parameters)?;
         manifest
     } else {
         if occupied {
@@ -60,12 +63,8 @@ pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
             tool_version: env!("CARGO_PKG_VERSION").into(),
             started_at: now.clone(),
             updated_at: now,
-            parameters: config.parameters.clone(),
-            mailboxes: config
-                .users
-                .iter()
-                .map(|upn| pending_entry(&case, upn))
-                .collect(),
+            parameters: parameters.clone(),
+            mailboxes: users.iter().map(|upn| pending_entry(&case, upn)).collect(),
             files: Vec::new(),
         }
     };

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use super::mailbox::{CaseRun, Stopped};
+use super::run::{CaseRun, Stopped};
 use super::{relative, Checkpoint, MailboxEntry, MailboxPaths};
 use crate::output::{CsvBuilder, OutputError, OutputFormat, OutputPlan};
 

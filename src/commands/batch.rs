@@ -29,7 +29,15 @@ pub async fn run(
             eprintln!("note: {note}");
         }
     }
-    let mut case = open_case(&mut config)?;
+    let mut case = open_case(
+        &config.case,
+        config.resume,
+        &config.parameters,
+        &config.users,
+    )?;
+    // A resumed case pulls the range it started with.
+    config.query.filter.start = case.manifest.parameters.resolved_start;
+    config.query.filter.end = case.manifest.parameters.resolved_end;
     let (stop, stopped) = watch::channel(false);
     let run = Arc::new(CaseRun {
         case: config.case.clone(),

@@ -9,10 +9,8 @@ mod limiter;
 mod retry;
 mod sleeper;
 
-pub use api::{
-    error_chain, printable, read_capped, readable, Answer, ApiClient, ApiOptions, ApiRequest,
-    BodyError, ReadFailure, TOOL_USER_AGENT,
-};
+pub use crate::wire::{error_chain, printable, read_capped, readable, BodyError};
+pub use api::{Answer, ApiClient, ApiOptions, ApiRequest, ReadFailure, TOOL_USER_AGENT};
 pub use auth::Credentials;
 pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
 pub use error::{HttpError, Refusal};

@@ -65,7 +65,7 @@ impl RecordChecks {
                         "the service sent two {noun} with id {} but different content: the \
                          first is kept, the other dropped (counted in the manifest's \
                          source_log.record_checks)",
-                        crate::http::printable(record.key())
+                        crate::wire::printable(record.key())
                     );
                 }
                 self.example(record);
@@ -91,7 +91,7 @@ impl RecordChecks {
                     "the service sent one of its {noun} ({}) without a usable time: it is kept as \
                      received, sorted first, and counted in the manifest's \
                      source_log.record_checks",
-                    crate::http::printable(record.key())
+                    crate::wire::printable(record.key())
                 );
             }
             self.example(record);
@@ -100,7 +100,7 @@ impl RecordChecks {
     }
 
     fn example(&mut self, record: &Activity) {
-        let key = crate::http::printable(record.key());
+        let key = crate::wire::printable(record.key());
         if self.counts.examples.len() < EXAMPLES && !self.counts.examples.contains(&key) {
             self.counts.examples.push(key);
         }

@@ -38,7 +38,7 @@ const MAX_TOKEN_ANSWER_BYTES: u64 = 1024 * 1024;
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `oauth2` crate's HTTP client: reqwest with no redirects, a timeout, and the body cap of
-/// every answer the tool reads (`crate::http::read_capped`). The crate's own reqwest client
+/// every answer the tool reads (`crate::wire::read_capped`). The crate's own reqwest client
 /// reads an answer whole, so a token endpoint whose body never ends would grow memory without
 /// bound.
 #[derive(Debug)]
@@ -52,7 +52,7 @@ enum TokenHttpError {
     #[error("cannot reach the token endpoint: {0}")]
     Request(String),
     #[error("the token endpoint's answer is not readable: {0} (a token answer is a few KB): check --authority-url")]
-    Body(#[from] crate::http::BodyError),
+    Body(#[from] crate::wire::BodyError),
 }
 
 impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
@@ -63,7 +63,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let cannot =
-                |e: &dyn std::error::Error| TokenHttpError::Request(crate::http::error_chain(e));
+                |e: &dyn std::error::Error| TokenHttpError::Request(crate::wire::error_chain(e));
             let request = reqwest::Request::try_from(request).map_err(|e| cannot(&e))?;
             let response = self.client.execute(request).await.map_err(|e| cannot(&e))?;
             let mut answer = oauth2::http::Response::builder()
@@ -72,7 +72,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp {
             for (name, value) in response.headers() {
                 answer = answer.header(name, value);
             }
-            let body = crate::http::read_capped(response, MAX_TOKEN_ANSWER_BYTES).await?;
+            let body = crate::wire::read_capped(response, MAX_TOKEN_ANSWER_BYTES).await?;
             answer.body(body).map_err(|e| cannot(&e))
         })
     }
@@ -308,14 +308,14 @@ impl SignIn {
                 format!("{} {}", text("error"), text("error_description"))
             }
             oauth2::RequestTokenError::Request(e) => e.to_string(),
-            other => crate::http::error_chain(other),
+            other => crate::wire::error_chain(other),
         };
         format!(
             "{} at {}: {}; check --tenant, --client-id, the secret or certificate, and that the \
              app has the permission the source needs",
             self.describe(),
             self.endpoint("token"),
-            crate::http::readable(detail.trim())
+            crate::wire::readable(detail.trim())
         )
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::record::Activity;
-use crate::source::paging::PagingError;
+use crate::source::error::PagingError;
 
 /// What a source hands over, always in time order.
 pub enum Handover<'a> {

@@ -13,6 +13,7 @@ mod activities;
 pub mod args;
 mod audit_query;
 mod descriptor;
+pub mod error;
 mod feed;
 pub mod handover;
 pub mod paging;
@@ -41,7 +42,7 @@ use crate::http::{
     ActivitiesClient, ApiClient, ClientOptions, HttpError, MailboxLimiter, RequestStats, Sleeper,
 };
 use crate::record::PageReading;
-use paging::PagingError;
+pub use error::PagingError;
 
 /// A source as configured for a pull or a case: what `--source NAME` and its flags resolved to.
 pub trait SourceSpec: std::fmt::Debug + Send + Sync {

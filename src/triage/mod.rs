@@ -12,8 +12,10 @@ pub mod events;
 pub mod exports;
 mod findings;
 pub mod geo;
+mod inputs;
 pub mod query_xml;
 pub mod report;
 
 pub use analyze::{analyze_mailbox, Finding, MailboxReport, Settings, Severity, Table};
-pub use events::{load_inputs, plan_inputs, Event, MailboxEvents, MailboxInput};
+pub use events::{Event, MailboxEvents};
+pub use inputs::{load_inputs, plan_inputs, MailboxInput};

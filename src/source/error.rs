@@ -1,0 +1,74 @@
+//! Why a source's walk stopped before the end: every source returns it.
+
+use crate::http::HttpError;
+
+/// Why paging stopped before the end.
+#[derive(Debug, thiserror::Error)]
+pub enum PagingError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("the server broke the paging contract: {0}")]
+    Protocol(String),
+    #[error("interrupted")]
+    Interrupted,
+    /// A link to a page already fetched in the same walk: following it would loop.
+    #[error(
+        "the server broke the paging contract: its {what} {link:?} leads to a page already \
+         fetched in this walk; the walk was stopped rather than loop for ever. Run again; if it \
+         persists, the service (or a proxy before it) is at fault"
+    )]
+    LinkLoop { what: &'static str, link: String },
+    /// Pages that keep linking on while adding nothing new.
+    #[error(
+        "the server broke the paging contract: {pages} pages in a row added nothing new yet \
+         linked on through {what} (the last to {link:?}); the walk was stopped rather than loop \
+         for ever. Run again; if it persists, the service (or a proxy before it) is at fault"
+    )]
+    IdlePages {
+        what: &'static str,
+        pages: u32,
+        link: String,
+    },
+    /// An audit log query returned fewer records than it counted, every time it was asked.
+    #[error(
+        "audit log query {query_id} for {start}..{end} returned {retrieved} of the {expected} \
+         records the service counted (approximateReturnedRecordCount), and {queries} queries of \
+         that range together returned no more: the records missing were not retrieved, so the \
+         pull is incomplete (the records returned are kept). Run again later"
+    )]
+    Shortfall {
+        query_id: String,
+        start: String,
+        end: String,
+        expected: u64,
+        retrieved: u64,
+        queries: u32,
+    },
+    /// Every query of a range ended `failed` or `cancelled`.
+    #[error(
+        "audit log query {query_id} for {start}..{end} ended {status}; none of the {queries} \
+         queries made for that range succeeded, so its records were not retrieved. The service \
+         may be busy: run again later, or narrow the range (--start, --end)"
+    )]
+    QueryFailed {
+        query_id: String,
+        status: String,
+        start: String,
+        end: String,
+        queries: u32,
+    },
+    /// An input the user gave cannot be used (a damaged state file, say): what to fix.
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot use the spool file {path}: {source}")]
+    Spool {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Records could not be written where they go (the outputs of a pull).
+    #[error("cannot write {what}: {source}")]
+    Output {
+        what: String,
+        source: std::io::Error,
+    },
+}
