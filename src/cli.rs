@@ -183,6 +183,9 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub custody: crate::custody::SignArgs,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +193,9 @@ pub struct VerifyArgs {
     /// A case folder written by batch, or a pull's manifest (OUTPUT.manifest.json)
     #[arg(value_name = "CASE|MANIFEST")]
     pub case: PathBuf,
+
+    #[command(flatten)]
+    pub custody: crate::custody::VerifyCustodyArgs,
 }
 
 const PULL_EXAMPLES: &str = "Examples (the blog's three pulls):
@@ -239,6 +245,9 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub custody: crate::custody::SignArgs,
 }
 
 /// Which API to read, and how to sign in to the audit log APIs.

@@ -39,6 +39,8 @@ pub struct CaseRun {
     pub quiet: bool,
     /// Between plain progress lines (stderr not a terminal).
     pub progress_interval: std::time::Duration,
+    /// The first and last `Date` the servers sent to any mailbox's client (provenance).
+    pub server_dates: std::sync::Mutex<crate::http::ServerDates>,
 }
 
 /// Why a mailbox stopped early.
@@ -157,6 +159,9 @@ pub async fn pull(
         records,
         ..PullCounters::after_run(&before.counters, client.stats(), source.pages())
     };
+    if let Ok(mut dates) = run.server_dates.lock() {
+        dates.merge(client.stats().dates());
+    }
     run.throttle_waits.fetch_add(
         entry.counters.throttle_waits - before.counters.throttle_waits,
         Ordering::Relaxed,

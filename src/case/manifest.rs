@@ -97,6 +97,10 @@ pub struct CaseManifest {
     pub mailboxes: Vec<MailboxEntry>,
     /// Case-level files (summary, timeline).
     pub files: Vec<CaseFile>,
+    /// What produced the evidence, one entry per run of the case (the first, then each
+    /// resume): see `custody::Provenance`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<serde_json::Value>,
 }
 
 impl CaseManifest {

@@ -67,8 +67,12 @@ pub fn open_case(config: &mut BatchConfig) -> Result<OpenCase, AppError> {
                 .map(|upn| pending_entry(&case, upn))
                 .collect(),
             files: Vec::new(),
+            provenance: Vec::new(),
         }
     };
+    // The manifest changes from here on: a signature of its earlier bytes would only mislead
+    // (the case is signed again when this run finishes it).
+    crate::custody::remove_signature(&manifest_path)?;
     manifest.write(&manifest_path)?;
     Ok(OpenCase {
         manifest,

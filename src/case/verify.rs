@@ -48,8 +48,9 @@ fn check_file(result: &mut Verification, path: &Path, name: &str, sha256: &str, 
 pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
     let manifest_path = case.join(MANIFEST);
     if !manifest_path.exists() {
-        return Err(AppError::Usage(format!(
-            "{} has no {MANIFEST}: give a case folder written by batch, or a pull's .manifest.json",
+        // Nothing in the folder can be vouched for: as a deleted manifest, it is missing.
+        return Err(AppError::VerifyFailed(format!(
+            "{} has no {MANIFEST}: its manifest is missing (deleted?), so nothing in it can be              verified; if this is not a case folder, give one written by batch, or a pull's              .manifest.json",
             case.display()
         )));
     }
@@ -86,7 +87,12 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
         .collect();
     for path in walk(case)? {
         let name = relative(case, &path);
-        if name == MANIFEST || name == LOCK || listed.contains(&name) {
+        // The manifest's signature vouches for the manifest, not listed in it.
+        if name == MANIFEST
+            || name == LOCK
+            || name == format!("{MANIFEST}.sig")
+            || listed.contains(&name)
+        {
             continue;
         }
         if set_aside.contains(&name) {

@@ -39,6 +39,8 @@ pub struct BatchConfig {
     pub show_bars: bool,
     /// Between plain progress lines.
     pub progress_interval: std::time::Duration,
+    /// The signing key and the command line, for the case manifest's chain of custody.
+    pub custody: crate::custody::Custody,
 }
 
 impl BatchConfig {
@@ -123,6 +125,7 @@ impl BatchConfig {
             quiet,
             show_bars: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             progress_interval: std::time::Duration::from_secs(args.connection.progress_interval),
+            custody: crate::custody::Custody::from_args(&args.custody)?,
         })
     }
 }

@@ -137,6 +137,7 @@ impl DemoConfig {
             dry_run: false,
             notes: Vec::new(),
             progress: ProgressMode::for_stderr(self.quiet, Duration::from_secs(10)),
+            custody: crate::custody::Custody::default(),
         })
     }
 }

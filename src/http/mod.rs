@@ -11,7 +11,9 @@ mod sleeper;
 
 pub use api::{error_chain, printable, Answer, ApiClient, ApiOptions, ApiRequest, TOOL_USER_AGENT};
 pub use auth::Credentials;
-pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
+pub use client::{
+    ActivitiesClient, ClientOptions, RequestStats, ServerDate, ServerDates, DEFAULT_MAX_PAGE_BYTES,
+};
 pub use error::{HttpError, Refusal};
 pub use limiter::{MailboxLimiter, RateBudget};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};
