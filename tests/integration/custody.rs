@@ -592,3 +592,103 @@ async fn bad_keys_and_allowed_signers_files_fail_at_the_door_with_exit_2() {
     assert_eq!(code, 2, "{report}");
     assert!(report.contains("line 1"), "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_audit_pull_records_its_tenant_app_and_endpoints_and_no_secret() {
+    use o365_activities::mock::{start_with_audit_log, AuditSettings, MOCK_TENANT_ID};
+    let corpus = o365_activities::mock::generate(&o365_activities::mock::CorpusSpec {
+        users: 2,
+        per_user: 60,
+        days: 10,
+        end: now(),
+        seed: 29,
+        scenario: o365_activities::mock::Scenario::None,
+    });
+    let user = corpus.mailboxes[0].0.clone();
+    let (records, _) = o365_activities::mock::audit_log::audit_records(&corpus);
+    let server = start_with_audit_log(
+        o365_activities::mock::corpus_by_mailbox(corpus),
+        records,
+        ServerSettings {
+            audit: AuditSettings::default(),
+            ..ServerSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (key_path, key) = make_key(dir.path(), "key", false);
+    let allowed = allowed_signers(dir.path(), &[&key]);
+    let output = dir.path().join("ual.jsonl");
+    let args = words(&[
+        "pull",
+        "--source",
+        "audit",
+        "--user",
+        &user,
+        "--output",
+        &output.display().to_string(),
+        "--graph-url",
+        &server.url,
+        "--authority-url",
+        &server.url,
+        "--tenant",
+        MOCK_TENANT_ID,
+        "--client-id",
+        "mock-client-id",
+        "--poll-interval",
+        "0.1",
+        "--start",
+        "2018-05-01T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--sign",
+        &key_path.display().to_string(),
+    ]);
+    let (code, stderr) = tokio::task::spawn_blocking(move || {
+        let out = Command::cargo_bin("o365-activities")
+            .unwrap()
+            .args(&args)
+            .env_remove("OAUTH_TOKEN")
+            .env("O365_CLIENT_SECRET", "mock-client-secret")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    let manifest_path = dir.path().join("ual.jsonl.manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).unwrap();
+    assert!(!text.contains("mock-client-secret") && !text.contains("mock-access-"));
+    let manifest: Value = serde_json::from_str(&text).unwrap();
+    let provenance = &manifest["provenance"];
+    assert_eq!(provenance["source"], "audit");
+    assert_eq!(provenance["tenant"], MOCK_TENANT_ID);
+    assert_eq!(provenance["application_id"], "mock-client-id");
+    let roles: Vec<&str> = provenance["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["api", "sign-in"]);
+    assert!(provenance["endpoints"][1]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/oauth2/v2.0/token"));
+    // The audit queries' own ids and counts, inside what is signed.
+    assert!(
+        manifest["source_log"]["queries"][0]["query_id"].is_string(),
+        "{text}"
+    );
+    let (code, report) = verify(
+        &manifest_path,
+        &["--allowed-signers", &allowed.display().to_string()],
+    )
+    .await;
+    assert_eq!(code, 0, "{report}");
+}
