@@ -56,6 +56,11 @@ impl BatchConfig {
             ))
         })?;
         let mut query = QueryConfig::from_args(&args.query, &args.connection, now)?;
+        if args.custody.fail_manifest_write {
+            return Err(AppError::Usage(
+                "--fail-manifest-write is a test hook of pull; batch has --crash-at".into(),
+            ));
+        }
         if matches!(args.source.source, SourceName::Feed) && args.source.state.is_some() {
             return Err(AppError::Usage(
                 "--state is for pull --source feed: a case keeps the blobs it fetched in its own \
