@@ -54,10 +54,22 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
             .map(|allowed| check_signature(path, allowed, claimed_signer(path).as_deref()))
     };
     let mut signature = check(&manifest_path);
-    let result = if args.case.is_dir() {
-        verify_case(&args.case)?
+    let verified = if args.case.is_dir() {
+        verify_case(&args.case)
     } else {
-        verify_pull(&args.case)?
+        verify_pull(&args.case)
+    };
+    let result = match (verified, &signature) {
+        (Ok(result), _) => result,
+        // A manifest its signature does not vouch for is reported as such, readable or not.
+        (Err(error), Some(SignatureCheck::Bad(reason))) => {
+            print_signature(&SignatureCheck::Bad(reason.clone()), quiet);
+            return Err(AppError::BadSignature(format!(
+                "{}: the signature does not vouch for the manifest: {reason} (and {error})",
+                args.case.display()
+            )));
+        }
+        (Err(error), _) => return Err(error),
     };
     print_result(&result, signature.as_ref(), quiet);
 

@@ -271,7 +271,14 @@ async fn each_kind_of_tampering_is_caught_with_its_own_exit_code() {
 
     // Fresh signed pulls, one per kind of tampering.
     let signed = |name: &str| dir.path().join(format!("{name}.jsonl"));
-    for name in ["intact", "file", "rehashed", "signature", "deleted"] {
+    for name in [
+        "intact",
+        "file",
+        "rehashed",
+        "signature",
+        "deleted",
+        "garbled",
+    ] {
         let (code, stderr) = pull(&server.url, &user, &signed(name), &["--sign", &key_arg]).await;
         assert_eq!(code, 0, "{stderr}");
     }
@@ -330,6 +337,13 @@ async fn each_kind_of_tampering_is_caught_with_its_own_exit_code() {
         report.contains("is missing, though the manifest says"),
         "{report}"
     );
+
+    // A manifest replaced by text that is not one: unreadable (5), and not what was signed (7).
+    std::fs::write(manifest_of("garbled"), "not a manifest\n").unwrap();
+    let (code, report) = verify(&manifest_of("garbled"), &[]).await;
+    assert_eq!(code, 5, "garbled manifest: {report}");
+    let (code, report) = verify(&manifest_of("garbled"), &check).await;
+    assert_eq!(code, 7, "garbled manifest: {report}");
 
     // A valid signature by a key the allowed signers do not name: refused, naming the key.
     let other_arg = other_path.display().to_string();
