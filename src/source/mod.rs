@@ -254,7 +254,7 @@ impl<'a> AnySource<'a> {
     /// audit log queries with their counts, or the blobs.
     pub fn log(&self) -> Option<serde_json::Value> {
         match self {
-            AnySource::Activities(_) => None,
+            AnySource::Activities(source) => Some(source.log()),
             AnySource::AuditQuery(source) => Some(serde_json::json!({ "queries": source.log() })),
             AnySource::Feed(source) => Some(source.log()),
         }

@@ -239,6 +239,23 @@ async fn a_signed_pull_carries_its_provenance_and_verifies_with_the_tool_and_ssh
         let date = clock["server_dates"][end]["server"].as_str().unwrap();
         chrono::DateTime::parse_from_rfc3339(date).unwrap_or_else(|e| panic!("{date}: {e}"));
     }
+    // Per time window, its range and what the service returned for it, inside what is signed.
+    let windows = manifest["source_log"]["windows"].as_array().unwrap();
+    assert!(!windows.is_empty());
+    let sum = |field: &str| {
+        windows
+            .iter()
+            .map(|w| w[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("records"), manifest["records"].as_u64().unwrap());
+    assert_eq!(sum("pages"), manifest["pages"].as_u64().unwrap());
+    assert!(windows.iter().all(|w| w["finished"] == true));
+    // The range's exclusive end (`--end` takes in its whole second).
+    assert_eq!(windows.last().unwrap()["end"], "2018-06-01T00:00:01.000Z");
+    for pair in windows.windows(2) {
+        assert_eq!(pair[0]["end"], pair[1]["start"], "{windows:?}");
+    }
     // No secret anywhere in what is signed, nor in the passphrase's place.
     let text = std::fs::read_to_string(&manifest_path).unwrap();
     assert!(!text.contains(&jwt()) && !text.contains(PASSPHRASE));
@@ -355,8 +372,20 @@ async fn each_kind_of_tampering_is_caught_with_its_own_exit_code() {
     assert!(report.contains(&fingerprint(&other)), "{report}");
 
     // Never signed: intact but unsigned (6) with --allowed-signers, as today (0) without.
-    let (code, stderr) = pull(&server.url, &user, &signed("unsigned"), &[]).await;
+    let (code, stderr) = pull(
+        &server.url,
+        &user,
+        &signed("unsigned"),
+        &["--mailbox-concurrency", "1"],
+    )
+    .await;
     assert_eq!(code, 0, "{stderr}");
+    // A sequential walk is one window, with the pull's counts.
+    let manifest = read_json(&manifest_of("unsigned"));
+    let windows = manifest["source_log"]["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 1, "{windows:?}");
+    assert_eq!(windows[0]["records"], manifest["records"]);
+    assert_eq!(windows[0]["pages"], manifest["pages"]);
     let (code, report) = verify(&manifest_of("unsigned"), &check).await;
     assert_eq!(code, 6, "unsigned: {report}");
     assert!(report.contains("UNSIGNED"), "{report}");

@@ -16,8 +16,8 @@ pub use keyset::KeysetPager;
 pub use skip::SkipPager;
 pub use window_spool::{SpoolReader, SpoolWriter, SpooledRecord};
 pub use windows::{
-    fetch_windows, newest_activity_query, EmitWindow, Handover, PartialHandover, WindowPlan,
-    WindowReport,
+    fetch_windows, newest_activity_query, EmitWindow, Handover, PartialHandover, WindowLogEntry,
+    WindowPlan, WindowReport,
 };
 
 /// Why paging stopped before the end.
