@@ -162,6 +162,7 @@ pub async fn pull(
     if let Ok(mut dates) = run.server_dates.lock() {
         dates.merge(client.stats().dates());
     }
+    entry.source_log.extend(source.log());
     run.throttle_waits.fetch_add(
         entry.counters.throttle_waits - before.counters.throttle_waits,
         Ordering::Relaxed,

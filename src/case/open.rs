@@ -90,6 +90,7 @@ fn pending_entry(case: &Path, upn: &str) -> MailboxEntry {
         counters: PullCounters::default(),
         files: Vec::new(),
         set_aside: Vec::new(),
+        source_log: Vec::new(),
     }
 }
 

@@ -495,6 +495,15 @@ async fn a_case_is_signed_when_it_completes_and_signed_again_when_resumed() {
         assert!(ssh_keygen_accepts(&program, &allowed, &manifest));
     }
     let first = std::fs::read(&sig).unwrap();
+    // Each mailbox's time windows with their counts, inside what is signed.
+    let entry = read_json(&manifest)["mailboxes"][0].clone();
+    assert_eq!(entry["mailbox"], user.as_str());
+    let windows = entry["source_log"][0]["windows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let records: u64 = windows.iter().map(|w| w["records"].as_u64().unwrap()).sum();
+    assert_eq!(records, entry["records"].as_u64().unwrap(), "{entry}");
 
     // Resumed with the same key: the manifest changed, and is signed again.
     let (_, stderr) = batch(
