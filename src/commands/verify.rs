@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::case::verify::{verify_case, verify_pull, Verification};
+use crate::case::verify::{verify_case, verify_case_manifest, verify_pull_manifest, Verification};
 use crate::case::MANIFEST;
 use crate::cli::VerifyArgs;
 use crate::custody::{
@@ -46,18 +46,34 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
     };
     let signer = args.custody.sign.as_deref().map(Signer::load).transpose()?;
 
-    // The signature first: a manifest it does not vouch for vouches for nothing.
-    let check = |path: &Path| {
-        allowed
-            .as_ref()
-            .filter(|_| path.exists())
-            .map(|allowed| check_signature(path, allowed, claimed_signer(path).as_deref()))
+    // The manifest is read once: its signature and the files are checked against the same
+    // bytes. A case folder without one is missing its manifest (exit 5).
+    let text = match std::fs::read(&manifest_path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.case.is_dir() => None,
+        Err(e) => {
+            return Err(AppError::VerifyFailed(format!(
+                "the manifest cannot be read: cannot read {}: {e}",
+                manifest_path.display()
+            )))
+        }
     };
-    let mut signature = check(&manifest_path);
-    let verified = if args.case.is_dir() {
-        verify_case(&args.case)
-    } else {
-        verify_pull(&args.case)
+    // The signature first: a manifest it does not vouch for vouches for nothing.
+    let check = |text: &[u8]| {
+        allowed.as_ref().map(|allowed| {
+            check_signature(
+                &manifest_path,
+                text,
+                allowed,
+                claimed_signer(text).as_deref(),
+            )
+        })
+    };
+    let mut signature = text.as_deref().and_then(check);
+    let verified = match &text {
+        None => verify_case(&args.case),
+        Some(text) if args.case.is_dir() => verify_case_manifest(&args.case, text),
+        Some(text) => verify_pull_manifest(&args.case, text),
     };
     let result = match (verified, &signature) {
         (Ok(result), _) => result,
@@ -73,8 +89,8 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
     };
     print_result(&result, signature.as_ref(), quiet);
 
-    if let Some(signer) = &signer {
-        if let Some(written) = sign_on_receipt(&manifest_path, signer, &result, &signature)? {
+    if let (Some(signer), Some(text)) = (&signer, &text) {
+        if let Some(written) = sign_on_receipt(&manifest_path, text, signer, &result, &signature)? {
             if !quiet {
                 println!(
                     "SIGNED NOW  {} by {}",
@@ -82,7 +98,7 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
                     signer.fingerprint()
                 );
             }
-            signature = check(&manifest_path);
+            signature = check(text);
             if let Some(check) = &signature {
                 print_signature(check, quiet);
             }
@@ -123,6 +139,7 @@ pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
 /// signature already there is never replaced: it is the collector's.
 fn sign_on_receipt(
     manifest: &Path,
+    text: &[u8],
     signer: &Signer,
     result: &Verification,
     signature: &Option<SignatureCheck>,
@@ -139,9 +156,8 @@ fn sign_on_receipt(
         eprintln!("note: not signed: the check above did not find the files intact");
         return Ok(None);
     }
-    let bytes = std::fs::read(manifest)
-        .map_err(|e| crate::output::OutputError::io("cannot read", manifest, e))?;
-    let armored = signer.sign(&bytes)?;
+    // The very bytes that were checked.
+    let armored = signer.sign(text)?;
     crate::output::write_atomically(&sig_path, armored.as_bytes())?;
     Ok(Some(sig_path))
 }

@@ -23,10 +23,12 @@ pub enum SignatureCheck {
     Bad(String),
 }
 
-/// Checks the signature of the manifest at `manifest`; `claimed` is the signing key's
-/// fingerprint as the manifest's provenance records it, if it does.
+/// Checks the signature of the manifest at `manifest`, whose text is `message` (read once by
+/// the caller, which then checks the files against these very bytes); `claimed` is the signing
+/// key's fingerprint as the manifest's provenance records it, if it does.
 pub fn check_signature(
     manifest: &Path,
+    message: &[u8],
     allowed: &AllowedSigners,
     claimed: Option<&str>,
 ) -> SignatureCheck {
@@ -44,10 +46,6 @@ pub fn check_signature(
         }
         Err(e) => return SignatureCheck::Bad(format!("cannot read {shown}: {e}")),
     };
-    let message = match std::fs::read(manifest) {
-        Ok(bytes) => bytes,
-        Err(e) => return SignatureCheck::Bad(format!("cannot read {}: {e}", manifest.display())),
-    };
     let signature = match SshSig::from_pem(armored.trim()) {
         Ok(signature) => signature,
         Err(e) => {
@@ -62,7 +60,7 @@ pub fn check_signature(
     }
     let key = PublicKey::from(signature.public_key().clone());
     let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-    if let Err(e) = key.verify(NAMESPACE, &message, &signature) {
+    if let Err(e) = key.verify(NAMESPACE, message, &signature) {
         return SignatureCheck::Bad(format!(
             "{shown} does not match the manifest ({e}): the manifest was changed after it was \
              signed by {fingerprint}, or the signature was"

@@ -96,11 +96,10 @@ pub fn remove_signature(manifest: &Path) -> Result<(), AppError> {
     }
 }
 
-/// The signer fingerprint a manifest's provenance records, if it records one (in the last
-/// provenance entry, for a case's list).
-pub fn claimed_signer(manifest: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(manifest).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+/// The signer fingerprint the manifest text `manifest` records in its provenance, if it
+/// records one (in the last provenance entry, for a case's list).
+pub fn claimed_signer(manifest: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(manifest).ok()?;
     let provenance = match value.get("provenance")? {
         serde_json::Value::Array(runs) => runs.last()?.clone(),
         one => one.clone(),
