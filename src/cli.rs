@@ -187,6 +187,9 @@ pub struct BatchArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub custody: crate::custody::SignArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +197,9 @@ pub struct VerifyArgs {
     /// A case folder written by batch, or a pull's manifest (OUTPUT.manifest.json)
     #[arg(value_name = "CASE|MANIFEST")]
     pub case: PathBuf,
+
+    #[command(flatten)]
+    pub custody: crate::custody::VerifyCustodyArgs,
 }
 
 const PULL_EXAMPLES: &str = "Examples (the blog's three pulls):
@@ -243,6 +249,9 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub custody: crate::custody::SignArgs,
 }
 
 /// The time range to retrieve (every source's).

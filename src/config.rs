@@ -39,6 +39,7 @@ impl PullConfig {
         } else {
             Destination::Files(OutputPlan::new(&args.output, args.format, args.force)?)
         };
+        let custody = custody_for_pull(args, &destination)?;
         Ok(PullConfig {
             client,
             query,
@@ -51,8 +52,24 @@ impl PullConfig {
                 quiet,
                 Duration::from_secs(args.connection.progress_interval),
             ),
+            custody,
         })
     }
+}
+
+/// The chain of custody of a pull: a signature needs a manifest to sign.
+fn custody_for_pull(
+    args: &PullArgs,
+    destination: &Destination,
+) -> Result<crate::custody::Custody, AppError> {
+    if args.custody.sign.is_some() && matches!(destination, Destination::Stdout(_)) && !args.dry_run
+    {
+        return Err(AppError::Usage(
+            "--sign signs the manifest, and a pull to standard output writes none: give              --output a file"
+                .into(),
+        ));
+    }
+    crate::custody::Custody::from_args(&args.custody)
 }
 
 impl QueryConfig {

@@ -14,6 +14,11 @@ pub mod exit_code {
     pub const INCOMPLETE: i32 = 4;
     /// `verify`: a file is missing, altered or unexpected.
     pub const VERIFY_FAILED: i32 = 5;
+    /// `verify --allowed-signers`: the files are intact, but the manifest is not signed.
+    pub const UNSIGNED: i32 = 6;
+    /// `verify --allowed-signers`: the signature is missing (the manifest says it was signed),
+    /// invalid, or not by an allowed signer.
+    pub const BAD_SIGNATURE: i32 = 7;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -48,6 +53,14 @@ pub enum AppError {
     #[error("{0}")]
     VerifyFailed(String),
 
+    /// `verify --allowed-signers`: intact, but not signed.
+    #[error("{0}")]
+    Unsigned(String),
+
+    /// `verify --allowed-signers`: the signature does not vouch for the manifest.
+    #[error("{0}")]
+    BadSignature(String),
+
     /// Another run holds the files this one would write.
     #[error(transparent)]
     InUse(#[from] crate::output::LockError),
@@ -78,6 +91,8 @@ impl AppError {
             AppError::Paging(PagingError::Shortfall { .. } | PagingError::QueryFailed { .. }) => {
                 exit_code::INCOMPLETE
             }
+            AppError::Unsigned(_) => exit_code::UNSIGNED,
+            AppError::BadSignature(_) => exit_code::BAD_SIGNATURE,
             AppError::Output(_) | AppError::Paging(_) | AppError::Other(_) => exit_code::OTHER,
         }
     }

@@ -5,6 +5,7 @@ pub mod case;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod custody;
 pub mod error;
 pub mod http;
 pub mod json_key;

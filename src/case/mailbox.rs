@@ -101,6 +101,10 @@ pub async fn pull(
         records,
         ..PullCounters::after_run(&before.counters, client.stats(), source.pages())
     };
+    if let Ok(mut dates) = run.server_dates.lock() {
+        dates.merge(client.stats().dates());
+    }
+    entry.source_log.extend(source.log());
     run.throttle_waits.fetch_add(
         entry.counters.throttle_waits - before.counters.throttle_waits,
         Ordering::Relaxed,

@@ -88,6 +88,11 @@ pub struct MailboxEntry {
     /// the case) while the mailbox was pulled again from its beginning.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set_aside: Vec<String>,
+    /// How the source fetched this mailbox's records, one entry per run that pulled it: the
+    /// audit log queries with their ids and counts, the blobs, or the time windows (as a
+    /// pull's manifest records them in its `source_log`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_log: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +105,10 @@ pub struct CaseManifest {
     pub mailboxes: Vec<MailboxEntry>,
     /// Case-level files (summary, timeline).
     pub files: Vec<CaseFile>,
+    /// What produced the evidence, one entry per run of the case (the first, then each
+    /// resume): see `custody::Provenance`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provenance: Vec<serde_json::Value>,
 }
 
 impl CaseManifest {

@@ -66,8 +66,12 @@ pub fn open_case(
             parameters: parameters.clone(),
             mailboxes: users.iter().map(|upn| pending_entry(&case, upn)).collect(),
             files: Vec::new(),
+            provenance: Vec::new(),
         }
     };
+    // The manifest changes from here on: a signature of its earlier bytes would only mislead
+    // (the case is signed again when this run finishes it).
+    crate::custody::remove_signature(&manifest_path)?;
     manifest.write(&manifest_path)?;
     Ok(OpenCase {
         manifest,
@@ -85,6 +89,7 @@ fn pending_entry(case: &Path, upn: &str) -> MailboxEntry {
         counters: PullCounters::default(),
         files: Vec::new(),
         set_aside: Vec::new(),
+        source_log: Vec::new(),
     }
 }
 
@@ -103,11 +108,10 @@ fn refuse_changed_parameters(started: &RunParameters, now: &RunParameters) -> Re
             changed.push(name.to_string());
         }
     };
-    let filters = match now.source.as_str() {
-        "feed" => "--content-types",
-        _ => "--operations, --record-types",
-    };
-    check(filters, started.source_filters == now.source_filters);
+    check(
+        "source filters (--operations, --record-types or --content-types)",
+        started.source_filters == now.source_filters,
+    );
     // A case of an earlier version does not record its tenant: nothing to compare.
     check(
         "--tenant",

@@ -29,6 +29,8 @@ pub struct CaseRun {
     pub quiet: bool,
     /// Between plain progress lines (stderr not a terminal).
     pub progress_interval: std::time::Duration,
+    /// The first and last `Date` the servers sent to any mailbox's client (provenance).
+    pub server_dates: std::sync::Mutex<crate::http::ServerDates>,
 }
 
 /// Why a mailbox stopped early.

@@ -48,13 +48,30 @@ fn check_file(result: &mut Verification, path: &Path, name: &str, sha256: &str, 
 pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
     let manifest_path = case.join(MANIFEST);
     if !manifest_path.exists() {
-        return Err(AppError::Usage(format!(
-            "{} has no {MANIFEST}: give a case folder written by batch, or a pull's .manifest.json",
+        // Nothing in the folder can be vouched for: as a deleted manifest, it is missing.
+        return Err(AppError::VerifyFailed(format!(
+            "{} has no {MANIFEST}: its manifest is missing (deleted?), so nothing in it can be              verified; if this is not a case folder, give one written by batch, or a pull's              .manifest.json",
             case.display()
         )));
     }
-    let manifest = CaseManifest::read(&manifest_path)
-        .map_err(|e| AppError::VerifyFailed(format!("the manifest cannot be read: {e}")))?;
+    let text = std::fs::read(&manifest_path).map_err(|e| {
+        AppError::VerifyFailed(format!(
+            "the manifest cannot be read: cannot read {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    verify_case_manifest(case, &text)
+}
+
+/// Verifies the case in `case` against the manifest text `manifest` (read once by the caller,
+/// so the bytes whose signature was checked are the bytes the files are checked against).
+pub fn verify_case_manifest(case: &Path, manifest: &[u8]) -> Result<Verification, AppError> {
+    let manifest: CaseManifest = serde_json::from_slice(manifest).map_err(|e| {
+        AppError::VerifyFailed(format!(
+            "the manifest cannot be read: cannot parse {}: {e}",
+            case.join(MANIFEST).display()
+        ))
+    })?;
     let mut result = Verification::default();
     let mut listed = HashSet::new();
     for file in manifest.all_files() {
@@ -86,7 +103,12 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
         .collect();
     for path in walk(case)? {
         let name = relative(case, &path);
-        if name == MANIFEST || name == LOCK || listed.contains(&name) {
+        // The manifest's signature vouches for the manifest, not listed in it.
+        if name == MANIFEST
+            || name == LOCK
+            || name == format!("{MANIFEST}.sig")
+            || listed.contains(&name)
+        {
             continue;
         }
         if set_aside.contains(&name) {
@@ -106,8 +128,26 @@ pub fn verify_case(case: &Path) -> Result<Verification, AppError> {
 
 /// Verifies one pull from its manifest (`<output>.manifest.json` or a partial one).
 pub fn verify_pull(manifest_path: &Path) -> Result<Verification, AppError> {
-    let manifest = Manifest::read(manifest_path)
-        .map_err(|e| AppError::VerifyFailed(format!("the manifest cannot be read: {e}")))?;
+    let text = std::fs::read(manifest_path).map_err(|e| {
+        AppError::VerifyFailed(format!(
+            "the manifest cannot be read: cannot read {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    verify_pull_manifest(manifest_path, &text)
+}
+
+/// Verifies one pull against the manifest text `manifest`, read from `manifest_path`.
+pub fn verify_pull_manifest(
+    manifest_path: &Path,
+    manifest: &[u8],
+) -> Result<Verification, AppError> {
+    let manifest: Manifest = serde_json::from_slice(manifest).map_err(|e| {
+        AppError::VerifyFailed(format!(
+            "the manifest cannot be read: cannot parse {}: {e}",
+            manifest_path.display()
+        ))
+    })?;
     let folder = manifest_path.parent().unwrap_or(Path::new("."));
     let mut result = Verification::default();
     for file in &manifest.files {

@@ -11,11 +11,13 @@ use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use chrono::{SecondsFormat, Utc};
 use tokio::sync::watch;
 
 use crate::case::mailbox::CaseRun;
 use crate::case::{finish_case, open_case, report, run_mailboxes, CrashPoints};
 use crate::config::BatchConfig;
+use crate::custody::Provenance;
 use crate::error::AppError;
 use crate::http::Sleeper;
 
@@ -29,6 +31,7 @@ pub async fn run(
             eprintln!("note: {note}");
         }
     }
+    let started = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut case = open_case(
         &config.case,
         config.resume,
@@ -53,6 +56,7 @@ pub async fn run(
         throttle_waits: AtomicU64::new(0),
         quiet: config.quiet,
         progress_interval: config.progress_interval,
+        server_dates: Default::default(),
     });
     let concurrency = config.concurrency;
     run_mailboxes(
@@ -64,6 +68,27 @@ pub async fn run(
         interrupt,
     )
     .await?;
+    // This run's provenance, inside the manifest that is signed.
+    let provenance = Provenance::of_run(
+        &config.custody.command_line,
+        run.query.source.descriptor().name,
+        &run.client,
+        run.server_dates
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default(),
+        started,
+        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        config.custody.signer_fingerprint(),
+    );
+    case.manifest
+        .provenance
+        .extend(serde_json::to_value(provenance).ok());
     finish_case(&run, &mut case.manifest, &case.manifest_path)?;
+    if let Some(signature) = config.custody.sign_manifest(&case.manifest_path)? {
+        if !config.quiet {
+            eprintln!("signed: {}", signature.display());
+        }
+    }
     report(&case.manifest, &config.case)
 }

@@ -38,6 +38,8 @@ pub struct BatchConfig {
     pub show_bars: bool,
     /// Between plain progress lines.
     pub progress_interval: std::time::Duration,
+    /// The signing key and the command line, for the case manifest's chain of custody.
+    pub custody: crate::custody::Custody,
 }
 
 impl BatchConfig {
@@ -52,6 +54,11 @@ impl BatchConfig {
                 errors.join("\n  ")
             ))
         })?;
+        if args.custody.fail_manifest_write {
+            return Err(AppError::Usage(
+                "--fail-manifest-write is a test hook of pull; batch has --crash-at".into(),
+            ));
+        }
         // Each mailbox's client sets its own user; the first stands for the list here.
         let placeholder = users.users.first().cloned().unwrap_or_else(|| "me".into());
         let (kind, client) = super::source::source_and_client(
@@ -119,6 +126,7 @@ impl BatchConfig {
             quiet,
             show_bars: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             progress_interval: std::time::Duration::from_secs(args.connection.progress_interval),
+            custody: crate::custody::Custody::from_args(&args.custody)?,
         })
     }
 }

@@ -137,6 +137,10 @@ impl DemoConfig {
             dry_run: false,
             notes: Vec::new(),
             progress: ProgressMode::for_stderr(self.quiet, Duration::from_secs(10)),
+            custody: crate::custody::Custody {
+                command_line: crate::custody::redact_command_line(std::env::args()),
+                ..Default::default()
+            },
         })
     }
 }

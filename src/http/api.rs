@@ -349,6 +349,7 @@ impl ApiClient {
             )));
         }
         let headers = response.headers().clone();
+        self.stats.note_date(&headers);
         if status.is_success() {
             let body = read_body(response, self.options.max_body_bytes)
                 .await

@@ -56,6 +56,16 @@ impl Credentials {
         }
     }
 
+    /// What the token in use says about who signed in (read without verifying it), if it is a
+    /// JWT that says so.
+    pub fn claims(&self) -> Option<crate::signin::TokenClaims> {
+        match self {
+            Credentials::Bearer(token) => crate::signin::unverified_claims(token.expose()),
+            Credentials::Basic { .. } => None,
+            Credentials::SignIn(sign_in) => sign_in.held_claims(),
+        }
+    }
+
     /// The header value as logs and `--dry-run` show it.
     pub fn redacted(&self) -> String {
         match self {

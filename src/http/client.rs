@@ -45,9 +45,85 @@ pub struct RequestStats {
     pub retries: AtomicU64,
     pub throttle_waits: AtomicU64,
     pub throttle_wait_millis: AtomicU64,
+    /// The first and the last `Date` header the servers sent, for the manifest's provenance.
+    #[serde(skip)]
+    pub server_dates: std::sync::Mutex<ServerDates>,
+}
+
+/// A server's `Date` header (RFC 9110 section 6.6.1) as sent, with the local clock's time
+/// when it arrived: the two side by side show the skew between the clocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerDate {
+    pub server: String,
+    pub local: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ServerDates {
+    pub first: Option<ServerDate>,
+    pub last: Option<ServerDate>,
+}
+
+impl ServerDates {
+    /// Adds the dates another client saw: the earlier first, the later last (by the local
+    /// clock, in one format, so they compare as text).
+    pub fn merge(&mut self, other: ServerDates) {
+        if let Some(first) = other.first {
+            if self
+                .first
+                .as_ref()
+                .is_none_or(|mine| first.local < mine.local)
+            {
+                self.first = Some(first);
+            }
+        }
+        if let Some(last) = other.last {
+            if self
+                .last
+                .as_ref()
+                .is_none_or(|mine| last.local > mine.local)
+            {
+                self.last = Some(last);
+            }
+        }
+    }
 }
 
 impl RequestStats {
+    /// Notes an answer's `Date` header (as RFC 3339, when it parses as an HTTP date).
+    pub fn note_date(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(value) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let server = match httpdate::parse_http_date(value) {
+            Ok(time) => chrono::DateTime::<chrono::Utc>::from(time)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            // Kept as sent (made printable), so a malformed date is visible too.
+            Err(_) => value.chars().filter(|c| !c.is_control()).take(64).collect(),
+        };
+        let seen = ServerDate {
+            server,
+            local: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        if let Ok(mut dates) = self.server_dates.lock() {
+            if dates.first.is_none() {
+                dates.first = Some(seen.clone());
+            }
+            dates.last = Some(seen);
+        }
+    }
+
+    /// The dates noted so far.
+    pub fn dates(&self) -> ServerDates {
+        self.server_dates
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }

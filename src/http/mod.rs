@@ -12,7 +12,9 @@ mod sleeper;
 pub use crate::wire::{error_chain, printable, read_capped, readable, BodyError};
 pub use api::{Answer, ApiClient, ApiOptions, ApiRequest, ReadFailure, TOOL_USER_AGENT};
 pub use auth::Credentials;
-pub use client::{ActivitiesClient, ClientOptions, RequestStats, DEFAULT_MAX_PAGE_BYTES};
+pub use client::{
+    ActivitiesClient, ClientOptions, RequestStats, ServerDate, ServerDates, DEFAULT_MAX_PAGE_BYTES,
+};
 pub use error::{HttpError, Refusal};
 pub use limiter::{MailboxLimiter, RateBudget};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};

@@ -83,6 +83,10 @@ pub struct Manifest {
     /// their ids and counts per range, or the Management Activity API's blobs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub source_log: Option<serde_json::Value>,
+    /// What produced the evidence (tool, build, command line, services, identity, clocks):
+    /// see `custody::Provenance`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provenance: Option<serde_json::Value>,
 }
 
 fn activities_source() -> String {
@@ -92,10 +96,15 @@ fn activities_source() -> String {
 impl Manifest {
     /// Writes the manifest atomically at `path`.
     pub fn write(&self, path: &Path) -> Result<(), OutputError> {
+        write_atomically(path, &self.to_bytes(path)?)
+    }
+
+    /// The manifest's text as `write` writes it (for `path`, named in an error).
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, OutputError> {
         let mut text = serde_json::to_vec_pretty(self)
             .map_err(|e| OutputError::io("cannot serialize", path, e.into()))?;
         text.push(b'\n');
-        write_atomically(path, &text)
+        Ok(text)
     }
 
     pub fn read(path: &Path) -> Result<Self, OutputError> {

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{finish_to_files, EvidenceSinks, SyncToDisk};
+use crate::custody::{signature_path, Custody, Provenance};
 use crate::error::AppError;
 use crate::http::ClientOptions;
 use crate::http::{RequestStats, Sleeper};
 use crate::output::{
-    commit, create_private, remove_leftovers, CsvBuilder, CsvOptions, JsonlWriter, Manifest,
-    ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullCounters, PullStatus,
-    RunLock,
+    commit, create_private, hash_file, remove_leftovers, CsvBuilder, CsvOptions, JsonlWriter,
+    Manifest, ManifestFile, ManifestQuery, OutputError, OutputFormat, OutputPlan, PullCounters,
+    PullStatus, RunLock,
 };
 use crate::progress::{ProgressMode, PullProgress};
 use crate::source::QueryConfig;
@@ -39,6 +40,8 @@ pub struct PullConfig {
     /// What to tell the analyst before the pull (a time taken as UTC, say).
     pub notes: Vec<String>,
     pub progress: ProgressMode,
+    /// The signing key and the command line, for the manifests' chain of custody.
+    pub custody: Custody,
 }
 
 /// What a finished pull wrote.
@@ -241,11 +244,21 @@ impl ManifestContext<'_> {
             records,
             ..PullCounters::after_run(&PullCounters::default(), self.stats, pages)
         };
+        let finished = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let provenance = Provenance::of_run(
+            &self.config.custody.command_line,
+            query.source.descriptor().name,
+            client,
+            self.stats.dates(),
+            self.started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished.clone(),
+            self.config.custody.signer_fingerprint(),
+        );
         Manifest {
             tool: "o365-activities".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             started_at: self.started.to_rfc3339_opts(SecondsFormat::Millis, true),
-            finished_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+            finished_at: finished,
             status,
             reason,
             query: ManifestQuery {
@@ -267,6 +280,7 @@ impl ManifestContext<'_> {
             counters,
             files,
             source_log: source.log(),
+            provenance: serde_json::to_value(provenance).ok(),
         }
     }
 }
@@ -343,6 +357,10 @@ async fn to_files(
             source,
         );
         manifest.write(&plan.partial_manifest())?;
+        context
+            .config
+            .custody
+            .sign_manifest(&plan.partial_manifest())?;
         return Err(AppError::Partial {
             error: Box::new(error),
             kept: format!(
@@ -358,7 +376,19 @@ async fn to_files(
         sanitize: context.config.sanitize,
         bom: context.config.csv_bom,
     };
-    let finished = finish_to_files(sinks, &temp_evidence, &temp_csv, options)?;
+    let leftovers = [temp_csv.clone()];
+    let unfinished = Unfinished {
+        plan,
+        context,
+        records,
+        pages,
+        temp_evidence: &temp_evidence,
+        leftovers: &leftovers,
+    };
+    let finished = match finish_to_files(sinks, &temp_evidence, &temp_csv, options) {
+        Ok(finished) => finished,
+        Err(error) => return Err(unfinished.roll_back(source, error.into())),
+    };
     let (evidence_sha, evidence_bytes) = finished.evidence;
     let mut files = vec![manifest_file(
         &plan.evidence,
@@ -371,29 +401,38 @@ async fn to_files(
         files.push(manifest_file(&plan.primary, "csv", sha, bytes));
         temporaries.push((temp_csv, plan.primary.clone()));
     }
+    // The manifest (and its signature) are written before any file takes its final name: a
+    // full disk here leaves the pull's partial result, never evidence without its manifest.
+    let manifest = context.manifest(
+        PullStatus::Complete,
+        None,
+        records,
+        pages,
+        files.clone(),
+        source,
+    );
+    let staged = match stage_manifest(&manifest, &plan.manifest, &context.config.custody) {
+        Ok(staged) => staged,
+        Err(error) => return Err(unfinished.roll_back(source, error)),
+    };
     // An old manifest must never describe the new files, even for a moment.
-    if plan.manifest.exists() {
-        std::fs::remove_file(&plan.manifest)
-            .map_err(|e| OutputError::io("cannot replace", &plan.manifest, e))?;
+    for old in [plan.manifest.clone(), signature_path(&plan.manifest)] {
+        if old.exists() {
+            std::fs::remove_file(&old).map_err(|e| OutputError::io("cannot replace", &old, e))?;
+        }
     }
-    for (temporary, final_path) in &temporaries {
+    for (temporary, final_path) in temporaries.iter().chain(&staged) {
         commit(temporary, final_path)?;
     }
-    context
-        .manifest(
-            PullStatus::Complete,
-            None,
-            records,
-            pages,
-            files.clone(),
-            source,
-        )
-        .write(&plan.manifest)?;
     source.completed()?;
     // An earlier run's partial result of this output is superseded: no `incomplete` manifest
     // may sit beside a complete one.
     let mut superseded = Vec::new();
-    for stale in [OutputPlan::partial(&plan.evidence), plan.partial_manifest()] {
+    for stale in [
+        OutputPlan::partial(&plan.evidence),
+        plan.partial_manifest(),
+        signature_path(&plan.partial_manifest()),
+    ] {
         if stale.exists() {
             std::fs::remove_file(&stale)
                 .map_err(|e| OutputError::io("cannot remove the superseded", &stale, e))?;
@@ -408,6 +447,122 @@ async fn to_files(
         superseded,
         noun: context.config.query.source.descriptor().noun,
     })
+}
+
+/// Writes the complete manifest, and its signature if the run signs, under temporary names:
+/// the pairs (temporary, final) to commit once the evidence is in place.
+fn stage_manifest(
+    manifest: &Manifest,
+    path: &Path,
+    custody: &Custody,
+) -> Result<Vec<(PathBuf, PathBuf)>, AppError> {
+    let bytes = manifest.to_bytes(path)?;
+    let temporary = OutputPlan::temporary(path);
+    if custody.fail_manifest_write {
+        return Err(OutputError::io(
+            "cannot write",
+            &temporary,
+            std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (--fail-manifest-write)",
+            ),
+        )
+        .into());
+    }
+    write_new(&temporary, &bytes)?;
+    let mut staged = vec![(temporary, path.to_path_buf())];
+    if let Some(signer) = &custody.signer {
+        let sig_path = signature_path(path);
+        let sig_temporary = OutputPlan::temporary(&sig_path);
+        let signed = signer
+            .sign(&bytes)
+            .and_then(|armored| Ok(write_new(&sig_temporary, armored.as_bytes())?));
+        if let Err(error) = signed {
+            let _ = std::fs::remove_file(&staged[0].0);
+            return Err(error);
+        }
+        staged.push((sig_temporary, sig_path));
+    }
+    Ok(staged)
+}
+
+/// Writes `bytes` to a new private file at `path`; nothing is left there if that fails.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let written = create_private(path).and_then(|mut file| {
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()
+    });
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        OutputError::io("cannot write", path, e)
+    })
+}
+
+/// A complete pull whose files are written but not yet in place.
+struct Unfinished<'a> {
+    plan: &'a OutputPlan,
+    context: &'a ManifestContext<'a>,
+    records: u64,
+    pages: u64,
+    temp_evidence: &'a Path,
+    /// Its other temporary files (the CSV), removed if it cannot be finished.
+    leftovers: &'a [PathBuf],
+}
+
+impl Unfinished<'_> {
+    /// The pull could not be finished (its CSV or manifest could not be written: a full disk):
+    /// its evidence is kept as a partial result with its own manifest, as for a pull stopped
+    /// early, its other temporary files are removed, and no file takes a final name, so the
+    /// same pull can simply be run again.
+    fn roll_back(&self, source: &dyn Source, error: AppError) -> AppError {
+        for leftover in self.leftovers {
+            let _ = std::fs::remove_file(leftover);
+        }
+        let kept = OutputPlan::partial(&self.plan.evidence);
+        let manifest_path = self.plan.partial_manifest();
+        let keep = || -> Result<(), AppError> {
+            let digest = hash_file(self.temp_evidence)?;
+            std::fs::rename(self.temp_evidence, &kept)
+                .map_err(|e| OutputError::io("cannot keep the partial result as", &kept, e))?;
+            let files = vec![manifest_file(
+                &kept,
+                "evidence (partial)",
+                digest.sha256,
+                digest.bytes,
+            )];
+            self.context
+                .manifest(
+                    PullStatus::Incomplete,
+                    Some(format!("the complete result could not be written: {error}")),
+                    self.records,
+                    self.pages,
+                    files,
+                    source,
+                )
+                .write(&manifest_path)?;
+            self.context.config.custody.sign_manifest(&manifest_path)?;
+            Ok(())
+        };
+        match keep() {
+            Ok(()) => AppError::Partial {
+                error: Box::new(error),
+                kept: format!(
+                    "{} ({} records; manifest {})",
+                    kept.display(),
+                    self.records,
+                    manifest_path.display()
+                ),
+            },
+            Err(second) => {
+                // Not even the partial result could be kept whole: no file of this run is
+                // left under a name a later run would take for a result.
+                let _ = std::fs::remove_file(self.temp_evidence);
+                AppError::Other(format!(
+                    "{error}; the partial result could not be kept either ({second}): run the                      pull again once there is room"
+                ))
+            }
+        }
+    }
 }
 
 fn manifest_file(path: &Path, role: &str, sha256: String, bytes: u64) -> ManifestFile {
@@ -447,6 +602,10 @@ impl PullSummary {
             );
         }
         eprintln!("  manifest: {}", manifest.display());
+        let signature = signature_path(manifest);
+        if signature.exists() {
+            eprintln!("  signature: {}", signature.display());
+        }
         for stale in &summary.superseded {
             eprintln!(
                 "  removed {}: an earlier run's partial result, superseded by this complete one",

@@ -160,6 +160,27 @@ impl SignIn {
         )
     }
 
+    /// The tenant signed in to, as given (`--tenant`).
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The application (client) id signed in as.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The token endpoint (no secret is part of it).
+    pub fn token_endpoint(&self) -> String {
+        self.endpoint("token")
+    }
+
+    /// The claims of the token held now, if one is held and not in use this instant.
+    pub fn held_claims(&self) -> Option<TokenClaims> {
+        let held = self.token.try_lock().ok()?;
+        unverified_claims(held.as_ref()?.access.expose())
+    }
+
     fn endpoint(&self, name: &str) -> String {
         format!("{}/{}/oauth2/v2.0/{name}", self.authority, self.tenant)
     }
@@ -337,5 +358,62 @@ mod tests {
         assert!(token(3600).due(now + Duration::from_secs(3301)));
         assert!(!token(4).due(now + Duration::from_secs(2)));
         assert!(token(4).due(now + Duration::from_secs(3)));
+    }
+}
+
+/// Who a token says it was issued to: Microsoft identity platform access tokens carry `oid`
+/// (the signed-in user's or the application's object id), `tid` (the tenant) and `appid`
+/// (v1.0 tokens) or `azp` (v2.0 tokens), per Microsoft's "Access token claims reference".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub application_id: Option<String>,
+}
+
+/// The claims of a JWT access token, read from its payload WITHOUT checking its signature
+/// (the service checks it; this only records what the token says, for provenance). `None`
+/// for a token that is not a JWT (an opaque token, or a test's) or says none of these.
+pub fn unverified_claims(token: &str) -> Option<TokenClaims> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let text = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let found = TokenClaims {
+        object_id: text("oid"),
+        tenant_id: text("tid"),
+        application_id: text("appid").or_else(|| text("azp")),
+    };
+    (found != TokenClaims::default()).then_some(found)
+}
+
+#[cfg(test)]
+mod claims_tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn reads_oid_tid_and_app_without_verifying() {
+        let encode = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let token = format!(
+            "{}.{}.not-a-signature",
+            encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            encode(r#"{"oid":"11111111-2222","tid":"tenant-guid","azp":"app-guid"}"#)
+        );
+        let claims = unverified_claims(&token).unwrap();
+        assert_eq!(claims.object_id.as_deref(), Some("11111111-2222"));
+        assert_eq!(claims.tenant_id.as_deref(), Some("tenant-guid"));
+        assert_eq!(claims.application_id.as_deref(), Some("app-guid"));
+        assert_eq!(unverified_claims("opaque-token"), None);
+        assert_eq!(unverified_claims("a.!!!.c"), None);
     }
 }

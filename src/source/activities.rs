@@ -9,7 +9,7 @@ use crate::odata::{ActivityFilter, PageQuery};
 use crate::record::PageReading;
 use crate::source::paging::{
     fetch_windows, newest_activity_query, EmitWindow, Handover, KeysetPager, Pager, PagerProgress,
-    PagingError, PartialHandover, SkipPager, WindowPlan,
+    PagingError, PartialHandover, SkipPager, WindowLogEntry, WindowPlan,
 };
 
 /// How to walk a mailbox's pages (`--paging`). Persisted in case manifests by these names:
@@ -97,6 +97,8 @@ pub struct ActivitiesSource<'a> {
     walk: Walk<'a>,
     spools: SpoolPlace,
     pages: u64,
+    /// The time windows walked, with their counts (one for a sequential walk).
+    log: Vec<WindowLogEntry>,
 }
 
 enum Walk<'a> {
@@ -145,6 +147,7 @@ impl<'a> ActivitiesSource<'a> {
             walk,
             spools,
             pages: 0,
+            log: Vec::new(),
         })
     }
 
@@ -152,6 +155,12 @@ impl<'a> ActivitiesSource<'a> {
     /// again (skip paging: offsets shift).
     pub fn resumable(paging: PagingMode) -> bool {
         paging == PagingMode::Keyset
+    }
+
+    /// Each time window's range, pages and records, for the manifest (the Activities API
+    /// returns no server id to record beside them).
+    pub fn log(&self) -> serde_json::Value {
+        serde_json::json!({ "windows": self.log })
     }
 
     /// Pages read so far.
@@ -215,7 +224,16 @@ impl<'a> ActivitiesSource<'a> {
                 if let AnyPager::Keyset(keyset) = pager.as_mut() {
                     keyset.read_pages_for(reading);
                 }
-                deliver_sequential(pager, interrupt, emit).await
+                let mut records = 0;
+                let delivered = deliver_sequential(pager, interrupt, emit, &mut records).await;
+                self.log = vec![WindowLogEntry::new(
+                    self.filter.start,
+                    Some(self.filter.end),
+                    pager.progress().pages,
+                    records,
+                    delivered.is_ok(),
+                )];
+                delivered
             }
             Walk::Windows => {
                 let plan = WindowPlan {
@@ -230,6 +248,7 @@ impl<'a> ActivitiesSource<'a> {
                 };
                 let report = fetch_windows(self.client, &plan, interrupt, emit).await;
                 self.pages += report.pages;
+                self.log = report.log;
                 match report.error {
                     Some(error) => Err(error),
                     None => Ok(()),
@@ -243,6 +262,7 @@ async fn deliver_sequential(
     pager: &mut AnyPager<'_>,
     interrupt: impl std::future::Future<Output = ()>,
     emit: &mut EmitWindow<'_>,
+    received: &mut u64,
 ) -> Result<(), PagingError> {
     let mut interrupt = std::pin::pin!(interrupt);
     loop {
@@ -254,6 +274,7 @@ async fn deliver_sequential(
         let Some(records) = batch else {
             return emit(Handover::Finished(None));
         };
+        *received += records.len() as u64;
         if !records.is_empty() {
             emit(Handover::Records(records))?;
         }
@@ -361,6 +382,10 @@ impl super::Source for ActivitiesSource<'_> {
 
     fn filter_description(&self) -> String {
         self.query.filter.expression(None)
+    }
+
+    fn log(&self) -> Option<serde_json::Value> {
+        Some(ActivitiesSource::log(self))
     }
 
     fn walk_description(&self) -> String {

@@ -8,6 +8,7 @@ mod audit_log;
 mod audit_sources;
 mod batch;
 mod binary;
+mod custody;
 mod filter_escaping;
 mod golden;
 mod hostile;

@@ -16,7 +16,7 @@ pub use keyset::KeysetPager;
 pub use link_walk::{LinkWalk, MAX_IDLE_PAGES};
 pub use skip::SkipPager;
 pub use window_spool::{SpoolReader, SpoolWriter, SpooledRecord};
-pub use windows::{fetch_windows, newest_activity_query, WindowPlan, WindowReport};
+pub use windows::{fetch_windows, newest_activity_query, WindowLogEntry, WindowPlan, WindowReport};
 // The handover is every source's; the paging code speaks it too.
 pub use crate::source::handover::{EmitWindow, Handover, PartialHandover};
 

@@ -33,6 +33,39 @@ pub struct WindowReport {
     pub pages: u64,
     pub windows: usize,
     pub error: Option<PagingError>,
+    /// Each window's range and counts, in time order (for the manifest).
+    pub log: Vec<WindowLogEntry>,
+}
+
+/// One time window as the manifest records it: its range (`None`: the query's own bound),
+/// the pages and records the service returned for it, and whether it was walked to its end.
+/// The Activities API's answers carry no server id of their own to record beside them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WindowLogEntry {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub pages: u64,
+    pub records: u64,
+    pub finished: bool,
+}
+
+impl WindowLogEntry {
+    pub fn new(
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+        pages: u64,
+        records: u64,
+        finished: bool,
+    ) -> Self {
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        WindowLogEntry {
+            start: start.map(time),
+            end: end.map(time),
+            pages,
+            records,
+            finished,
+        }
+    }
 }
 
 /// One time window: where it starts, and the spool holding its records until it is the head.
@@ -44,6 +77,9 @@ struct Window {
     head: bool,
     done: bool,
     handed_over: bool,
+    /// Records and pages the service returned for this window (pages once it is finished).
+    records: u64,
+    pages: u64,
 }
 
 /// A window's spool file.
@@ -130,6 +166,19 @@ fn emit_ready(
         emit(Handover::Finished(following))?;
     }
     Ok(())
+}
+
+/// The windows in time order, each ending where the next starts (the last at `end`).
+fn window_log(windows: &[Window], end: DateTime<Utc>) -> Vec<WindowLogEntry> {
+    let mut order: Vec<&Window> = windows.iter().collect();
+    order.sort_by_key(|w| w.start);
+    (0..order.len())
+        .map(|i| {
+            let w = order[i];
+            let until = order.get(i + 1).and_then(|next| next.start).or(Some(end));
+            WindowLogEntry::new(w.start, until, w.pages, w.records, w.done)
+        })
+        .collect()
 }
 
 /// Removes the spools of windows that were never handed over.
@@ -245,6 +294,7 @@ pub async fn fetch_windows(
         fetched = run_windows(client, plan, &mut windows, &mut report, emit) => fetched,
     };
     report.windows = windows.len();
+    report.log = window_log(&windows, plan.filter.end);
     let ready = if fetched.is_ok() || plan.partial == PartialHandover::Everything {
         Ready::Everything
     } else {
@@ -274,6 +324,8 @@ async fn run_windows<'a>(
             head: windows.is_empty(),
             done: false,
             handed_over: false,
+            records: 0,
+            pages: 0,
         });
         windows.len() - 1
     };
@@ -298,6 +350,7 @@ async fn run_windows<'a>(
     } {
         let records = result?.unwrap_or_default();
         let window = &mut windows[index];
+        window.records += records.len() as u64;
         if window.head {
             if !records.is_empty() {
                 emit(Handover::Records(records))?;
@@ -307,6 +360,7 @@ async fn run_windows<'a>(
         }
         if pager.is_finished() {
             report.pages += pager.progress().pages;
+            windows[index].pages = pager.progress().pages;
             windows[index].finish()?;
             emit_ready(windows, Ready::WhileFetching, emit)?;
             continue;
@@ -357,6 +411,8 @@ mod tests {
             head: false,
             done,
             handed_over: false,
+            records: 0,
+            pages: 0,
         }
     }
 
