@@ -356,7 +356,7 @@ mod tests {
             None,
             &out,
             dir.path(),
-            RecordShape::Activities,
+            RecordShape::ACTIVITIES,
             sanitized(),
         )
         .unwrap();
@@ -402,7 +402,7 @@ mod tests {
                 columns,
                 &out,
                 dir.path(),
-                RecordShape::Activities,
+                RecordShape::ACTIVITIES,
                 sanitized(),
             )
             .unwrap();

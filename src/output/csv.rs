@@ -351,12 +351,12 @@ pub struct CsvBuilder {
 impl CsvBuilder {
     /// Spools cells in memory, then to `spool_path` (removed when the builder is dropped).
     pub fn create(spool_path: PathBuf) -> io::Result<Self> {
-        Self::create_for(spool_path, None, RecordShape::Activities)
+        Self::create_for(spool_path, None, RecordShape::ACTIVITIES)
     }
 
     /// As `create`, with a first column (filled by `add_with_leading`).
     pub fn create_with_leading(spool_path: PathBuf, leading: Option<&str>) -> io::Result<Self> {
-        Self::create_for(spool_path, leading, RecordShape::Activities)
+        Self::create_for(spool_path, leading, RecordShape::ACTIVITIES)
     }
 
     /// As `create`, for records of `shape`, with a first column if `leading` names one.

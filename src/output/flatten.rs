@@ -38,15 +38,20 @@ pub const CUSTOM_PREFIX: &str = "CustomProperties.";
 pub const AUDIT_DATA: &str = "auditData";
 pub const AUDIT_DATA_PREFIX: &str = "auditData.";
 
-/// Which records a CSV holds, for the columns that lead its header.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum RecordShape {
-    /// Activities records: the blog's six standard columns first, always present.
-    #[default]
-    Activities,
-    /// Unified Audit Log records (Management Activity API records, or Graph auditLogRecords):
-    /// time, operation, user, address and id first, when present.
-    AuditLog,
+/// Which records a CSV holds, for the columns that lead its header: a source declares its own
+/// (`SourceDescriptor::record_shape`), so a new source needs nothing here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordShape {
+    /// Columns every CSV of this shape has, whether or not a record fills them.
+    pub fixed: &'static [&'static str],
+    /// Columns that lead the header, in this order, when present.
+    pub leading: &'static [&'static str],
+}
+
+impl Default for RecordShape {
+    fn default() -> Self {
+        RecordShape::ACTIVITIES
+    }
 }
 
 /// The columns that lead an audit log CSV, when its records have them: the Management API's
@@ -67,19 +72,26 @@ const AUDIT_LEADING: [&str; 12] = [
 ];
 
 impl RecordShape {
+    /// Activities records: the blog's six standard columns first, always present.
+    pub const ACTIVITIES: RecordShape = RecordShape {
+        fixed: &STANDARD_COLUMNS,
+        leading: &STANDARD_COLUMNS,
+    };
+
+    /// Unified Audit Log records (Management Activity API records, or Graph auditLogRecords):
+    /// time, operation, user, address and id first, when present.
+    pub const AUDIT_LOG: RecordShape = RecordShape {
+        fixed: &[],
+        leading: &AUDIT_LEADING,
+    };
+
     /// The columns every CSV of this shape has, whether or not a record fills them.
     pub fn fixed_columns(self) -> &'static [&'static str] {
-        match self {
-            RecordShape::Activities => &STANDARD_COLUMNS,
-            RecordShape::AuditLog => &[],
-        }
+        self.fixed
     }
 
     fn leading_columns(self) -> &'static [&'static str] {
-        match self {
-            RecordShape::Activities => &STANDARD_COLUMNS,
-            RecordShape::AuditLog => &AUDIT_LEADING,
-        }
+        self.leading
     }
 
     /// Where a column goes in the header: the leading column (if any), this shape's leading
@@ -558,7 +570,7 @@ mod tests {
 
     #[test]
     fn audit_log_columns_lead_with_time_operation_and_user() {
-        let shape = RecordShape::AuditLog;
+        let shape = RecordShape::AUDIT_LOG;
         let mut names = vec![
             "zeta",
             "auditData.Id",
@@ -582,7 +594,7 @@ mod tests {
             ]
         );
         assert!(shape.fixed_columns().is_empty());
-        assert_eq!(RecordShape::Activities.fixed_columns(), STANDARD_COLUMNS);
+        assert_eq!(RecordShape::ACTIVITIES.fixed_columns(), STANDARD_COLUMNS);
     }
 
     #[test]

@@ -183,7 +183,7 @@ mod tests {
             Vec::new(),
             "Mailbox",
             names,
-            RecordShape::Activities,
+            RecordShape::ACTIVITIES,
             CsvOptions {
                 sanitize: true,
                 ..Default::default()
@@ -225,7 +225,7 @@ mod tests {
             Vec::new(),
             "Mailbox",
             names,
-            RecordShape::Activities,
+            RecordShape::ACTIVITIES,
             CsvOptions {
                 sanitize: true,
                 ..Default::default()

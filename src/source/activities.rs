@@ -291,7 +291,7 @@ pub static ACTIVITIES: super::SourceDescriptor = super::SourceDescriptor {
     name: "activities",
     summary: "the Outlook Activities API (withdrawn in 2018; the mock tenant serves it)",
     noun: "activities",
-    record_shape: crate::output::RecordShape::Activities,
+    record_shape: crate::output::RecordShape::ACTIVITIES,
     resume: super::Resume::FromDurablePointWhenKeyset,
     reads: &[super::FlagGroup::Activities],
     client: super::ClientKind::Activities,

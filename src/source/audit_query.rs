@@ -554,7 +554,7 @@ pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
     name: "audit",
     summary: "Microsoft Graph audit log queries (the Unified Audit Log, about 180 days)",
     noun: "audit log records",
-    record_shape: crate::output::RecordShape::AuditLog,
+    record_shape: crate::output::RecordShape::AUDIT_LOG,
     // Each finished query range is a durable point.
     resume: super::Resume::FromDurablePoint,
     reads: &[super::FlagGroup::AuditQuery, super::FlagGroup::SignIn],

@@ -645,7 +645,7 @@ pub static FEED: super::SourceDescriptor = super::SourceDescriptor {
     name: "feed",
     summary: "the Office 365 Management Activity API (the last 7 days)",
     noun: "audit log records",
-    record_shape: crate::output::RecordShape::AuditLog,
+    record_shape: crate::output::RecordShape::AUDIT_LOG,
     // Blobs are selected by when they became available, not by the records' time: a time
     // bound says nothing of what is still to come.
     resume: super::Resume::StartsAgain,
