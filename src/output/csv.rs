@@ -6,13 +6,15 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use rustc_hash::FxHashMap;
 
+use super::cell_frame::{frame_cells, put_varint};
+pub use super::csv_row::unsanitized;
+use super::csv_row::RowEncoder;
 use super::flatten::{
     custom_column, flatten_from, flatten_record, top_level_column, CellSink, RecordShape,
     AUDIT_DATA_PREFIX, CUSTOM,
@@ -193,45 +195,6 @@ impl FrameSink<'_> {
         put_varint(self.frame, text.len() as u32);
         self.frame.extend_from_slice(text.as_bytes());
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u32) {
-    while value >= 0x80 {
-        out.push(value as u8 | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// Reads the varint at `*at`, moving past it; `None` if the frame ends inside it.
-fn take_varint(frame: &[u8], at: &mut usize) -> Option<u32> {
-    let mut value = 0u32;
-    for shift in (0..35).step_by(7) {
-        let byte = *frame.get(*at)?;
-        *at += 1;
-        value |= u32::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// The cells of one frame as (column id, text range), in the order they were written.
-fn frame_cells(frame: &[u8]) -> impl Iterator<Item = io::Result<(usize, Range<usize>)>> + '_ {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at == frame.len() {
-            return None;
-        }
-        let cell = take_varint(frame, &mut at).and_then(|id| {
-            let len = take_varint(frame, &mut at)? as usize;
-            let text = at..at.checked_add(len).filter(|end| *end <= frame.len())?;
-            at = text.end;
-            Some((id as usize, text))
-        });
-        Some(cell.ok_or_else(|| invalid("a CSV frame is corrupt".into())))
-    })
 }
 
 impl CellSink for FrameSink<'_> {
@@ -517,97 +480,6 @@ impl CsvBuilder {
     }
 }
 
-/// The first characters that make a spreadsheet run a cell as a formula.
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
-
-/// A cell or header cell as it was before `sanitize` neutralised it (the leading apostrophe
-/// before a formula's first character taken off).
-pub fn unsanitized(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
-        _ => cell,
-    }
-}
-
-/// Encodes rows as RFC 4180 CSV with CRLF line ends, byte for byte as the `csv` crate's writer
-/// does (a field is quoted only when it holds a comma, a quote, CR or LF; quotes are doubled),
-/// without its per-field bookkeeping: most cells of a row are empty, and each costs one comma.
-#[derive(Default)]
-pub(super) struct RowEncoder {
-    pub(super) buffer: Vec<u8>,
-}
-
-impl RowEncoder {
-    /// Appends a frame's cells as one row; `position` maps column ids to header positions and
-    /// `cells` (one a column) is scratch space.
-    pub(super) fn frame_row(
-        &mut self,
-        frame: &[u8],
-        position: &[usize],
-        cells: &mut [(usize, usize)],
-        sanitize: bool,
-    ) -> io::Result<()> {
-        cells.iter_mut().for_each(|c| *c = (0, 0));
-        for cell in frame_cells(frame) {
-            let (id, text) = cell?;
-            let slot = position
-                .get(id)
-                .and_then(|&at| cells.get_mut(at))
-                .ok_or_else(|| invalid("a CSV frame names an unknown column".into()))?;
-            *slot = (text.start, text.end);
-        }
-        self.row(
-            cells.iter().map(|&(start, end)| &frame[start..end]),
-            sanitize,
-        );
-        Ok(())
-    }
-
-    /// Appends one row; with `sanitize`, cells a spreadsheet would run as a formula get a
-    /// leading apostrophe (OWASP's advice: spreadsheets then treat the cell as text). Header
-    /// cells too: a key such as `@odata.type` starts with `@`, which a spreadsheet reads as a
-    /// formula as well, so it is written `'@odata.type` (shown as `@odata.type`).
-    pub(super) fn row<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>, sanitize: bool) {
-        for (index, text) in fields.enumerate() {
-            if index > 0 {
-                self.buffer.push(b',');
-            }
-            let formula = sanitize
-                && text
-                    .first()
-                    .is_some_and(|b| FORMULA_STARTS.contains(&char::from(*b)));
-            self.field(text, if formula { Some(b'\'') } else { None });
-        }
-        self.buffer.extend_from_slice(b"\r\n");
-    }
-
-    fn field(&mut self, text: &[u8], prefix: Option<u8>) {
-        if text.is_empty() {
-            return;
-        }
-        // No early exit: a plain fold over the whole cell compiles to vector compares, which
-        // beat both a byte loop that stops at the first hit and a vectorized search's setup.
-        let quoted = text.iter().fold(false, |quoted, &b| {
-            quoted | matches!(b, b',' | b'"' | b'\n' | b'\r')
-        });
-        if quoted {
-            self.buffer.push(b'"');
-        }
-        self.buffer.extend(prefix);
-        if quoted {
-            for part in text.split_inclusive(|&b| b == b'"') {
-                self.buffer.extend_from_slice(part);
-                if part.last() == Some(&b'"') {
-                    self.buffer.push(b'"');
-                }
-            }
-            self.buffer.push(b'"');
-        } else {
-            self.buffer.extend_from_slice(text);
-        }
-    }
-}
-
 impl CsvBuilder {
     /// Writes the CSV to `path` (created or replaced) and returns its SHA-256 and size.
     pub fn write_csv_file(
@@ -677,18 +549,6 @@ mod tests {
                 .from_writer(Vec::new());
             writer.write_record(&fields).unwrap();
             proptest::prop_assert_eq!(encoder.buffer, writer.into_inner().unwrap());
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn varints_read_back_as_written(values in proptest::collection::vec(proptest::num::u32::ANY, 0..8)) {
-            let mut frame = Vec::new();
-            values.iter().for_each(|v| put_varint(&mut frame, *v));
-            let mut at = 0;
-            let read: Vec<u32> = values.iter().map(|_| take_varint(&frame, &mut at).unwrap()).collect();
-            proptest::prop_assert_eq!(read, values);
-            proptest::prop_assert_eq!(at, frame.len());
         }
     }
 

@@ -10,7 +10,8 @@ use std::io::{self, Write};
 
 use rustc_hash::FxHashMap;
 
-use super::csv::{Columns, RowEncoder, ROW_BLOCK};
+use super::csv::{Columns, ROW_BLOCK};
+use super::csv_row::RowEncoder;
 use super::flatten::RecordShape;
 use super::CsvOptions;
 

@@ -1,7 +1,9 @@
 //! Writing results: the JSON Lines evidence, the flattened CSV derived from it, the manifest.
 
 mod background_file;
+mod cell_frame;
 mod csv;
+mod csv_row;
 mod files;
 mod flatten;
 mod hashing;

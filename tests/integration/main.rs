@@ -2,16 +2,27 @@
 
 mod support;
 
+mod audit_cases;
+mod audit_feed;
+mod audit_graph;
 mod audit_hostile_feed;
 mod audit_hostile_graph;
+mod audit_hostile_signin;
+mod audit_hostile_support;
 mod audit_log;
-mod audit_sources;
+mod audit_signin;
+mod audit_support;
 mod batch;
 mod binary;
+mod binary_locking;
+mod binary_signals;
+mod binary_support;
+mod binary_terminal;
 mod custody;
 mod filter_escaping;
 mod golden;
 mod hostile;
+mod layers;
 mod mock_tenant;
 mod output;
 mod paging;
