@@ -24,6 +24,7 @@ mod golden;
 mod hostile;
 mod layers;
 mod mock_tenant;
+mod old_case;
 mod output;
 mod paging;
 mod ranges;
