@@ -144,8 +144,6 @@ async fn a_state_file_that_does_not_say_what_it_was_made_for_or_is_damaged_is_an
     );
 }
 
-// ---- 3. One contentId, two contentUris ----
-
 #[tokio::test]
 async fn one_content_id_for_two_content_uris_is_two_blobs_and_both_are_kept() {
     let base = format!("/api/v1.0/{MOCK_TENANT_ID}/activity/feed/audit");
@@ -193,8 +191,6 @@ async fn one_content_id_for_two_content_uris_is_two_blobs_and_both_are_kept() {
     let (result, _) = run(&parse_pull(&words).unwrap()).await;
     assert_eq!(result.unwrap_or_else(|e| panic!("{e}")).records, 0);
 }
-
-// ---- 6. A token endpoint whose answer never ends ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_case_at_the_default_concurrency_shares_its_blob_cache_without_a_clash() {
@@ -260,8 +256,6 @@ async fn a_feed_case_at_the_default_concurrency_shares_its_blob_cache_without_a_
         }
     }
 }
-
-// ---- 8. A case resumed under another source ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_case_resumed_under_another_source_is_refused_naming_both() {
@@ -336,8 +330,6 @@ async fn a_case_resumed_under_another_source_is_refused_naming_both() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--content-types"), "{stderr}");
 }
-
-// ---- 10. Header cells are sanitised as values are ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_header_cells_that_a_spreadsheet_would_run_are_neutralised_as_values_are() {
@@ -442,5 +434,3 @@ async fn csv_header_cells_that_a_spreadsheet_would_run_are_neutralised_as_values
         .count();
     assert_eq!(rows, 2, "one record a mailbox");
 }
-
-// ---- 14. Messages ----

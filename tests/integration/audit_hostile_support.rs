@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+pub(crate) use crate::audit_support::{ids_of, users_of};
 use crate::support::*;
 
 /// A tenant of a few mailboxes over 6 days, its feed's present 3 hours after the frozen "now"
@@ -47,33 +48,6 @@ pub(crate) async fn tenant() -> (RunningServer, Vec<Value>) {
         .await
         .unwrap();
     (server, records)
-}
-
-/// Ids of the records of `user` (by `UserId` or `MailboxOwnerUPN`), sorted.
-pub(crate) fn ids_of(records: &[Value], user: &str) -> Vec<String> {
-    let mut ids: Vec<String> = records
-        .iter()
-        .filter(|r| {
-            [&r["UserId"], &r["MailboxOwnerUPN"]]
-                .iter()
-                .any(|v| v.as_str().is_some_and(|u| u.eq_ignore_ascii_case(user)))
-        })
-        .map(|r| r["Id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
-/// Every user that acted in `records`, sorted.
-pub(crate) fn users_of(records: &[Value]) -> Vec<String> {
-    let mut users: Vec<String> = records
-        .iter()
-        .filter_map(|r| r["UserId"].as_str())
-        .map(str::to_string)
-        .collect();
-    users.sort();
-    users.dedup();
-    users
 }
 
 /// Ids of an evidence file (`Id` or `id`), sorted.
@@ -156,8 +130,6 @@ pub(crate) const FEED_END: &str = "2018-06-01T03:00:00Z";
 pub(crate) fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|s| s.to_string()).collect()
 }
-
-// ---- 2. A state file is for the filter it was made for ----
 
 /// A Management Activity API stand-in: its subscription starts, its listing is `listing` and
 /// each `(path, body)` of `blobs` is served at that path.
@@ -287,12 +259,4 @@ pub(crate) fn endless_token_endpoint(connections: usize) -> (String, Arc<AtomicU
         }
     });
     (url, sent)
-}
-
-/// The peak resident memory of a running process in MiB (`VmHWM`), if it still runs.
-pub(crate) fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

@@ -210,16 +210,6 @@ fn endless_server(head: &'static str, connections: usize) -> String {
     url
 }
 
-/// The peak resident memory of a running process in MiB (`VmHWM`), if it still runs. Linux
-/// only: the memory tests are compiled only where `/proc` can measure.
-#[cfg(target_os = "linux")]
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
-}
-
 /// Runs the binary's pull against `url`; its exit code, stderr and peak RSS in MiB. The peak
 /// is sampled from `/proc` while it runs: the kernel's account at exit (`wait4`) would include
 /// the memory of this test process, from which the child was spawned. Fails if no sample was

@@ -173,3 +173,13 @@ pub fn parse_pull_at(words: &[&str], now: DateTime<Utc>) -> Result<PullConfig, A
     };
     PullConfig::from_args(&args, now, true)
 }
+
+/// The peak resident memory of a running process in MiB (`VmHWM`), if it still runs. Linux
+/// only: the memory tests are compiled only where `/proc` can measure.
+#[cfg(target_os = "linux")]
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
