@@ -30,8 +30,10 @@ pub enum AppError {
     #[error(transparent)]
     Refused(#[from] Refusal),
 
-    #[error("{0}")]
-    GaveUp(String),
+    /// Retries ran out, or no connection could be made: the typed cause (`HttpError::GaveUp`
+    /// with its last failure, or `HttpError::CannotConnect`).
+    #[error("{}", gave_up_message(.0))]
+    GaveUp(Box<HttpError>),
 
     #[error("interrupted: the pull stopped before it was complete")]
     Interrupted,
@@ -109,19 +111,27 @@ impl From<PagingError> for AppError {
     }
 }
 
+/// What a run that gave up tells the analyst: the cause, and what to do when retries ran out.
+fn gave_up_message(cause: &HttpError) -> String {
+    match cause {
+        HttpError::GaveUp { .. } => format!(
+            "{cause}. The service may be overloaded or throttling hard: run again later, or \
+             raise --max-retries"
+        ),
+        other => other.to_string(),
+    }
+}
+
 impl From<HttpError> for AppError {
     fn from(error: HttpError) -> Self {
         match error {
             HttpError::Refused(refusal) => AppError::Refused(refusal),
-            gave_up @ HttpError::GaveUp { .. } => AppError::GaveUp(format!(
-                "{gave_up}. The service may be overloaded or throttling hard: run again later, or \
-                 raise --max-retries"
-            )),
+            gave_up @ HttpError::GaveUp { .. } => AppError::GaveUp(Box::new(gave_up)),
             HttpError::Setup(message) | HttpError::Unsafe(message) => AppError::Other(message),
             not_understood @ HttpError::NotUnderstood { .. } => {
                 AppError::Other(not_understood.to_string())
             }
-            cannot @ HttpError::CannotConnect { .. } => AppError::GaveUp(cannot.to_string()),
+            cannot @ HttpError::CannotConnect { .. } => AppError::GaveUp(Box::new(cannot)),
         }
     }
 }

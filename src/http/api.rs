@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
 use reqwest::{Method, StatusCode};
 
-use super::error::{describe_wait, HttpError, Refusal};
+use super::error::{describe_wait, HttpError, LastFailure, Refusal};
 use super::limiter::MailboxLimiter;
 use super::retry::{classify_status, RetryDecision, RetryPolicy};
 use super::sleeper::Sleeper;
@@ -114,7 +114,7 @@ enum AttemptFailure {
     TokenRejected(String),
     Retryable {
         decision: RetryDecision,
-        reason: String,
+        reason: LastFailure,
     },
 }
 
@@ -201,7 +201,7 @@ impl ApiClient {
                     }
                     Err(ReadFailure::Retry(reason)) => AttemptFailure::Retryable {
                         decision: RetryDecision::Backoff,
-                        reason,
+                        reason: LastFailure::Body(reason),
                     },
                 },
                 Err(failure) => failure,
@@ -234,7 +234,7 @@ impl ApiClient {
                         });
                     }
                     connect_retries += 1;
-                    (RetryDecision::Backoff, format!("cannot connect: {cause}"))
+                    (RetryDecision::Backoff, LastFailure::CannotConnect(cause))
                 }
                 AttemptFailure::Retryable { decision, reason } => (decision, reason),
             };
@@ -251,7 +251,12 @@ impl ApiClient {
         }
     }
 
-    fn wait_before_retry(&self, decision: &RetryDecision, reason: &str, retries: u32) -> Duration {
+    fn wait_before_retry(
+        &self,
+        decision: &RetryDecision,
+        reason: &LastFailure,
+        retries: u32,
+    ) -> Duration {
         let policy = self.options.retry;
         match decision {
             RetryDecision::WaitAsTold(asked) => {
@@ -327,7 +332,7 @@ impl ApiClient {
                 tracing::debug!("{method} {url} -> no response (attempt {})", retries + 1);
                 return Err(AttemptFailure::Retryable {
                     decision: RetryDecision::Backoff,
-                    reason: format!("request failed: {}", error_chain(&err)),
+                    reason: LastFailure::NoAnswer(error_chain(&err)),
                 });
             }
         };
@@ -355,7 +360,7 @@ impl ApiClient {
                 .await
                 .map_err(|reason| AttemptFailure::Retryable {
                     decision: RetryDecision::Backoff,
-                    reason,
+                    reason: LastFailure::Body(reason),
                 })?;
             return Ok(Answer {
                 status,
@@ -377,7 +382,7 @@ impl ApiClient {
             )),
             decision => Err(AttemptFailure::Retryable {
                 decision,
-                reason: format!("HTTP {status}"),
+                reason: LastFailure::Status(status),
             }),
         }
     }

@@ -67,7 +67,7 @@ pub enum HttpError {
     Refused(#[from] Refusal),
 
     #[error("gave up after {attempts} attempts; the last failure was: {last}")]
-    GaveUp { attempts: u32, last: String },
+    GaveUp { attempts: u32, last: LastFailure },
 
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
@@ -90,6 +90,25 @@ pub enum HttpError {
         cause: String,
         flag: &'static str,
     },
+}
+
+/// Why the last attempt of a request given up on failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LastFailure {
+    /// The service answered with this status: throttling (429, 503) or a transient error (other
+    /// 5xx, 408).
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    /// No answer came (a timeout, a reset connection).
+    #[error("request failed: {0}")]
+    NoAnswer(String),
+    /// The connection could not be made.
+    #[error("cannot connect: {0}")]
+    CannotConnect(String),
+    /// The answer's body could not be read whole (cut off, over the cap) or read as the source
+    /// reads it.
+    #[error("{0}")]
+    Body(String),
 }
 
 /// Human text for a wait, used in warnings.

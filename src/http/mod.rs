@@ -15,7 +15,7 @@ pub use auth::Credentials;
 pub use client::{
     ActivitiesClient, ClientOptions, RequestStats, ServerDate, ServerDates, DEFAULT_MAX_PAGE_BYTES,
 };
-pub use error::{HttpError, Refusal};
+pub use error::{HttpError, LastFailure, Refusal};
 pub use limiter::{MailboxLimiter, RateBudget};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};
 pub use sleeper::{RecordingSleeper, Sleeper, TokioSleeper};

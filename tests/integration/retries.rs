@@ -139,10 +139,24 @@ async fn gives_up_after_max_retries_and_keeps_a_marked_partial_result() {
     .await;
     let error = result.unwrap_err();
     assert_eq!(error.exit_code(), 4, "{error}");
+    // The partial result wraps the typed cause: three attempts, the last answered 503.
+    let o365_activities::error::AppError::Partial { error: cause, .. } = &error else {
+        panic!("not a partial result: {error}")
+    };
+    let o365_activities::error::AppError::GaveUp(http) = cause.as_ref() else {
+        panic!("did not give up: {cause}")
+    };
     assert!(
-        error.to_string().contains("gave up after 3 attempts"),
-        "{error}"
+        matches!(
+            http.as_ref(),
+            o365_activities::http::HttpError::GaveUp {
+                attempts: 3,
+                last: o365_activities::http::LastFailure::Status(status),
+            } if status.as_u16() == 503
+        ),
+        "{http:?}"
     );
+    assert!(error.to_string().contains("raise --max-retries"), "{error}");
     assert_eq!(sleeper.waits().len(), 2);
     assert!(
         !output.exists(),
