@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiClient, ApiRequest, ReadFailure, Sleeper};
 use crate::record::{read_page, sort_in_time_order, Activity, PageReading, RecordChecks};
+use crate::source::error::ProtocolViolation;
 use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
 
 /// What to ask the audit log for, beyond the time range.
@@ -284,12 +285,10 @@ impl<'a> AuditQuerySource<'a> {
                         <= chrono::Duration::from_std(self.options.min_split).unwrap_or_default()
                         || middle <= start
                     {
-                        return Err(PagingError::Protocol(format!(
-                            "the audit log holds more records between {start} and {end} than one \
-                             query may return, and the range is already at its narrowest \
-                             (--min-split); they were not retrieved. Narrow the query with \
-                             --operations and run again"
-                        )));
+                        return Err(PagingError::OverLimitAtNarrowest {
+                            start: start.to_string(),
+                            end: end.to_string(),
+                        });
                     }
                     ranges.push_front((middle, end));
                     ranges.push_front((start, middle));
@@ -508,13 +507,11 @@ impl<'a> AuditQuerySource<'a> {
                 return Ok(state);
             }
             if started.elapsed().max(waited) >= self.options.query_timeout {
-                return Err(PagingError::Protocol(format!(
-                    "audit log query {} was still {} after {} s (--query-timeout); the service \
-                     may be busy: run again later",
-                    shown(&state.id),
-                    shown(&state.status),
-                    self.options.query_timeout.as_secs()
-                )));
+                return Err(PagingError::QueryTimedOut {
+                    query_id: shown(&state.id),
+                    status: shown(&state.status),
+                    seconds: self.options.query_timeout.as_secs(),
+                });
             }
             self.sleeper.sleep(self.options.poll_interval).await;
             waited += self.options.poll_interval;
@@ -523,11 +520,11 @@ impl<'a> AuditQuerySource<'a> {
                 .send(&ApiRequest::get(&query_url), read_query)
                 .await?;
             if polled.id != state.id {
-                return Err(PagingError::Protocol(format!(
-                    "asked for audit log query {}, the service answered with query {}",
-                    shown(&state.id),
-                    shown(&polled.id)
-                )));
+                return Err(PagingError::Protocol(ProtocolViolation::WrongResource {
+                    what: "audit log query",
+                    asked: shown(&state.id),
+                    answered: format!("query {}", shown(&polled.id)),
+                }));
             }
             state = polled;
         }

@@ -2,13 +2,60 @@
 
 use crate::http::HttpError;
 
+/// How a server broke the paging contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolViolation {
+    /// Records out of the order the request asked for (`$orderby`).
+    #[error("{detail}; the server ignored $orderby={asked}")]
+    OutOfOrder { asked: &'static str, detail: String },
+    /// Pages that brought nothing new at a new `$skip`: the server ignores `$skip`.
+    #[error("{detail}; the server seems to ignore $skip, so paging cannot make progress")]
+    SkipIgnored { detail: String },
+    /// A link to a page with nothing new.
+    #[error(
+        "the server's @odata.nextLink led to a page with nothing new ({link}); following it \
+         again could loop forever"
+    )]
+    StuckLink { link: String },
+    /// An answer about another resource than the one asked for.
+    #[error("asked for {what} {asked}, the service answered with {answered}")]
+    WrongResource {
+        what: &'static str,
+        asked: String,
+        answered: String,
+    },
+}
+
 /// Why paging stopped before the end.
 #[derive(Debug, thiserror::Error)]
 pub enum PagingError {
     #[error(transparent)]
     Http(#[from] HttpError),
     #[error("the server broke the paging contract: {0}")]
-    Protocol(String),
+    Protocol(ProtocolViolation),
+    /// More records in a range than one query may return, at the narrowest range allowed.
+    #[error(
+        "the audit log holds more records between {start} and {end} than one query may return, \
+         and the range is already at its narrowest (--min-split); they were not retrieved. \
+         Narrow the query with --operations and run again"
+    )]
+    OverLimitAtNarrowest { start: String, end: String },
+    /// A query still running when `--query-timeout` ran out.
+    #[error(
+        "audit log query {query_id} was still {status} after {seconds} s (--query-timeout); the \
+         service may be busy: run again later"
+    )]
+    QueryTimedOut {
+        query_id: String,
+        status: String,
+        seconds: u64,
+    },
+    /// A copy this tool keeps (a case's blob cache) cannot be read back.
+    #[error("{detail} (the cached copy {path}: remove it to fetch the blob again)")]
+    DamagedCache { path: String, detail: String },
+    /// A mistake of this program, not of the server or the input.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     #[error("interrupted")]
     Interrupted,
     /// A link to a page already fetched in the same walk: following it would loop.

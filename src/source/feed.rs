@@ -557,11 +557,9 @@ impl<'a> FeedSource<'a> {
                     source,
                 })?;
                 // Written whole by an earlier fetch (atomically): a damaged one is refused.
-                parse_blob(&body, &blob.content_id).map_err(|e| {
-                    PagingError::Protocol(format!(
-                        "{e} (the cached copy {}: remove it to fetch the blob again)",
-                        path.display()
-                    ))
+                parse_blob(&body, &blob.content_id).map_err(|detail| PagingError::DamagedCache {
+                    path: path.display().to_string(),
+                    detail,
                 })?
             }
             None => {

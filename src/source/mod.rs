@@ -42,7 +42,7 @@ use crate::http::{
     ActivitiesClient, ApiClient, ClientOptions, HttpError, MailboxLimiter, RequestStats, Sleeper,
 };
 use crate::record::PageReading;
-pub use error::PagingError;
+pub use error::{PagingError, ProtocolViolation};
 
 /// A source as configured for a pull or a case: what `--source NAME` and its flags resolved to.
 pub trait SourceSpec: std::fmt::Debug + Send + Sync {
@@ -128,8 +128,8 @@ impl<'a> Walk<'a> {
     pub fn activities_client(&self) -> Result<&'a ActivitiesClient, PagingError> {
         match self.client {
             SourceClient::Activities(client) => Ok(client),
-            SourceClient::Api(_) => Err(PagingError::Protocol(
-                "the source's client is of another API".into(),
+            SourceClient::Api(_) => Err(PagingError::Internal(
+                "the source's client is of another API",
             )),
         }
     }
@@ -137,8 +137,8 @@ impl<'a> Walk<'a> {
     pub fn api_client(&self) -> Result<&'a ApiClient, PagingError> {
         match self.client {
             SourceClient::Api(client) => Ok(client),
-            SourceClient::Activities(_) => Err(PagingError::Protocol(
-                "the source's client is of another API".into(),
+            SourceClient::Activities(_) => Err(PagingError::Internal(
+                "the source's client is of another API",
             )),
         }
     }

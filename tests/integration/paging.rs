@@ -5,6 +5,7 @@ use wiremock::matchers::{query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::*;
+use o365_activities::source::{PagingError, ProtocolViolation};
 
 const T1: &str = "2018-05-01T10:00:00.000Z";
 const T2: &str = "2018-05-01T10:00:00.250Z";
@@ -113,7 +114,13 @@ async fn a_server_that_ignores_skip_is_caught_not_looped() {
     ))
     .await;
     let error = result.unwrap_err();
-    assert!(error.to_string().contains("ignore $skip"), "{error}");
+    assert!(
+        matches!(
+            paging_error(&error),
+            Some(PagingError::Protocol(ProtocolViolation::SkipIgnored { .. }))
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -132,10 +139,17 @@ async fn a_page_out_of_order_is_refused() {
         &["--page-size", "3"],
     ))
     .await;
-    assert!(result
-        .unwrap_err()
-        .to_string()
-        .contains("ascending TimeStamp order"));
+    let error = result.unwrap_err();
+    assert!(
+        matches!(
+            paging_error(&error),
+            Some(PagingError::Protocol(ProtocolViolation::OutOfOrder {
+                asked: "TimeStamp asc",
+                ..
+            }))
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]

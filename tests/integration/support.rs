@@ -183,3 +183,12 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// The paging error behind `error` (a partial result's cause, or the error itself).
+pub fn paging_error(error: &AppError) -> Option<&o365_activities::source::PagingError> {
+    match error {
+        AppError::Paging(paging) => Some(paging),
+        AppError::Partial { error, .. } => paging_error(error),
+        _ => None,
+    }
+}

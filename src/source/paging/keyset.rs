@@ -13,6 +13,7 @@ use super::{LinkWalk, Pager, PagerProgress, PagingError};
 use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::record::{Activity, PageReading};
+use crate::source::error::ProtocolViolation;
 
 pub struct KeysetPager<'a> {
     client: &'a ActivitiesClient,
@@ -186,11 +187,13 @@ impl<'a> KeysetPager<'a> {
                 continue;
             };
             if previous.is_some_and(|p| time < p) {
-                return Err(PagingError::Protocol(format!(
-                    "a page was not in ascending TimeStamp order ({time} after {}); the server \
-                     ignored $orderby=TimeStamp asc",
-                    previous.unwrap_or(time)
-                )));
+                return Err(PagingError::Protocol(ProtocolViolation::OutOfOrder {
+                    asked: "TimeStamp asc",
+                    detail: format!(
+                        "a page was not in ascending TimeStamp order ({time} after {})",
+                        previous.unwrap_or(time)
+                    ),
+                }));
             }
             previous = Some(time);
             if bound_at_request.is_some_and(|bound| time < bound) {
@@ -243,11 +246,12 @@ impl Pager for KeysetPager<'_> {
             self.group.detach_from_page();
             if outcome.new_records == 0 && next_link.is_none() {
                 if full {
-                    return Err(PagingError::Protocol(format!(
-                        "a full page at TimeStamp {:?} with $skip={} brought nothing new; the \
-                         server seems to ignore $skip, so paging cannot make progress",
-                        self.bound, self.skip
-                    )));
+                    return Err(PagingError::Protocol(ProtocolViolation::SkipIgnored {
+                        detail: format!(
+                            "a full page at TimeStamp {:?} with $skip={} brought nothing new",
+                            self.bound, self.skip
+                        ),
+                    }));
                 }
                 self.finished = true;
                 outcome.closed.extend(self.group.close(self.bound));
@@ -262,10 +266,9 @@ impl Pager for KeysetPager<'_> {
             }
             if let Some(link) = next_link {
                 if outcome.new_records == 0 && received > 0 {
-                    return Err(PagingError::Protocol(format!(
-                        "the server's @odata.nextLink led to a page with nothing new ({link}); \
-                         following it again could loop forever"
-                    )));
+                    return Err(PagingError::Protocol(ProtocolViolation::StuckLink {
+                        link: link.to_string(),
+                    }));
                 }
                 self.links.page_read(outcome.new_records, Some(&link))?;
                 self.links.not_seen_before(&link)?;

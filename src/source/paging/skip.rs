@@ -25,6 +25,7 @@ use crate::http::ActivitiesClient;
 use crate::odata::{ActivityFilter, Order, PageQuery};
 use crate::output::create_private;
 use crate::record::{Activity, PageReading};
+use crate::source::error::ProtocolViolation;
 
 pub struct SkipPager<'a> {
     client: &'a ActivitiesClient,
@@ -123,11 +124,9 @@ impl<'a> SkipPager<'a> {
                 .filter(|r| !self.previous_keys.contains(r.key()))
                 .collect();
             if received > 0 && fresh.is_empty() {
-                return Err(PagingError::Protocol(format!(
-                    "the page at $skip={} repeated the previous page; the server seems to ignore \
-                     $skip, so paging cannot make progress",
-                    self.skip
-                )));
+                return Err(PagingError::Protocol(ProtocolViolation::SkipIgnored {
+                    detail: format!("the page at $skip={} repeated the previous page", self.skip),
+                }));
             }
             if let Some(oldest) = fresh.iter().filter_map(Activity::timestamp).min() {
                 self.oldest_seen = Some(self.oldest_seen.map_or(oldest, |o| o.min(oldest)));
@@ -155,9 +154,10 @@ impl Spool {
 
     fn append_page(&mut self, records: &[Activity]) -> Result<(), PagingError> {
         let start = self.written;
-        let writer = self.writer.as_mut().ok_or_else(|| {
-            PagingError::Protocol("internal: spool written after it was closed".to_string())
-        })?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| PagingError::Internal("spool written after it was closed"))?;
         let mut result = Ok(());
         for record in records {
             result = result
@@ -186,9 +186,10 @@ impl Spool {
         let Some((start, end)) = self.pages.pop() else {
             return Ok(None);
         };
-        let reader = self.reader.as_mut().ok_or_else(|| {
-            PagingError::Protocol("internal: spool read before it was written".to_string())
-        })?;
+        let reader = self
+            .reader
+            .as_mut()
+            .ok_or_else(|| PagingError::Internal("spool read before it was written"))?;
         let mut bytes = vec![0; (end - start) as usize];
         let read = reader
             .seek(SeekFrom::Start(start))
@@ -226,11 +227,10 @@ impl Pager for SkipPager<'_> {
         for record in page {
             let time = record.timestamp().or(previous);
             if previous.is_some_and(|p| time.is_some_and(|t| t < p)) {
-                return Err(PagingError::Protocol(
-                    "pages were not in descending TimeStamp order; the server ignored \
-                     $orderby=TimeStamp desc"
-                        .to_string(),
-                ));
+                return Err(PagingError::Protocol(ProtocolViolation::OutOfOrder {
+                    asked: "TimeStamp desc",
+                    detail: "pages were not in descending TimeStamp order".into(),
+                }));
             }
             if time != self.group.timestamp() {
                 ready.extend(self.group.close(time));
