@@ -157,7 +157,7 @@ impl Spool {
         let writer = self
             .writer
             .as_mut()
-            .ok_or_else(|| PagingError::Internal("spool written after it was closed"))?;
+            .ok_or(PagingError::Internal("spool written after it was closed"))?;
         let mut result = Ok(());
         for record in records {
             result = result
@@ -189,7 +189,7 @@ impl Spool {
         let reader = self
             .reader
             .as_mut()
-            .ok_or_else(|| PagingError::Internal("spool read before it was written"))?;
+            .ok_or(PagingError::Internal("spool read before it was written"))?;
         let mut bytes = vec![0; (end - start) as usize];
         let read = reader
             .seek(SeekFrom::Start(start))
