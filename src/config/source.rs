@@ -34,11 +34,11 @@ pub fn source_and_client(
         users,
     })
     .map_err(AppError::Usage)?;
-    let credentials = match (descriptor.client, descriptor.sign_in_resource) {
-        (ClientKind::Api, Some(resource)) => {
+    let credentials = match descriptor.client {
+        ClientKind::Api { resource } => {
             audit_credentials(&source.sign_in, connection, resource, dry_run)?
         }
-        _ => activities_credentials(&source.activities, connection, dry_run)?,
+        ClientKind::Activities => activities_credentials(&source.activities, connection, dry_run)?,
     };
     let client = connection_options(
         configured.url,

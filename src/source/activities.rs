@@ -300,7 +300,6 @@ pub static ACTIVITIES: super::SourceDescriptor = super::SourceDescriptor {
     permissions: "the token needs the Activities API's scope for this mailbox",
     retention_days: None,
     walk: "keyset or skip paging",
-    sign_in_resource: None,
     configure: configure_activities,
 };
 

@@ -555,7 +555,9 @@ pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
     // Each finished query range is a durable point.
     resume: super::Resume::FromDurablePoint,
     reads: &[super::FlagGroup::AuditQuery, super::FlagGroup::SignIn],
-    client: super::ClientKind::Api,
+    client: super::ClientKind::Api {
+        resource: "https://graph.microsoft.com",
+    },
     endpoint_flag: "--graph-url",
     default_endpoint: "https://graph.microsoft.com",
     permissions: "the app needs the AuditLogsQuery.Read.All application permission \
@@ -564,7 +566,6 @@ pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
     // The audit log keeps 180 days by default; earlier asks are answered empty.
     retention_days: Some(180),
     walk: "audit log queries, a range split in halves when over its record limit",
-    sign_in_resource: Some("https://graph.microsoft.com"),
     configure: configure_audit_query,
 };
 

@@ -32,13 +32,14 @@ impl FlagGroup {
     ];
 }
 
-/// Which HTTP client a source's requests go through.
+/// Which HTTP client a source's requests go through, and how it signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
     /// The Activities API's client (its own sign-in: a token, or Basic).
     Activities,
-    /// The shared API client (sign-in through the identity platform, same-origin links).
-    Api,
+    /// The shared API client: a token, or a sign-in through the identity platform for
+    /// `resource` (its `.default` scope, whatever URL the API is reached at).
+    Api { resource: &'static str },
 }
 
 /// How a stopped pull of the source continues.
@@ -87,9 +88,6 @@ pub struct SourceDescriptor {
     pub retention_days: Option<i64>,
     /// How the manifest describes its walk (the Activities API names its paging mode instead).
     pub walk: &'static str,
-    /// The resource a sign-in asks a token for (its `.default` scope), whatever URL the API is
-    /// reached at; `None`: the source signs in its own way.
-    pub sign_in_resource: Option<&'static str>,
     /// Its flags, read into its configuration (a usage error says what to fix).
     pub configure: fn(&SourceRequest<'_>) -> Result<Configured, String>,
 }

@@ -648,14 +648,15 @@ pub static FEED: super::SourceDescriptor = super::SourceDescriptor {
     // bound says nothing of what is still to come.
     resume: super::Resume::StartsAgain,
     reads: &[super::FlagGroup::Feed, super::FlagGroup::SignIn],
-    client: super::ClientKind::Api,
+    client: super::ClientKind::Api {
+        resource: "https://manage.office.com",
+    },
     endpoint_flag: "--management-url",
     default_endpoint: "https://manage.office.com",
     permissions: "the app needs the ActivityFeed.Read application permission of the \
      Office 365 Management APIs, with admin consent, and auditing must be on in the tenant",
     retention_days: Some(7),
     walk: "content listings of at most 24 hours, each blob once",
-    sign_in_resource: Some("https://manage.office.com"),
     configure: configure_feed,
 };
 

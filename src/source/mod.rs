@@ -159,7 +159,7 @@ impl SourceClient {
     ) -> Result<Self, HttpError> {
         match descriptor.client {
             ClientKind::Activities => ActivitiesClient::new(options, sleeper).map(Self::Activities),
-            ClientKind::Api => {
+            ClientKind::Api { .. } => {
                 let limiter = Arc::new(MailboxLimiter::new(options.budget));
                 let api = options.into_api(descriptor.endpoint_flag, descriptor.permissions);
                 ApiClient::new(api, sleeper, limiter).map(Self::Api)
