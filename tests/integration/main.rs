@@ -21,3 +21,4 @@ mod requests;
 mod retries;
 mod source_flags;
 mod triage;
+mod triage_heldout;
