@@ -236,16 +236,17 @@ fn main() {
     );
     let heldout_seeds = number("QUALITY_HELDOUT_SEEDS", 8) as u64;
     println!("triage quality on the held-out family (`--scenario heldout`, NOT tuned on), prefixes only (no GeoIP/ASN database)");
-    println!("| seed | playbook | attacker addresses found | attacker activities found | legitimate addresses high | legitimate addresses medium | high findings citing the attacker | medium findings citing nothing of the attack | VPN owner: medium/high |");
+    println!("| seed | playbook | attacker addresses found (high) | attacker activities found | legitimate addresses high | legitimate addresses medium | high findings citing the attacker | medium findings citing nothing of the attack | VPN owner: medium/high |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut totals = [0usize; 8];
+    let mut totals = [0usize; 9];
     for seed in 1..=heldout_seeds {
         let (e, vpn) = measure_heldout(seed);
         println!(
-            "| {seed} | {} | {}/{} | {}/{} | {} | {} | {}/{} ({:.0} %) | {} | {vpn} |",
+            "| {seed} | {} | {}/{} ({}) | {}/{} | {} | {} | {}/{} ({:.0} %) | {} | {vpn} |",
             o365_activities::mock::generate::heldout::playbook_of(seed),
             e.attacker_addresses_found,
             e.attacker_addresses,
+            e.attacker_addresses_high,
             e.attacker_activities_found,
             e.attacker_activities,
             e.legitimate_addresses_high,
@@ -270,25 +271,27 @@ fn main() {
             e.legitimate_addresses_medium,
             e.high_findings_citing_attacker,
             e.high_findings,
+            e.attacker_addresses_high,
         ]) {
             *total += value;
         }
     }
     println!(
-        "held-out, all seeds: attacker addresses {}/{}, activities {}/{}, legitimate addresses high {}, medium {}, high findings citing the attacker {}/{}",
-        totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7]
+        "held-out, all seeds: attacker addresses {}/{} ({} high), activities {}/{}, legitimate addresses high {}, medium {}, high findings citing the attacker {}/{}",
+        totals[0], totals[1], totals[8], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7]
     );
     println!();
     println!("triage quality on the realistic bec scenario (the family the rules were TUNED on), prefixes only (no GeoIP/ASN database)");
-    println!("| seed | attacker addresses found | attacker activities found | legitimate addresses high | legitimate addresses medium | high findings citing the attacker | medium findings citing nothing of the attack | finance colleague: medium/high |");
+    println!("| seed | attacker addresses found (high) | attacker activities found | legitimate addresses high | legitimate addresses medium | high findings citing the attacker | medium findings citing nothing of the attack | finance colleague: medium/high |");
     println!("|---|---|---|---|---|---|---|---|");
     let mut verdicts = Vec::new();
     for seed in 1..=seeds {
         let (e, colleague) = measure(seed);
         println!(
-            "| {seed} | {}/{} | {}/{} | {} | {} | {}/{} ({:.0} %) | {} | {colleague} |",
+            "| {seed} | {}/{} ({}) | {}/{} | {} | {} | {}/{} ({:.0} %) | {} | {colleague} |",
             e.attacker_addresses_found,
             e.attacker_addresses,
+            e.attacker_addresses_high,
             e.attacker_activities_found,
             e.attacker_activities,
             e.legitimate_addresses_high,

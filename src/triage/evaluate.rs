@@ -12,6 +12,8 @@ pub struct Evaluation {
     pub attacker_addresses: usize,
     /// Attacker addresses some high or medium finding cites a logon of.
     pub attacker_addresses_found: usize,
+    /// Attacker addresses some high finding cites a logon of.
+    pub attacker_addresses_high: usize,
     pub attacker_activities: usize,
     /// Attacker activities some high or medium finding cites.
     pub attacker_activities_found: usize,
@@ -104,6 +106,10 @@ pub fn evaluate(
     evaluation.attacker_addresses_found = attacker_ips
         .iter()
         .filter(|ip| cited_ips.contains_key(**ip))
+        .count();
+    evaluation.attacker_addresses_high = attacker_ips
+        .iter()
+        .filter(|ip| cited_ips.get(**ip) == Some(&Severity::High))
         .count();
     evaluation.attacker_activities_found = found.len();
     evaluation.legitimate_addresses_high = cited_ips
