@@ -260,7 +260,11 @@ fn main() {
             let mut kinds = e.missed.clone();
             kinds.sort();
             kinds.dedup();
-            println!("|   | | missed {} of the attacker's activities: {} | | | | | | |", e.missed.len(), kinds.join(", "));
+            println!(
+                "|   | | missed {} of the attacker's activities: {} | | | | | | |",
+                e.missed.len(),
+                kinds.join(", ")
+            );
         }
         for (total, value) in totals.iter_mut().zip([
             e.attacker_addresses_found,

@@ -58,7 +58,11 @@ fn the_heldout_family_plants_each_playbook_in_turn_with_a_truth_evaluate_reads()
         // Every activity the truth names is in the victim's mailbox, once.
         let ids: HashSet<&str> = events.events.iter().map(|e| &*e.id).collect();
         let planted: HashSet<&String> = truth.attacker_activity_ids.iter().collect();
-        assert_eq!(planted.len(), truth.attacker_activity_ids.len(), "seed {seed}");
+        assert_eq!(
+            planted.len(),
+            truth.attacker_activity_ids.len(),
+            "seed {seed}"
+        );
         assert!(
             truth
                 .attacker_activity_ids
@@ -66,7 +70,9 @@ fn the_heldout_family_plants_each_playbook_in_turn_with_a_truth_evaluate_reads()
                 .all(|id| ids.contains(id.as_str())),
             "seed {seed}"
         );
-        assert!(truth.attacker_activity_ids.contains(&truth.phishing.activity_id));
+        assert!(truth
+            .attacker_activity_ids
+            .contains(&truth.phishing.activity_id));
         // The same shape as the bec truth file: it reads back as a Truth.
         let text = serde_json::to_string(&truth).unwrap();
         let back: Truth = serde_json::from_str(&text).unwrap();
@@ -96,7 +102,11 @@ fn trip_findings<'a>(
         .findings
         .iter()
         .filter(|f| f.category == Category::Logon)
-        .filter(|f| prefixes.iter().any(|p| f.title.contains(&format!("from {p}"))))
+        .filter(|f| {
+            prefixes
+                .iter()
+                .any(|p| f.title.contains(&format!("from {p}")))
+        })
         .collect()
 }
 
@@ -111,7 +121,10 @@ fn the_owners_week_abroad_with_their_own_devices_is_low_with_its_reason_in_both_
         let (events, _) = victim(&corpus);
         let report = triage(&events);
         let trip = trip_findings(&report, prefixes);
-        assert!(!trip.is_empty(), "{scenario:?}: the trip's logons are listed");
+        assert!(
+            !trip.is_empty(),
+            "{scenario:?}: the trip's logons are listed"
+        );
         assert!(
             trip.iter().all(|f| f.severity == Severity::Low),
             "{scenario:?}: {trip:#?}"

@@ -156,7 +156,9 @@ impl Network {
             _ => ("Mobile", OWNER_PHONE_UA),
         };
         let local_hour = (time + Duration::hours(self.offset_hours)).hour_of_day();
-        let abroad = self.trip.is_some_and(|(from, to)| time >= from && time < to);
+        let abroad = self
+            .trip
+            .is_some_and(|(from, to)| time >= from && time < to);
         let ip = if abroad {
             if app == "Mobile" {
                 // A local SIM, or roaming back through the home carrier.
@@ -176,7 +178,13 @@ impl Network {
             let day = time.num_days_from_ce() as u64;
             let mut daily = Rng::with_seed(day);
             let exit = VPN_EXITS[daily.usize(..VPN_EXITS.len())];
-            format!("{}.{}.{}.{}", exit.0, exit.1, daily.u8(0..=255), daily.u8(1..=254))
+            format!(
+                "{}.{}.{}.{}",
+                exit.0,
+                exit.1,
+                daily.u8(0..=255),
+                daily.u8(1..=254)
+            )
         } else if weekday(time) && (8..18).contains(&local_hour) && b.rng.u8(0..100) < 60 {
             OFFICE_NAT.to_string()
         } else {
@@ -309,7 +317,12 @@ fn logon(
     ids
 }
 
-fn search(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, term: &str) -> StoredActivity {
+fn search(
+    b: &mut Builder,
+    time: DateTime<Utc>,
+    session: &mut Session,
+    term: &str,
+) -> StoredActivity {
     let app = session.app;
     let results = format!("{};{}", b.id("AAMk"), b.id("AAMk"));
     let sid = b.uuid();
@@ -330,7 +343,12 @@ fn search(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, term: &st
     )
 }
 
-fn read(b: &mut Builder, time: DateTime<Utc>, session: &mut Session, m: &Message) -> StoredActivity {
+fn read(
+    b: &mut Builder,
+    time: DateTime<Utc>,
+    session: &mut Session,
+    m: &Message,
+) -> StoredActivity {
     let conversation = b.id("AAQkAG");
     b.record(
         time,
@@ -612,7 +630,10 @@ fn low_and_slow(
     while index < days.len() {
         let day = days[index];
         index += b.rng.usize(2..4);
-        let time = ctx.owner.local(day, b.rng.i64(9..16), b.rng.i64(0..60)).max(ctx.start);
+        let time = ctx
+            .owner
+            .local(day, b.rng.i64(9..16), b.rng.i64(0..60))
+            .max(ctx.start);
         let block = CITY_PROXIES[b.rng.usize(..CITY_PROXIES.len())];
         let proxy = address(&mut b.rng, block);
         let mut session = open(
@@ -709,16 +730,16 @@ fn read_only(
     trace: &mut Trace,
     activities: &mut Vec<StoredActivity>,
 ) {
-    let servers = [
-        address(&mut b.rng, (45, 77)),
-        address(&mut b.rng, (45, 77)),
-    ];
+    let servers = [address(&mut b.rng, (45, 77)), address(&mut b.rng, (45, 77))];
     for day in ctx.days() {
         if b.rng.u8(0..3) == 0 {
             continue;
         }
         // At night for the owner: the attacker's own working day.
-        let time = ctx.owner.local(day, b.rng.i64(1..5), b.rng.i64(0..60)).max(ctx.start);
+        let time = ctx
+            .owner
+            .local(day, b.rng.i64(1..5), b.rng.i64(0..60))
+            .max(ctx.start);
         let server = servers[b.rng.usize(..2)].clone();
         let mut session = open(
             b,
@@ -806,7 +827,10 @@ fn same_isp(
     let days = ctx.days();
     let visits: Vec<DateTime<Utc>> = days.iter().step_by(2).take(5).copied().collect();
     for (n, day) in visits.iter().enumerate() {
-        let time = ctx.owner.local(*day, b.rng.i64(19..23), b.rng.i64(0..60)).max(ctx.start);
+        let time = ctx
+            .owner
+            .local(*day, b.rng.i64(19..23), b.rng.i64(0..60))
+            .max(ctx.start);
         let mut session = open(
             b,
             trace,

@@ -551,11 +551,26 @@ fn is_hiding_move(event: &Event) -> bool {
 fn activesync_device(agent: &str) -> Option<&str> {
     let lower = agent.to_ascii_lowercase();
     let model = agent.split('/').next().unwrap_or(agent);
-    let native = ["apple-iphone", "apple-ipad", "apple-ipod", "android-", "samsung-", "msft-"]
-        .iter()
-        .any(|p| lower.starts_with(p));
+    let native = [
+        "apple-iphone",
+        "apple-ipad",
+        "apple-ipod",
+        "android-",
+        "samsung-",
+        "msft-",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
     (native || lower.contains("activesync")).then_some(model)
 }
+
+/// A device's user agents, first logon, addresses and logon Ids.
+type DeviceSeen<'a> = (
+    BTreeSet<&'a str>,
+    Option<DateTime<Utc>>,
+    BTreeSet<String>,
+    Vec<String>,
+);
 
 /// New mobile device partnerships: an ActiveSync device the owner never synced before. After a
 /// risky attachment was opened it is persistence (it keeps syncing after a password reset) and
@@ -573,8 +588,7 @@ fn devices(
         .filter_map(|a| activesync_device(a))
         .collect();
     // Device → (its user agents, first seen, addresses, logon ids), in the order first seen.
-    let mut seen: BTreeMap<&str, (BTreeSet<&str>, Option<DateTime<Utc>>, BTreeSet<String>, Vec<String>)> =
-        BTreeMap::new();
+    let mut seen: BTreeMap<&str, DeviceSeen<'_>> = BTreeMap::new();
     for event in events.iter().filter(|e| is_logon(e)) {
         let Some(agent) = user_agent(event) else {
             continue;
@@ -831,7 +845,7 @@ mod tests {
                         session: "lure".into(),
                         ..Event::default()
                     }
-                    .with_properties(custom.into_iter()),
+                    .with_properties(custom),
                 );
             }
         }
@@ -879,12 +893,19 @@ mod tests {
         let mut mailbox = owner(&[]);
         mailbox.lure(70);
         // Nothing but a logon: no search, no forward, no owner active at the same time.
-        mailbox.visit(71, "105.112.96.14", "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0", &[]);
+        mailbox.visit(
+            71,
+            "105.112.96.14",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0",
+            &[],
+        );
         let findings = mailbox.findings();
         let logon = logon_finding(&findings, "105.112.96.14");
         assert_eq!(logon.severity, Severity::High, "{}", logon.detail);
         assert!(
-            logon.detail.contains("a new place with a new device or client"),
+            logon
+                .detail
+                .contains("a new place with a new device or client"),
             "{}",
             logon.detail
         );
@@ -893,7 +914,12 @@ mod tests {
     #[test]
     fn a_new_place_with_a_new_client_outside_any_compromise_window_is_not_high() {
         let mut mailbox = owner(&[]);
-        mailbox.visit(71, "105.112.96.14", "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0", &[]);
+        mailbox.visit(
+            71,
+            "105.112.96.14",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0",
+            &[],
+        );
         let findings = mailbox.findings();
         assert_ne!(
             logon_finding(&findings, "105.112.96.14").severity,
