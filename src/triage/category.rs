@@ -14,6 +14,9 @@ pub enum Category {
     Rule,
     Forwarding,
     Hiding,
+    /// A new mobile device partnership (Exchange ActiveSync): persistence that outlives a
+    /// password reset until the partnership is removed.
+    Device,
 }
 
 impl Category {
@@ -28,6 +31,7 @@ impl Category {
             Category::Rule => "rule",
             Category::Forwarding => "forwarding",
             Category::Hiding => "hiding",
+            Category::Device => "device",
         }
     }
 
@@ -38,6 +42,7 @@ impl Category {
             Category::Attachment => "T1566.001 Spearphishing Attachment",
             Category::Rule | Category::Hiding => "T1564.008 Email Hiding Rules",
             Category::Forwarding => "T1114.003 Email Forwarding Rule",
+            Category::Device => "T1098.005 Account Manipulation: Device Registration",
         }
     }
 
@@ -51,6 +56,7 @@ impl Category {
             Category::Rule => "remove the rule, read what it moved, deleted or forwarded, and revoke the sessions of whoever made it",
             Category::Forwarding => "remove the forwarding, and treat every message since as copied to that address",
             Category::Hiding => "check inbox rules and forwarding, recover the moved or deleted items and read the thread they hid",
+            Category::Device => "ask the owner whether they added this device; if not, remove the partnership (Get-MobileDevice, Remove-MobileDevice), block its device id, revoke the user's sessions and reset the password",
         }
     }
 }

@@ -12,11 +12,17 @@ pub struct Evaluation {
     pub attacker_addresses: usize,
     /// Attacker addresses some high or medium finding cites a logon of.
     pub attacker_addresses_found: usize,
+    /// Attacker addresses some high finding cites a logon of.
+    pub attacker_addresses_high: usize,
     pub attacker_activities: usize,
     /// Attacker activities some high or medium finding cites.
     pub attacker_activities_found: usize,
     /// Addresses that are not the attacker's, cited by a high finding.
     pub legitimate_addresses_high: usize,
+    /// Addresses that are not the attacker's, cited by a medium finding and no high one.
+    pub legitimate_addresses_medium: usize,
+    /// Medium findings that cite no attacker activity.
+    pub medium_findings_not_citing_attacker: usize,
     pub high_findings: usize,
     /// High findings that cite at least one attacker activity.
     pub high_findings_citing_attacker: usize,
@@ -76,6 +82,14 @@ pub fn evaluate(
                 evaluation.high_findings_citing_attacker += 1;
             }
         }
+        if finding.severity == Severity::Medium
+            && !finding
+                .activity_ids
+                .iter()
+                .any(|id| attacker_ids.contains(id.as_str()))
+        {
+            evaluation.medium_findings_not_citing_attacker += 1;
+        }
         if finding.severity == Severity::Low {
             continue;
         }
@@ -93,10 +107,18 @@ pub fn evaluate(
         .iter()
         .filter(|ip| cited_ips.contains_key(**ip))
         .count();
+    evaluation.attacker_addresses_high = attacker_ips
+        .iter()
+        .filter(|ip| cited_ips.get(**ip) == Some(&Severity::High))
+        .count();
     evaluation.attacker_activities_found = found.len();
     evaluation.legitimate_addresses_high = cited_ips
         .iter()
         .filter(|(ip, s)| **s == Severity::High && !attacker_ips.contains(**ip))
+        .count();
+    evaluation.legitimate_addresses_medium = cited_ips
+        .iter()
+        .filter(|(ip, s)| **s == Severity::Medium && !attacker_ips.contains(**ip))
         .count();
     evaluation.missed = events
         .events

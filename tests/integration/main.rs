@@ -33,3 +33,4 @@ mod requests;
 mod retries;
 mod source_flags;
 mod triage;
+mod triage_heldout;

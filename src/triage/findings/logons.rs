@@ -69,6 +69,10 @@ const HOSTING: &[&str] = &[
     "server",
 ];
 
+/// Why a new place with only the owner's own devices and clients, doing nothing unusual, stays
+/// low.
+pub const TRAVEL: &str = "travel with the owner's devices (only the owner's own clients and user agents, doing nothing unusual)";
+
 /// One reason a source got its points.
 struct Signal {
     points: i32,
@@ -139,6 +143,7 @@ pub fn logons(
             *by_country.entry(country.clone()).or_default() += source.ids.len() as u64;
         }
         let mut signals = Vec::new();
+        let mut travel = false;
         let network = network_of(ip);
         if unfamiliar.contains(ip) {
             signals.push(Signal {
@@ -168,10 +173,18 @@ pub fn logons(
             }
             let owns_everything = source.agents.iter().all(|a| baseline.agents.contains(a))
                 && source.apps.iter().all(|a| baseline.apps.contains(a));
+            // A new place with the owner's own devices and habits: their trip, a hotel, a
+            // friend's Wi-Fi. Nothing an attacker does (a behaviour signal) and not while the
+            // owner was elsewhere.
+            travel = owns_everything && signals.iter().all(|s| s.points <= 2) && !overlaps;
             if owns_everything && signals.iter().all(|s| s.points <= 2) {
                 signals.push(Signal {
                     points: -2,
-                    why: "only the owner's own clients and user agents, doing nothing unusual (travel?)".into(),
+                    why: if travel {
+                        TRAVEL.into()
+                    } else {
+                        "only the owner's own clients and user agents, doing nothing unusual".into()
+                    },
                 });
             }
         }
@@ -219,6 +232,16 @@ pub fn logons(
                 points: 1,
                 why: "first seen within two weeks after a risky attachment was opened".into(),
             });
+            // None of the owner's user agents: a new device or client in a new place, inside
+            // the compromise window, ranks with the proxies.
+            let all_new = !source.agents.is_empty()
+                && source.agents.iter().all(|a| !baseline.agents.contains(a));
+            if all_new {
+                signals.push(Signal {
+                    points: 1,
+                    why: "a new place with a new device or client (none of the owner's user agents) inside the compromise window".into(),
+                });
+            }
         }
         let foreign = match &country {
             Some(c) if !settings.home_countries.is_empty() => !settings
@@ -241,6 +264,18 @@ pub fn logons(
                     points: 1,
                     why: format!("a country new to the mailbox ({c})"),
                 });
+            }
+        }
+        // Travel with the owner's devices is low whatever else adds up (a country new to the
+        // mailbox, a lure opened before the trip): its signal takes what brings the sum to low.
+        if travel {
+            let others: i32 = signals
+                .iter()
+                .filter(|s| s.why != TRAVEL)
+                .map(|s| s.points)
+                .sum();
+            if let Some(signal) = signals.iter_mut().find(|s| s.why == TRAVEL) {
+                signal.points = LOW - others;
             }
         }
         let score: i32 = signals.iter().map(|s| s.points).sum();
@@ -276,6 +311,14 @@ pub fn logons(
             source.ids.len().to_string(),
             severity.map(|s| s.as_str()).unwrap_or("").to_string(),
         ]);
+    }
+    for (finding, addresses) in devices(events, &baseline, &lures_opened, is_new) {
+        for ip in addresses {
+            flagged.insert(ip.clone());
+            let severity = severities.entry(ip).or_insert(finding.severity);
+            *severity = (*severity).min(finding.severity);
+        }
+        findings.push(finding);
     }
     rows.sort_by(|a, b| {
         severity_rank(&a[9]).cmp(&severity_rank(&b[9])).then(
@@ -501,6 +544,111 @@ fn is_hiding_move(event: &Event) -> bool {
         })
 }
 
+/// The device an Exchange ActiveSync client names in its user agent (`Apple-iPhone10C1/1506.79`:
+/// the model, then the OS build), or none for other clients. The Activities API's ServerLogon
+/// carries the user agent but no DeviceId (`shared/reference/activities-api.md`), so the model
+/// stands for the device, and an OS update of a known model is the same device.
+fn activesync_device(agent: &str) -> Option<&str> {
+    let lower = agent.to_ascii_lowercase();
+    let model = agent.split('/').next().unwrap_or(agent);
+    let native = [
+        "apple-iphone",
+        "apple-ipad",
+        "apple-ipod",
+        "android-",
+        "samsung-",
+        "msft-",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    (native || lower.contains("activesync")).then_some(model)
+}
+
+/// A device's user agents, first logon, addresses and logon Ids.
+type DeviceSeen<'a> = (
+    BTreeSet<&'a str>,
+    Option<DateTime<Utc>>,
+    BTreeSet<String>,
+    Vec<String>,
+);
+
+/// New mobile device partnerships: an ActiveSync device the owner never synced before. After a
+/// risky attachment was opened it is persistence (it keeps syncing after a password reset) and
+/// high; otherwise medium, for the owner to confirm. Returns each finding with the addresses it
+/// synced from.
+fn devices(
+    events: &[Event],
+    baseline: &Baseline,
+    lures_opened: &[DateTime<Utc>],
+    is_new: &dyn Fn(Option<DateTime<Utc>>) -> bool,
+) -> Vec<(Finding, Vec<String>)> {
+    let known: HashSet<&str> = baseline
+        .agents
+        .iter()
+        .filter_map(|a| activesync_device(a))
+        .collect();
+    // Device → (its user agents, first seen, addresses, logon ids), in the order first seen.
+    let mut seen: BTreeMap<&str, DeviceSeen<'_>> = BTreeMap::new();
+    for event in events.iter().filter(|e| is_logon(e)) {
+        let Some(agent) = user_agent(event) else {
+            continue;
+        };
+        let Some(device) = activesync_device(agent) else {
+            continue;
+        };
+        if known.contains(device) {
+            continue;
+        }
+        let entry = seen.entry(device).or_default();
+        entry.0.insert(agent);
+        entry.1 = match (entry.1, event.time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some((ip, _)) = logon_source(event) {
+            entry.2.insert(ip);
+        }
+        entry.3.push(event.id.to_string());
+    }
+    seen.into_iter()
+        .filter(|(_, (_, first, _, _))| is_new(*first))
+        .map(|(device, (agents, first, addresses, ids))| {
+            let after_lure = first.is_some_and(|first| {
+                lures_opened.iter().any(|opened| {
+                    first >= *opened && first - *opened <= Duration::days(AFTER_LURE_DAYS)
+                })
+            });
+            let (severity, why) = if after_lure {
+                (
+                    Severity::High,
+                    "first synced within two weeks after a risky attachment was opened: persistence that survives a password reset",
+                )
+            } else {
+                (
+                    Severity::Medium,
+                    "a device the owner never synced before: confirm the owner added it",
+                )
+            };
+            let agents: Vec<&str> = agents.into_iter().collect();
+            let finding = Finding {
+                severity,
+                category: Category::Device,
+                title: format!("A new mobile device partnership ({device})"),
+                detail: format!(
+                    "{} because {why}. Exchange ActiveSync user agent {} first seen {}, {} logons from {}",
+                    severity.as_str(),
+                    agents.join(", "),
+                    stamp(first),
+                    ids.len(),
+                    addresses.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                activity_ids: ids,
+            };
+            (finding, addresses.into_iter().collect())
+        })
+        .collect()
+}
+
 /// When risky attachments (HTML, scripts, disk images...) were opened.
 fn lures_opened(events: &[Event]) -> Vec<DateTime<Utc>> {
     let risky: HashSet<&str> = events
@@ -672,6 +820,161 @@ mod tests {
                 .any(|f| f.category == Category::Search && f.severity == Severity::High),
             "the searches inside the session are findings too"
         );
+    }
+
+    impl Mailbox {
+        /// A risky attachment (an HTML file) delivered and opened on `day`.
+        fn lure(&mut self, day: i64) {
+            let start = Utc.with_ymd_and_hms(2018, 1, 1, 9, 0, 0).unwrap();
+            for (minute, kind, custom) in [
+                (
+                    0,
+                    "MessageDelivered",
+                    vec![("AttachmentDetail", "Remittance.htm (htm, ByValue)")],
+                ),
+                (30, "OpenedAnAttachment", vec![("AttachmentAction", "Open")]),
+            ] {
+                self.serial += 1;
+                self.events.push(
+                    Event {
+                        id: format!("id{:05}", self.serial).as_str().into(),
+                        time: Some(start + Duration::days(day) + Duration::minutes(minute)),
+                        kind: kind.into(),
+                        app: "Web".into(),
+                        item: "lure-item".into(),
+                        session: "lure".into(),
+                        ..Event::default()
+                    }
+                    .with_properties(custom),
+                );
+            }
+        }
+
+        /// A logon of `app` from `ip` with `agent`, and nothing else.
+        fn logon(&mut self, day: i64, ip: &str, app: &str, agent: &str) {
+            let id = self.push(
+                day,
+                0,
+                "ServerLogon",
+                &format!("s{day}-{ip}"),
+                &[("ClientIP", ip), ("UserAgent", agent)],
+            );
+            if let Some(event) = self.events.iter_mut().find(|e| *e.id == *id) {
+                event.app = app.into();
+            }
+        }
+    }
+
+    fn logon_finding<'a>(findings: &'a [Finding], ip: &str) -> &'a Finding {
+        findings
+            .iter()
+            .find(|f| f.category == Category::Logon && f.title.contains(ip))
+            .unwrap_or_else(|| panic!("a logon finding for {ip}: {findings:#?}"))
+    }
+
+    #[test]
+    fn travel_with_the_owners_devices_is_low_with_its_reason_even_after_a_lure() {
+        let mut mailbox = owner(&[]);
+        mailbox.lure(70);
+        mailbox.visit(72, "81.2.69.36", BROWSER, &[]);
+        let findings = mailbox.findings();
+        let trip = logon_finding(&findings, "81.2.69.36");
+        assert_eq!(trip.severity, Severity::Low, "{}", trip.detail);
+        assert!(
+            trip.detail.contains("travel with the owner's devices")
+                && trip.detail.starts_with("low because 1 points"),
+            "{}",
+            trip.detail
+        );
+    }
+
+    #[test]
+    fn a_new_place_with_a_new_client_inside_the_compromise_window_is_high() {
+        let mut mailbox = owner(&[]);
+        mailbox.lure(70);
+        // Nothing but a logon: no search, no forward, no owner active at the same time.
+        mailbox.visit(
+            71,
+            "105.112.96.14",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0",
+            &[],
+        );
+        let findings = mailbox.findings();
+        let logon = logon_finding(&findings, "105.112.96.14");
+        assert_eq!(logon.severity, Severity::High, "{}", logon.detail);
+        assert!(
+            logon
+                .detail
+                .contains("a new place with a new device or client"),
+            "{}",
+            logon.detail
+        );
+    }
+
+    #[test]
+    fn a_new_place_with_a_new_client_outside_any_compromise_window_is_not_high() {
+        let mut mailbox = owner(&[]);
+        mailbox.visit(
+            71,
+            "105.112.96.14",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/60.0",
+            &[],
+        );
+        let findings = mailbox.findings();
+        assert_ne!(
+            logon_finding(&findings, "105.112.96.14").severity,
+            Severity::High
+        );
+    }
+
+    #[test]
+    fn a_new_activesync_device_after_a_lure_is_persistence_and_high() {
+        let mut mailbox = owner(&[]);
+        mailbox.lure(70);
+        mailbox.logon(71, "76.105.4.20", "Mobile", "Apple-iPhone10C1/1506.79");
+        mailbox.logon(72, "76.105.4.20", "Mobile", "Apple-iPhone10C1/1506.79");
+        let findings = mailbox.findings();
+        let device: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.category == Category::Device)
+            .collect();
+        assert_eq!(device.len(), 1, "{findings:#?}");
+        assert_eq!(device[0].severity, Severity::High);
+        assert_eq!(device[0].activity_ids.len(), 2);
+        assert!(device[0].title.contains("Apple-iPhone10C1"));
+        assert_eq!(
+            Category::Device.technique(),
+            "T1098.005 Account Manipulation: Device Registration"
+        );
+        assert!(Category::Device.next_step().contains("Remove-MobileDevice"));
+    }
+
+    #[test]
+    fn the_owners_own_activesync_device_after_an_os_update_is_not_new() {
+        let mut mailbox = owner(&[]);
+        for day in [5, 20, 40] {
+            mailbox.logon(day, "172.56.9.1", "Mobile", "Apple-iPhone9C1/1505.3");
+        }
+        mailbox.lure(70);
+        mailbox.logon(71, "172.56.9.2", "Mobile", "Apple-iPhone9C1/1506.1");
+        let findings = mailbox.findings();
+        assert!(
+            findings.iter().all(|f| f.category != Category::Device),
+            "{findings:#?}"
+        );
+    }
+
+    #[test]
+    fn a_new_activesync_device_without_a_lure_is_medium_to_confirm() {
+        let mut mailbox = owner(&[]);
+        mailbox.logon(75, "172.56.9.2", "Mobile", "Android-Mail/7.8.2");
+        let findings = mailbox.findings();
+        let device = findings
+            .iter()
+            .find(|f| f.category == Category::Device)
+            .expect("a device finding");
+        assert_eq!(device.severity, Severity::Medium);
+        assert!(device.detail.contains("confirm the owner added it"));
     }
 
     #[test]
