@@ -7,6 +7,7 @@
 
 mod bec;
 mod builder;
+pub mod identity;
 mod ordinary;
 mod playbook;
 mod realistic;
