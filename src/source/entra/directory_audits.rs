@@ -43,7 +43,7 @@ pub struct DirectoryAuditsSpec {
 /// (microsoft-graph-docs-contrib `api-reference/v1.0/api/directoryaudit-list.md`).
 pub static DIRECTORY_AUDITS: crate::source::SourceDescriptor = crate::source::SourceDescriptor {
     name: "directory-audits",
-    summary: "Entra ID directory audit logs through Microsoft Graph (30 days; 7 without P1)",
+    summary: "Entra ID directory audits through Graph (30 days; 7 without P1)",
     noun: "directory audit records",
     record_shape: crate::output::RecordShape {
         fixed: &["activityDateTime", "id"],

@@ -71,7 +71,7 @@ pub struct SignInsSpec {
 /// (microsoft-graph-docs-contrib `api-reference/beta/api/signin-list.md`).
 pub static SIGNINS: crate::source::SourceDescriptor = crate::source::SourceDescriptor {
     name: "signins",
-    summary: "Entra ID sign-in logs through Microsoft Graph (30 days; needs Entra ID P1/P2)",
+    summary: "Entra ID sign-in logs through Graph (30 days; needs Entra ID P1/P2)",
     noun: "sign-ins",
     record_shape: crate::output::RecordShape {
         fixed: &["createdDateTime", "id"],
