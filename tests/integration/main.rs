@@ -12,6 +12,7 @@ mod custody;
 mod filter_escaping;
 mod golden;
 mod hostile;
+mod identity_sources;
 mod mock_tenant;
 mod output;
 mod paging;
