@@ -139,7 +139,11 @@ fn keys_in(path: &Path, time_field: &str) -> Vec<(String, String)> {
 }
 
 /// The (time, id) of `records` kept by `keep`, in the order evidence is written.
-fn expected(records: &[Value], time_field: &str, keep: impl Fn(&Value) -> bool) -> Vec<(String, String)> {
+fn expected(
+    records: &[Value],
+    time_field: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = records
         .iter()
         .filter(|r| keep(r))
@@ -159,7 +163,10 @@ fn of_user(r: &Value, user: &str) -> bool {
 }
 
 fn manifest_of(output: &Path) -> Manifest {
-    let name = format!("{}.manifest.json", output.file_name().unwrap().to_string_lossy());
+    let name = format!(
+        "{}.manifest.json",
+        output.file_name().unwrap().to_string_lossy()
+    );
     Manifest::read(&output.with_file_name(name)).unwrap()
 }
 
@@ -185,7 +192,9 @@ async fn a_users_sign_ins_come_in_time_order_over_next_links_and_429s_each_once(
     .await;
     assert_eq!(code, 0, "{stderr}");
     let pulled = keys_in(&output, "createdDateTime");
-    let want = expected(&t.logs.signins, "createdDateTime", |r| of_user(r, &t.victim));
+    let want = expected(&t.logs.signins, "createdDateTime", |r| {
+        of_user(r, &t.victim)
+    });
     assert!(want.len() > 20, "{} sign-ins", want.len());
     assert_eq!(pulled, want, "every sign-in once, in (time, id) order");
     // Both kinds came: the stolen session's non-interactive replays with it.
@@ -323,7 +332,10 @@ async fn a_re_run_picks_up_late_sign_ins_once() {
     assert_eq!(code, 0, "{stderr}");
     let after = keys_in(&second, "createdDateTime");
     let ids: Vec<&str> = after.iter().map(|(_, id)| id.as_str()).collect();
-    assert_eq!(ids.iter().filter(|id| **id == "late-arrival-0001").count(), 1);
+    assert_eq!(
+        ids.iter().filter(|id| **id == "late-arrival-0001").count(),
+        1
+    );
     assert_eq!(after.len(), before.len() + 1);
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no record twice");
@@ -362,10 +374,15 @@ async fn a_token_that_expires_mid_walk_is_renewed() {
     );
     let (code, stderr) = binary(words, &[("O365_CLIENT_SECRET", "mock-client-secret")]).await;
     assert_eq!(code, 0, "{stderr}");
-    let want = expected(&t.logs.signins, "createdDateTime", |r| of_user(r, &t.victim));
+    let want = expected(&t.logs.signins, "createdDateTime", |r| {
+        of_user(r, &t.victim)
+    });
     assert_eq!(keys_in(&output, "createdDateTime"), want);
     let counters = t.server.audit_counters();
-    assert!(counters.tokens_issued.load(Ordering::Relaxed) >= 2, "renewed");
+    assert!(
+        counters.tokens_issued.load(Ordering::Relaxed) >= 2,
+        "renewed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,7 +448,10 @@ async fn a_sign_in_case_killed_and_resumed_equals_an_uninterrupted_one() {
         assert_ne!(code, 0, "crash point {crash_at} was not reached: {stderr}");
         let (code, stderr) = binary(words(&case, &["--resume"]), &[]).await;
         assert_eq!(code, 0, "resume after {crash_at}: {stderr}");
-        assert!(evidence(&case) == expected, "crash point {crash_at}: differs");
+        assert!(
+            evidence(&case) == expected,
+            "crash point {crash_at}: differs"
+        );
         let (code, stdout) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
         assert_eq!(code, 0, "{stdout}");
     }
@@ -445,14 +465,69 @@ async fn a_flag_of_another_source_is_refused() {
     for (source, flag, value, reader) in [
         ("signins", "--operations", "MailItemsAccessed", "audit"),
         ("signins", "--types", "ServerLogon", "activities"),
-        ("directory-audits", "--sign-in-event-types", "interactiveUser", "signins"),
+        (
+            "directory-audits",
+            "--sign-in-event-types",
+            "interactiveUser",
+            "signins",
+        ),
     ] {
-        let (code, stderr) =
-            binary(pull_words(&t, source, &output, &[flag, value]), &[]).await;
+        let (code, stderr) = binary(pull_words(&t, source, &output, &[flag, value]), &[]).await;
         assert_eq!(code, 2, "{stderr}");
         assert!(
             stderr.contains(&format!("{flag} is for --source {reader}")),
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn the_attackers_mailbox_records_carry_the_stolen_sessions_app_access_context() {
+    let end = Utc::now();
+    let corpus = generate(&CorpusSpec {
+        users: 4,
+        per_user: 200,
+        days: DAYS,
+        end,
+        seed: 25,
+        scenario: Scenario::Bec,
+    });
+    let truth = corpus.truth.clone().unwrap();
+    let logs = identity_logs(&corpus, end, DAYS, 25);
+    let (mut records, _) = o365_activities::mock::audit_log::audit_records(&corpus);
+    let untouched = records.clone();
+    o365_activities::mock::generate::identity::add_app_access_context(&mut records, &logs);
+    let session = logs.attacker_session.clone().unwrap();
+    let from_attacker = |r: &Value| {
+        truth.attacker_ips.iter().any(|ip| {
+            r["ClientIPAddress"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(ip.as_str())
+        })
+    };
+    let (mut attacker, mut owner) = (0, 0);
+    for record in &records {
+        let Some(context) = record.get("AppAccessContext") else {
+            continue;
+        };
+        if from_attacker(record) {
+            assert_eq!(context["AADSessionId"], session.as_str(), "{record}");
+            attacker += 1;
+        } else {
+            assert_ne!(context["AADSessionId"], session.as_str(), "{record}");
+            owner += 1;
+        }
+        for key in ["UniqueTokenId", "IssuedAtTime", "ClientAppId"] {
+            assert!(context[key].is_string(), "{key}: {record}");
+        }
+    }
+    assert!(
+        attacker > 0 && owner > 0,
+        "attacker {attacker}, owner {owner}"
+    );
+    // Without the call, the records are as before (what the golden outputs are built on).
+    assert!(untouched
+        .iter()
+        .all(|r| r.get("AppAccessContext").is_none()));
 }

@@ -218,9 +218,11 @@ pub fn identity_logs(corpus: &Corpus, end: DateTime<Utc>, days: u32, seed: u64) 
     // the first mailbox moves to a mobile carrier in the afternoon (one session, the same
     // compliant device) and works from a dual-stack home on Fridays; the second mailbox's
     // owner travels abroad with their own device on days 2 and 3.
-    for (n, user) in users.iter().enumerate() {
+    for (n, (user, activities)) in corpus.mailboxes.iter().enumerate() {
         let device = guid(&mut rng);
-        let office = format!("203.0.113.{}", 10 + n % 200);
+        // The office: the address the mailbox's own logons come from most.
+        let office =
+            most_used_address(activities).unwrap_or_else(|| format!("203.0.113.{}", 10 + n % 200));
         for day in 0..days as i64 {
             let day_start = start + Duration::days(day) + Duration::hours(8);
             if day_start + Duration::hours(10) > end {
@@ -339,6 +341,32 @@ pub fn identity_logs(corpus: &Corpus, end: DateTime<Utc>, days: u32, seed: u64) 
     logs
 }
 
+/// The client address a mailbox's logons name most often (`ClientIP`, `IPAddress`).
+fn most_used_address(activities: &[crate::mock::store::StoredActivity]) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for activity in activities {
+        let Ok(value) = serde_json::from_str::<Value>(&activity.json) else {
+            continue;
+        };
+        let Some(properties) = value["CustomProperties"].as_array() else {
+            continue;
+        };
+        for p in properties {
+            if p["Name"] == "ClientIP" || p["Name"] == "IPAddress" {
+                if let Some(ip) = p["Value"].as_str().and_then(|v| v.split(',').next()) {
+                    if !ip.trim().is_empty() {
+                        *counts.entry(ip.trim().to_string()).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(ip, n)| (*n, std::cmp::Reverse(ip.clone())))
+        .map(|(ip, _)| ip)
+}
+
 /// The first attacker activity in the victim's mailbox: the AiTM sign-in came just before.
 fn first_attacker_activity(corpus: &Corpus, truth: &super::Truth) -> Option<DateTime<Utc>> {
     corpus
@@ -427,4 +455,78 @@ fn plant_attack(
     }
     logs.attacker_session = Some(session);
     logs.lookalike_app = Some(app.into());
+}
+
+/// The Entra ID logs of `corpus` over the days its mailboxes span (up to its newest activity).
+pub fn identity_logs_of(corpus: &Corpus, seed: u64) -> IdentityLogs {
+    let times = corpus
+        .mailboxes
+        .iter()
+        .flat_map(|(_, activities)| activities.iter().map(|a| a.time_nanos));
+    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
+        return IdentityLogs::default();
+    };
+    let end = DateTime::from_timestamp_nanos(last) + Duration::seconds(1);
+    let days = ((last - first) / 86_400_000_000_000 + 1).clamp(1, 180) as u32;
+    identity_logs(corpus, end, days, seed)
+}
+
+/// The address of a UAL record's `ClientIPAddress` (`1.2.3.4:443`, `[2001:db8::1]:443`).
+fn address_of(text: &str) -> &str {
+    if let Some(rest) = text.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match text.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => ip,
+        _ => text,
+    }
+}
+
+/// Gives each of `records` (Unified Audit Log records of `mock::audit_log`) the
+/// `AppAccessContext` of the sign-in its session came from: the latest successful sign-in of
+/// its user from its address at or before it (`AADSessionId`, `UniqueTokenId`,
+/// `IssuedAtTime`, `ClientAppId`, as MicrosoftDocs/office-365-management-api
+/// `office-365-management-activity-api-schema.md` names the properties of its
+/// `AppAccessContext`). Records without a matching sign-in are left as they are. Opt-in: the
+/// records `audit_log::audit_records` makes (and every output built on them) are unchanged.
+pub fn add_app_access_context(records: &mut [Value], logs: &IdentityLogs) {
+    let mut signins: Vec<(String, &str, DateTime<Utc>, &Value)> = logs
+        .signins
+        .iter()
+        .filter(|s| s["status"]["errorCode"] == 0)
+        .filter_map(|s| {
+            let at = DateTime::parse_from_rfc3339(s["createdDateTime"].as_str()?).ok()?;
+            Some((
+                s["userPrincipalName"].as_str()?.to_ascii_lowercase(),
+                s["ipAddress"].as_str()?,
+                at.with_timezone(&Utc),
+                s,
+            ))
+        })
+        .collect();
+    signins.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    for record in records.iter_mut() {
+        let (Some(user), Some(address), Some(at)) = (
+            record["UserId"].as_str().map(str::to_ascii_lowercase),
+            record["ClientIPAddress"].as_str().map(address_of),
+            record["CreationTime"]
+                .as_str()
+                .and_then(crate::mock::files::parse_time),
+        ) else {
+            continue;
+        };
+        let address = address.to_string();
+        let found = signins
+            .iter()
+            .filter(|(u, ip, t, _)| *u == user && *ip == address && *t <= at)
+            .next_back();
+        if let Some((_, _, _, signin)) = found {
+            record["AppAccessContext"] = json!({
+                "AADSessionId": signin["sessionId"],
+                "UniqueTokenId": signin["uniqueTokenIdentifier"],
+                "IssuedAtTime": signin["createdDateTime"],
+                "ClientAppId": signin["appId"],
+            });
+        }
+    }
 }

@@ -57,7 +57,10 @@ pub static DIRECTORY_AUDITS: crate::source::SourceDescriptor = crate::source::So
         ],
     },
     resume: crate::source::Resume::FromDurablePoint,
-    reads: &[crate::source::FlagGroup::Graph, crate::source::FlagGroup::SignIn],
+    reads: &[
+        crate::source::FlagGroup::Graph,
+        crate::source::FlagGroup::SignIn,
+    ],
     client: crate::source::ClientKind::Api,
     endpoint_flag: "--graph-url",
     default_endpoint: "https://graph.microsoft.com",
@@ -86,9 +89,11 @@ fn configure(request: &SourceRequest<'_>) -> Result<Configured, String> {
         [] => None,
         [user] => Some(upn("directory-audits", user)?),
         _ => {
-            return Err("--source directory-audits pulls one user's records (or, without \
+            return Err(
+                "--source directory-audits pulls one user's records (or, without \
                  --user, the tenant's): give at most one --user (batch takes a list)"
-                .into())
+                    .into(),
+            )
         }
     };
     let version = request.args.graph.graph_version.unwrap_or(GraphVersion::V1);
@@ -137,8 +142,7 @@ impl crate::source::SourceSpec for DirectoryAuditsSpec {
         } else {
             self.user.clone()
         };
-        let range =
-            super::signins::retained_range(&walk, RETENTION_DAYS, "directory audit logs")?;
+        let range = super::signins::retained_range(&walk, RETENTION_DAYS, "directory audit logs")?;
         let mut log = LogWalk::new(
             walk.api_client()?,
             &KIND,

@@ -183,10 +183,8 @@ impl<'a> LogWalk<'a> {
         let mut url = format!("{base}/{}/{}", self.version, self.kind.path);
         // Percent-encoded (spaces as `%20`, as Microsoft's examples write them).
         let filter = self.filter(ask, start, end);
-        let filter = percent_encoding::utf8_percent_encode(
-            &filter,
-            percent_encoding::NON_ALPHANUMERIC,
-        );
+        let filter =
+            percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC);
         url.push_str(&format!("?$filter={filter}&$top={MAX_TOP}"));
         url
     }

@@ -109,12 +109,18 @@ fn configure(request: &SourceRequest<'_>) -> Result<Configured, String> {
         [] => None,
         [user] => Some(super::directory_audits::upn("signins", user)?),
         _ => {
-            return Err("--source signins pulls one user's sign-ins (or, without --user, the \
+            return Err(
+                "--source signins pulls one user's sign-ins (or, without --user, the \
                  tenant's): give at most one --user (batch takes a list)"
-                .into())
+                    .into(),
+            )
         }
     };
-    let version = request.args.graph.graph_version.unwrap_or(GraphVersion::Beta);
+    let version = request
+        .args
+        .graph
+        .graph_version
+        .unwrap_or(GraphVersion::Beta);
     let event_types = crate::source::descriptor::non_empty(
         "--sign-in-event-types",
         &request.args.sign_in_logs.sign_in_event_types,
@@ -248,7 +254,8 @@ pub(super) fn retained_range(
     }
     // Without --start: the whole retention, a minute inside it so the oldest window is kept.
     Ok((
-        walk.start(earliest + chrono::TimeDelta::minutes(1)).min(end),
+        walk.start(earliest + chrono::TimeDelta::minutes(1))
+            .min(end),
         end,
     ))
 }
