@@ -518,8 +518,7 @@ pub fn add_app_access_context(records: &mut [Value], logs: &IdentityLogs) {
         let address = address.to_string();
         let found = signins
             .iter()
-            .filter(|(u, ip, t, _)| *u == user && *ip == address && *t <= at)
-            .next_back();
+            .rfind(|(u, ip, t, _)| *u == user && *ip == address && *t <= at);
         if let Some((_, _, _, signin)) = found {
             record["AppAccessContext"] = json!({
                 "AADSessionId": signin["sessionId"],
