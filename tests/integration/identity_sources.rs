@@ -531,3 +531,57 @@ fn the_attackers_mailbox_records_carry_the_stolen_sessions_app_access_context() 
         .iter()
         .all(|r| r.get("AppAccessContext").is_none()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_directory_audits_is_a_case_of_each_users_records_that_verifies() {
+    let t = tenant(
+        EntraSettings {
+            page_size: 3,
+            ..EntraSettings::default()
+        },
+        AuditSettings::default(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, t.users.join("\n") + "\n").unwrap();
+    let case = dir.path().join("case");
+    let words: Vec<String> = [
+        "batch",
+        "--source",
+        "directory-audits",
+        "--users",
+        &list.display().to_string(),
+        "--out-dir",
+        &case.display().to_string(),
+        "--graph-url",
+        &t.server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
+        "--format",
+        "jsonl",
+    ]
+    .map(String::from)
+    .to_vec();
+    let (code, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let mut total = 0;
+    for user in &t.users {
+        let evidence = o365_activities::case::MailboxPaths::new(&case, user).evidence;
+        let want = expected(&t.logs.directory_audits, "activityDateTime", |r| {
+            r["initiatedBy"]["user"]["userPrincipalName"].as_str() == Some(user)
+                || r["targetResources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x["userPrincipalName"].as_str() == Some(user))
+        });
+        total += want.len();
+        assert_eq!(keys_in(&evidence, "activityDateTime"), want, "{user}");
+    }
+    assert!(total >= 3, "{total} records in the case");
+    let (code, stdout) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{stdout}");
+}
