@@ -45,6 +45,32 @@ const WINDOW: TimeDelta = TimeDelta::days(1);
 /// size is 1,000 objects"; the directory audits document the same `$top` and no other maximum).
 pub(super) const MAX_TOP: u32 = 1000;
 
+/// What a `$filter` value must have encoded in a query (and `'`, `(`, `)`, `,` too, as
+/// Microsoft's examples write `%27`).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'\'')
+    .add(b'(')
+    .add(b')')
+    .add(b',')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
 /// Which of the two logs, and how its records are kept.
 #[derive(Debug)]
 pub(super) struct LogKind {
@@ -183,8 +209,7 @@ impl<'a> LogWalk<'a> {
         let mut url = format!("{base}/{}/{}", self.version, self.kind.path);
         // Percent-encoded (spaces as `%20`, as Microsoft's examples write them).
         let filter = self.filter(ask, start, end);
-        let filter =
-            percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC);
+        let filter = percent_encoding::utf8_percent_encode(&filter, QUERY_VALUE);
         url.push_str(&format!("?$filter={filter}&$top={MAX_TOP}"));
         url
     }
