@@ -229,6 +229,14 @@ async fn graph_v1_sees_interactive_sign_ins_only_and_the_manifest_names_the_miss
     let missing = log["missing_fields"].as_array().unwrap();
     assert!(missing.iter().any(|f| f == "sessionId"), "{log}");
     assert!(log["not_seen"].as_str().unwrap().contains("beta"));
+    // A range that ended two days ago is not marked as still growing.
+    let older = dir.path().join("older.jsonl");
+    let mut words = pull_words(&t, "signins", &older, &["--user", &t.victim]);
+    words.extend(["--end".to_string(), time(t.end - TimeDelta::days(2))]);
+    let (code, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let log = manifest_of(&older).source_log.unwrap();
+    assert_eq!(log["possibly_still_growing"], false, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
