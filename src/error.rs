@@ -19,6 +19,8 @@ pub mod exit_code {
     /// `verify --allowed-signers`: the signature is missing (the manifest says it was signed),
     /// invalid, or not by an allowed signer.
     pub const BAD_SIGNATURE: i32 = 7;
+    /// The tenant lacks the licence a source needs (the sign-in logs: Entra ID P1 or P2).
+    pub const NO_LICENCE: i32 = 8;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -93,6 +95,7 @@ impl AppError {
             AppError::Paging(PagingError::Shortfall { .. } | PagingError::QueryFailed { .. }) => {
                 exit_code::INCOMPLETE
             }
+            AppError::Paging(PagingError::LicenceMissing { .. }) => exit_code::NO_LICENCE,
             AppError::Unsigned(_) => exit_code::UNSIGNED,
             AppError::BadSignature(_) => exit_code::BAD_SIGNATURE,
             AppError::Output(_) | AppError::Paging(_) | AppError::Other(_) => exit_code::OTHER,

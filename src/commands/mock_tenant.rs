@@ -61,6 +61,22 @@ pub async fn serve(config: ServeConfig, signal: impl Future<Output = ()>) -> Res
     // The same tenant as the Unified Audit Log holds it, for the audit log APIs.
     let (audit_records, _) = crate::mock::audit_log::audit_records(&corpus);
     let audit_count = audit_records.len();
+    // And its Entra ID sign-ins and directory audits.
+    let identity = crate::mock::generate::identity::identity_logs_of(&corpus, config.seed);
+    *config
+        .settings
+        .audit
+        .entra
+        .signins
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = identity.signins;
+    *config
+        .settings
+        .audit
+        .entra
+        .directory_audits
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = identity.directory_audits;
     let mailboxes = corpus_by_mailbox(corpus);
     let summary: Vec<String> = mailboxes
         .iter()

@@ -14,6 +14,6 @@ pub mod store;
 pub use corpus_file::{corpus_by_mailbox, default_corpus, write_corpus};
 pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
 pub use server::{
-    start, start_with_audit_log, AppSpec, AuditCounters, AuditSettings, FaultSettings,
-    RunningServer, ServerSettings, TokenSpec, MOCK_TENANT_ID,
+    start, start_with_audit_log, AppSpec, AuditCounters, AuditSettings, EntraSettings,
+    FaultSettings, RunningServer, ServerSettings, TokenSpec, MOCK_TENANT_ID,
 };

@@ -120,7 +120,9 @@ impl<'a> Keys<'a> {
     fn slot(&mut self, key: &str) -> Option<&mut Option<Cow<'a, str>>> {
         match key {
             "Id" | "id" => Some(&mut self.id),
-            "TimeStamp" | "createdDateTime" | "CreationTime" => Some(&mut self.timestamp),
+            "TimeStamp" | "createdDateTime" | "activityDateTime" | "CreationTime" => {
+                Some(&mut self.timestamp)
+            }
             "ActivityCreationTime" => Some(&mut self.creation_time),
             _ => None,
         }

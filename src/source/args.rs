@@ -28,6 +28,12 @@ pub struct SourceArgs {
     pub audit: AuditQueryArgs,
 
     #[command(flatten)]
+    pub graph: GraphArgs,
+
+    #[command(flatten)]
+    pub sign_in_logs: SignInLogArgs,
+
+    #[command(flatten)]
     pub feed: FeedArgs,
 
     #[command(flatten)]
@@ -115,10 +121,6 @@ pub struct AuditQueryArgs {
     #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',')]
     pub record_types: Vec<String>,
 
-    /// Graph version of the audit log query API
-    #[arg(long, value_enum, default_value = "v1.0")]
-    pub graph_version: GraphVersion,
-
     /// Seconds between two polls of a running audit log query
     #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
     pub poll_interval: f64,
@@ -131,6 +133,16 @@ pub struct AuditQueryArgs {
     #[arg(long, default_value_t = 1, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub min_split: u64,
+}
+
+/// Microsoft Graph: its root and version, for every source read through Graph.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Microsoft Graph (--source audit, signins, directory-audits)")]
+pub struct GraphArgs {
+    /// Graph version (default: beta for signins, whose joins need beta-only fields; v1.0
+    /// otherwise)
+    #[arg(long, value_enum)]
+    pub graph_version: Option<GraphVersion>,
 
     /// Microsoft Graph root
     #[arg(
@@ -140,6 +152,17 @@ pub struct AuditQueryArgs {
         default_value = "https://graph.microsoft.com"
     )]
     pub graph_url: String,
+}
+
+/// The Entra ID sign-in logs.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Entra ID sign-in logs (--source signins)")]
+pub struct SignInLogArgs {
+    /// Sign-in event types to ask for, one request each (beta `signInEventTypes`; v1.0 has
+    /// interactive sign-ins only)
+    #[arg(long, value_name = "TYPE", num_args = 1.., value_delimiter = ',',
+          default_value = "interactiveUser,nonInteractiveUser,servicePrincipal,managedIdentity")]
+    pub sign_in_event_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -185,7 +208,7 @@ pub struct FeedArgs {
 
 /// Sign-in to the audit log APIs through the identity platform.
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "Sign-in (--source audit, feed)")]
+#[command(next_help_heading = "Sign-in (--source audit, feed, signins, directory-audits)")]
 pub struct SignInArgs {
     /// Tenant id (or a verified domain; the Management Activity API wants the id)
     #[arg(long, value_name = "ID|DOMAIN")]
@@ -216,6 +239,8 @@ pub fn group_flags(group: FlagGroup) -> Vec<clap::Arg> {
     let command = match group {
         FlagGroup::Activities => ActivitiesArgs::augment_args(empty),
         FlagGroup::AuditQuery => AuditQueryArgs::augment_args(empty),
+        FlagGroup::Graph => GraphArgs::augment_args(empty),
+        FlagGroup::SignInLogs => SignInLogArgs::augment_args(empty),
         FlagGroup::Feed => FeedArgs::augment_args(empty),
         FlagGroup::SignIn => SignInArgs::augment_args(empty),
     };

@@ -554,7 +554,11 @@ pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
     record_shape: crate::output::RecordShape::AUDIT_LOG,
     // Each finished query range is a durable point.
     resume: super::Resume::FromDurablePoint,
-    reads: &[super::FlagGroup::AuditQuery, super::FlagGroup::SignIn],
+    reads: &[
+        super::FlagGroup::AuditQuery,
+        super::FlagGroup::Graph,
+        super::FlagGroup::SignIn,
+    ],
     client: super::ClientKind::Api {
         resource: "https://graph.microsoft.com",
     },
@@ -581,7 +585,11 @@ fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Co
     if args.poll_interval.is_nan() || !(0.0..=3600.0).contains(&args.poll_interval) {
         return Err("--poll-interval must be between 0 and 3600 seconds".into());
     }
-    let version = args.graph_version.as_str();
+    let graph = &request.args.graph;
+    let version = graph
+        .graph_version
+        .unwrap_or(super::GraphVersion::V1)
+        .as_str();
     let spec = AuditQueryOptions {
         api_version: version.to_string(),
         operations: super::descriptor::non_empty("--operations", &args.operations)?,
@@ -592,7 +600,7 @@ fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Co
     };
     Ok(super::Configured {
         spec: std::sync::Arc::new(spec),
-        url: super::descriptor::checked_url("--graph-url", &args.graph_url)?,
+        url: super::descriptor::checked_url("--graph-url", &graph.graph_url)?,
         api_version: version.to_string(),
         label: user.to_string(),
     })

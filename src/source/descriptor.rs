@@ -14,20 +14,26 @@ pub enum FlagGroup {
     /// `--types`, `--select`, `--paging`, `--base-url`, ...: the Activities API's query and
     /// connection.
     Activities,
-    /// `--operations`, `--poll-interval`, `--graph-url`, ...: Graph audit log queries.
+    /// `--operations`, `--poll-interval`, ...: Graph audit log queries.
     AuditQuery,
     /// `--content-types`, `--state`, `--management-url`: the Management Activity API.
     Feed,
+    /// `--graph-url`, `--graph-version`: every source read through Microsoft Graph.
+    Graph,
+    /// `--sign-in-event-types`: the Entra ID sign-in logs.
+    SignInLogs,
     /// `--tenant`, `--client-id`, `--certificate`, `--device-code`, `--authority-url`.
     SignIn,
 }
 
 impl FlagGroup {
     /// Every group, for the checks that walk them all.
-    pub const ALL: [FlagGroup; 4] = [
+    pub const ALL: [FlagGroup; 6] = [
         FlagGroup::Activities,
         FlagGroup::AuditQuery,
         FlagGroup::Feed,
+        FlagGroup::Graph,
+        FlagGroup::SignInLogs,
         FlagGroup::SignIn,
     ];
 }

@@ -104,6 +104,16 @@ pub enum PagingError {
         end: String,
         queries: u32,
     },
+    /// The tenant lacks the licence the log needs (the sign-in logs: Entra ID P1 or P2).
+    #[error(
+        "the service refused to list its {what} (403 {message:?}): {licence}. Nothing was \
+         retrieved; with a licence, or from a tenant that has one, run again"
+    )]
+    LicenceMissing {
+        what: &'static str,
+        licence: &'static str,
+        message: String,
+    },
     /// An input the user gave cannot be used (a damaged state file, say): what to fix.
     #[error("{0}")]
     Input(String),

@@ -13,6 +13,7 @@ mod activities;
 pub mod args;
 mod audit_query;
 mod descriptor;
+mod entra;
 pub mod error;
 mod feed;
 pub mod handover;

@@ -7,6 +7,8 @@ pub static SOURCES: &[&SourceDescriptor] = &[
     &super::activities::ACTIVITIES,
     &super::audit_query::AUDIT_QUERY,
     &super::feed::FEED,
+    &super::entra::signins::SIGNINS,
+    &super::entra::directory_audits::DIRECTORY_AUDITS,
 ];
 
 /// The source named `name` (`--source`, a case's manifest).

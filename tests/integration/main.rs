@@ -22,6 +22,7 @@ mod custody;
 mod filter_escaping;
 mod golden;
 mod hostile;
+mod identity_sources;
 mod layers;
 mod mock_tenant;
 mod old_case;

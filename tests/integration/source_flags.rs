@@ -155,7 +155,8 @@ fn a_flag_set_in_the_environment_is_not_refused() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "--graph-url is for --source audit: it would change nothing with --source activities"
+            "--graph-url is for --source audit or signins or directory-audits: it would change \
+             nothing with --source activities"
         ),
         "{stderr}"
     );
@@ -173,7 +174,9 @@ fn pull_help_has_a_heading_per_group_and_lists_every_source() {
         "Activities API (--source activities):",
         "Audit log queries (--source audit):",
         "Management Activity API (--source feed):",
-        "Sign-in (--source audit, feed):",
+        "Microsoft Graph (--source audit, signins, directory-audits):",
+        "Entra ID sign-in logs (--source signins):",
+        "Sign-in (--source audit, feed, signins, directory-audits):",
         "Connection:",
     ] {
         assert!(

@@ -8,6 +8,7 @@
 mod bec;
 mod builder;
 pub mod heldout;
+pub mod identity;
 mod ordinary;
 mod playbook;
 mod realistic;

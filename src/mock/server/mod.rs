@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::store::{Mailbox, StoredActivity};
-pub use audit::{AppSpec, AuditCounters, AuditSettings, MOCK_TENANT_ID};
+pub use audit::{AppSpec, AuditCounters, AuditSettings, EntraSettings, MOCK_TENANT_ID};
 
 /// Who may call, and how.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //! Shapes follow Microsoft's public documents, named in each file; what they leave open (how
 //! long a query runs, the record limit, how blobs are cut) is a setting here, and says so.
 
+mod entra;
 mod feed;
 mod graph;
 mod identity;
@@ -21,6 +22,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use entra::EntraSettings;
 pub use identity::AppSpec;
 
 /// The resources tokens are issued for, as the real services check their audience.
@@ -61,6 +63,8 @@ pub struct AuditSettings {
     pub announced_ttl: Option<Duration>,
     /// Refresh tokens are refused (`invalid_grant`), as after a password reset.
     pub refuse_refresh: bool,
+    /// The Entra ID sign-in and directory audit logs (`entra.rs`).
+    pub entra: EntraSettings,
 }
 
 impl Default for AuditSettings {
@@ -79,6 +83,7 @@ impl Default for AuditSettings {
             static_tokens: vec!["mock-token".into()],
             announced_ttl: None,
             refuse_refresh: false,
+            entra: EntraSettings::default(),
         }
     }
 }
@@ -164,6 +169,11 @@ pub(super) fn router(
         .route(
             "/{version}/security/auditLog/queries/{id}/records",
             get(graph::list_records),
+        )
+        .route("/{version}/auditLogs/signIns", get(entra::signins))
+        .route(
+            "/{version}/auditLogs/directoryAudits",
+            get(entra::directory_audits),
         )
         .route(
             "/api/v1.0/{tenant}/activity/feed/subscriptions/start",

@@ -1,0 +1,442 @@
+//! The Entra ID activity logs read through Microsoft Graph's reporting API: the sign-in logs
+//! (`signins.rs`) and the directory audits (`directory_audits.rs`), walked the same way here.
+//!
+//! Both lists answer newest first and page by server-driven `@odata.nextLink`s (opaque
+//! `$skiptoken`): microsoft-graph-docs-contrib `api-reference/beta/api/signin-list.md` ("by
+//! default, the most recent sign-ins are returned first", "The maximum and default page size is
+//! 1,000 objects", `$top`, `$skiptoken`, `$filter`) and `api-reference/v1.0/api/
+//! directoryaudit-list.md` (`$filter` `eq`, `ge`, `le`, `startswith`; `$top`; `skiptoken`).
+//! The walk does not rely on the order: the range is cut into windows, oldest first; each
+//! window's pages are followed through the shared `LinkWalk` to their end (one walk per query
+//! of the window, e.g. one per sign-in event type), its records checked and de-duplicated on
+//! `id` (`RecordChecks`), records outside the window dropped (their own window asks for them),
+//! and the rest sorted by (time, id) and handed over, then a durable point at the window's end.
+//! So a resumed case starts at a window's end, and what it writes is what an uninterrupted run
+//! writes, byte for byte. A window is held in memory while it is read (its records are one
+//! day's of the filter: a user's, or a tenant's).
+//!
+//! Throttling: Graph's "Identity and access reports service limits"
+//! (`concepts/throttling-limits.md`) allow five requests per 10 seconds per app per tenant, so
+//! windows are walked one at a time, and a 429 waits its `Retry-After` in the shared client.
+//!
+//! Latency: entries reach the logs minutes to hours after the event (entra-docs
+//! `docs/identity/monitoring-health/reference-log-latency.md`, which gives no bound and names
+//! 24 hours for several reports). A range ending less than `STILL_GROWING` ago is marked in the
+//! manifest (`source_log.possibly_still_growing`); running the same range again later picks up
+//! what arrived late, each record once (the records are de-duplicated on `id`).
+
+pub(super) mod directory_audits;
+pub(super) mod signins;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::http::{ApiClient, ApiRequest, HttpError, ReadFailure, Refusal};
+use crate::record::{read_page, sort_in_time_order, Activity, PageReading, RecordChecks};
+use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
+
+/// A range ending less than this long ago may still be growing.
+pub(super) const STILL_GROWING: TimeDelta = TimeDelta::hours(24);
+
+/// The width of a window: one durable point a day.
+const WINDOW: TimeDelta = TimeDelta::days(1);
+
+/// The largest `$top` both lists document (`signin-list.md`: "The maximum and default page
+/// size is 1,000 objects"; the directory audits document the same `$top` and no other maximum).
+pub(super) const MAX_TOP: u32 = 1000;
+
+/// What a `$filter` value must have encoded in a query (and `'`, `(`, `)`, `,` too, as
+/// Microsoft's examples write `%27`).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'\'')
+    .add(b'(')
+    .add(b')')
+    .add(b',')
+    .add(b'<')
+    .add(b'>')
+    .add(b'=')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Which of the two logs, and how its records are kept.
+#[derive(Debug)]
+pub(super) struct LogKind {
+    /// The collection below the version: `auditLogs/signIns`.
+    pub path: &'static str,
+    /// The time property that `$filter` bounds (`createdDateTime`, `activityDateTime`).
+    pub time_field: &'static str,
+    pub noun: &'static str,
+}
+
+/// One query of a window: the filter beyond the time range (`None`: the range alone), and
+/// how it is named in the manifest.
+#[derive(Debug, Clone)]
+pub(super) struct Ask {
+    pub name: String,
+    pub filter: Option<String>,
+}
+
+/// A record kept or not after it is read (the directory audits' `--user` is matched here).
+pub(super) type Keep = fn(&Activity, Option<&str>) -> bool;
+
+/// What the manifest records of the walk.
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    requests_per_window: usize,
+    windows: u64,
+    /// Records read that the local filter did not keep (`--user` against a directory audit's
+    /// target).
+    #[serde(skip_serializing_if = "is_zero")]
+    not_the_users: u64,
+    /// Records the service sent from outside the window asked for (their own window keeps
+    /// them).
+    #[serde(skip_serializing_if = "is_zero")]
+    outside_window: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One walk of a log over a range.
+pub(super) struct LogWalk<'a> {
+    client: &'a ApiClient,
+    kind: &'static LogKind,
+    version: String,
+    asks: Vec<Ask>,
+    user: Option<String>,
+    keep: Keep,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// What the manifest adds (missing fields, the licence, retention).
+    notes: serde_json::Map<String, serde_json::Value>,
+    checks: RecordChecks,
+    counts: Counts,
+    pages: u64,
+    /// Named in a 403 for a licence (the sign-in logs need Entra ID P1).
+    licence_hint: Option<&'static str>,
+}
+
+impl<'a> LogWalk<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        client: &'a ApiClient,
+        kind: &'static LogKind,
+        version: &str,
+        asks: Vec<Ask>,
+        user: Option<String>,
+        keep: Keep,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+        licence_hint: Option<&'static str>,
+    ) -> Self {
+        let mut notes = serde_json::Map::new();
+        notes.insert(
+            "possibly_still_growing".into(),
+            (end > Utc::now() - STILL_GROWING).into(),
+        );
+        LogWalk {
+            client,
+            kind,
+            version: version.to_string(),
+            counts: Counts {
+                requests_per_window: asks.len(),
+                ..Counts::default()
+            },
+            asks,
+            user,
+            keep,
+            start,
+            end,
+            notes,
+            checks: RecordChecks::default(),
+            pages: 0,
+            licence_hint,
+        }
+    }
+
+    pub(super) fn note(&mut self, key: &str, value: serde_json::Value) {
+        self.notes.insert(key.into(), value);
+    }
+
+    pub(super) fn range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        (self.start, self.end)
+    }
+
+    pub(super) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    pub(super) fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    pub(super) fn asks(&self) -> &[Ask] {
+        &self.asks
+    }
+
+    /// The filter of `ask` over `[start, end)`.
+    fn filter(&self, ask: &Ask, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        let time = crate::odata::format_timestamp_literal;
+        let mut filter = format!(
+            "{field} ge {} and {field} lt {}",
+            time(start),
+            time(end),
+            field = self.kind.time_field
+        );
+        if let Some(more) = &ask.filter {
+            filter.push_str(" and ");
+            filter.push_str(more);
+        }
+        filter
+    }
+
+    /// The first page's URL of `ask` over `[start, end)`.
+    pub(super) fn url(&self, ask: &Ask, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+        let base = self.client.options().base_url.trim_end_matches('/');
+        let mut url = format!("{base}/{}/{}", self.version, self.kind.path);
+        // Percent-encoded (spaces as `%20`, as Microsoft's examples write them).
+        let filter = self.filter(ask, start, end);
+        let filter = percent_encoding::utf8_percent_encode(&filter, QUERY_VALUE);
+        url.push_str(&format!("?$filter={filter}&$top={MAX_TOP}"));
+        url
+    }
+
+    pub(super) fn first_request(&self, describe: bool) -> String {
+        let first = self
+            .asks
+            .first()
+            .map(|ask| self.url(ask, self.start, self.window_end(self.start)))
+            .unwrap_or_default();
+        if !describe {
+            return format!("GET {first}");
+        }
+        format!(
+            "GET {first}\nAuthorization: {}\nThen its @odata.nextLink pages; {} request(s) a \
+             day-wide window, oldest window first.\n",
+            self.client.options().credentials.redacted(),
+            self.asks.len()
+        )
+    }
+
+    fn window_end(&self, start: DateTime<Utc>) -> DateTime<Utc> {
+        (start + WINDOW).min(self.end)
+    }
+
+    pub(super) fn log(&self) -> serde_json::Value {
+        let mut log = self.notes.clone();
+        log.insert(
+            "walk".into(),
+            serde_json::to_value(&self.counts).unwrap_or_default(),
+        );
+        log.insert("record_checks".into(), self.checks.to_json());
+        serde_json::Value::Object(log)
+    }
+
+    pub(super) async fn deliver(
+        &mut self,
+        reading: PageReading,
+        partial: PartialHandover,
+        interrupt: impl std::future::Future<Output = ()>,
+        emit: &mut EmitWindow<'_>,
+    ) -> Result<(), PagingError> {
+        let mut interrupt = std::pin::pin!(interrupt);
+        let mut start = self.start;
+        while start < self.end {
+            let end = self.window_end(start);
+            let mut fetched = Vec::new();
+            let read = tokio::select! {
+                biased;
+                _ = interrupt.as_mut() => Err(PagingError::Interrupted),
+                read = self.read_window(start, end, &reading, &mut fetched) => read,
+            };
+            let records = self.final_order(fetched, start, end);
+            if let Err(error) = read {
+                if partial == PartialHandover::Everything && !records.is_empty() {
+                    emit(Handover::Records(records))?;
+                }
+                self.checks.warn_summary(self.kind.noun);
+                return Err(error);
+            }
+            if !records.is_empty() {
+                emit(Handover::Records(records))?;
+            }
+            self.counts.windows += 1;
+            emit(Handover::Finished(Some(end)))?;
+            start = end;
+        }
+        self.checks.warn_summary(self.kind.noun);
+        emit(Handover::Finished(None))
+    }
+
+    /// Every page of every ask of `[start, end)` into `fetched`.
+    async fn read_window(
+        &mut self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        reading: &PageReading,
+        fetched: &mut Vec<Activity>,
+    ) -> Result<(), PagingError> {
+        for ask in self.asks.clone() {
+            let first = self.url(&ask, start, end);
+            let mut walk = LinkWalk::new(&first, "@odata.nextLink");
+            let mut keys = rustc_hash::FxHashSet::<Box<str>>::default();
+            loop {
+                let page = self
+                    .client
+                    .send(&ApiRequest::get(walk.current()), |answer| {
+                        read_page(answer.body, reading)
+                            .map_err(|e| ReadFailure::Retry(e.to_string()))
+                    })
+                    .await
+                    .map_err(|error| self.licence(error))?;
+                self.pages += 1;
+                let added = page
+                    .records
+                    .iter()
+                    .filter(|record| keys.insert(record.key().into()))
+                    .count();
+                fetched.extend(page.records);
+                walk.page_read(added, page.next_link.as_deref())?;
+                match page.next_link {
+                    Some(next) => walk.follow(self.client, &next)?,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A 403 that says the tenant has no premium licence, told as such.
+    fn licence(&self, error: HttpError) -> PagingError {
+        match (&error, self.licence_hint) {
+            (HttpError::Refused(Refusal::Forbidden { message, .. }), Some(licence))
+                if is_licence_refusal(message) =>
+            {
+                PagingError::LicenceMissing {
+                    what: self.kind.noun,
+                    licence,
+                    message: message.clone(),
+                }
+            }
+            _ => error.into(),
+        }
+    }
+
+    /// The window's records: checked, the user's, inside the window, in (time, id) order.
+    fn final_order(
+        &mut self,
+        mut records: Vec<Activity>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Vec<Activity> {
+        let before = records.len();
+        records.retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
+        self.counts.outside_window += (before - records.len()) as u64;
+        let before = records.len();
+        let user = self.user.clone();
+        records.retain(|record| (self.keep)(record, user.as_deref()));
+        self.counts.not_the_users += (before - records.len()) as u64;
+        records.retain(|record| self.checks.admit(record, self.kind.noun));
+        sort_in_time_order(&mut records);
+        records
+    }
+}
+
+/// The 403 of a tenant without Entra ID P1 or P2: "Neither tenant is B2C or tenant doesn't
+/// have premium license" (entra-docs `docs/identity/monitoring-health/
+/// howto-configure-prerequisites-for-reporting-api.md`, "Common errors"), with the code
+/// `Authentication_RequestFromNonPremiumTenantOrB2CTenant` (Graph's known issues, "License
+/// check errors for Azure AD activity reports").
+pub(super) fn is_licence_refusal(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("nonpremiumtenant") || lower.contains("premium license")
+}
+
+/// The earliest instant the log keeps, `days` back from `now`.
+pub(super) fn earliest(now: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+    now - TimeDelta::days(days)
+}
+
+/// `user` checked as a user principal name.
+pub(super) fn upn(source: &str, user: &str) -> Result<String, String> {
+    if user.eq_ignore_ascii_case("me") || !user.contains('@') {
+        return Err(format!(
+            "--user {user:?}: --source {source} matches users by user principal name; give \
+             one, such as victim@contoso.com"
+        ));
+    }
+    Ok(user.trim().to_string())
+}
+
+/// The range of the walk: `--start` (or the retention's start), never before a checkpoint's
+/// bound; a `--start` before what the log keeps is refused, naming the earliest date.
+pub(super) fn retained_range(
+    walk: &crate::source::Walk<'_>,
+    days: i64,
+    what: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), PagingError> {
+    let end = walk.query.filter.end;
+    let earliest = earliest(Utc::now(), days);
+    if let Some(start) = walk.query.filter.start {
+        if start < earliest && walk.resume_after.is_none_or(|bound| bound < earliest) {
+            return Err(PagingError::Input(format!(
+                "--start {} is beyond what the {what} keep ({days} days): the earliest \
+                 available is {}; give --start {} or later",
+                crate::source::manifest_time(start),
+                crate::source::manifest_time(earliest),
+                earliest.format("%Y-%m-%dT%H:%M:%SZ"),
+            )));
+        }
+    }
+    // Without --start: the whole retention, a minute inside it so the oldest window is kept.
+    Ok((
+        walk.start(earliest + chrono::TimeDelta::minutes(1))
+            .min(end),
+        end,
+    ))
+}
+
+/// The filter as the manifest records it.
+pub(super) fn describe(log: &LogWalk<'_>, field: &str, user_words: &str) -> String {
+    let (start, end) = log.range();
+    let mut text = format!(
+        "{field} from {} to {} (exclusive)",
+        crate::source::manifest_time(start),
+        crate::source::manifest_time(end)
+    );
+    if let Some(user) = log.user() {
+        text.push_str(&format!("; {user_words} {user}"));
+    }
+    let asks: Vec<&str> = log.asks().iter().map(|a| a.name.as_str()).collect();
+    text.push_str(&format!("; asked as {}", asks.join(", ")));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_licence_refusal_is_told_by_its_code_or_its_words() {
+        assert!(is_licence_refusal(
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant: Neither tenant is B2C or \
+             tenant doesn't have premium license"
+        ));
+        assert!(!is_licence_refusal(
+            "Authorization_RequestDenied: Insufficient privileges to complete the operation."
+        ));
+    }
+}
