@@ -5,6 +5,7 @@ mod support;
 mod audit_hostile_feed;
 mod audit_hostile_graph;
 mod audit_log;
+mod audit_planner;
 mod audit_sources;
 mod batch;
 mod binary;
