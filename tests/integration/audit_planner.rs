@@ -265,7 +265,7 @@ async fn query_concurrency_is_bounded_by_the_documented_limit() {
         ]
     };
     for bad in ["0", "11"] {
-        let parsed = o365_activities::cli::parse_from(&words(bad));
+        let parsed = o365_activities::cli::parse_from(words(bad));
         assert!(parsed.is_err(), "--query-concurrency {bad} was accepted");
     }
     assert!(parse_pull(&words("10")).is_ok());

@@ -37,6 +37,9 @@ pub struct OverLimit {
     pub limit: Option<u64>,
 }
 
+/// A range `[start, end)`.
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
 /// The range `[start, end)` cannot be split: it is at its narrowest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Narrowest;
@@ -48,7 +51,7 @@ pub fn split(
     end: DateTime<Utc>,
     over: &OverLimit,
     min_split: TimeDelta,
-) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, Narrowest> {
+) -> Result<Vec<Range>, Narrowest> {
     let middle = start + (end - start) / 2;
     if end - start <= min_split || middle <= start {
         return Err(Narrowest);
@@ -114,7 +117,7 @@ mod tests {
         }
     }
 
-    fn covers(parts: &[(DateTime<Utc>, DateTime<Utc>)], start: DateTime<Utc>, end: DateTime<Utc>) {
+    fn covers(parts: &[Range], start: DateTime<Utc>, end: DateTime<Utc>) {
         assert_eq!(parts.first().unwrap().0, start);
         assert_eq!(parts.last().unwrap().1, end);
         assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
