@@ -157,16 +157,23 @@ async fn one_range(
         .await
         .unwrap();
     let wall = started.elapsed();
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{output}.manifest.json")).unwrap(),
-    )
-    .unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{output}.manifest.json")).unwrap())
+            .unwrap();
     let rounds = manifest["source_log"]["queries"]
         .as_array()
-        .map(|q| q.iter().filter_map(|e| e["round"].as_u64()).max().unwrap_or(0))
+        .map(|q| {
+            q.iter()
+                .filter_map(|e| e["round"].as_u64())
+                .max()
+                .unwrap_or(0)
+        })
         .unwrap_or(0);
     Run {
-        queries: server.audit_counters().queries_created.load(Ordering::Relaxed),
+        queries: server
+            .audit_counters()
+            .queries_created
+            .load(Ordering::Relaxed),
         wall,
         records: summary.records,
         rounds,
@@ -252,31 +259,31 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
     let case = dir.path().join("case");
     let started = Instant::now();
     let args: Vec<String> = [
-            "batch",
-            "--source",
-            "audit",
-            "--users",
-            list.to_str().unwrap(),
-            "--out-dir",
-            case.to_str().unwrap(),
-            "--graph-url",
-            server.url.as_str(),
-            "--token",
-            TOKEN,
-            "--start",
-            "2018-05-01T00:00:00Z",
-            "--end",
-            "2018-06-01T00:00:00Z",
-            "--format",
-            "jsonl",
-            "--poll-interval",
-            "0.1",
-            "--concurrency",
-            "8",
-            "--quiet",
-        ]
-        .map(String::from)
-        .to_vec();
+        "batch",
+        "--source",
+        "audit",
+        "--users",
+        list.to_str().unwrap(),
+        "--out-dir",
+        case.to_str().unwrap(),
+        "--graph-url",
+        server.url.as_str(),
+        "--token",
+        TOKEN,
+        "--start",
+        "2018-05-01T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--format",
+        "jsonl",
+        "--poll-interval",
+        "0.1",
+        "--concurrency",
+        "8",
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
     let status = tokio::task::spawn_blocking(move || {
         std::process::Command::new(BINARY)
             .args(&args)
@@ -287,7 +294,10 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
     .await
     .unwrap();
     let wall = started.elapsed();
-    let queries = server.audit_counters().queries_created.load(Ordering::Relaxed);
+    let queries = server
+        .audit_counters()
+        .queries_created
+        .load(Ordering::Relaxed);
     let in_range = records
         .iter()
         .filter(|r| creation(r) >= Utc.with_ymd_and_hms(2018, 5, 1, 0, 0, 0).unwrap())

@@ -270,3 +270,85 @@ async fn query_concurrency_is_bounded_by_the_documented_limit() {
     }
     assert!(parse_pull(&words("10")).is_ok());
 }
+
+#[tokio::test]
+async fn one_instant_over_the_limit_is_set_apart_by_the_planner_and_fails_naming_it() {
+    // 40 records of the victim in one second, among its others: no split can divide them.
+    let corpus = generate(&CorpusSpec {
+        users: 3,
+        per_user: 400,
+        days: 30,
+        end: now(),
+        seed: 5,
+        scenario: Scenario::Bec,
+    });
+    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
+    let (mut records, _) = audit_records(&corpus);
+    let model = records
+        .iter()
+        .find(|r| r["UserId"].as_str() == Some(victim.as_str()))
+        .unwrap()
+        .clone();
+    for i in 0..40 {
+        let mut record = model.clone();
+        record["Id"] = serde_json::json!(format!("dense-{i:02}"));
+        record["CreationTime"] = serde_json::json!("2018-05-10T12:00:00");
+        records.push(record);
+    }
+    records.sort_by_key(creation);
+    let settings = ServerSettings {
+        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
+        audit: AuditSettings {
+            static_tokens: vec![TOKEN.into()],
+            record_limit: 25,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let server = start_with_audit_log(corpus_by_mailbox(corpus), records, settings)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("victim.jsonl");
+    let output_text = output.display().to_string();
+    let words = [
+        "o365-activities",
+        "pull",
+        "--source",
+        "audit",
+        "--user",
+        &victim,
+        "--output",
+        &output_text,
+        "--graph-url",
+        &server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        "2018-05-01T00:00:00Z",
+    ];
+    let (result, _) = run(&parse_pull(&words).unwrap()).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.exit_code(), 1, "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("more records between 2018-05-10 12:00:00 UTC and 2018-05-10 12:00:01 UTC"),
+        "{text}"
+    );
+    assert!(!output.exists(), "no complete result");
+    let partial = Manifest::read(&dir.path().join("victim.jsonl.partial.manifest.json")).unwrap();
+    assert_eq!(partial.status, PullStatus::Incomplete);
+    let queries = partial.source_log.unwrap()["queries"].clone();
+    let rounds = queries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|q| q["round"].as_u64())
+        .max()
+        .unwrap();
+    assert!(
+        rounds <= 4,
+        "the instant was set apart in a few rounds: {queries}"
+    );
+}
