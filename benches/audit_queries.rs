@@ -151,6 +151,7 @@ async fn one_range(
         min_split: Duration::from_secs(1),
         query_concurrency: concurrency,
         split,
+        case_slots: None,
     });
     let started = Instant::now();
     let summary = pull::run(&config, Arc::new(TokioSleeper), std::future::pending())

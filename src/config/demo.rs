@@ -88,6 +88,7 @@ impl DemoConfig {
             min_split: Duration::from_secs(1),
             query_concurrency: crate::source::args::DEFAULT_QUERY_CONCURRENCY as usize,
             split: crate::source::SplitStrategy::Planned,
+            case_slots: None,
         });
         Ok(config)
     }

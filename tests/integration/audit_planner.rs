@@ -352,3 +352,89 @@ async fn one_instant_over_the_limit_is_set_apart_by_the_planner_and_fails_naming
         "the instant was set apart in a few rounds: {queries}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cases_mailboxes_share_the_query_concurrency() {
+    // The service lets 2 run; 3 mailboxes at once with 2 queries each would run 6.
+    let (server, _, _) = tenant(AuditSettings {
+        record_limit: 60,
+        query_polls: 0,
+        query_duration: Duration::from_millis(300),
+        max_running_queries: Some(2),
+        ..AuditSettings::default()
+    })
+    .await;
+    let corpus = generate(&CorpusSpec {
+        users: 3,
+        per_user: 400,
+        days: 30,
+        end: now(),
+        seed: 5,
+        scenario: Scenario::Bec,
+    });
+    let (records, _) = audit_records(&corpus);
+    let mut users: Vec<String> = records
+        .iter()
+        .filter_map(|r| r["UserId"].as_str())
+        .map(str::to_string)
+        .collect();
+    users.sort();
+    users.dedup();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, users.join("\n")).unwrap();
+    let case = dir.path().join("case");
+    let args: Vec<String> = [
+        "batch",
+        "--source",
+        "audit",
+        "--users",
+        list.to_str().unwrap(),
+        "--out-dir",
+        case.to_str().unwrap(),
+        "--graph-url",
+        server.url.as_str(),
+        "--token",
+        TOKEN,
+        "--start",
+        "2018-05-20T00:00:00Z",
+        "--end",
+        "2018-06-01T00:00:00Z",
+        "--format",
+        "jsonl",
+        "--poll-interval",
+        "0.05",
+        "--concurrency",
+        "3",
+        "--query-concurrency",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let run_binary = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            use assert_cmd::cargo::CommandCargoExt;
+            std::process::Command::cargo_bin("o365-activities")
+                .unwrap()
+                .args(&args)
+                .env_remove("OAUTH_TOKEN")
+                .output()
+                .unwrap()
+        })
+    };
+    let output = run_binary(args).await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let counters = server.audit_counters();
+    assert!(counters.queries_created.load(Ordering::Relaxed) > users.len() as u64);
+    assert_eq!(
+        counters.queries_refused.load(Ordering::Relaxed),
+        0,
+        "the case kept within 2 queries at once"
+    );
+    assert!(counters.most_running_queries.load(Ordering::Relaxed) <= 2);
+    let verified = run_binary(vec!["verify".into(), case.display().to_string()])
+        .await
+        .unwrap();
+    assert!(verified.status.success());
+}

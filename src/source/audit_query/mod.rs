@@ -55,6 +55,9 @@ pub struct AuditQueryOptions {
     pub query_concurrency: usize,
     /// How a range over its record limit is split.
     pub split: SplitStrategy,
+    /// A case's slots for running queries, shared by its mailboxes (`for_case`), so the
+    /// case as a whole runs at most `query_concurrency` at once; `None` for a pull.
+    pub case_slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 /// One query as the manifest records it.
@@ -248,6 +251,7 @@ fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Co
         min_split: Duration::from_secs(args.min_split),
         query_concurrency: args.query_concurrency as usize,
         split: SplitStrategy::Planned,
+        case_slots: None,
     };
     Ok(super::Configured {
         spec: std::sync::Arc::new(spec),
@@ -280,6 +284,17 @@ impl super::SourceSpec for AuditQueryOptions {
 
     fn filters(&self) -> Vec<String> {
         [self.operations.clone(), self.record_types.clone()].concat()
+    }
+
+    fn for_case(&self, _shared: &std::path::Path) -> Option<std::sync::Arc<dyn super::SourceSpec>> {
+        // The service limits the queries running at once per account, not per mailbox: a
+        // case's mailboxes share `--query-concurrency` between them.
+        Some(std::sync::Arc::new(AuditQueryOptions {
+            case_slots: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
+                self.query_concurrency.max(1),
+            ))),
+            ..self.clone()
+        }))
     }
 }
 

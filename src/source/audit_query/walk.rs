@@ -86,7 +86,13 @@ impl AuditQuerySource<'_> {
                 if matches!(part.state, State::Waiting) {
                     part.state = State::Running;
                     let (start, end, round) = (part.start, part.end, part.round);
+                    let slots = self.options.case_slots.clone();
                     running.push(async move {
+                        // A case's slot first, when its mailboxes share them.
+                        let _slot = match slots {
+                            Some(slots) => slots.acquire_owned().await.ok(),
+                            None => None,
+                        };
                         let outcome = runner.run(start, end, round, reading).await;
                         (start, outcome)
                     });
