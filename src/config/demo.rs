@@ -86,6 +86,9 @@ impl DemoConfig {
             poll_interval: Duration::from_millis(200),
             query_timeout: Duration::from_secs(600),
             min_split: Duration::from_secs(1),
+            query_concurrency: crate::source::args::DEFAULT_QUERY_CONCURRENCY as usize,
+            split: crate::source::SplitStrategy::Planned,
+            case_slots: None,
         });
         Ok(config)
     }

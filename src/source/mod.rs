@@ -32,7 +32,7 @@ pub use activities::{
     ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
 };
 pub use args::{ApiVersion, GraphVersion, SourceArgs};
-pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry};
+pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry, SplitStrategy};
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };

@@ -194,6 +194,9 @@ async fn sigterm_during_an_audit_pull_keeps_the_finished_ranges_and_exits_143() 
         "0.2",
         "--progress-interval",
         "1",
+        // One query at a time, so the signal comes while ranges are left.
+        "--query-concurrency",
+        "1",
     ]
     .map(str::to_string)
     .to_vec();

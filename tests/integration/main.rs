@@ -10,6 +10,7 @@ mod audit_hostile_graph;
 mod audit_hostile_signin;
 mod audit_hostile_support;
 mod audit_log;
+mod audit_planner;
 mod audit_signin;
 mod audit_support;
 mod batch;

@@ -5,16 +5,30 @@
 //! wrapped in `value`), `security-auditlogquery-list-records` (pages
 //! of `auditLogRecord` with `@odata.nextLink`) and `security-auditlogrecord` (its properties).
 //!
-//! Inferred, as no document says: queries succeed after `query_polls` polls; the range is
-//! `filterStartDateTime` inclusive to `filterEndDateTime` exclusive; over the record limit a
-//! query still succeeds, flagged, with only the first `record_limit` records (what peers page
-//! without noticing); paging uses `$skiptoken`.
+//! Inferred, as no document says: queries succeed after `query_polls` polls and, when set,
+//! `query_duration` after their creation (real ones take minutes; a benchmark emulates that in
+//! seconds); the range is `filterStartDateTime` inclusive to `filterEndDateTime` exclusive;
+//! over the record limit a query still succeeds, flagged, with `record_limit` of its records
+//! picked evenly across the range in time order (a sample, what peers page without noticing);
+//! paging uses `$skiptoken`.
+//!
+//! The limit on queries running at once (`max_running_queries`): Microsoft Graph's
+//! service-specific throttling-limits page (microsoft-graph-docs-contrib
+//! `concepts/throttling-limits.md`, as stored here) has no section for audit log queries, and
+//! no daily figure was found for them. Microsoft Purview's "Search the audit log"
+//! (learn.microsoft.com/purview/audit-search) documents the search jobs behind them: "Each
+//! admin Audit account user can have up to 10 search jobs running at the same time, with a
+//! limit of one unfiltered search job". Over the limit the mock answers 429 with a
+//! `Retry-After` of the seconds until the first running query ends (at least 1), as Graph
+//! answers throttling (`concepts/throttling.md`: 429 with `Retry-After`).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::sync::atomic::Ordering;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
@@ -25,6 +39,7 @@ pub(super) struct Query {
     id: String,
     body: Value,
     polls: u32,
+    created: std::time::Instant,
     matched: Vec<Arc<Value>>,
     exceeded: bool,
     approximate: usize,
@@ -144,7 +159,28 @@ fn query_json(query: &Query, status: &str, version: &str, base_url: &str) -> Val
     value
 }
 
+/// `limit` of `matched` (time-ordered), picked evenly across them.
+fn sample(matched: Vec<Arc<Value>>, limit: usize) -> Vec<Arc<Value>> {
+    let total = matched.len();
+    if limit == 0 || total == 0 {
+        return Vec::new();
+    }
+    (0..limit)
+        .map(|i| Arc::clone(&matched[i * total / limit]))
+        .collect()
+}
+
 impl AuditService {
+    /// The query has succeeded: polled `query_polls` times and `query_duration` old.
+    fn finished(&self, query: &Query, now: std::time::Instant) -> bool {
+        query.polls >= self.settings.query_polls && self.remaining(query, now).is_zero()
+    }
+
+    /// How long the query still runs by `query_duration`.
+    fn remaining(&self, query: &Query, now: std::time::Instant) -> std::time::Duration {
+        (query.created + self.settings.query_duration).saturating_duration_since(now)
+    }
+
     fn guard(&self, headers: &HeaderMap, version: &str) -> Result<(), Response> {
         if let Some(throttled) = self.throttled() {
             return Err(throttled);
@@ -187,20 +223,57 @@ pub(super) async fn create_query(
     let approximate = matched.len();
     let limit = service.settings.record_limit;
     let exceeded = matched.len() > limit;
-    matched.truncate(limit);
+    if exceeded {
+        matched = sample(matched, limit);
+    }
     body["recordCountLimit"] = json!(limit);
+    let Ok(mut queries) = service.queries.lock() else {
+        return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "");
+    };
+    let now = std::time::Instant::now();
+    let running: Vec<std::time::Duration> = queries
+        .values()
+        .filter(|q| !service.finished(q, now))
+        .map(|q| service.remaining(q, now))
+        .collect();
+    if let Some(max) = service.settings.max_running_queries {
+        if running.len() >= max {
+            service
+                .counters
+                .queries_refused
+                .fetch_add(1, Ordering::Relaxed);
+            let wait = running.iter().min().copied().unwrap_or_default();
+            let mut response = graph_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                &format!("{max} audit log queries are already running; retry after some time."),
+            );
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert("retry-after", value);
+            }
+            return response;
+        }
+    }
     let query = Query {
         id: service.fresh("query-"),
         body,
         polls: 0,
+        created: now,
         matched,
         exceeded,
         approximate,
     };
     let answer = query_json(&query, "notStarted", &version, &service.base_url);
-    if let Ok(mut queries) = service.queries.lock() {
-        queries.insert(query.id.clone(), query);
-    }
+    queries.insert(query.id.clone(), query);
+    service
+        .counters
+        .queries_created
+        .fetch_add(1, Ordering::Relaxed);
+    service
+        .counters
+        .most_running_queries
+        .fetch_max(running.len() as u64 + 1, Ordering::Relaxed);
     json_response(StatusCode::CREATED, &answer)
 }
 
@@ -219,10 +292,10 @@ pub(super) async fn get_query(
         return not_found(&id);
     };
     query.polls += 1;
-    let status = if query.polls < service.settings.query_polls {
-        "running"
-    } else {
+    let status = if service.finished(query, std::time::Instant::now()) {
         "succeeded"
+    } else {
+        "running"
     };
     // The document's example of the answer wraps the query in `value`.
     json_response(
@@ -258,7 +331,7 @@ pub(super) async fn list_records(
     let Some(query) = queries.get(&id) else {
         return not_found(&id);
     };
-    if query.polls < service.settings.query_polls {
+    if !service.finished(query, std::time::Instant::now()) {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

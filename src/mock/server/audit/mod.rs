@@ -41,6 +41,12 @@ pub struct AuditSettings {
     /// Polls of a new audit log query that answer `notStarted` or `running` before it has
     /// `succeeded` (not documented: real queries take minutes).
     pub query_polls: u32,
+    /// How long a new audit log query runs before it may succeed, whatever the polls (real
+    /// ones take minutes; a benchmark emulates them in seconds). Zero: the polls alone decide.
+    pub query_duration: Duration,
+    /// Audit log queries that may be running at once; one more is refused 429 with a
+    /// `Retry-After` (see `graph.rs` for the documented figure). `None`: no limit.
+    pub max_running_queries: Option<usize>,
     /// Records one audit log query may return; over it, `isRecordCountLimitExceeded` (the real
     /// limit is not documented).
     pub record_limit: usize,
@@ -74,6 +80,8 @@ impl Default for AuditSettings {
             apps: vec![AppSpec::default()],
             token_ttl: Duration::from_secs(3600),
             query_polls: 2,
+            query_duration: Duration::ZERO,
+            max_running_queries: None,
             record_limit: 50_000,
             page_size: 1000,
             feed_page_size: 50,
@@ -127,6 +135,12 @@ pub struct AuditCounters {
     pub throttled: AtomicU64,
     /// Blobs served.
     pub blobs_served: AtomicU64,
+    /// Audit log queries created (201).
+    pub queries_created: AtomicU64,
+    /// Audit log query creations refused 429 because `max_running_queries` were running.
+    pub queries_refused: AtomicU64,
+    /// The most audit log queries running at once.
+    pub most_running_queries: AtomicU64,
 }
 
 /// The routes of the three services, on `base_url`, and their counters.

@@ -1,76 +1,23 @@
-//! Microsoft Graph audit log queries as a source (the Unified Audit Log, about 180 days back).
+//! One audit log query of a range, made, polled and paged: the query runner. Several run at
+//! once (`walk.rs`); each borrows the walk's client and options only, and hands back what it
+//! did (`QueryOutcome`) for the walk to record.
 //!
-//! Shapes follow microsoft-graph-docs `security-auditlogquery` (v1.0: `status`,
-//! `recordCountLimit`, `isRecordCountLimitExceeded`, `approximateReturnedRecordCount`),
-//! `security-auditlog-post-queries` (create: 201 with the query), `security-auditlogquery-get`
-//! and `security-auditlogquery-list-records` (pages of `auditLogRecord` through
-//! `@odata.nextLink`). How long a query takes and the size of the record limit are not
-//! documented; the walk does not depend on either.
-//!
-//! The range is walked in time order, one query a range. A query that reports its record
-//! limit exceeded is not paged (its records would be a silent sample): its range is split in
-//! halves and each half queried, down to `min_split`; a range still over the limit at that
-//! width stops the pull with what is missing named. A query that ends `failed` or `cancelled`,
-//! or returns fewer records than it counted, is made again, a bounded number of times
-//! (`QUERIES_PER_RANGE`), then stops the pull naming it and its range (a shortfall keeps what
-//! came, as an incomplete pull). Each finished range hands over its records, checked and
-//! de-duplicated on `id` (`RecordChecks`) and sorted by (`createdDateTime`, `id`), then a
-//! durable point at its end, where a case checkpoints. Pages are followed through the shared
-//! `LinkWalk`.
+//! Shapes: microsoft-graph-docs `security-auditlog-post-queries` (create: 201 with the query),
+//! `security-auditlogquery-get` (poll), `security-auditlogquery-list-records` (pages of
+//! `auditLogRecord` through `@odata.nextLink`) and `security-auditlogquery` (the counts).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashSet;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::plan::{OverLimit, SplitStrategy};
+use super::{AuditQueryOptions, QueryLogEntry};
 use crate::http::{ApiClient, ApiRequest, ReadFailure, Sleeper};
-use crate::record::{read_page, sort_in_time_order, Activity, PageReading, RecordChecks};
+use crate::record::{read_page, Activity, PageReading};
 use crate::source::error::ProtocolViolation;
-use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
-
-/// What to ask the audit log for, beyond the time range.
-#[derive(Debug, Clone)]
-pub struct AuditQueryOptions {
-    /// `v1.0` or `beta`.
-    pub api_version: String,
-    pub operations: Vec<String>,
-    pub record_types: Vec<String>,
-    /// Between two polls of a running query.
-    pub poll_interval: Duration,
-    /// How long one query may take before the pull stops (with what it has).
-    pub query_timeout: Duration,
-    /// The narrowest range a query over its limit is split down to.
-    pub min_split: Duration,
-}
-
-/// One query as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct QueryLogEntry {
-    pub query_id: String,
-    pub start: String,
-    pub end: String,
-    pub status: String,
-    /// `approximateReturnedRecordCount`, as the service counted it.
-    pub expected: Option<u64>,
-    /// Records received (after de-duplication on `id`); none for a split range.
-    pub retrieved: u64,
-    /// The query was over its record limit: its range was split and queried again in halves.
-    pub split: bool,
-    /// Records the service returned from outside the range: not kept (their own range's
-    /// query returns them).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub outside_range: u64,
-    /// The query returned fewer records (`retrieved`) than it counted (`expected`): the range
-    /// was queried again, or the pull stopped incomplete.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub short: bool,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
+use crate::source::paging::{LinkWalk, PagingError};
 
 /// The query resource, as far as it is read (`security-auditlogquery`: `id` and `status` are
 /// always there; an answer without them is not understood).
@@ -131,68 +78,39 @@ fn read_query(answer: crate::http::Answer) -> Result<QueryState, ReadFailure> {
 /// ridden out and a range that keeps failing stops the pull in bounded time, naming it.
 const QUERIES_PER_RANGE: u32 = 3;
 
-/// One mailbox's audit log records through Graph audit log queries.
-pub struct AuditQuerySource<'a> {
-    client: &'a ApiClient,
-    sleeper: &'a dyn Sleeper,
-    options: &'a AuditQueryOptions,
-    user: &'a str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    log: Vec<QueryLogEntry>,
-    /// The records kept, checked as every source's are (an id, a time, one content an id).
-    checks: RecordChecks,
-    pages: u64,
+/// What one query's run did, and how it ended.
+pub(super) struct QueryOutcome {
+    pub log: Vec<QueryLogEntry>,
+    pub pages: u64,
+    /// The error keeps the records fetched before it (for a partial result).
+    pub result: Result<Ran, (PagingError, Vec<Activity>)>,
 }
 
 /// A query's outcome.
-enum Ran {
+pub(super) enum Ran {
+    /// The range's records (checked for their range, not yet de-duplicated or ordered).
     Records(Vec<Activity>),
-    OverLimit,
+    /// Over the record limit: what the planner needs to split it.
+    OverLimit(OverLimit),
 }
 
-impl<'a> AuditQuerySource<'a> {
-    pub fn new(
-        client: &'a ApiClient,
-        sleeper: &'a dyn Sleeper,
-        options: &'a AuditQueryOptions,
-        user: &'a str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Self {
-        AuditQuerySource {
-            client,
-            sleeper,
-            options,
-            user,
-            start,
-            end,
-            log: Vec::new(),
-            checks: RecordChecks::default(),
-            pages: 0,
-        }
-    }
+/// The queries and pages of one run, for the walk to record.
+#[derive(Default)]
+struct Tally {
+    log: Vec<QueryLogEntry>,
+    pages: u64,
+}
 
-    pub fn pages(&self) -> u64 {
-        self.pages
-    }
+/// Runs queries of one mailbox's ranges; shared by the queries running at once.
+pub(super) struct QueryRunner<'a> {
+    pub client: &'a ApiClient,
+    pub sleeper: &'a dyn Sleeper,
+    pub options: &'a AuditQueryOptions,
+    pub user: &'a str,
+}
 
-    /// The range walked: its start, and its end (exclusive).
-    pub fn range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        (self.start, self.end)
-    }
-
-    /// The queries run, for the manifest.
-    pub fn log(&self) -> &[QueryLogEntry] {
-        &self.log
-    }
-
-    /// What the record checks found, for the manifest.
-    pub fn record_checks(&self) -> serde_json::Value {
-        self.checks.to_json()
-    }
-
-    fn queries_url(&self) -> String {
+impl QueryRunner<'_> {
+    pub fn queries_url(&self) -> String {
         format!(
             "{}/{}/security/auditLog/queries",
             self.client.options().base_url.trim_end_matches('/'),
@@ -201,7 +119,7 @@ impl<'a> AuditQuerySource<'a> {
     }
 
     /// The body of the query over `[start, end)`.
-    fn query_body(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    pub fn query_body(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut body = serde_json::json!({
             "@odata.type": "#microsoft.graph.security.auditLogQuery",
@@ -219,100 +137,38 @@ impl<'a> AuditQuerySource<'a> {
         body.to_string()
     }
 
-    /// The first request, as `--dry-run` prints it (`describe`) or the manifest records it.
-    pub fn first_request(&self, describe: bool) -> String {
-        let request = format!(
-            "POST {}\n{}\n",
-            self.queries_url(),
-            self.query_body(self.start, self.end)
-        );
-        if !describe {
-            return request.trim_end().to_string();
+    /// Runs the query of `[start, end)` in split round `round`.
+    pub async fn run(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        round: u32,
+        reading: &PageReading,
+    ) -> QueryOutcome {
+        let mut tally = Tally::default();
+        let mut fetched = Vec::new();
+        let result = self
+            .run_query(start, end, round, reading, &mut fetched, &mut tally)
+            .await
+            .map_err(|error| (error, fetched));
+        QueryOutcome {
+            log: tally.log,
+            pages: tally.pages,
+            result,
         }
-        format!(
-            "{request}Authorization: {}\nThen GET .../queries/{{id}} until it has succeeded, and \
-             its records through @odata.nextLink.\n",
-            self.client.options().credentials.redacted()
-        )
-    }
-
-    /// Walks the range as the module says, handing records over to `emit`.
-    pub async fn deliver(
-        &mut self,
-        reading: PageReading,
-        partial: PartialHandover,
-        interrupt: impl std::future::Future<Output = ()>,
-        emit: &mut EmitWindow<'_>,
-    ) -> Result<(), PagingError> {
-        let interrupt = std::pin::pin!(interrupt);
-        // A resumed case whose range was all written has nothing left to ask for.
-        let mut ranges = VecDeque::new();
-        if self.start < self.end {
-            ranges.push_back((self.start, self.end));
-        }
-        let delivered = self
-            .deliver_ranges(ranges, reading, partial, interrupt, emit)
-            .await;
-        self.checks.warn_summary("audit log records");
-        delivered
-    }
-
-    async fn deliver_ranges(
-        &mut self,
-        mut ranges: VecDeque<(DateTime<Utc>, DateTime<Utc>)>,
-        reading: PageReading,
-        partial: PartialHandover,
-        mut interrupt: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-        emit: &mut EmitWindow<'_>,
-    ) -> Result<(), PagingError> {
-        while let Some((start, end)) = ranges.pop_front() {
-            let mut fetched = Vec::new();
-            let ran = tokio::select! {
-                biased;
-                _ = interrupt.as_mut() => Err(PagingError::Interrupted),
-                ran = self.run_query(start, end, &reading, &mut fetched) => ran,
-            };
-            match ran {
-                Ok(Ran::Records(records)) => {
-                    if !records.is_empty() {
-                        emit(Handover::Records(records))?;
-                    }
-                    emit(Handover::Finished(Some(end)))?;
-                }
-                Ok(Ran::OverLimit) => {
-                    let middle = start + (end - start) / 2;
-                    if end - start
-                        <= chrono::Duration::from_std(self.options.min_split).unwrap_or_default()
-                        || middle <= start
-                    {
-                        return Err(PagingError::OverLimitAtNarrowest {
-                            start: start.to_string(),
-                            end: end.to_string(),
-                        });
-                    }
-                    ranges.push_front((middle, end));
-                    ranges.push_front((start, middle));
-                }
-                Err(error) => {
-                    if partial == PartialHandover::Everything && !fetched.is_empty() {
-                        emit(Handover::Records(self.final_order(fetched)))?;
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        emit(Handover::Finished(None))
     }
 
     /// Queries `[start, end)` (again, as `QUERIES_PER_RANGE` says, when a query fails or
     /// falls short of its count), and pages its records into `fetched` (kept for a partial
     /// result if the range cannot be completed).
     async fn run_query(
-        &mut self,
+        &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        round: u32,
         reading: &PageReading,
         fetched: &mut Vec<Activity>,
+        tally: &mut Tally,
     ) -> Result<Ran, PagingError> {
         let url = self.queries_url();
         let body = self.query_body(start, end);
@@ -342,11 +198,15 @@ impl<'a> AuditQuerySource<'a> {
                 split: false,
                 outside_range: 0,
                 short: false,
+                round,
+                mailboxes: vec![self.user.to_string()],
+                parts: 0,
+                sampled: 0,
             };
             if state.status != "succeeded" {
                 // `wait_for` returns a query once it is over: failed or cancelled.
                 let status = crate::http::printable(&state.status);
-                self.log.push(entry);
+                tally.log.push(entry);
                 if last {
                     return Err(PagingError::QueryFailed {
                         query_id: shown_id,
@@ -375,11 +235,25 @@ impl<'a> AuditQuerySource<'a> {
                     entry.end
                 );
                 entry.split = true;
-                self.log.push(entry);
+                let mut sample = Vec::new();
+                if self.options.split == SplitStrategy::Planned {
+                    // What it returns is the sample the planner cuts by.
+                    self.page_records(&url, &state, reading, fetched, tally)
+                        .await?;
+                    sample = fetched.iter().filter_map(|r| r.timestamp()).collect();
+                    entry.sampled = fetched.len() as u64;
+                }
+                tally.log.push(entry);
                 fetched.clear();
-                return Ok(Ran::OverLimit);
+                return Ok(Ran::OverLimit(OverLimit {
+                    sample,
+                    expected: state.approximate_returned_record_count,
+                    limit: state.record_count_limit,
+                }));
             }
-            let (received, keys) = self.page_records(&url, &state, reading, fetched).await?;
+            let (received, keys) = self
+                .page_records(&url, &state, reading, fetched, tally)
+                .await?;
             // A service that does not say whether it was over the limit (beta does not
             // document the flag), but stops at the limit, may not have said everything.
             if state.is_record_count_limit_exceeded.is_none()
@@ -392,9 +266,15 @@ impl<'a> AuditQuerySource<'a> {
                      range"
                 );
                 entry.split = true;
-                self.log.push(entry);
+                entry.sampled = fetched.len() as u64;
+                tally.log.push(entry);
+                let sample = fetched.iter().filter_map(|r| r.timestamp()).collect();
                 fetched.clear();
-                return Ok(Ran::OverLimit);
+                return Ok(Ran::OverLimit(OverLimit {
+                    sample,
+                    expected: state.approximate_returned_record_count,
+                    limit: state.record_count_limit,
+                }));
             }
             let returned = keys.len() as u64;
             range_keys.extend(keys);
@@ -408,7 +288,7 @@ impl<'a> AuditQuerySource<'a> {
             {
                 entry.retrieved = returned;
                 entry.short = true;
-                self.log.push(entry);
+                tally.log.push(entry);
                 if last {
                     // The partial result holds the range's own records only.
                     fetched
@@ -449,9 +329,13 @@ impl<'a> AuditQuerySource<'a> {
                     entry.end
                 );
             }
-            let records = self.final_order(std::mem::take(fetched));
+            let mut records = std::mem::take(fetched);
+            // The same record from two queries of the range is one (a record whose id comes
+            // with other content is left to the walk's checks, which count it).
+            let mut seen: FxHashSet<(Box<str>, Box<str>)> = FxHashSet::default();
+            records.retain(|r| seen.insert((r.key().into(), r.raw_json().into())));
             entry.retrieved = records.len() as u64;
-            self.log.push(entry);
+            tally.log.push(entry);
             return Ok(Ran::Records(records));
         }
     }
@@ -460,11 +344,12 @@ impl<'a> AuditQuerySource<'a> {
     /// `@odata.nextLink`s through the shared `LinkWalk`: the records received, and the keys of
     /// the distinct ones.
     async fn page_records(
-        &mut self,
+        &self,
         url: &str,
         state: &QueryState,
         reading: &PageReading,
         fetched: &mut Vec<Activity>,
+        tally: &mut Tally,
     ) -> Result<(u64, FxHashSet<Box<str>>), PagingError> {
         let first = format!("{url}/{}/records", path_segment(&state.id));
         let mut walk = LinkWalk::new(&first, "@odata.nextLink");
@@ -477,7 +362,7 @@ impl<'a> AuditQuerySource<'a> {
                     read_page(answer.body, reading).map_err(|e| ReadFailure::Retry(e.to_string()))
                 })
                 .await?;
-            self.pages += 1;
+            tally.pages += 1;
             received += page.records.len() as u64;
             let added = page
                 .records
@@ -529,156 +414,9 @@ impl<'a> AuditQuerySource<'a> {
             state = polled;
         }
     }
-
-    /// De-duplicated on `id` (across every range of this pull) and sorted by time, then id.
-    fn final_order(&mut self, mut records: Vec<Activity>) -> Vec<Activity> {
-        records.retain(|record| self.checks.admit(record, "audit log records"));
-        sort_in_time_order(&mut records);
-        records
-    }
 }
 
 /// A query id as one path segment: whatever the service sends, it stays one.
 fn path_segment(id: &str) -> String {
     percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// Microsoft Graph audit log queries (`POST /security/auditLog/queries`, then
-/// `GET .../queries/{id}` and `.../records`): microsoft-graph-docs-contrib
-/// `api-reference/v1.0/api/security-auditcoreroot-post-auditlogqueries.md` and
-/// `security-auditlogquery-get.md`.
-pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
-    name: "audit",
-    summary: "Microsoft Graph audit log queries (the Unified Audit Log, about 180 days)",
-    noun: "audit log records",
-    record_shape: crate::output::RecordShape::AUDIT_LOG,
-    // Each finished query range is a durable point.
-    resume: super::Resume::FromDurablePoint,
-    reads: &[
-        super::FlagGroup::AuditQuery,
-        super::FlagGroup::Graph,
-        super::FlagGroup::SignIn,
-    ],
-    client: super::ClientKind::Api {
-        resource: "https://graph.microsoft.com",
-    },
-    endpoint_flag: "--graph-url",
-    default_endpoint: "https://graph.microsoft.com",
-    permissions: "the app needs the AuditLogsQuery.Read.All application permission \
-     (or AuditLogsQuery-Exchange.Read.All and kin) with admin consent, or a signed-in analyst \
-     with an audit role",
-    // The audit log keeps 180 days by default; earlier asks are answered empty.
-    retention_days: Some(180),
-    walk: "audit log queries, a range split in halves when over its record limit",
-    configure: configure_audit_query,
-};
-
-fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Configured, String> {
-    let user = request.one_user(AUDIT_QUERY.name)?;
-    if user.eq_ignore_ascii_case("me") || !user.contains('@') {
-        return Err(format!(
-            "--user {user:?}: the audit log is queried by user principal name; give the \
-             mailbox's UPN, such as victim@contoso.com"
-        ));
-    }
-    let args = &request.args.audit;
-    if args.poll_interval.is_nan() || !(0.0..=3600.0).contains(&args.poll_interval) {
-        return Err("--poll-interval must be between 0 and 3600 seconds".into());
-    }
-    let graph = &request.args.graph;
-    let version = graph
-        .graph_version
-        .unwrap_or(super::GraphVersion::V1)
-        .as_str();
-    let spec = AuditQueryOptions {
-        api_version: version.to_string(),
-        operations: super::descriptor::non_empty("--operations", &args.operations)?,
-        record_types: super::descriptor::non_empty("--record-types", &args.record_types)?,
-        poll_interval: Duration::from_secs_f64(args.poll_interval),
-        query_timeout: Duration::from_secs(args.query_timeout),
-        min_split: Duration::from_secs(args.min_split),
-    };
-    Ok(super::Configured {
-        spec: std::sync::Arc::new(spec),
-        url: super::descriptor::checked_url("--graph-url", &graph.graph_url)?,
-        api_version: version.to_string(),
-        label: user.to_string(),
-    })
-}
-
-impl super::SourceSpec for AuditQueryOptions {
-    fn descriptor(&self) -> &'static super::SourceDescriptor {
-        &AUDIT_QUERY
-    }
-
-    fn open<'a>(
-        &'a self,
-        walk: super::Walk<'a>,
-    ) -> Result<Box<dyn super::Source + 'a>, PagingError> {
-        let end = walk.query.filter.end;
-        let earliest = end - chrono::TimeDelta::days(AUDIT_QUERY.retention_days.unwrap_or(180));
-        Ok(Box::new(AuditQuerySource::new(
-            walk.api_client()?,
-            walk.sleeper,
-            self,
-            walk.user,
-            walk.start(earliest),
-            end,
-        )))
-    }
-
-    fn filters(&self) -> Vec<String> {
-        [self.operations.clone(), self.record_types.clone()].concat()
-    }
-}
-
-impl super::Source for AuditQuerySource<'_> {
-    fn pages(&self) -> u64 {
-        AuditQuerySource::pages(self)
-    }
-
-    fn first_request(&self, describe: bool) -> String {
-        AuditQuerySource::first_request(self, describe)
-    }
-
-    fn filter_description(&self) -> String {
-        let (start, end) = self.range();
-        let mut text = format!(
-            "createdDateTime from {} to {} (exclusive)",
-            super::manifest_time(start),
-            super::manifest_time(end)
-        );
-        for (name, values) in [
-            ("operations", &self.options.operations),
-            ("record types", &self.options.record_types),
-        ] {
-            if !values.is_empty() {
-                text.push_str(&format!("; {name} {}", values.join(", ")));
-            }
-        }
-        text
-    }
-
-    fn walk_description(&self) -> String {
-        AUDIT_QUERY.walk.into()
-    }
-
-    fn log(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({
-            "queries": AuditQuerySource::log(self),
-            "record_checks": self.record_checks(),
-        }))
-    }
-
-    fn deliver<'s>(
-        &'s mut self,
-        reading: PageReading,
-        partial: PartialHandover,
-        interrupt: super::Interrupt<'s>,
-        emit: &'s mut EmitWindow<'_>,
-    ) -> futures::future::BoxFuture<'s, Result<(), PagingError>> {
-        Box::pin(AuditQuerySource::deliver(
-            self, reading, partial, interrupt, emit,
-        ))
-    }
 }
