@@ -95,12 +95,22 @@ pub struct Corpus {
 }
 
 pub fn generate(spec: &CorpusSpec) -> Corpus {
+    let mut mailboxes = Vec::new();
+    let truth = generate_each(spec, |upn, activities| mailboxes.push((upn, activities)));
+    Corpus { mailboxes, truth }
+}
+
+/// The same tenant as `generate`, handed over a mailbox at a time (in the same order), so a
+/// tenant of any size is written with one mailbox in memory; what was planted.
+pub fn generate_each(
+    spec: &CorpusSpec,
+    mut each: impl FnMut(String, Vec<StoredActivity>),
+) -> Option<Truth> {
     let mut builder = Builder {
         rng: Rng::with_seed(spec.seed),
         serial: 0,
     };
     let owners = owners(&mut builder.rng, spec.users);
-    let mut mailboxes = Vec::new();
     let mut truth = None;
     for (index, owner) in owners.iter().enumerate() {
         let others: Vec<&Owner> = owners.iter().filter(|o| o.upn != owner.upn).collect();
@@ -127,7 +137,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
                 truth = Some(planted);
             }
             activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
-            mailboxes.push((owner.upn.clone(), activities));
+            each(owner.upn.clone(), activities);
             continue;
         }
         let (mut activities, messages) =
@@ -144,9 +154,9 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             ));
         }
         activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
-        mailboxes.push((owner.upn.clone(), activities));
+        each(owner.upn.clone(), activities);
     }
-    Corpus { mailboxes, truth }
+    truth
 }
 
 fn owners(rng: &mut Rng, count: usize) -> Vec<Owner> {

@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::store::{Mailbox, StoredActivity};
-pub use audit::{AppSpec, AuditCounters, AuditSettings, MOCK_TENANT_ID};
+pub use audit::{AppSpec, AuditCounters, AuditRecords, AuditSettings, MOCK_TENANT_ID};
 
 /// Who may call, and how.
 #[derive(Debug, Clone)]
@@ -171,8 +171,8 @@ pub async fn start(
 /// Unified Audit Log, as `mock::audit_log` renders it) through Graph audit log queries and the
 /// Management Activity API, with the identity platform's token endpoint beside them.
 pub async fn start_with_audit_log(
-    mailboxes: BTreeMap<String, Vec<StoredActivity>>,
-    audit_records: Vec<serde_json::Value>,
+    mailboxes: BTreeMap<String, impl Into<Mailbox>>,
+    audit_records: impl Into<audit::AuditRecords>,
     settings: ServerSettings,
 ) -> Result<RunningServer, std::io::Error> {
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
@@ -184,7 +184,7 @@ pub async fn start_with_audit_log(
             .map(|(upn, activities)| {
                 (
                     upn.to_ascii_lowercase(),
-                    RwLock::new(Mailbox::new(activities)),
+                    RwLock::new(activities.into()),
                 )
             })
             .collect(),
@@ -199,7 +199,7 @@ pub async fn start_with_audit_log(
         requests: AtomicU64::new(0),
     });
     let (audit, audit_counters) = audit::router(
-        audit_records,
+        audit_records.into(),
         tenant.settings.audit.clone(),
         tenant.base_url.clone(),
     );
