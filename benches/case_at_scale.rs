@@ -32,7 +32,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 /// Waits for one child: whether it succeeded and its peak RSS in MiB.
-fn reap(child: &Child) -> (bool, f64) {
+fn reap(child: Child) -> (bool, f64) {
     let mut status = 0;
     // SAFETY: wait4 writes the child's status and usage into the values we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -52,7 +52,7 @@ struct Step {
 fn step(name: &str, command: &mut Command) -> Step {
     let started = Instant::now();
     let child = command.stderr(Stdio::null()).spawn().unwrap();
-    let (ok, peak_mb) = reap(&child);
+    let (ok, peak_mb) = reap(child);
     assert!(ok, "{name} failed");
     Step {
         name: name.into(),
@@ -150,7 +150,7 @@ fn main() {
             .arg(&case),
     );
     let _ = server.kill();
-    let (_, server_peak) = reap(&server);
+    let (_, server_peak) = reap(server);
     steps.push(Step {
         name: "serve (ready)".into(),
         wall: ready,
@@ -180,8 +180,16 @@ fn main() {
         let mut rendered = step(
             "chromium (headless)",
             Command::new("chromium")
-                .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"])
-                .args(["--disable-background-networking", "--disable-component-update"])
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                ])
+                .args([
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                ])
                 .arg(format!("--user-data-dir={}", profile.path().display()))
                 .arg("--window-size=1280,2400")
                 .arg(format!("--screenshot={}", png.display()))

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use super::files::{write_atomically_with, MockFileError};
-use super::store::{StoredActivity, MAILBOX_FIELD};
 use super::generate::generate_each;
+use super::store::{StoredActivity, MAILBOX_FIELD};
 use super::{generate, Corpus, CorpusSpec, Scenario, Truth};
 
 /// Writes the corpus as JSON Lines, each record prefixed with its mailbox.

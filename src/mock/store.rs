@@ -258,9 +258,7 @@ impl Mailbox {
         let key = (activity.time_nanos, activity.id.clone());
         let mut at = self.entries.partition_point(|a| a.time_nanos < key.0);
         while at < self.entries.len()
-            && self
-                .order_key_of(&self.entries[at])
-                .is_ok_and(|k| k <= key)
+            && self.order_key_of(&self.entries[at]).is_ok_and(|k| k <= key)
         {
             at += 1;
         }
@@ -292,7 +290,8 @@ pub fn load_corpus_indexed(path: &Path) -> Result<BTreeMap<String, Mailbox>, Str
     let cannot_read = |e: std::io::Error| format!("cannot read corpus {}: {e}", path.display());
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot open corpus {}: {e}", path.display()))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(cannot_read)?);
+    let mut reader =
+        std::io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(cannot_read)?);
     let mut names: Vec<String> = Vec::new();
     let mut interned: std::collections::HashMap<String, u16> = std::collections::HashMap::new();
     // Per mailbox: its entries, held activities, and whether they came in order.
@@ -308,12 +307,13 @@ pub fn load_corpus_indexed(path: &Path) -> Result<BTreeMap<String, Mailbox>, Str
     let mut printed = Vec::new();
     let mut offset = 0u64;
     let mut number = 0usize;
-    let prefix = format!("{{{}:", serde_json::to_string(MAILBOX_FIELD).unwrap_or_default());
+    let prefix = format!(
+        "{{{}:",
+        serde_json::to_string(MAILBOX_FIELD).unwrap_or_default()
+    );
     loop {
         line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .map_err(cannot_read)?;
+        let read = reader.read_until(b'\n', &mut line).map_err(cannot_read)?;
         if read == 0 {
             break;
         }
@@ -402,7 +402,9 @@ pub fn load_corpus_indexed(path: &Path) -> Result<BTreeMap<String, Mailbox>, Str
                     .as_object_mut()
                     .and_then(|o| o.shift_remove(MAILBOX_FIELD))
                     .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
-                    .ok_or_else(|| at(format!("no \"{MAILBOX_FIELD}\" field naming the mailbox")))?;
+                    .ok_or_else(|| {
+                        at(format!("no \"{MAILBOX_FIELD}\" field naming the mailbox"))
+                    })?;
                 let activity = StoredActivity::from_value(&value).map_err(at)?;
                 let entry = Entry {
                     time_nanos: activity.time_nanos,
@@ -499,7 +501,10 @@ mod tests {
     }
 
     fn ids(page: std::io::Result<Vec<Served<'_>>>) -> Vec<String> {
-        page.unwrap().into_iter().map(|a| a.id.into_owned()).collect()
+        page.unwrap()
+            .into_iter()
+            .map(|a| a.id.into_owned())
+            .collect()
     }
 
     #[test]
@@ -588,12 +593,18 @@ mod tests {
             indexed.keys().collect::<Vec<_>>()
         );
         // Most lines are read from the file, not held.
-        let from_file: usize = indexed.values().map(|m| m.len() - m.activities().len()).sum();
+        let from_file: usize = indexed
+            .values()
+            .map(|m| m.len() - m.activities().len())
+            .sum();
         assert!(from_file >= 1200, "{from_file}");
         let filters = [
             None,
             Some(parse("ActivityIdType eq 'Move'").unwrap()),
-            Some(parse("TimeStamp ge 2018-05-10T00:00:00Z and TimeStamp lt 2018-05-20T00:00:00Z").unwrap()),
+            Some(
+                parse("TimeStamp ge 2018-05-10T00:00:00Z and TimeStamp lt 2018-05-20T00:00:00Z")
+                    .unwrap(),
+            ),
             Some(parse("AppIdType eq 'Web' or ActivityIdType eq 'ServerLogon'").unwrap()),
         ];
         for (upn, mailbox) in &held {
@@ -614,13 +625,22 @@ mod tests {
                             .map(|s| (s.time_nanos, s.id.into_owned(), s.json.into_owned()))
                             .collect()
                     };
-                    assert_eq!(texts(mailbox), texts(other), "{upn} {descending} {top} {skip}");
+                    assert_eq!(
+                        texts(mailbox),
+                        texts(other),
+                        "{upn} {descending} {top} {skip}"
+                    );
                 }
             }
         }
         // The out-of-order mailbox is in (time, Id) order.
         let odd = indexed["odd@contoso.com"]
-            .page(&PageSpec { filter: None, descending: false, top: 10, skip: 0 })
+            .page(&PageSpec {
+                filter: None,
+                descending: false,
+                top: 10,
+                skip: 0,
+            })
             .unwrap();
         let ids: Vec<&str> = odd.iter().map(|s| &*s.id).collect();
         assert_eq!(ids, ["c", "d", "a", "b"]);

@@ -69,7 +69,11 @@ fn column(table: &Table, name: &str) -> Option<usize> {
 /// A mailbox's low findings counted by kind (their category's name).
 pub fn low_by_kind(report: &MailboxReport) -> BTreeMap<&'static str, usize> {
     let mut counts = BTreeMap::new();
-    for finding in report.findings.iter().filter(|f| f.severity == Severity::Low) {
+    for finding in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Low)
+    {
         *counts.entry(finding.category.name()).or_default() += 1;
     }
     counts

@@ -97,7 +97,9 @@ fn a_large_cases_json_is_a_summary_that_agrees_with_the_full_document() {
     for m in full_mailboxes {
         for f in m["findings"].as_array().unwrap() {
             if f["severity"] == "low" {
-                *lows.entry(f["category"].as_str().unwrap().into()).or_default() += 1;
+                *lows
+                    .entry(f["category"].as_str().unwrap().into())
+                    .or_default() += 1;
             }
         }
     }
@@ -127,20 +129,18 @@ fn a_large_cases_page_shows_flagged_mailboxes_in_full_and_clean_ones_as_rows() {
         &["--detail", "full"],
         &dir.path().join("f.html"),
     );
-    let json: Value = serde_json::from_str(&report(
-        &paths,
-        "json",
-        &[],
-        &dir.path().join("s.json"),
-    ))
-    .unwrap();
+    let json: Value =
+        serde_json::from_str(&report(&paths, "json", &[], &dir.path().join("s.json"))).unwrap();
     let flagged = json["mailboxes"].as_array().unwrap().len();
 
     assert_eq!(full.matches("<h2 id=\"mailbox").count(), 24);
     assert_eq!(page.matches("<h2 id=\"mailbox").count(), flagged);
     assert!(page.find("id=\"overview\"").unwrap() < page.find("<h2 id=\"mailbox").unwrap());
     assert!(page.contains("Flagged mailboxes") && page.contains("Incident 1 — source"));
-    assert!(page.contains(&format!(">{victim}</a>")), "victim not linked");
+    assert!(
+        page.contains(&format!(">{victim}</a>")),
+        "victim not linked"
+    );
     assert!(page.contains(&format!(
         "Mailboxes with no high or medium finding ({})",
         24 - flagged
@@ -149,7 +149,12 @@ fn a_large_cases_page_shows_flagged_mailboxes_in_full_and_clean_ones_as_rows() {
     assert!(page.contains("counted by kind"));
     assert!(!page.contains("<summary>Low findings ("));
     assert!(full.contains("<summary>Low findings ("));
-    assert!(page.len() * 2 < full.len(), "{} vs {}", page.len(), full.len());
+    assert!(
+        page.len() * 2 < full.len(),
+        "{} vs {}",
+        page.len(),
+        full.len()
+    );
     assert!(page.ends_with("</body></html>\n"));
 }
 

@@ -181,12 +181,7 @@ pub async fn start_with_audit_log(
     let tenant = Arc::new(Tenant {
         mailboxes: mailboxes
             .into_iter()
-            .map(|(upn, activities)| {
-                (
-                    upn.to_ascii_lowercase(),
-                    RwLock::new(activities.into()),
-                )
-            })
+            .map(|(upn, activities)| (upn.to_ascii_lowercase(), RwLock::new(activities.into())))
             .collect(),
         first_mailbox,
         base_url: format!("http://{addr}"),

@@ -257,7 +257,7 @@ impl ReportFormat for TextSummary {
             flagged.len()
         );
         let mut ranked = flagged.clone();
-        ranked.sort_by(|a, b| (b.high, b.medium).cmp(&(a.high, a.medium)));
+        ranked.sort_by_key(|m| std::cmp::Reverse((m.high, m.medium)));
         for m in ranked.iter().take(TEXT_FLAGGED_SHOWN * 2) {
             let _ = writeln!(
                 text,

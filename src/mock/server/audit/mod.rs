@@ -171,7 +171,10 @@ pub(super) fn router(
 ) -> (Router, Arc<AuditCounters>) {
     let counters = Arc::new(AuditCounters::default());
     let (log, make) = match records {
-        AuditRecords::Ready(records) => (std::sync::OnceLock::new(), Some(Box::new(move || records) as MakeRecords)),
+        AuditRecords::Ready(records) => (
+            std::sync::OnceLock::new(),
+            Some(Box::new(move || records) as MakeRecords),
+        ),
         AuditRecords::Later(make) => (std::sync::OnceLock::new(), Some(make)),
     };
     let service = Arc::new(AuditService {
