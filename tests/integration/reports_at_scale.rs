@@ -231,3 +231,85 @@ fn a_thousand_mailbox_summary_page_is_under_five_megabytes() {
     let full_of_fifty = render(&mut Html, Some(50));
     assert!(full_of_fifty > summary, "{full_of_fifty} vs {summary}");
 }
+
+/// `mock-tenant serve --corpus` (the file indexed, lines read when served) answers every page
+/// with the same bytes as a server holding the same corpus in memory.
+#[tokio::test]
+async fn serve_of_a_corpus_file_answers_as_the_corpus_held() {
+    use assert_cmd::cargo::CommandCargoExt;
+    use o365_activities::mock::store::load_corpus;
+    use o365_activities::mock::{start, ServerSettings, TokenSpec};
+
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("corpus.jsonl");
+    let status = std::process::Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args(["mock-tenant", "generate", "--quiet", "--scenario", "bec"])
+        .args(["--users", "3", "--per-user", "400", "--seed", "4", "--out"])
+        .arg(&corpus)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url_file = dir.path().join("url");
+    let mut served = std::process::Command::cargo_bin("o365-activities")
+        .unwrap()
+        .args(["mock-tenant", "serve", "--tokens", "t", "--corpus"])
+        .arg(&corpus)
+        .arg("--url-file")
+        .arg(&url_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_until("serve prints its URL", || {
+        std::fs::read_to_string(&url_file).is_ok_and(|u| u.ends_with('\n'))
+    });
+    let file_url = std::fs::read_to_string(&url_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let held = start(
+        load_corpus(&corpus).unwrap(),
+        ServerSettings {
+            tokens: vec![TokenSpec::parse("t").unwrap()],
+            ..ServerSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mailbox = load_corpus(&corpus).unwrap().keys().next().unwrap().clone();
+
+    let client = reqwest::Client::new();
+    let body = |base: String, query: &'static str, metadata: bool| {
+        let client = client.clone();
+        let mailbox = mailbox.clone();
+        async move {
+            let mut request = client
+                .get(format!(
+                    "{base}/api/v2.0/Users('{mailbox}')/Activities?{query}"
+                ))
+                .header("Authorization", "Bearer t")
+                .header("Prefer", "exchange.behavior=\"ActivityAccess\"");
+            if !metadata {
+                request = request.header("Accept", "application/json; odata.metadata=none");
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{query}");
+            response.text().await.unwrap()
+        }
+    };
+    for (query, metadata) in [
+        ("$top=1000", false),
+        ("$top=1000&$orderby=TimeStamp asc&$skip=100", true),
+        ("$filter=ActivityIdType eq 'SearchResult'&$top=50", false),
+        ("$filter=TimeStamp ge 2018-05-01T00:00:00Z and TimeStamp lt 2018-05-15T00:00:00Z&$top=200&$skip=3", true),
+        ("$select=Id,TimeStamp,ActivityIdType&$top=30", false),
+    ] {
+        let from_file = body(file_url.clone(), query, metadata).await;
+        let from_memory = body(held.url.clone(), query, metadata).await;
+        assert!(from_file.contains("\"value\":[{"), "{query}: {from_file:.200}");
+        assert_eq!(from_file, from_memory, "{query}");
+    }
+    let _ = served.kill();
+    let _ = served.wait();
+}
