@@ -97,6 +97,18 @@ pub enum TriageFormat {
     Jsonl,
 }
 
+/// How much of a case the text, JSON and HTML reports show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportDetail {
+    /// Everything for a case of up to 20 mailboxes, the summary for a larger one
+    Auto,
+    /// The case overview, flagged mailboxes in full, clean ones as one row each, low findings
+    /// as counts per kind (every finding is in --format jsonl, every table in --format csv)
+    Summary,
+    /// Every mailbox, finding and table, whatever the case size
+    Full,
+}
+
 #[derive(Debug, Args)]
 #[command(
     after_help = "Examples:\n  o365-activities triage victim.jsonl\n  o365-activities triage case-42 --geoip GeoLite2-Country.mmdb --asn GeoLite2-ASN.mmdb --home-country US --format html --output report.html"
@@ -125,6 +137,10 @@ pub struct TriageArgs {
 
     #[arg(long, value_enum, default_value = "text")]
     pub format: TriageFormat,
+
+    /// How much of a case the text, JSON and HTML reports show
+    #[arg(long, value_enum, default_value = "auto")]
+    pub detail: ReportDetail,
 
     /// Write here instead of standard output (a folder for --format csv)
     #[arg(long, value_name = "PATH")]

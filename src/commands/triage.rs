@@ -3,11 +3,14 @@
 
 use std::path::Path;
 
-use crate::cli::TriageFormat;
+use crate::cli::{ReportDetail, TriageFormat};
 use crate::config::TriageConfig;
 use crate::error::AppError;
 use crate::triage::exports::{FindingsJsonl, Indicators, TimesketchWriter};
-use crate::triage::report::{CsvTables, Html, Json, ReportFormat, StreamedReport, Text};
+use crate::triage::report::{
+    CsvTables, Detail, Html, HtmlSummary, Json, JsonSummary, ReportFormat, StreamedReport, Text,
+    TextSummary,
+};
 use crate::triage::{analyze_mailbox, plan_inputs};
 
 /// Where the main report goes.
@@ -18,14 +21,22 @@ enum Report {
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
     let inputs = plan_inputs(&config.inputs)?;
-    let streamed: Option<Box<dyn ReportFormat>> = match config.format {
-        TriageFormat::Text => Some(Box::new(Text {
+    let detail = match config.detail {
+        ReportDetail::Auto => Detail::auto(inputs.len()),
+        ReportDetail::Summary => Detail::Summary,
+        ReportDetail::Full => Detail::Full,
+    };
+    let streamed: Option<Box<dyn ReportFormat>> = match (config.format, detail) {
+        (TriageFormat::Text, Detail::Full) => Some(Box::new(Text {
             colour: config.colour,
         })),
-        TriageFormat::Json => Some(Box::<Json>::default()),
-        TriageFormat::Html => Some(Box::new(Html)),
-        TriageFormat::Jsonl => Some(Box::new(FindingsJsonl)),
-        TriageFormat::Csv => None,
+        (TriageFormat::Text, Detail::Summary) => Some(Box::new(TextSummary::new(config.colour))),
+        (TriageFormat::Json, Detail::Full) => Some(Box::<Json>::default()),
+        (TriageFormat::Json, Detail::Summary) => Some(Box::<JsonSummary>::default()),
+        (TriageFormat::Html, Detail::Full) => Some(Box::new(Html)),
+        (TriageFormat::Html, Detail::Summary) => Some(Box::new(HtmlSummary)),
+        (TriageFormat::Jsonl, _) => Some(Box::new(FindingsJsonl)),
+        (TriageFormat::Csv, _) => None,
     };
     let mut report = match streamed {
         // The configuration made sure a folder was given.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{ColorChoice, TriageArgs, TriageFormat};
+use crate::cli::{ColorChoice, ReportDetail, TriageArgs, TriageFormat};
 use crate::error::AppError;
 use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
@@ -13,6 +13,7 @@ pub struct TriageConfig {
     pub inputs: Vec<PathBuf>,
     pub settings: Settings,
     pub format: TriageFormat,
+    pub detail: ReportDetail,
     /// A file, or for `--format csv` a folder; standard output when absent.
     pub output: Option<PathBuf>,
     pub timesketch: Option<PathBuf>,
@@ -81,6 +82,7 @@ impl TriageConfig {
             inputs: args.inputs.clone(),
             settings,
             format: args.format,
+            detail: args.detail,
             output: args.output.clone(),
             timesketch: args.timesketch.clone(),
             iocs: args.iocs.clone(),

@@ -11,9 +11,9 @@ pub mod generate;
 mod server;
 pub mod store;
 
-pub use corpus_file::{corpus_by_mailbox, default_corpus, write_corpus};
+pub use corpus_file::{corpus_by_mailbox, default_corpus, generate_to_file, write_corpus, Written};
 pub use generate::{generate, Corpus, CorpusSpec, Scenario, Truth};
 pub use server::{
-    start, start_with_audit_log, AppSpec, AuditCounters, AuditSettings, EntraSettings,
-    FaultSettings, RunningServer, ServerSettings, TokenSpec, MOCK_TENANT_ID,
+    start, start_with_audit_log, AppSpec, AuditCounters, AuditRecords, AuditSettings,
+    EntraSettings, FaultSettings, RunningServer, ServerSettings, TokenSpec, MOCK_TENANT_ID,
 };

@@ -16,6 +16,14 @@ pub struct MailboxSummary {
     pub last: Option<String>,
     pub high: usize,
     pub medium: usize,
+    pub low: usize,
+}
+
+impl MailboxSummary {
+    /// With a high or medium finding: shown in full in a case's summary report.
+    pub fn flagged(&self) -> bool {
+        self.high + self.medium > 0
+    }
 }
 
 /// A value seen in several mailboxes.
@@ -37,6 +45,8 @@ pub struct CaseOverview {
     pub last: Option<String>,
     /// Values seen in at least two mailboxes, most flagged first (at most `MAX_SHARED`).
     pub shared: Vec<Shared>,
+    /// The low findings of the whole case, counted by kind (their category).
+    pub low_by_kind: BTreeMap<String, usize>,
 }
 
 const MAX_SHARED: usize = 25;
@@ -56,6 +66,19 @@ fn column(table: &Table, name: &str) -> Option<usize> {
     table.columns.iter().position(|c| *c == name)
 }
 
+/// A mailbox's low findings counted by kind (their category's name).
+pub fn low_by_kind(report: &MailboxReport) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for finding in report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Low)
+    {
+        *counts.entry(finding.category.name()).or_default() += 1;
+    }
+    counts
+}
+
 /// The overview of every mailbox, in the order given.
 pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
     let mut builder = OverviewBuilder::default();
@@ -71,6 +94,7 @@ pub fn overview(reports: &[MailboxReport]) -> CaseOverview {
 pub struct OverviewBuilder {
     mailboxes: Vec<MailboxSummary>,
     seen: BTreeMap<(&'static str, String), Seen>,
+    low_by_kind: BTreeMap<String, usize>,
 }
 
 impl OverviewBuilder {
@@ -89,7 +113,11 @@ impl OverviewBuilder {
             last: report.last.clone(),
             high: count(Severity::High),
             medium: count(Severity::Medium),
+            low: count(Severity::Low),
         });
+        for (kind, count) in low_by_kind(report) {
+            *self.low_by_kind.entry(kind.to_string()).or_default() += count;
+        }
         let seen = &mut self.seen;
         let mut note = |kind: &'static str, value: &str, flagged: bool| {
             if value.is_empty() {
@@ -166,6 +194,7 @@ impl OverviewBuilder {
             last: mailboxes.iter().filter_map(|m| m.last.clone()).max(),
             mailboxes,
             shared,
+            low_by_kind: self.low_by_kind,
         }
     }
 }

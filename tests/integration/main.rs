@@ -31,6 +31,7 @@ mod output;
 mod paging;
 mod ranges;
 mod refusals;
+mod reports_at_scale;
 mod requests;
 mod retries;
 mod source_flags;

@@ -102,15 +102,30 @@ pub struct Corpus {
 }
 
 pub fn generate(spec: &CorpusSpec) -> Corpus {
+    let mut mailboxes = Vec::new();
+    let truth = generate_each(spec, |upn, activities| mailboxes.push((upn, activities)));
+    Corpus { mailboxes, truth }
+}
+
+/// The same tenant as `generate`, handed over a mailbox at a time (in the same order), so a
+/// tenant of any size is written with one mailbox in memory; what was planted.
+pub fn generate_each(
+    spec: &CorpusSpec,
+    mut each: impl FnMut(String, Vec<StoredActivity>),
+) -> Option<Truth> {
     if spec.scenario == Scenario::Heldout {
-        return heldout::generate(spec);
+        // The held-out family makes its tenant whole (written apart from this generator).
+        let corpus = heldout::generate(spec);
+        for (upn, activities) in corpus.mailboxes {
+            each(upn, activities);
+        }
+        return corpus.truth;
     }
     let mut builder = Builder {
         rng: Rng::with_seed(spec.seed),
         serial: 0,
     };
     let owners = owners(&mut builder.rng, spec.users);
-    let mut mailboxes = Vec::new();
     let mut truth = None;
     for (index, owner) in owners.iter().enumerate() {
         let others: Vec<&Owner> = owners.iter().filter(|o| o.upn != owner.upn).collect();
@@ -137,7 +152,7 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
                 truth = Some(planted);
             }
             activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
-            mailboxes.push((owner.upn.clone(), activities));
+            each(owner.upn.clone(), activities);
             continue;
         }
         let (mut activities, messages) =
@@ -154,9 +169,9 @@ pub fn generate(spec: &CorpusSpec) -> Corpus {
             ));
         }
         activities.sort_by(|a, b| (a.time_nanos, &a.id).cmp(&(b.time_nanos, &b.id)));
-        mailboxes.push((owner.upn.clone(), activities));
+        each(owner.upn.clone(), activities);
     }
-    Corpus { mailboxes, truth }
+    truth
 }
 
 fn owners(rng: &mut Rng, count: usize) -> Vec<Owner> {

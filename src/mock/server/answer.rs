@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::super::filter::{self, Expr};
-use super::super::store::{PageSpec, StoredActivity};
+use super::super::store::{PageSpec, Served};
 use super::faults::Fault;
 use super::{odata_error, Tenant};
 
@@ -242,7 +242,10 @@ async fn answer(
             top: cap.unwrap_or(options.top),
             skip: options.skip,
         };
-        let records = mailbox.page(&spec);
+        let Ok(records) = mailbox.page(&spec) else {
+            // The corpus file changed or went away under the server.
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
         let next_link = match cap {
             Some(cap) if records.len() == cap && !tenant.settings.page_cap_without_link => {
                 Some(tenant.next_link(version, user, query, &options, cap))
@@ -313,7 +316,7 @@ impl Tenant {
 }
 
 fn render_page(
-    records: &[&StoredActivity],
+    records: &[Served<'_>],
     select: Option<&[String]>,
     annotate: bool,
     (version, user): (&str, &str),
@@ -336,7 +339,7 @@ fn render_page(
                 projected = project(&record.json, select);
                 projected.as_str()
             }
-            None => record.json.as_str(),
+            None => &record.json,
         };
         if annotate && json.len() > 2 {
             body.extend_from_slice(

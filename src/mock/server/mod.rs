@@ -23,7 +23,9 @@ use axum::routing::get;
 use axum::Router;
 
 use super::store::{Mailbox, StoredActivity};
-pub use audit::{AppSpec, AuditCounters, AuditSettings, EntraSettings, MOCK_TENANT_ID};
+pub use audit::{
+    AppSpec, AuditCounters, AuditRecords, AuditSettings, EntraSettings, MOCK_TENANT_ID,
+};
 
 /// Who may call, and how.
 #[derive(Debug, Clone)]
@@ -171,8 +173,8 @@ pub async fn start(
 /// Unified Audit Log, as `mock::audit_log` renders it) through Graph audit log queries and the
 /// Management Activity API, with the identity platform's token endpoint beside them.
 pub async fn start_with_audit_log(
-    mailboxes: BTreeMap<String, Vec<StoredActivity>>,
-    audit_records: Vec<serde_json::Value>,
+    mailboxes: BTreeMap<String, impl Into<Mailbox>>,
+    audit_records: impl Into<audit::AuditRecords>,
     settings: ServerSettings,
 ) -> Result<RunningServer, std::io::Error> {
     let listener = tokio::net::TcpListener::bind(settings.addr).await?;
@@ -181,12 +183,7 @@ pub async fn start_with_audit_log(
     let tenant = Arc::new(Tenant {
         mailboxes: mailboxes
             .into_iter()
-            .map(|(upn, activities)| {
-                (
-                    upn.to_ascii_lowercase(),
-                    RwLock::new(Mailbox::new(activities)),
-                )
-            })
+            .map(|(upn, activities)| (upn.to_ascii_lowercase(), RwLock::new(activities.into())))
             .collect(),
         first_mailbox,
         base_url: format!("http://{addr}"),
@@ -199,7 +196,7 @@ pub async fn start_with_audit_log(
         requests: AtomicU64::new(0),
     });
     let (audit, audit_counters) = audit::router(
-        audit_records,
+        audit_records.into(),
         tenant.settings.audit.clone(),
         tenant.base_url.clone(),
     );

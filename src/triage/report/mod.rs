@@ -15,9 +15,9 @@ use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
 pub use csv_tables::CsvTables;
-pub use html::Html;
-pub use json::Json;
-pub use text::Text;
+pub use html::{Html, HtmlSummary};
+pub use json::{Json, JsonSummary};
+pub use text::{Text, TextSummary};
 
 use super::analyze::MailboxReport;
 use super::case_view::{CaseOverview, OverviewBuilder};
@@ -137,6 +137,31 @@ pub fn render(
     let mut out = Vec::new();
     write(format, reports, mailboxes, &mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// How much of a case the text, JSON and HTML reports show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Every mailbox, finding and table.
+    Full,
+    /// The overview, flagged mailboxes in full, clean ones as one row each, low findings
+    /// counted by kind.
+    Summary,
+}
+
+impl Detail {
+    /// A case of more mailboxes than this gets the summary unless told otherwise: one page a
+    /// browser opens, one document a reader can take in.
+    pub const FULL_UP_TO: usize = 20;
+
+    /// What `auto` means for a case of `mailboxes`.
+    pub fn auto(mailboxes: usize) -> Detail {
+        if mailboxes > Self::FULL_UP_TO {
+            Detail::Summary
+        } else {
+            Detail::Full
+        }
+    }
 }
 
 /// "1 mailbox", "3 mailboxes".

@@ -224,3 +224,113 @@ fn case_text(out: &mut String, case: &CaseOverview) {
     }
     out.push('\n');
 }
+
+/// Flagged mailboxes shown in full by the summary text report; the others are named.
+const TEXT_FLAGGED_SHOWN: usize = 10;
+
+/// The text report of a large case, short whatever its size: the case in a few lines, the
+/// flagged mailboxes (the first ten in full), the clean ones counted, low findings counted by
+/// kind.
+pub struct TextSummary {
+    pub colour: bool,
+    /// Flagged mailboxes seen so far.
+    flagged: usize,
+}
+
+impl TextSummary {
+    pub fn new(colour: bool) -> Self {
+        TextSummary { colour, flagged: 0 }
+    }
+}
+
+impl ReportFormat for TextSummary {
+    fn head(&mut self, case: &CaseOverview, out: &mut dyn io::Write) -> io::Result<()> {
+        let mut text = String::new();
+        let flagged: Vec<_> = case.mailboxes.iter().filter(|m| m.flagged()).collect();
+        let clean = case.mailboxes.len() - flagged.len();
+        let _ = writeln!(
+            text,
+            "== case: {}, {} to {}; {} flagged, {clean} with no high or medium finding",
+            mailboxes(case.mailboxes.len()),
+            case.first.as_deref().unwrap_or("-"),
+            case.last.as_deref().unwrap_or("-"),
+            flagged.len()
+        );
+        let mut ranked = flagged.clone();
+        ranked.sort_by_key(|m| std::cmp::Reverse((m.high, m.medium)));
+        for m in ranked.iter().take(TEXT_FLAGGED_SHOWN * 2) {
+            let _ = writeln!(
+                text,
+                "   {:<40} {:>8} activities  {:>3} high  {:>3} medium",
+                m.mailbox, m.activities, m.high, m.medium
+            );
+        }
+        if ranked.len() > TEXT_FLAGGED_SHOWN * 2 {
+            let _ = writeln!(
+                text,
+                "   and {} more flagged mailboxes (--format html or json)",
+                ranked.len() - TEXT_FLAGGED_SHOWN * 2
+            );
+        }
+        if !case.low_by_kind.is_empty() {
+            let counts: Vec<String> = case
+                .low_by_kind
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            let _ = writeln!(
+                text,
+                "== low findings: {} ({}): see --format jsonl",
+                case.low_by_kind.values().sum::<usize>(),
+                counts.join(", ")
+            );
+        }
+        if !case.shared.is_empty() {
+            let _ = writeln!(text, "== seen in several mailboxes (flagged first):");
+            for s in case.shared.iter().take(10) {
+                let flagged = if s.flagged_in.is_empty() {
+                    String::new()
+                } else {
+                    format!(", flagged in {}", s.flagged_in.len())
+                };
+                let _ = writeln!(
+                    text,
+                    "   {:<11} {} — {} mailboxes{flagged}",
+                    s.kind,
+                    s.value,
+                    s.mailboxes.len()
+                );
+            }
+        }
+        text.push('\n');
+        out.write_all(text.as_bytes())
+    }
+
+    fn mailbox(
+        &mut self,
+        _index: usize,
+        report: &MailboxReport,
+        _events: &MailboxEvents,
+        out: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        if !report.findings.iter().any(|f| f.severity != Severity::Low) {
+            return Ok(());
+        }
+        self.flagged += 1;
+        if self.flagged > TEXT_FLAGGED_SHOWN {
+            return Ok(());
+        }
+        out.write_all(mailbox_text(report, self.colour).as_bytes())
+    }
+
+    fn tail(&mut self, out: &mut dyn io::Write) -> io::Result<()> {
+        if self.flagged > TEXT_FLAGGED_SHOWN {
+            writeln!(
+                out,
+                "{} more flagged mailboxes not shown here: --format html or json",
+                self.flagged - TEXT_FLAGGED_SHOWN
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -330,6 +330,8 @@ pub(super) async fn signins(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
+    service.records();
     let entra = &service.settings.entra;
     if !entra.premium {
         return graph_error(
@@ -356,6 +358,8 @@ pub(super) async fn directory_audits(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
+    service.records();
     let entra = &service.settings.entra;
     let retention = TimeDelta::days(if entra.premium { 30 } else { 7 });
     service.list(

@@ -136,7 +136,7 @@ impl AuditService {
     /// The API's present: the setting, or an hour after the newest blob.
     fn now(&self) -> DateTime<Utc> {
         self.settings.now.unwrap_or_else(|| {
-            self.blobs
+            self.blobs()
                 .last()
                 .map(|b| b.created + TimeDelta::hours(1))
                 .unwrap_or_else(Utc::now)
@@ -244,7 +244,7 @@ pub(super) async fn list_content(
         return range_error();
     }
     let listed: Vec<&Blob> = service
-        .blobs
+        .blobs()
         .iter()
         .filter(|b| {
             b.content_type == content_type
@@ -299,7 +299,7 @@ pub(super) async fn blob(
         return response;
     }
     let now = service.now();
-    match service.blobs.iter().find(|b| b.content_id == content_id) {
+    match service.blobs().iter().find(|b| b.content_id == content_id) {
         Some(b) if b.created > now => not_found(&content_id),
         Some(b) if b.created + TimeDelta::days(7) < now => feed_error(
             StatusCode::BAD_REQUEST,

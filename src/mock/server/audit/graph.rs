@@ -215,7 +215,7 @@ pub(super) async fn create_query(
         Err(message) => return bad(&message),
     };
     let mut matched: Vec<Arc<Value>> = service
-        .records
+        .records()
         .iter()
         .filter(|r| filters.matches(r))
         .cloned()

@@ -106,8 +106,10 @@ struct Issued {
 }
 
 pub(super) struct AuditService {
-    /// Every record, as the Management Activity API schema has it, time-ordered.
-    records: Vec<Arc<Value>>,
+    /// Every record, as the Management Activity API schema has it, time-ordered, and the
+    /// Management Activity API's blobs by creation time: made on first use.
+    log: std::sync::OnceLock<(Vec<Arc<Value>>, Vec<feed::Blob>)>,
+    make: Mutex<Option<MakeRecords>>,
     settings: AuditSettings,
     base_url: String,
     issued: Mutex<HashMap<String, Issued>>,
@@ -116,8 +118,6 @@ pub(super) struct AuditService {
     /// Device code -> (token polls so far, resource).
     devices: Mutex<HashMap<String, (u32, String)>>,
     queries: Mutex<HashMap<String, graph::Query>>,
-    /// The Management Activity API's blobs, by creation time.
-    blobs: Vec<feed::Blob>,
     subscriptions: Mutex<std::collections::HashSet<String>>,
     requests: AtomicU64,
     serial: AtomicU64,
@@ -143,18 +143,62 @@ pub struct AuditCounters {
     pub most_running_queries: AtomicU64,
 }
 
+type MakeRecords = Box<dyn FnOnce() -> Vec<Value> + Send>;
+
+/// The audit log's records: given, or made on the first request that reads them (a large
+/// `serve --corpus` tenant, whose Activities API alone most rehearsals use).
+pub enum AuditRecords {
+    Ready(Vec<Value>),
+    Later(MakeRecords),
+}
+
+impl From<Vec<Value>> for AuditRecords {
+    fn from(records: Vec<Value>) -> Self {
+        AuditRecords::Ready(records)
+    }
+}
+
+impl AuditService {
+    fn log(&self) -> &(Vec<Arc<Value>>, Vec<feed::Blob>) {
+        self.log.get_or_init(|| {
+            let make = self.make.lock().ok().and_then(|mut make| make.take());
+            let records: Vec<Arc<Value>> = make
+                .map(|make| make())
+                .unwrap_or_default()
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            let blobs = feed::blobs(&records);
+            (records, blobs)
+        })
+    }
+
+    fn records(&self) -> &[Arc<Value>] {
+        &self.log().0
+    }
+
+    fn blobs(&self) -> &[feed::Blob] {
+        &self.log().1
+    }
+}
+
 /// The routes of the three services, on `base_url`, and their counters.
 pub(super) fn router(
-    records: Vec<Value>,
+    records: AuditRecords,
     settings: AuditSettings,
     base_url: String,
 ) -> (Router, Arc<AuditCounters>) {
     let counters = Arc::new(AuditCounters::default());
-    let records: Vec<Arc<Value>> = records.into_iter().map(Arc::new).collect();
-    let blobs = feed::blobs(&records);
+    let (log, make) = match records {
+        AuditRecords::Ready(records) => (
+            std::sync::OnceLock::new(),
+            Some(Box::new(move || records) as MakeRecords),
+        ),
+        AuditRecords::Later(make) => (std::sync::OnceLock::new(), Some(make)),
+    };
     let service = Arc::new(AuditService {
-        records,
-        blobs,
+        log,
+        make: Mutex::new(make),
         settings,
         base_url,
         issued: Mutex::new(HashMap::new()),
