@@ -296,7 +296,6 @@ pub static ACTIVITIES: super::SourceDescriptor = super::SourceDescriptor {
     reads: &[super::FlagGroup::Activities],
     client: super::ClientKind::Activities,
     endpoint_flag: "--base-url",
-    default_endpoint: "https://outlook.office.com",
     permissions: "the token needs the Activities API's scope for this mailbox",
     retention_days: None,
     walk: "keyset or skip paging",

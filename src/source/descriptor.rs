@@ -85,9 +85,8 @@ pub struct SourceDescriptor {
     /// The flag groups it reads beyond the common ones.
     pub reads: &'static [FlagGroup],
     pub client: ClientKind,
-    /// The flag that sets its endpoint, and the endpoint by default.
+    /// The flag that sets its endpoint (its default is declared on the flag, `source::args`).
     pub endpoint_flag: &'static str,
-    pub default_endpoint: &'static str,
     /// What a 403 tells the analyst to fix: the permission (and licence) it needs.
     pub permissions: &'static str,
     /// How far back the service keeps records, in days (`None`: no documented limit).

@@ -652,7 +652,6 @@ pub static FEED: super::SourceDescriptor = super::SourceDescriptor {
         resource: "https://manage.office.com",
     },
     endpoint_flag: "--management-url",
-    default_endpoint: "https://manage.office.com",
     permissions: "the app needs the ActivityFeed.Read application permission of the \
      Office 365 Management APIs, with admin consent, and auditing must be on in the tenant",
     retention_days: Some(7),

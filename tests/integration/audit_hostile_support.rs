@@ -3,11 +3,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use assert_cmd::cargo::CommandCargoExt;
 use chrono::TimeDelta;
 use o365_activities::mock::audit_log::audit_records;
 use o365_activities::mock::{
@@ -18,7 +16,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-pub(crate) use crate::audit_support::{ids_of, users_of};
+pub(crate) use crate::audit_support::{binary, ids_of, users_of};
 use crate::support::*;
 
 /// A tenant of a few mailboxes over 6 days, its feed's present 3 hours after the frozen "now"
@@ -96,32 +94,6 @@ pub(crate) fn feed_words<'a>(url: &'a str, output: &'a str, extra: &[&'a str]) -
         }
     }
     words
-}
-
-/// Runs the binary with `args` and `env` (and no `OAUTH_TOKEN` nor client secret but those in
-/// `env`); (exit code, stdout, stderr).
-pub(crate) async fn binary(args: Vec<String>, env: &[(&str, &str)]) -> (i32, String, String) {
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let output = Command::cargo_bin("o365-activities")
-            .unwrap()
-            .args(&args)
-            .env_remove("OAUTH_TOKEN")
-            .env_remove("O365_CLIENT_SECRET")
-            .envs(env)
-            .output()
-            .unwrap();
-        (
-            output.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    })
-    .await
-    .unwrap()
 }
 
 /// The end of the binary's feed runs: the mock's present (the binary's own clock is past it).

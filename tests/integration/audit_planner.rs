@@ -22,27 +22,7 @@ use crate::support::*;
 
 /// A compromised tenant over 30 days, served with its audit log; the victim and its records.
 async fn tenant(audit: AuditSettings) -> (RunningServer, String, Vec<Value>) {
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 400,
-        days: 30,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::Bec,
-    });
-    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
-    let (records, _) = audit_records(&corpus);
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        audit: AuditSettings {
-            static_tokens: vec![TOKEN.into()],
-            ..audit
-        },
-        ..ServerSettings::default()
-    };
-    let server = start_with_audit_log(corpus_by_mailbox(corpus), records.clone(), settings)
-        .await
-        .unwrap();
+    let (server, victim, records) = crate::audit_support::tenant(30, audit).await;
     let mine = records
         .into_iter()
         .filter(|r| {

@@ -223,7 +223,6 @@ pub static AUDIT_QUERY: super::SourceDescriptor = super::SourceDescriptor {
         resource: "https://graph.microsoft.com",
     },
     endpoint_flag: "--graph-url",
-    default_endpoint: "https://graph.microsoft.com",
     permissions: "the app needs the AuditLogsQuery.Read.All application permission \
      (or AuditLogsQuery-Exchange.Read.All and kin) with admin consent, or a signed-in analyst \
      with an audit role",

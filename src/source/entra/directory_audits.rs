@@ -16,14 +16,16 @@
 use std::sync::Arc;
 
 use super::{upn, Ask, LogKind, LogWalk};
-use crate::record::{Activity, PageReading};
-use crate::source::paging::{EmitWindow, PagingError, PartialHandover};
+use crate::record::Activity;
+use crate::source::paging::PagingError;
 use crate::source::{Configured, GraphVersion, SourceRequest};
 
 static KIND: LogKind = LogKind {
     path: "auditLogs/directoryAudits",
     time_field: "activityDateTime",
     noun: "directory audit records",
+    user_words: "initiated by or targeting (matched here)",
+    walk: DIRECTORY_AUDITS.walk,
 };
 
 /// With Entra ID P1 or P2 the audit log keeps 30 days; without, 7 (entra-docs
@@ -65,7 +67,6 @@ pub static DIRECTORY_AUDITS: crate::source::SourceDescriptor = crate::source::So
         resource: "https://graph.microsoft.com",
     },
     endpoint_flag: "--graph-url",
-    default_endpoint: "https://graph.microsoft.com",
     permissions: "the app needs the AuditLog.Read.All and Directory.Read.All application \
      permissions with admin consent (a signed-in analyst: those delegated permissions and a \
      role that reads audit logs, such as Reports Reader or Security Reader)",
@@ -164,7 +165,7 @@ impl crate::source::SourceSpec for DirectoryAuditsSpec {
                 .into(),
             );
         }
-        Ok(Box::new(DirectoryAudits { log }))
+        Ok(Box::new(log))
     }
 
     fn filters(&self) -> Vec<String> {
@@ -176,46 +177,6 @@ impl crate::source::SourceSpec for DirectoryAuditsSpec {
             per_mailbox: true,
             ..self.clone()
         }))
-    }
-}
-
-struct DirectoryAudits<'a> {
-    log: LogWalk<'a>,
-}
-
-impl crate::source::Source for DirectoryAudits<'_> {
-    fn pages(&self) -> u64 {
-        self.log.pages()
-    }
-
-    fn first_request(&self, describe: bool) -> String {
-        self.log.first_request(describe)
-    }
-
-    fn filter_description(&self) -> String {
-        super::describe(
-            &self.log,
-            "activityDateTime",
-            "initiated by or targeting (matched here)",
-        )
-    }
-
-    fn walk_description(&self) -> String {
-        DIRECTORY_AUDITS.walk.into()
-    }
-
-    fn log(&self) -> Option<serde_json::Value> {
-        Some(self.log.log())
-    }
-
-    fn deliver<'s>(
-        &'s mut self,
-        reading: PageReading,
-        partial: PartialHandover,
-        interrupt: crate::source::Interrupt<'s>,
-        emit: &'s mut EmitWindow<'_>,
-    ) -> futures::future::BoxFuture<'s, Result<(), PagingError>> {
-        Box::pin(self.log.deliver(reading, partial, interrupt, emit))
     }
 }
 

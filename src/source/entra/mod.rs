@@ -79,6 +79,10 @@ pub(super) struct LogKind {
     /// The time property that `$filter` bounds (`createdDateTime`, `activityDateTime`).
     pub time_field: &'static str,
     pub noun: &'static str,
+    /// How the manifest's filter names the `--user` match (`userPrincipalName eq`).
+    pub user_words: &'static str,
+    /// How the manifest describes the walk (the source descriptor's `walk`).
+    pub walk: &'static str,
 }
 
 /// One query of a window: the filter beyond the time range (`None`: the range alone), and
@@ -409,20 +413,49 @@ pub(super) fn retained_range(
     ))
 }
 
-/// The filter as the manifest records it.
-pub(super) fn describe(log: &LogWalk<'_>, field: &str, user_words: &str) -> String {
-    let (start, end) = log.range();
-    let mut text = format!(
-        "{field} from {} to {} (exclusive)",
-        crate::source::manifest_time(start),
-        crate::source::manifest_time(end)
-    );
-    if let Some(user) = log.user() {
-        text.push_str(&format!("; {user_words} {user}"));
+/// Both Entra ID logs walk the same way: the walk is the source.
+impl crate::source::Source for LogWalk<'_> {
+    fn pages(&self) -> u64 {
+        LogWalk::pages(self)
     }
-    let asks: Vec<&str> = log.asks().iter().map(|a| a.name.as_str()).collect();
-    text.push_str(&format!("; asked as {}", asks.join(", ")));
-    text
+
+    fn first_request(&self, describe: bool) -> String {
+        LogWalk::first_request(self, describe)
+    }
+
+    fn filter_description(&self) -> String {
+        let (start, end) = self.range();
+        let mut text = format!(
+            "{} from {} to {} (exclusive)",
+            self.kind.time_field,
+            crate::source::manifest_time(start),
+            crate::source::manifest_time(end)
+        );
+        if let Some(user) = self.user() {
+            text.push_str(&format!("; {} {user}", self.kind.user_words));
+        }
+        let asks: Vec<&str> = self.asks().iter().map(|a| a.name.as_str()).collect();
+        text.push_str(&format!("; asked as {}", asks.join(", ")));
+        text
+    }
+
+    fn walk_description(&self) -> String {
+        self.kind.walk.into()
+    }
+
+    fn log(&self) -> Option<serde_json::Value> {
+        Some(LogWalk::log(self))
+    }
+
+    fn deliver<'s>(
+        &'s mut self,
+        reading: crate::record::PageReading,
+        partial: crate::source::PartialHandover,
+        interrupt: crate::source::Interrupt<'s>,
+        emit: &'s mut crate::source::EmitWindow<'_>,
+    ) -> futures::future::BoxFuture<'s, Result<(), PagingError>> {
+        Box::pin(LogWalk::deliver(self, reading, partial, interrupt, emit))
+    }
 }
 
 #[cfg(test)]

@@ -14,15 +14,16 @@
 
 use std::sync::Arc;
 
-use super::{describe, retained_range, Ask, LogKind, LogWalk};
-use crate::record::PageReading;
-use crate::source::paging::{EmitWindow, PagingError, PartialHandover};
+use super::{retained_range, Ask, LogKind, LogWalk};
+use crate::source::paging::PagingError;
 use crate::source::{Configured, GraphVersion, SourceRequest};
 
 static KIND: LogKind = LogKind {
     path: "auditLogs/signIns",
     time_field: "createdDateTime",
     noun: "sign-ins",
+    user_words: "userPrincipalName eq",
+    walk: SIGNINS.walk,
 };
 
 /// The event types `signInEventTypes` documents (beta `signin.md`): "interactiveUser,
@@ -93,7 +94,6 @@ pub static SIGNINS: crate::source::SourceDescriptor = crate::source::SourceDescr
         resource: "https://graph.microsoft.com",
     },
     endpoint_flag: "--graph-url",
-    default_endpoint: "https://graph.microsoft.com",
     permissions: "the app needs the AuditLog.Read.All and Directory.Read.All application \
      permissions with admin consent (a signed-in analyst: those delegated permissions and a \
      role that reads sign-in logs, such as Reports Reader or Security Reader), and the tenant a \
@@ -212,7 +212,7 @@ impl crate::source::SourceSpec for SignInsSpec {
                     .into(),
             );
         }
-        Ok(Box::new(SignIns { log }))
+        Ok(Box::new(log))
     }
 
     fn filters(&self) -> Vec<String> {
@@ -228,41 +228,5 @@ impl crate::source::SourceSpec for SignInsSpec {
             per_mailbox: true,
             ..self.clone()
         }))
-    }
-}
-
-struct SignIns<'a> {
-    log: LogWalk<'a>,
-}
-
-impl crate::source::Source for SignIns<'_> {
-    fn pages(&self) -> u64 {
-        self.log.pages()
-    }
-
-    fn first_request(&self, describe: bool) -> String {
-        self.log.first_request(describe)
-    }
-
-    fn filter_description(&self) -> String {
-        describe(&self.log, "createdDateTime", "userPrincipalName eq")
-    }
-
-    fn walk_description(&self) -> String {
-        SIGNINS.walk.into()
-    }
-
-    fn log(&self) -> Option<serde_json::Value> {
-        Some(self.log.log())
-    }
-
-    fn deliver<'s>(
-        &'s mut self,
-        reading: PageReading,
-        partial: PartialHandover,
-        interrupt: crate::source::Interrupt<'s>,
-        emit: &'s mut EmitWindow<'_>,
-    ) -> futures::future::BoxFuture<'s, Result<(), PagingError>> {
-        Box::pin(self.log.deliver(reading, partial, interrupt, emit))
     }
 }
