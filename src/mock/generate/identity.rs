@@ -48,6 +48,10 @@ pub struct IdentityLogs {
     /// The attacker's session (`sessionId`) and the lookalike app, when a BEC was planted.
     pub attacker_session: Option<String>,
     pub lookalike_app: Option<String>,
+    /// The ids of the directory audits the attacker caused (the MFA method, the consent).
+    pub attacker_audit_ids: Vec<String>,
+    /// The address the password spraying came from, when the range held it.
+    pub spray_address: Option<String>,
 }
 
 fn guid(rng: &mut Rng) -> String {
@@ -278,6 +282,7 @@ pub fn identity_logs(corpus: &Corpus, end: DateTime<Utc>, days: u32, seed: u64) 
     // Password spraying: one address, error 50126, every user, a minute apart.
     let spray = start + Duration::days((days as i64 / 2).max(1)) + Duration::hours(3);
     if spray < end {
+        logs.spray_address = Some("185.220.101.33".into());
         for (n, user) in users.iter().enumerate() {
             let session = guid(&mut rng);
             logs.signins.push(signin(
@@ -443,15 +448,19 @@ fn plant_attack(
     let registered = first + Duration::minutes(5);
     if registered < end {
         let targets = user_target(rng, victim);
-        logs.directory_audits
-            .push(audit(rng, registered, REGISTER, victim, &ip, targets));
+        let record = audit(rng, registered, REGISTER, victim, &ip, targets);
+        logs.attacker_audit_ids
+            .extend(record["id"].as_str().map(String::from));
+        logs.directory_audits.push(record);
     }
     let consented = first + Duration::minutes(9);
     let app = "0utlook Mail Sync";
     if consented < end {
         let targets = consent_targets(rng, app, "Mail.Read offline_access User.Read");
-        logs.directory_audits
-            .push(audit(rng, consented, CONSENT, victim, &ip, targets));
+        let record = audit(rng, consented, CONSENT, victim, &ip, targets);
+        logs.attacker_audit_ids
+            .extend(record["id"].as_str().map(String::from));
+        logs.directory_audits.push(record);
     }
     logs.attacker_session = Some(session);
     logs.lookalike_app = Some(app.into());
