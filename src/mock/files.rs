@@ -61,17 +61,16 @@ pub fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The text of a search's `<Query><RawQuery>…</RawQuery>…</Query>` (the Activities API's
-/// `Query` property, as the generator writes it), or the property itself when it is plain.
+/// `Query` property, as the generator writes it), or the property itself when it is plain. A
+/// property cut short before `</RawQuery>` (the API cuts long values) gives the text it holds.
 pub fn raw_query_text(query: &str) -> String {
     let Some(rest) = query.trim_start().strip_prefix("<Query>") else {
         return query.to_string();
     };
-    let Some((raw, _)) = rest
-        .strip_prefix("<RawQuery>")
-        .and_then(|raw| raw.split_once("</RawQuery>"))
-    else {
+    let Some(raw) = rest.strip_prefix("<RawQuery>") else {
         return String::new();
     };
+    let raw = raw.split_once("</RawQuery>").map_or(raw, |(raw, _)| raw);
     quick_xml::escape::unescape(raw)
         .map(|text| text.into_owned())
         .unwrap_or_else(|_| raw.to_string())
@@ -87,6 +86,17 @@ mod tests {
         assert_eq!(parse_time("2018-05-01T12:00:00.5+02:00"), Some(t));
         assert_eq!(parse_time("2018-05-01T10:00:00.5"), Some(t));
         assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_query_cut_before_its_closing_tag_keeps_the_text_it_holds() {
+        let cut = format!("<Query><RawQuery>invoice &amp; {}", "x".repeat(980));
+        assert_eq!(
+            raw_query_text(&cut),
+            format!("invoice & {}", "x".repeat(980))
+        );
+        // An entity cut in half is kept as written.
+        assert_eq!(raw_query_text("<Query><RawQuery>wire &am"), "wire &am");
     }
 
     #[test]
