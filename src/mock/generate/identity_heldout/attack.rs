@@ -19,6 +19,8 @@ pub struct Plant {
     pub replay_addresses: BTreeSet<String>,
     pub persistence_ids: BTreeSet<String>,
     pub read_message_ids: BTreeSet<String>,
+    /// When the attacker switched the audit log's ingestion off (nothing is recorded after).
+    pub audit_off: Option<DateTime<Utc>>,
 }
 
 /// How a stolen session's sign-ins look.

@@ -83,24 +83,30 @@ pub fn consent(
         at + Duration::seconds(1),
         ADD_GRANT,
         Initiator::User { upn: by, ip },
-        app_target("Microsoft Graph", json!([
-            {"displayName": "DelegatedPermissionGrant.Scope", "oldValue": null,
-             "newValue": format!("\"{scopes}\"")},
-            {"displayName": "DelegatedPermissionGrant.ConsentType", "oldValue": null,
-             "newValue": if admin { "\"AllPrincipals\"" } else { "\"Principal\"" }},
-        ])),
+        app_target(
+            "Microsoft Graph",
+            json!([
+                {"displayName": "DelegatedPermissionGrant.Scope", "oldValue": null,
+                 "newValue": format!("\"{scopes}\"")},
+                {"displayName": "DelegatedPermissionGrant.ConsentType", "oldValue": null,
+                 "newValue": if admin { "\"AllPrincipals\"" } else { "\"Principal\"" }},
+            ]),
+        ),
         json!([]),
     );
     let consented = log.audit(
         at + Duration::seconds(1),
         CONSENT,
         Initiator::User { upn: by, ip },
-        app_target(app, json!([
-            {"displayName": "ConsentContext.IsAdminConsent", "oldValue": null,
-             "newValue": if admin { "\"True\"" } else { "\"False\"" }},
-            {"displayName": "ConsentAction.Permissions", "oldValue": null,
-             "newValue": format!("\"Scope: {scopes}\"")},
-        ])),
+        app_target(
+            app,
+            json!([
+                {"displayName": "ConsentContext.IsAdminConsent", "oldValue": null,
+                 "newValue": if admin { "\"True\"" } else { "\"False\"" }},
+                {"displayName": "ConsentAction.Permissions", "oldValue": null,
+                 "newValue": format!("\"Scope: {scopes}\"")},
+            ]),
+        ),
         json!([{"key": "User-Agent", "value": EDGE_UA}]),
     );
     vec![added, granted, consented]
@@ -157,7 +163,12 @@ fn conference_room(log: &mut Log, start: DateTime<Utc>, end: DateTime<Utc>) {
                 risk: NO_RISK,
             });
             let access = Access::new(&token, REST_CLIENT);
-            mailbox::sync(log, &access, token.issued + Duration::minutes(1), "Calendar");
+            mailbox::sync(
+                log,
+                &access,
+                token.issued + Duration::minutes(1),
+                "Calendar",
+            );
             first = false;
         }
         day += Duration::days(1);
@@ -176,14 +187,20 @@ fn directory_work(log: &mut Log, people: &[User], start: DateTime<Utc>) {
             log.audit(
                 at,
                 ADMIN_DELETED,
-                Initiator::User { upn: &helpdesk.upn, ip: &ip },
+                Initiator::User {
+                    upn: &helpdesk.upn,
+                    ip: &ip,
+                },
                 user_target(&user.upn),
                 json!([{"key": "Method", "value": "Microsoft Authenticator"}]),
             );
             log.audit(
                 at + Duration::minutes(3),
                 ADMIN_REGISTERED,
-                Initiator::User { upn: &helpdesk.upn, ip: &ip },
+                Initiator::User {
+                    upn: &helpdesk.upn,
+                    ip: &ip,
+                },
                 user_target(&user.upn),
                 json!([{"key": "Method", "value": "Phone"}]),
             );
@@ -239,7 +256,10 @@ fn mailbox_admin(log: &mut Log, people: &[User], tokens: &[Token]) {
             ("DeliverToMailboxAndForward", "True"),
         ],
     );
-    if let Some(token) = tokens.iter().find(|t| Some(&t.upn) == people.get(8).map(|u| &u.upn)) {
+    if let Some(token) = tokens
+        .iter()
+        .find(|t| Some(&t.upn) == people.get(8).map(|u| &u.upn))
+    {
         let access = Access::new(token, OUTLOOK_CLIENT);
         mailbox::update_inbox_rules(
             log,
@@ -256,7 +276,12 @@ fn mailbox_admin(log: &mut Log, people: &[User], tokens: &[Token]) {
 
 /// Password spraying: four to six addresses, each trying a few people every other day or so,
 /// one attempt an hour; a person tried three times is locked out (50053).
-fn spraying(log: &mut Log, people: &[User], start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<String> {
+fn spraying(
+    log: &mut Log,
+    people: &[User],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<String> {
     let count = log.rng.usize(4..=6);
     let mut networks: Vec<_> = SPRAY_NETWORKS.to_vec();
     log.rng.shuffle(&mut networks);

@@ -20,11 +20,14 @@ pub struct Log {
 
 /// The `id` (directory audits, sign-ins) or `Id` (audit log records) of `record`.
 pub fn id_of(record: &Value) -> String {
+    id_str(record).to_string()
+}
+
+fn id_str(record: &Value) -> &str {
     record["id"]
         .as_str()
         .or(record["Id"].as_str())
         .unwrap_or_default()
-        .to_string()
 }
 
 impl Log {
@@ -92,7 +95,7 @@ impl Log {
     pub fn sort(&mut self) {
         fn by(records: &mut [Value], field: &str) {
             records.sort_by(|a, b| {
-                (a[field].as_str(), id_of(a)).cmp(&(b[field].as_str(), id_of(b)))
+                (a[field].as_str(), id_str(a)).cmp(&(b[field].as_str(), id_str(b)))
             });
         }
         by(&mut self.signins, "createdDateTime");

@@ -86,7 +86,8 @@ pub fn bind(log: &mut Log, access: &Access, at: DateTime<Utc>, messages: &[&Mess
         .iter()
         .map(|m| json!({"InternetMessageId": m.id, "SizeInBytes": 18_000 + m.subject.len() * 731}))
         .collect();
-    let folders = json!([{"Id": folder_id(folder), "Path": format!("\\{folder}"), "FolderItems": items}]);
+    let folders =
+        json!([{"Id": folder_id(folder), "Path": format!("\\{folder}"), "FolderItems": items}]);
     mail_items_accessed(log, access, at, "Bind", false, folders, messages.len())
 }
 
@@ -180,8 +181,8 @@ fn affected(messages: &[&Message]) -> Value {
 
 /// A folder's id: fixed per folder name (the mailbox's folder, inferred format).
 fn folder_id(folder: &str) -> String {
-    let hash = folder
-        .bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    let hash = folder.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    });
     format!("LgAAAAB{hash:08X}AQAAAAAAAA==")
 }

@@ -22,7 +22,8 @@
 //! - `attacker_sessions`: the `sessionId`s of the stolen sessions (= the `AADSessionId` and
 //!   `SessionId` of the records made through them). For `stolen-token` the session began as
 //!   the victim's own on their compliant laptop: its earlier sign-ins and records are the
-//!   victim's, in the same session;
+//!   victim's, in the same session. `stolen-token` ends with the audit log's ingestion
+//!   switched off: the tenant's audit log records stop there (the Entra logs go on);
 //! - `replay_addresses`: the addresses of the stolen sessions' non-interactive replays; not the
 //!   address the session was born at (the AiTM kit's, the device-code poller's VPS) nor, for
 //!   `stolen-token`, the victim's own;
@@ -96,9 +97,19 @@ pub fn generate(seed: u64) -> HeldoutIdentity {
         .unwrap_or(end);
     let mut people = tenant::people(&mut log.rng, start);
     let days = tenant::working_days(&mut log, &mut people, start, end);
-    let spray_addresses = confounders::confounders(&mut log, &people, &days.laptop_tokens, start, end);
+    let spray_addresses =
+        confounders::confounders(&mut log, &people, &days.laptop_tokens, start, end);
     let playbook = playbook_of(seed);
     let plant = playbooks::plant(&mut log, &people, &days, playbook, end);
+    if let Some(off) = plant.audit_off {
+        // Ingestion switched off: the audit log holds nothing after (the Entra logs go on).
+        let last = shapes::ual_time(off);
+        log.records.retain(|r| {
+            r["CreationTime"]
+                .as_str()
+                .is_some_and(|t| t <= last.as_str())
+        });
+    }
     log.sort();
     let legit_multi_address_sessions = log
         .addresses

@@ -303,7 +303,11 @@ fn stolen_token(log: &mut Log, people: &[User], days: &Days, end: DateTime<Utc>)
         user_agent: OUTLOOK_UA,
         agent: ("", "Windows 11"),
     };
-    let mut night = stolen.issued.date_naive().and_hms_opt(20, 0, 0).map(|d| d.and_utc());
+    let mut night = stolen
+        .issued
+        .date_naive()
+        .and_hms_opt(20, 0, 0)
+        .map(|d| d.and_utc());
     let nights = log.rng.usize(2..=3);
     for n in 0..nights {
         let Some(evening) = night else { break };
@@ -368,15 +372,17 @@ fn stolen_token(log: &mut Log, people: &[User], days: &Days, end: DateTime<Utc>)
                 ],
             );
             plant.persisted(id);
+            let off = when + Duration::minutes(6);
             let id = log.admin(
                 admin,
                 Some(&token),
-                when + Duration::minutes(6),
+                off,
                 "Set-AdminAuditLogConfig",
                 "Admin Audit Log Settings",
                 &[("UnifiedAuditLogIngestionEnabled", "False")],
             );
             plant.persisted(id);
+            plant.audit_off = Some(off);
             break;
         }
         night = night.map(|t| t + Duration::days(1));
@@ -448,7 +454,8 @@ fn lateral_phish(log: &mut Log, people: &[User], end: DateTime<Utc>) -> Plant {
     let session2 = guid(&mut log.rng);
     let who2 = (cfo.upn.as_str(), session2.as_str());
     plant.origin(log, who2, clicked, &kit_net, &kit, NO_RISK);
-    let mut t = working_day(clicked + Duration::days(1), 0) + Duration::hours(7) + minutes(log, 0..60);
+    let mut t =
+        working_day(clicked + Duration::days(1), 0) + Duration::hours(7) + minutes(log, 0..60);
     for visit in 0..3 {
         if t + Duration::hours(1) >= end {
             break;
@@ -472,7 +479,8 @@ fn lateral_phish(log: &mut Log, people: &[User], end: DateTime<Utc>) -> Plant {
                     ),
                 );
                 plant.persisted(id);
-                let id = registered_security_info(log, when + Duration::minutes(4), &cfo.upn, &net.ip);
+                let id =
+                    registered_security_info(log, when + Duration::minutes(4), &cfo.upn, &net.ip);
                 plant.persisted(id);
             }
             1 => {

@@ -56,9 +56,7 @@ pub fn stable_guid(name: &str) -> String {
 /// A `uniqueTokenIdentifier`: 16 random bytes, base64url without padding (22 characters).
 pub fn token_id(rng: &mut Rng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    (0..22)
-        .map(|_| ALPHABET[rng.usize(..64)] as char)
-        .collect()
+    (0..22).map(|_| ALPHABET[rng.usize(..64)] as char).collect()
 }
 
 /// Graph's time: UTC with milliseconds and `Z`.

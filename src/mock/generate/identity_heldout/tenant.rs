@@ -14,7 +14,7 @@
 //! interactive OfficeHome sign-in every day), and the salesperson whose afternoons are at a
 //! customer's guest Wi-Fi.
 
-use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use fastrand::Rng;
 
 use super::log::Log;
@@ -107,11 +107,18 @@ const SUBJECTS: &[&str] = &[
     "Incident quai 4",
 ];
 
-pub const FINANCE_WORDS: &[&str] = &["facture", "invoice", "rib", "virement", "payment", "bancaire"];
+pub const FINANCE_WORDS: &[&str] = &[
+    "facture", "invoice", "rib", "virement", "payment", "bancaire",
+];
 
 /// A message id as Exchange Online writes it.
 pub fn message_id(rng: &mut Rng) -> String {
-    let server = format!("PR{}P{}MB{:04}", rng.u8(1..4), rng.u16(190..196), rng.u16(1000..9999));
+    let server = format!(
+        "PR{}P{}MB{:04}",
+        rng.u8(1..4),
+        rng.u16(190..196),
+        rng.u16(1000..9999)
+    );
     format!(
         "<{server}{:016X}{:08X}@{server}.eurprd0{}.prod.outlook.com>",
         rng.u64(..),
@@ -152,10 +159,20 @@ pub fn people(rng: &mut Rng, start: DateTime<Utc>) -> Vec<User> {
             let laptop = if *role == Role::Vdi {
                 device(rng, "AVD-POOL-03-7".into(), "Windows 10", "Edge 131.0.0")
             } else {
-                device(rng, format!("TSF-LT-{:04}", 1200 + n * 7), "Windows 11", "Edge 131.0.0")
+                device(
+                    rng,
+                    format!("TSF-LT-{:04}", 1200 + n * 7),
+                    "Windows 11",
+                    "Edge 131.0.0",
+                )
             };
             let phone = (n % 3 != 2 && *role != Role::Vdi).then(|| {
-                let mut phone = device(rng, format!("iPhone de {name}"), "Ios 18.2", "Outlook 4.2450.0");
+                let mut phone = device(
+                    rng,
+                    format!("iPhone de {name}"),
+                    "Ios 18.2",
+                    "Outlook 4.2450.0",
+                );
                 phone.trust = "Azure AD registered";
                 phone
             });
@@ -188,20 +205,30 @@ pub struct Days {
     pub laptop_tokens: Vec<Token>,
 }
 
-/// Where `user` is at `hour` (UTC) of day `day` (index from the start), for the laptop.
-fn laptop_net(rng: &mut Rng, user: &User, day: usize, hour: i64, vpn: &Net) -> Net {
+/// Where `user`'s laptop is at `at`: the salesperson at a customer's on Tuesday and Thursday
+/// afternoons, most people at home on Wednesdays.
+fn laptop_net(rng: &mut Rng, user: &User, at: DateTime<Utc>, vpn: &Net) -> Net {
+    let day = at.weekday();
+    let hour = at.hour();
     match user.role {
         Role::Vpn => vpn.clone(),
         Role::Ipv6Home => privacy_address(rng, &user.prefix),
         Role::Vdi => vdi_egress(hour as usize / 2),
-        Role::Sales if day % 7 < 2 && hour >= 12 => customer_site(rng),
-        _ if day % 7 == 3 && user.role != Role::Finance => user.home.clone(),
+        Role::Sales if matches!(day, Weekday::Tue | Weekday::Thu) && hour >= 12 => {
+            customer_site(rng)
+        }
+        _ if day == Weekday::Wed && user.role != Role::Finance => user.home.clone(),
         _ => office_nat(),
     }
 }
 
 /// The ordinary working days of `people` from `start` to `end`.
-pub fn working_days(log: &mut Log, people: &mut [User], start: DateTime<Utc>, end: DateTime<Utc>) -> Days {
+pub fn working_days(
+    log: &mut Log,
+    people: &mut [User],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Days {
     let mut days = Days::default();
     let total = (end - start).num_days().max(1) as usize;
     for user in people.iter_mut() {
@@ -222,7 +249,7 @@ pub fn working_days(log: &mut Log, people: &mut [User], start: DateTime<Utc>, en
             if log.rng.u8(..20) == 0 {
                 user.home = home(&mut log.rng, user.isp);
             }
-            let week = day / 7;
+            let week = midnight.iso_week().week() as usize;
             if user.role == Role::Vpn {
                 vpn = vpn_egress(&mut log.rng, day);
             }
@@ -238,7 +265,7 @@ pub fn working_days(log: &mut Log, people: &mut [User], start: DateTime<Utc>, en
             if begin + Duration::hours(10) > end {
                 break;
             }
-            let tokens = laptop_day(log, user, day, begin, &session, &vpn);
+            let tokens = laptop_day(log, user, begin, &session, &vpn);
             days.laptop_tokens.extend(tokens);
             if user.phone.is_some() {
                 let session = guid(&mut log.rng);
@@ -254,7 +281,6 @@ pub fn working_days(log: &mut Log, people: &mut [User], start: DateTime<Utc>, en
 fn laptop_day(
     log: &mut Log,
     user: &User,
-    day: usize,
     begin: DateTime<Utc>,
     session: &str,
     vpn: &Net,
@@ -263,11 +289,11 @@ fn laptop_day(
     let mut at = begin;
     let mut tokens = Vec::new();
     while at < begin + Duration::hours(10) {
-        let net = laptop_net(&mut log.rng, user, day, (at - begin).num_hours() + 7, vpn);
+        let net = laptop_net(&mut log.rng, user, at, vpn);
         let first = tokens.is_empty();
         // The VPN employee's risk detections: a new country every day looks like travel; an
         // admin dismissed them.
-        let risk = if user.role == Role::Vpn && first && day % 7 == 2 {
+        let risk = if user.role == Role::Vpn && first && begin.weekday() == Weekday::Wed {
             Risk {
                 level: "medium",
                 state: "dismissed",
@@ -335,7 +361,9 @@ fn mailbox_work(log: &mut Log, user: &User, access: &Access, at: DateTime<Utc>, 
     for _ in 0..rng.usize(1..4) {
         when.push(at + minute(rng));
     }
-    let picks: Vec<usize> = (0..when.len()).map(|_| rng.usize(..recent.len().max(1))).collect();
+    let picks: Vec<usize> = (0..when.len())
+        .map(|_| rng.usize(..recent.len().max(1)))
+        .collect();
     let send_at = (rng.u8(..3) == 0).then(|| at + minute(rng));
     let file_at = (rng.u8(..4) == 0).then(|| at + minute(rng));
     let delete_at = (rng.u8(..5) == 0).then(|| at + minute(rng));
@@ -352,7 +380,13 @@ fn mailbox_work(log: &mut Log, user: &User, access: &Access, at: DateTime<Utc>, 
     }
     if let Some(t) = send_at {
         let message = new_message(&mut log.rng, t);
-        mailbox::send(log, access, t, &message, &["transport@rhone-alpes-logistique.example"]);
+        mailbox::send(
+            log,
+            access,
+            t,
+            &message,
+            &["transport@rhone-alpes-logistique.example"],
+        );
     }
     if let (Some(t), Some(m)) = (file_at, recent.get(2)) {
         mailbox::move_to(log, access, t, "Archive", &[m]);
@@ -361,7 +395,11 @@ fn mailbox_work(log: &mut Log, user: &User, access: &Access, at: DateTime<Utc>, 
         mailbox::soft_delete(log, access, t, &[m]);
     }
     if let Some(t) = search_at {
-        let query = if user.role == Role::Finance { "facture" } else { "planning" };
+        let query = if user.role == Role::Finance {
+            "facture"
+        } else {
+            "planning"
+        };
         mailbox::search(log, access, t, query);
     }
 }
