@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use fastrand::Rng;
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ fn id_str(record: &Value) -> &str {
 impl Log {
     pub fn new(seed: u64) -> Self {
         Log {
-            rng: Rng::with_seed(seed ^ 0x48_65_6c_64_49_64),
+            rng: Rng::with_seed(seed ^ 0x4865_6c64_4964),
             signins: Vec::new(),
             directory_audits: Vec::new(),
             records: Vec::new(),
@@ -41,9 +41,12 @@ impl Log {
         }
     }
 
-    /// Writes the sign-in of `auth`; the token it issued.
+    /// Writes the sign-in of `auth`, some seconds into the minute it was planned for; the
+    /// token it issued.
     pub fn sign_in(&mut self, auth: &Auth<'_>) -> Token {
-        let (value, token) = signin(&mut self.rng, auth);
+        let mut auth = auth.clone();
+        auth.at += Duration::milliseconds(self.rng.i64(0..59_000));
+        let (value, token) = signin(&mut self.rng, &auth);
         if auth.error == 0 {
             self.addresses
                 .entry(auth.session.to_string())

@@ -337,7 +337,8 @@ fn laptop_day(
         });
         if !first || vdi {
             let access = Access::new(&issued, if vdi { OWA_CLIENT } else { OUTLOOK_CLIENT });
-            mailbox_work(log, user, &access, at, tokens.len() == 1);
+            let from = issued.issued + Duration::seconds(5);
+            mailbox_work(log, user, &access, from, tokens.len() == 1);
         }
         tokens.push(issued);
         at += Duration::minutes(log.rng.i64(55..115));

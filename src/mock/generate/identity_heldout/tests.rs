@@ -469,6 +469,8 @@ fn the_shapes_carry_the_documented_fields_and_the_ids_join() {
                 str_of(context, "ClientAppId").to_string(),
             );
             assert!(tokens.contains(&key), "{record}");
+            // And no record comes before the sign-in that issued its token.
+            assert!(str_of(record, "CreationTime") >= str_of(context, "IssuedAtTime"));
         }
     }
     for operation in [
