@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::log::Log;
 use super::mailbox::{self, Access, Message};
 use super::network::App;
-use super::shapes::{Auth, Net, Risk, Token};
+use super::shapes::{Auth, Net, Risk, Token, NO_RISK};
 
 /// What a playbook planted (the truth of `IdentityTruth`, before it is sorted into lists).
 #[derive(Debug, Default)]
@@ -42,14 +42,41 @@ impl Plant {
     pub fn origin(
         &mut self,
         log: &mut Log,
-        (victim, session): (&str, &str),
+        who: (&str, &str),
         at: DateTime<Utc>,
         net: &Net,
         kit: &Kit,
         risk: Risk,
     ) -> Token {
+        self.stolen_sign_in(log, who, (at, net), kit, Some(risk))
+    }
+
+    /// A replay of the stolen session from `net`: a non-interactive sign-in with the
+    /// session's refresh token (or cookie), no device id.
+    pub fn replay(
+        &mut self,
+        log: &mut Log,
+        who: (&str, &str),
+        at: DateTime<Utc>,
+        net: &Net,
+        kit: &Kit,
+    ) -> Token {
+        self.replay_addresses.insert(net.ip.clone());
+        self.stolen_sign_in(log, who, (at, net), kit, None)
+    }
+
+    /// A sign-in of the stolen session: the origin when it has a `risk`, a replay otherwise.
+    fn stolen_sign_in(
+        &mut self,
+        log: &mut Log,
+        (victim, session): (&str, &str),
+        (at, net): (DateTime<Utc>, &Net),
+        kit: &Kit,
+        risk: Option<Risk>,
+    ) -> Token {
         self.victims.insert(victim.to_string());
         self.sessions.insert(session.to_string());
+        let origin = risk.is_some();
         let device_code = kit.transfer == "deviceCodeFlow";
         log.sign_in(&Auth {
             upn: victim,
@@ -58,49 +85,24 @@ impl Plant {
             app: kit.app,
             client: kit.client,
             session,
-            interactive: true,
-            incoming: "none",
+            interactive: origin,
+            incoming: if origin { "none" } else { "refreshToken" },
             transfer: kit.transfer,
-            protocol: if device_code { "deviceCode" } else { "none" },
+            protocol: if origin && device_code {
+                "deviceCode"
+            } else {
+                "none"
+            },
             device: None,
             agent: kit.agent,
             user_agent: kit.user_agent,
             error: 0,
-            mfa: Some("Mobile app notification"),
-            risk,
-        })
-    }
-
-    /// A replay of the stolen session from `net`: a non-interactive sign-in with the
-    /// session's refresh token (or cookie), no device id.
-    pub fn replay(
-        &mut self,
-        log: &mut Log,
-        (victim, session): (&str, &str),
-        at: DateTime<Utc>,
-        net: &Net,
-        kit: &Kit,
-    ) -> Token {
-        self.victims.insert(victim.to_string());
-        self.sessions.insert(session.to_string());
-        self.replay_addresses.insert(net.ip.clone());
-        log.sign_in(&Auth {
-            upn: victim,
-            at,
-            net,
-            app: kit.app,
-            client: kit.client,
-            session,
-            interactive: false,
-            incoming: "refreshToken",
-            transfer: kit.transfer,
-            protocol: "none",
-            device: None,
-            agent: kit.agent,
-            user_agent: kit.user_agent,
-            error: 0,
-            mfa: Some("Previously satisfied"),
-            risk: super::shapes::NO_RISK,
+            mfa: Some(if origin {
+                "Mobile app notification"
+            } else {
+                "Previously satisfied"
+            }),
+            risk: risk.unwrap_or(NO_RISK),
         })
     }
 

@@ -85,6 +85,15 @@ fn working_day(end: DateTime<Utc>, back: i64) -> DateTime<Utc> {
     day
 }
 
+/// The midnight of the first working day at or after `at`.
+fn next_working_day(at: DateTime<Utc>) -> DateTime<Utc> {
+    let mut day = working_day(at, 0);
+    while day + Duration::days(1) <= at || !weekday(day) {
+        day += Duration::days(1);
+    }
+    day
+}
+
 /// One of the people in `roles`, drawn from the seed.
 fn pick<'p>(log: &mut Log, people: &'p [User], roles: &[Role]) -> &'p User {
     let eligible: Vec<&User> = people.iter().filter(|u| roles.contains(&u.role)).collect();
@@ -219,7 +228,7 @@ fn aitm_low_and_slow(log: &mut Log, people: &[User], end: DateTime<Utc>) -> Plan
     // The victim's own look at the mailbox through the proxy: a login, nothing read.
     let relayed = Access::new(&token, "Client=OWA;Action=ViaProxy");
     mailbox::login(log, &relayed, at + Duration::minutes(1));
-    let mut t = working_day(at + Duration::days(log.rng.i64(3..7)), 0)
+    let mut t = next_working_day(at + Duration::days(log.rng.i64(3..7)))
         + Duration::hours(log.rng.i64(7..16))
         + minutes(log, 0..59);
     for visit in 0..4 {
@@ -273,7 +282,7 @@ fn aitm_low_and_slow(log: &mut Log, people: &[User], end: DateTime<Utc>) -> Plan
                 plant.read(log, &access, when, &finance);
             }
         }
-        t = working_day(t + Duration::days(log.rng.i64(2..5)), 0)
+        t = next_working_day(t + Duration::days(log.rng.i64(2..5)))
             + Duration::hours(log.rng.i64(7..16))
             + minutes(log, 0..59);
     }
@@ -455,7 +464,7 @@ fn lateral_phish(log: &mut Log, people: &[User], end: DateTime<Utc>) -> Plant {
     let who2 = (cfo.upn.as_str(), session2.as_str());
     plant.origin(log, who2, clicked, &kit_net, &kit, NO_RISK);
     let mut t =
-        working_day(clicked + Duration::days(1), 0) + Duration::hours(7) + minutes(log, 0..60);
+        next_working_day(clicked + Duration::days(1)) + Duration::hours(7) + minutes(log, 0..60);
     for visit in 0..3 {
         if t + Duration::hours(1) >= end {
             break;

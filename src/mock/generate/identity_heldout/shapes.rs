@@ -25,17 +25,10 @@ pub const TENANT_ID: &str = "0c7e5f1a-93d2-4b8e-a1f4-6d2b9e7c3a58";
 
 /// A GUID drawn from `rng`.
 pub fn guid(rng: &mut Rng) -> String {
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        rng.u32(..),
-        rng.u16(..),
-        rng.u16(..0x1000),
-        rng.u16(0x8000..0xc000),
-        rng.u64(..0x1_0000_0000_0000)
-    )
+    format_guid(rng.u64(..), rng.u64(..))
 }
 
-/// A fixed GUID for `name` (FNV-1a of its bytes), so a user keeps one `userId`.
+/// A fixed GUID for `name` (FNV-1a of its bytes, twice), so a user keeps one `userId`.
 pub fn stable_guid(name: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut second: u64 = 0x8422_2325_cbf2_9ce4;
@@ -43,13 +36,18 @@ pub fn stable_guid(name: &str) -> String {
         hash = (hash ^ byte as u64).wrapping_mul(0x100_0000_01b3);
         second = (second ^ hash).wrapping_mul(0x100_0000_01b3);
     }
+    format_guid(hash, second)
+}
+
+/// 128 bits as a version-4, RFC 4122 variant GUID.
+fn format_guid(high: u64, low: u64) -> String {
     format!(
         "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        hash >> 32,
-        (hash >> 16) & 0xffff,
-        hash & 0xfff,
-        0x8000 | (second >> 48) & 0x3fff,
-        second & 0xffff_ffff_ffff
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        0x8000 | (low >> 48) & 0x3fff,
+        low & 0xffff_ffff_ffff
     )
 }
 

@@ -338,6 +338,13 @@ fn the_seed_reaches_every_playbook_and_each_leaves_its_signals() {
                     .unwrap();
                 let days = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
                 assert!((days(first_replay) - days(born)).num_days() >= 3);
+                // Low and slow: short visits on different days.
+                let visit_days: BTreeSet<&str> = attacker
+                    .iter()
+                    .filter(|x| x["isInteractive"] == false)
+                    .map(|x| &str_of(x, "createdDateTime")[..10])
+                    .collect();
+                assert!(visit_days.len() >= 3, "{visit_days:?}");
                 assert!(operations.contains("Set-Mailbox"));
             }
             "stolen-token" => {
