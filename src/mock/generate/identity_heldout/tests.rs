@@ -116,6 +116,18 @@ fn the_truth_names_records_that_exist() {
                 && attacker.contains(str_of(x, "sessionId"))
                 && x["isInteractive"] == false));
         }
+        // A replay address is the attacker's alone: no one else's session comes from it.
+        for signin in &s.signins {
+            if t.replay_addresses
+                .iter()
+                .any(|ip| ip == str_of(signin, "ipAddress"))
+            {
+                assert!(
+                    attacker.contains(str_of(signin, "sessionId")),
+                    "seed {seed}: {signin}"
+                );
+            }
+        }
         // What the attacker read is exactly the Binds made from the replay addresses.
         let mut read = BTreeSet::new();
         for record in &s.audit_records {
