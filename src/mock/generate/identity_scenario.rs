@@ -19,6 +19,16 @@ pub enum IdentityFamily {
     /// The planted BEC of `--scenario bec` told as an AiTM attack (`identity.rs`): the family
     /// the session rules are written on
     Standard,
+    /// The held-out family (`identity_heldout/`), written apart from the standard family and
+    /// from the session rules, never tuned against: a Lyon freight company of 10 to 15 people
+    /// behind one office NAT, with a daily-changing corporate VPN in a week-long session, IPv6
+    /// privacy addresses in one home prefix, a contractor in a cloud VDI (a hosting ASN every
+    /// day), a customer's guest Wi-Fi, a conference room signed in by device code, a helpdesk
+    /// resetting MFA, an admin's consent to a well-known app and low-and-slow spraying from
+    /// several addresses; the seed picks the attack in turn: device-code phishing replayed
+    /// from residential proxies, an AiTM kit on another hosting ASN replayed low and slow, a
+    /// stolen Outlook token replayed without a device, or a lateral phish to a second victim
+    Heldout,
 }
 
 /// A tenant's evidence for session triage, and its truth.
@@ -60,6 +70,26 @@ pub struct IdentityTruth {
 pub fn identity_scenario(family: IdentityFamily, seed: u64) -> IdentityScenario {
     match family {
         IdentityFamily::Standard => standard(seed),
+        IdentityFamily::Heldout => {
+            let heldout = super::identity_heldout::generate(seed);
+            let planted = heldout.truth;
+            IdentityScenario {
+                audit_records: heldout.audit_records,
+                signins: heldout.signins,
+                directory_audits: heldout.directory_audits,
+                truth: IdentityTruth {
+                    family: "heldout".into(),
+                    seed,
+                    victims: planted.victims,
+                    attacker_sessions: planted.attacker_sessions,
+                    replay_addresses: planted.replay_addresses,
+                    persistence_ids: planted.persistence_ids,
+                    read_message_ids: planted.read_message_ids,
+                    legit_multi_address_sessions: planted.legit_multi_address_sessions,
+                    spray_addresses: planted.spray_addresses,
+                },
+            }
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod bec;
 mod builder;
 pub mod heldout;
 pub mod identity;
+pub mod identity_heldout;
 pub mod identity_scenario;
 mod ordinary;
 mod playbook;
