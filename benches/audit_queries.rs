@@ -152,6 +152,8 @@ async fn one_range(
         query_concurrency: concurrency,
         split,
         case_slots: None,
+        mailboxes_per_query: 1,
+        groups: None,
     });
     let started = Instant::now();
     let summary = pull::run(&config, Arc::new(TokioSleeper), std::future::pending())

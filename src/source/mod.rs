@@ -32,7 +32,10 @@ pub use activities::{
     ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
 };
 pub use args::{ApiVersion, GraphVersion, SourceArgs};
-pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry, SplitStrategy};
+pub use audit_query::{
+    AuditQueryLog, AuditQueryOptions, AuditQuerySource, MailboxGroups, QueryLogEntry,
+    SplitStrategy, GROUP_FILL, MAILBOXES_PER_QUERY,
+};
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };
@@ -62,6 +65,10 @@ pub trait SourceSpec: std::fmt::Debug + Send + Sync {
     fn for_case(&self, _shared: &std::path::Path) -> Option<Arc<dyn SourceSpec>> {
         None
     }
+
+    /// The mailboxes a run of a case still pulls, in the order it runs them, before it starts
+    /// them (the audit log queries several of them at once).
+    fn case_mailboxes(&self, _pending: &[String]) {}
 }
 
 /// Stops a walk early when it resolves (Ctrl-C, a signal, a case stopping).

@@ -1,0 +1,255 @@
+//! Several mailboxes per audit log query (issue 29): a case asks for its mailboxes together
+//! while their records fit the record limit, splits a group over it by mailbox, and writes each
+//! mailbox exactly the records a query of it alone returns; resumed after crashes, it writes
+//! the same bytes.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use o365_activities::case::{CaseManifest, MailboxPaths};
+use o365_activities::mock::audit_log::audit_records;
+use o365_activities::mock::{
+    corpus_by_mailbox, generate, start_with_audit_log, AuditSettings, CorpusSpec, RunningServer,
+    Scenario, ServerSettings, TokenSpec,
+};
+use o365_activities::source::AuditQueryLog;
+use serde_json::Value;
+
+use crate::audit_support::*;
+use crate::support::*;
+
+/// A tenant of `users` mailboxes over 30 days served with its audit log (`records` edited
+/// first by `edit`); every record.
+async fn tenant_of(
+    users: usize,
+    per_user: usize,
+    audit: AuditSettings,
+    edit: impl FnOnce(&mut Vec<Value>),
+) -> (RunningServer, Vec<Value>) {
+    let corpus = generate(&CorpusSpec {
+        users,
+        per_user,
+        days: 30,
+        end: now(),
+        seed: 11,
+        scenario: Scenario::Bec,
+    });
+    let (mut records, _) = audit_records(&corpus);
+    edit(&mut records);
+    let settings = ServerSettings {
+        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
+        audit: AuditSettings {
+            static_tokens: vec![TOKEN.into()],
+            ..audit
+        },
+        ..ServerSettings::default()
+    };
+    let server = start_with_audit_log(corpus_by_mailbox(corpus), records.clone(), settings)
+        .await
+        .unwrap();
+    (server, records)
+}
+
+/// The `--start` (to the second) after which about `count` of `records` lie, and those records.
+fn last(records: &[Value], count: usize) -> (String, Vec<Value>) {
+    let mut times: Vec<&str> = records
+        .iter()
+        .map(|r| r["CreationTime"].as_str().unwrap())
+        .collect();
+    times.sort();
+    let start = times[times.len() - count];
+    let kept = records
+        .iter()
+        .filter(|r| r["CreationTime"].as_str().unwrap() >= start)
+        .cloned()
+        .collect();
+    (format!("{start}Z"), kept)
+}
+
+/// The ids of the records `user` performed (the query filter's sense), sorted.
+fn performed_by(records: &[Value], user: &str) -> Vec<String> {
+    let mut ids: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            r["UserId"]
+                .as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(user))
+        })
+        .map(|r| r["Id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn evidence_of(case: &Path, users: &[String]) -> Vec<Vec<u8>> {
+    users
+        .iter()
+        .map(|u| std::fs::read(MailboxPaths::new(case, u).evidence).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_mailboxes_of_950_records_take_at_most_5_queries_each_exact() {
+    let (server, records) = tenant_of(
+        8,
+        200,
+        AuditSettings {
+            record_limit: 500,
+            query_polls: 0,
+            max_running_queries: Some(10),
+            ..AuditSettings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let (start, in_range) = last(&records, 950);
+    let users = users_of(&in_range);
+    assert_eq!(users.len(), 8, "{users:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let list = users_file(dir.path(), &users);
+    let case = dir.path().join("case");
+    let words = batch_words(&list, &case, &server.url, &start, &["--concurrency", "4"]);
+    let (code, _, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let created = server
+        .audit_counters()
+        .queries_created
+        .load(Ordering::Relaxed);
+    assert!(created <= 5, "{created} queries for 8 mailboxes");
+    for user in &users {
+        let evidence = MailboxPaths::new(&case, user).evidence;
+        assert_eq!(
+            evidence_ids(&evidence),
+            performed_by(&in_range, user),
+            "{user}"
+        );
+    }
+    // The plan: each mailbox's log names the queries that served it, with their mailboxes.
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for entry in &manifest.mailboxes {
+        let logs: Vec<AuditQueryLog> = entry.source_logs_as().unwrap();
+        let queries = &logs.last().unwrap().queries;
+        let first = &queries[0];
+        assert_eq!(first.round, 1, "{first:?}");
+        assert!(first.mailboxes.len() > 1, "asked with others: {first:?}");
+        let kept: u64 = queries.iter().filter_map(|q| q.kept).sum();
+        assert_eq!(kept, entry.counters.records, "{}", entry.mailbox);
+        let served = queries.last().unwrap();
+        assert!(served.mailboxes.contains(&entry.mailbox), "{served:?}");
+        assert_eq!(served.status, "succeeded");
+        assert!(served.retrieved >= served.kept.unwrap());
+        ids.extend(queries.iter().map(|q| q.query_id.clone()));
+    }
+    assert_eq!(ids.len() as u64, created, "every query is in the manifest");
+    let (code, stdout, _) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegates_access_is_the_delegates_record_grouped_or_not() {
+    // Bob reads Alice's mailbox: the record's performer is Bob, its owner Alice.
+    let mut delegate = None;
+    let (server, records) = tenant_of(
+        3,
+        200,
+        AuditSettings {
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+        |records| {
+            let users = users_of(records);
+            let model = records
+                .iter()
+                .find(|r| r["UserId"] == users[0].as_str())
+                .unwrap();
+            let mut access = model.clone();
+            access["Id"] = serde_json::json!("delegate-access");
+            access["CreationTime"] = serde_json::json!("2018-05-30T10:00:00");
+            access["Operation"] = serde_json::json!("MailItemsAccessed");
+            access["UserId"] = serde_json::json!(users[1]);
+            access["MailboxOwnerUPN"] = serde_json::json!(users[0]);
+            records.push(access);
+            records.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()));
+            delegate = Some((users[0].clone(), users[1].clone()));
+        },
+    )
+    .await;
+    let (owner, reader) = delegate.unwrap();
+    let users = users_of(&records);
+    let dir = tempfile::tempdir().unwrap();
+    let list = users_file(dir.path(), &users);
+    let case = dir.path().join("case");
+    let start = "2018-05-20T00:00:00Z";
+    let (code, _, stderr) = binary(batch_words(&list, &case, &server.url, start, &[]), &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        server
+            .audit_counters()
+            .queries_created
+            .load(Ordering::Relaxed),
+        1,
+        "the three mailboxes in one query"
+    );
+    let ids = |user: &str| evidence_ids(&MailboxPaths::new(&case, user).evidence);
+    assert!(ids(&reader).contains(&"delegate-access".to_string()));
+    assert!(!ids(&owner).contains(&"delegate-access".to_string()));
+    // As a pull of the owner alone has it.
+    let output = dir.path().join("owner.jsonl");
+    let output_text = output.display().to_string();
+    let mut words = audit_words(&server.url, &owner, &output_text);
+    words.extend(["--start", start, "--end", "2018-06-01T00:00:00Z"]);
+    let (result, _) = run(&parse_pull(&words).unwrap()).await;
+    result.unwrap();
+    assert_eq!(evidence_ids(&output), ids(&owner), "grouped as alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grouped_case_resumed_after_crashes_writes_the_same_bytes() {
+    let (server, records) = tenant_of(
+        8,
+        200,
+        AuditSettings {
+            record_limit: 300,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+        |_| {},
+    )
+    .await;
+    let (start, in_range) = last(&records, 950);
+    let users = users_of(&in_range);
+    let dir = tempfile::tempdir().unwrap();
+    let list = users_file(dir.path(), &users);
+    let run_batch = |case: &Path, extra: &[&str]| {
+        let mut extra = extra.to_vec();
+        extra.extend(["--concurrency", "3"]);
+        binary(batch_words(&list, case, &server.url, &start, &extra), &[])
+    };
+    let reference = dir.path().join("reference");
+    let (code, _, stderr) = run_batch(&reference, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let expected = evidence_of(&reference, &users);
+    for (user, bytes) in users.iter().zip(&expected) {
+        assert!(!bytes.is_empty(), "{user}");
+    }
+    for crash_at in ["3", "8", "14"] {
+        let case = dir.path().join(format!("case-{crash_at}"));
+        let (code, _, stderr) = run_batch(&case, &["--crash-at", crash_at]).await;
+        assert_ne!(code, 0, "crash point {crash_at} was not reached: {stderr}");
+        let (code, _, stderr) = run_batch(&case, &["--resume"]).await;
+        assert_eq!(code, 0, "resume after {crash_at}: {stderr}");
+        assert!(
+            evidence_of(&case, &users) == expected,
+            "crash point {crash_at}: the resumed case differs"
+        );
+        let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+        assert!(manifest
+            .mailboxes
+            .iter()
+            .all(|m| m.status == o365_activities::case::MailboxStatus::Complete));
+        let (code, stdout, _) =
+            binary(vec!["verify".into(), case.display().to_string()], &[]).await;
+        assert_eq!(code, 0, "{stdout}");
+    }
+}
