@@ -118,6 +118,22 @@ pub struct BlobLogEntry {
     pub kept: u64,
 }
 
+/// What the manifest records of a feed pull (`source_log`): the blobs, those skipped as
+/// fetched by an earlier run, the record checks. Written and read as this type
+/// (`Manifest::source_log_as`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FeedLog {
+    pub blobs: Vec<BlobLogEntry>,
+    #[serde(default)]
+    pub skipped_as_fetched_before: u64,
+    #[serde(default)]
+    pub record_checks: crate::record::RecordCheckCounts,
+    #[serde(default)]
+    pub content_ids_with_several_uris: u64,
+    #[serde(default)]
+    pub state_file: Option<String>,
+}
+
 /// A blob as the content listing describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -338,14 +354,14 @@ impl<'a> FeedSource<'a> {
     }
 
     /// The blobs fetched and skipped, for the manifest.
-    pub fn log(&self) -> serde_json::Value {
-        serde_json::json!({
-            "blobs": self.log,
-            "skipped_as_fetched_before": self.skipped_known.len(),
-            "record_checks": self.checks.to_json(),
-            "content_ids_with_several_uris": self.ids.shared.len(),
-            "state_file": self.options.state.as_ref().map(|p| p.display().to_string()),
-        })
+    pub fn log(&self) -> FeedLog {
+        FeedLog {
+            blobs: self.log.clone(),
+            skipped_as_fetched_before: self.skipped_known.len() as u64,
+            record_checks: self.checks.counts().clone(),
+            content_ids_with_several_uris: self.ids.shared.len() as u64,
+            state_file: self.options.state.as_ref().map(|p| p.display().to_string()),
+        }
     }
 
     /// `.../subscriptions/{action}?` with `pairs` and the `PublisherIdentifier` (the tenant:
@@ -768,7 +784,7 @@ impl super::Source for FeedSource<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(FeedSource::log(self))
+        serde_json::to_value(FeedSource::log(self)).ok()
     }
 
     fn completed(&mut self) -> Result<(), crate::output::OutputError> {

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 pub use activities::{
-    ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
+    ActivitiesLog, ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
 };
 pub use args::{ApiVersion, GraphVersion, SourceArgs};
 pub use audit_query::{
@@ -39,7 +39,7 @@ pub use audit_query::{
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };
-pub use feed::{BlobLogEntry, FeedOptions, FeedSource, FeedUsers};
+pub use feed::{BlobLogEntry, FeedLog, FeedOptions, FeedSource, FeedUsers};
 pub use handover::{EmitWindow, Handover, PartialHandover};
 
 use crate::http::{
@@ -89,8 +89,9 @@ pub trait Source: Send {
     /// How the source walks, as the manifest records it.
     fn walk_description(&self) -> String;
 
-    /// What the manifest records of how the records were fetched beyond the counters (the
-    /// audit log queries with their counts, the blobs).
+    /// What the manifest records of how the records were fetched beyond the counters: a
+    /// source's typed log as JSON (`AuditQueryLog`, `FeedLog`, `ActivitiesLog`), read back
+    /// with `Manifest::source_log_as`. The Entra ID logs' is still untyped.
     fn log(&self) -> Option<serde_json::Value> {
         None
     }

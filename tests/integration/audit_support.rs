@@ -45,6 +45,17 @@ pub(crate) async fn tenant(days: u32, audit: AuditSettings) -> (RunningServer, S
     (server, victim, records)
 }
 
+/// The audit log queries a pull's manifest lists, as their type.
+pub(crate) fn queries_of(
+    manifest: &o365_activities::output::Manifest,
+) -> Vec<o365_activities::source::QueryLogEntry> {
+    manifest
+        .source_log_as::<o365_activities::source::AuditQueryLog>()
+        .expect("a source log")
+        .expect("an audit log query log")
+        .queries
+}
+
 /// Ids of the records of `user` (by `UserId` or `MailboxOwnerUPN`), sorted.
 pub(crate) fn ids_of(records: &[Value], user: &str) -> Vec<String> {
     let mut ids: Vec<String> = records

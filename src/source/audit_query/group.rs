@@ -185,7 +185,23 @@ impl MailboxGroups {
                     // A mailbox resumed past the start does not lead: its group would miss
                     // the others' records before its bound.
                     Slot::Free if start != range.0 => return Asked::alone(),
-                    Slot::Free => Some((me, state.form_group(me, self.cap))),
+                    Slot::Free => {
+                        // Once the limit and a mean are known, the next groups too, to run at
+                        // once (each holds at most a query's records until its mailbox asks).
+                        let mut groups = vec![state.form_group(me, self.cap)];
+                        while state.learned.1 > 0
+                            && state.limit.is_some()
+                            && groups.len() < query.concurrency
+                        {
+                            let Some(next) =
+                                state.slots.iter().position(|s| matches!(s, Slot::Free))
+                            else {
+                                break;
+                            };
+                            groups.push(state.form_group(next, self.cap));
+                        }
+                        Some((me, groups))
+                    }
                 }
             };
             match members {
@@ -206,14 +222,19 @@ impl MailboxGroups {
         }
     }
 
-    /// Runs the group of `members` over `range` (and the smaller groups it splits into)
-    /// until each member has its answer; the pages read.
-    async fn lead(&self, query: GroupQuery<'_>, range: Range, members: Vec<usize>) -> u64 {
+    /// Runs the `groups` over `range` (and the smaller groups they split into), at most
+    /// `concurrency` at once, until each member has its answer; the pages read.
+    async fn lead(&self, query: GroupQuery<'_>, range: Range, groups: Vec<Vec<usize>>) -> u64 {
         let release = Release {
             groups: self,
-            members: members.clone(),
+            members: groups.concat(),
         };
-        let mut queue = vec![(members, 1, Vec::new())];
+        // Popped from the end: the first group first.
+        let mut queue: Vec<_> = groups
+            .into_iter()
+            .rev()
+            .map(|g| (g, 1, Vec::new()))
+            .collect();
         let mut running = FuturesUnordered::new();
         let mut pages = 0;
         loop {
@@ -243,7 +264,7 @@ impl MailboxGroups {
             };
             pages += outcome.pages;
             let regroup = self.settle(&members, &names, round, before, outcome);
-            queue.extend(regroup);
+            queue.extend(regroup.into_iter().rev());
             self.notify();
         }
         drop(release);
