@@ -253,3 +253,43 @@ async fn a_grouped_case_resumed_after_crashes_writes_the_same_bytes() {
         assert_eq!(code, 0, "{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_records_name_someone_else_is_not_used_each_mailbox_is_asked_alone() {
+    // A service that returns, to any query, a record performed by none of the mailboxes.
+    let record = |id: &str, upn: &str| {
+        serde_json::json!({"id": id, "createdDateTime": "2018-05-25T10:00:00Z",
+            "userPrincipalName": upn, "operation": "MailItemsAccessed",
+            "auditData": {"Id": id, "UserId": upn, "CreationTime": "2018-05-25T10:00:00"}})
+    };
+    let page = serde_json::json!({"value": [
+        record("a", "alice@contoso.com"),
+        record("b", "bob@contoso.com"),
+        record("c", "carol@contoso.com"),
+    ]});
+    let graph = graph_answering(page).await;
+    let dir = tempfile::tempdir().unwrap();
+    let users = [
+        "alice@contoso.com".to_string(),
+        "bob@contoso.com".to_string(),
+    ];
+    let list = users_file(dir.path(), &users);
+    let case = dir.path().join("case");
+    let words = batch_words(&list, &case, &graph.uri(), "2018-05-20T00:00:00Z", &[]);
+    let (code, _, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("name none of them"), "{stderr}");
+    let created = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(created, 3, "the group's query, then one per mailbox");
+    for user in &users {
+        // Each mailbox's own query keeps what it returned, as before grouping.
+        let evidence = MailboxPaths::new(&case, user).evidence;
+        assert_eq!(evidence_ids(&evidence), ["a", "b", "c"], "{user}");
+    }
+}
