@@ -105,7 +105,8 @@ pub(super) enum Asked {
 }
 
 impl Asked {
-    fn alone() -> Self {
+    /// Query it alone, nothing before.
+    pub(super) fn alone() -> Self {
         Asked::Alone {
             log: Vec::new(),
             pages: 0,
@@ -247,10 +248,7 @@ impl MailboxGroups {
                     members.iter().map(|&i| state.names[i].clone()).collect()
                 };
                 running.push(async move {
-                    let _slot = match query.slots {
-                        Some(slots) => std::sync::Arc::clone(slots).acquire_owned().await.ok(),
-                        None => None,
-                    };
+                    let _slot = super::case_slot(query.slots).await;
                     let runner = QueryRunner {
                         users: &names,
                         ..query.runner

@@ -20,7 +20,8 @@
 //! incomplete pull). Each finished range at the head of the walk hands over its records,
 //! checked and de-duplicated on `id` (`RecordChecks`) and sorted by (`createdDateTime`,
 //! `id`), then a durable point at its end, where a case checkpoints. Pages are followed
-//! through the shared `LinkWalk`.
+//! through the shared `LinkWalk`. A case asks for several mailboxes per query (`group.rs`),
+//! each mailbox's walk taking its own records of them.
 
 mod group;
 mod plan;
@@ -115,6 +116,17 @@ pub struct AuditQueryLog {
     pub queries: Vec<QueryLogEntry>,
     #[serde(default)]
     pub record_checks: crate::record::RecordCheckCounts,
+}
+
+/// A slot of the case's running queries, when its mailboxes share them (held while a query
+/// runs); none for a pull.
+async fn case_slot(
+    slots: Option<&std::sync::Arc<tokio::sync::Semaphore>>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match slots {
+        Some(slots) => std::sync::Arc::clone(slots).acquire_owned().await.ok(),
+        None => None,
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

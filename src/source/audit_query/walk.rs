@@ -6,7 +6,10 @@
 //! replaced in its place by the parts the planner cuts it into (`plan.rs`), a round later. The
 //! done parts at the head of the row are handed over, each followed by a durable point at its
 //! end: a durable point never stands before a part still running, so a case's checkpoint
-//! vouches only for what is written, and a resumed case starts where the head stopped.
+//! vouches only for what is written, and a resumed case starts where the head stopped. In a
+//! case, the first range is asked of the case's groups (`group.rs`), which answer it with the
+//! mailbox's records of a query of several mailboxes, or with its sample over the limit, to be
+//! split here as any other part, or send it to query alone.
 
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -104,19 +107,13 @@ impl AuditQuerySource<'_> {
                                 };
                                 groups.ask(query, mailbox, case_range, start).await
                             }
-                            None => Asked::Alone {
-                                log: Vec::new(),
-                                pages: 0,
-                            },
+                            None => Asked::alone(),
                         };
                         let (outcome, round) = match asked {
                             Asked::Answered { outcome, round } => (outcome, round),
                             Asked::Alone { log, pages } => {
                                 // A case's slot first, when its mailboxes share them.
-                                let _slot = match options.case_slots.clone() {
-                                    Some(slots) => slots.acquire_owned().await.ok(),
-                                    None => None,
-                                };
+                                let _slot = super::case_slot(options.case_slots.as_ref()).await;
                                 let mut outcome = runner.run(start, end, round, reading).await;
                                 outcome.log.splice(0..0, log);
                                 outcome.pages += pages;
