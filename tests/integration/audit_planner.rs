@@ -153,7 +153,7 @@ async fn a_range_over_the_limit_is_split_at_its_samples_times_and_its_parts_run_
     assert!(first.parts >= 6, "{first:?}");
     assert_eq!(first.start, format!("{}.000Z", start.trim_end_matches('Z')));
     for entry in &queries {
-        assert_eq!(entry.mailboxes, [victim.clone()], "{entry:?}");
+        assert_eq!(entry.mailboxes, std::slice::from_ref(&victim), "{entry:?}");
         assert_eq!(entry.status, "succeeded", "{entry:?}");
         assert!(entry.round >= 1, "{entry:?}");
     }
