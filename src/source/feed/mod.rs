@@ -34,6 +34,9 @@ use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, Partial
 use crate::source::sorted_runs::SortedRuns;
 use crate::source::SpoolPlace;
 
+mod blob_log;
+pub use blob_log::{BlobLogEntry, FeedLog};
+
 /// What a tenant id or domain must have escaped to be one path segment.
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
@@ -101,37 +104,6 @@ pub enum FeedUsers {
     Listed(Vec<String>),
     /// Each mailbox of a case its own.
     EachMailbox,
-}
-
-/// One blob as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BlobLogEntry {
-    pub content_id: String,
-    /// What the blob is known by (see the module).
-    #[serde(default)]
-    pub content_uri: String,
-    pub content_type: String,
-    pub content_created: String,
-    /// Records in the blob.
-    pub records: u64,
-    /// Records kept: of the users asked for, and not already in an earlier blob.
-    pub kept: u64,
-}
-
-/// What the manifest records of a feed pull (`source_log`): the blobs, those skipped as
-/// fetched by an earlier run, the record checks. Written and read as this type
-/// (`Manifest::source_log_as`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct FeedLog {
-    pub blobs: Vec<BlobLogEntry>,
-    #[serde(default)]
-    pub skipped_as_fetched_before: u64,
-    #[serde(default)]
-    pub record_checks: crate::record::RecordCheckCounts,
-    #[serde(default)]
-    pub content_ids_with_several_uris: u64,
-    #[serde(default)]
-    pub state_file: Option<String>,
 }
 
 /// A blob as the content listing describes it.
