@@ -94,6 +94,24 @@ fn of_user<'a>(records: &'a [Value], user: &'a str) -> impl Iterator<Item = &'a 
     })
 }
 
+/// The audit log source as the bench runs it: `split`, `concurrency` queries at once,
+/// `per_query` mailboxes a query at most.
+fn options(split: SplitStrategy, concurrency: usize, per_query: usize) -> AuditQueryOptions {
+    AuditQueryOptions {
+        api_version: "v1.0".into(),
+        operations: vec![],
+        record_types: vec![],
+        poll_interval: Duration::from_millis(100),
+        query_timeout: Duration::from_secs(3600),
+        min_split: Duration::from_secs(1),
+        query_concurrency: concurrency,
+        split,
+        case_slots: None,
+        mailboxes_per_query: per_query,
+        groups: None,
+    }
+}
+
 struct Run {
     queries: u64,
     wall: Duration,
@@ -147,19 +165,7 @@ async fn one_range(
         unreachable!()
     };
     let mut config = o365_activities::config::PullConfig::from_args(&args, now(), true).unwrap();
-    config.query.source = Arc::new(AuditQueryOptions {
-        api_version: "v1.0".into(),
-        operations: vec![],
-        record_types: vec![],
-        poll_interval: Duration::from_millis(100),
-        query_timeout: Duration::from_secs(3600),
-        min_split: Duration::from_secs(1),
-        query_concurrency: concurrency,
-        split,
-        case_slots: None,
-        mailboxes_per_query: 1,
-        groups: None,
-    });
+    config.query.source = Arc::new(options(split, concurrency, 1));
     let started = Instant::now();
     let summary = pull::run(&config, Arc::new(TokioSleeper), std::future::pending())
         .await
@@ -304,24 +310,13 @@ async fn one_batch(
         unreachable!()
     };
     let mut config = o365_activities::config::BatchConfig::from_args(&args, now(), true).unwrap();
-    config.query.source = Arc::new(AuditQueryOptions {
-        api_version: "v1.0".into(),
-        operations: vec![],
-        record_types: vec![],
-        poll_interval: Duration::from_millis(100),
-        query_timeout: Duration::from_secs(3600),
-        min_split: Duration::from_secs(1),
-        query_concurrency: 10,
-        split: SplitStrategy::Planned,
-        case_slots: None,
-        mailboxes_per_query: match asking {
-            Asking::PerMailbox => 1,
-            Asking::Grouped => MAILBOXES_PER_QUERY,
-        },
-        groups: None,
-    })
-    .for_case(dir.path())
-    .unwrap();
+    let per_query = match asking {
+        Asking::PerMailbox => 1,
+        Asking::Grouped => MAILBOXES_PER_QUERY,
+    };
+    config.query.source = options(SplitStrategy::Planned, 10, per_query)
+        .for_case(dir.path())
+        .unwrap();
     let before = server
         .audit_counters()
         .queries_created

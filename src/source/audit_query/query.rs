@@ -259,14 +259,7 @@ impl QueryRunner<'_> {
                     entry.sampled = fetched.len() as u64;
                 }
                 tally.log.push(entry);
-                return Ok(Ran::OverLimit(
-                    OverLimit {
-                        sample,
-                        expected: state.approximate_returned_record_count,
-                        limit: state.record_count_limit,
-                    },
-                    std::mem::take(fetched),
-                ));
+                return Ok(over_limit(&state, sample, fetched));
             }
             let (received, keys) = self
                 .page_records(&url, &state, reading, fetched, tally)
@@ -286,14 +279,7 @@ impl QueryRunner<'_> {
                 entry.sampled = fetched.len() as u64;
                 tally.log.push(entry);
                 let sample = fetched.iter().filter_map(|r| r.timestamp()).collect();
-                return Ok(Ran::OverLimit(
-                    OverLimit {
-                        sample,
-                        expected: state.approximate_returned_record_count,
-                        limit: state.record_count_limit,
-                    },
-                    std::mem::take(fetched),
-                ));
+                return Ok(over_limit(&state, sample, fetched));
             }
             let returned = keys.len() as u64;
             range_keys.extend(keys);
@@ -433,6 +419,19 @@ impl QueryRunner<'_> {
             state = polled;
         }
     }
+}
+
+/// A query over its limit: its counts, the times the planner cuts by, and the records read
+/// of it (taken out of `fetched`: they are not kept).
+fn over_limit(state: &QueryState, sample: Vec<DateTime<Utc>>, fetched: &mut Vec<Activity>) -> Ran {
+    Ran::OverLimit(
+        OverLimit {
+            sample,
+            expected: state.approximate_returned_record_count,
+            limit: state.record_count_limit,
+        },
+        std::mem::take(fetched),
+    )
 }
 
 /// A query id as one path segment: whatever the service sends, it stays one.
