@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use o365_activities::case::{CaseManifest, MailboxPaths};
+use o365_activities::case::{CaseManifest, MailboxPaths, MailboxStatus};
 use o365_activities::mock::{AuditSettings, CorpusSpec, RunningServer, Scenario};
 use o365_activities::source::AuditQueryLog;
 use serde_json::Value;
@@ -252,5 +252,67 @@ async fn a_group_whose_records_name_someone_else_is_not_used_each_mailbox_is_ask
         // Each mailbox's own query keeps what it returned, as before grouping.
         let evidence = MailboxPaths::new(&case, user).evidence;
         assert_eq!(evidence_ids(&evidence), ["a", "b", "c"], "{user}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_that_cannot_be_split_fails_alone_and_its_group_completes() {
+    // 40 records of one mailbox in one second, a record limit of 25: no query can hold them.
+    let mut dense = None;
+    let (server, records) = tenant_of(
+        3,
+        200,
+        AuditSettings {
+            record_limit: 25,
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+        |records| {
+            let users = users_of(records);
+            let model = records
+                .iter()
+                .find(|r| r["UserId"] == users[1].as_str())
+                .unwrap()
+                .clone();
+            for i in 0..40 {
+                let mut record = model.clone();
+                record["Id"] = serde_json::json!(format!("dense-{i:02}"));
+                record["CreationTime"] = serde_json::json!("2018-05-31T12:00:00");
+                records.push(record);
+            }
+            records.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()));
+            dense = Some(users[1].clone());
+        },
+    )
+    .await;
+    let dense = dense.unwrap();
+    let start = "2018-05-31T00:00:00Z";
+    let in_range: Vec<Value> = records
+        .iter()
+        .filter(|r| r["CreationTime"].as_str().unwrap() >= "2018-05-31T00:00:00")
+        .cloned()
+        .collect();
+    let users = users_of(&records);
+    let dir = tempfile::tempdir().unwrap();
+    let list = users_file(dir.path(), &users);
+    let case = dir.path().join("case");
+    let (code, _, stderr) = binary(batch_words(&list, &case, &server.url, start, &[]), &[]).await;
+    assert_eq!(code, 4, "some mailboxes are not complete: {stderr}");
+    let manifest = CaseManifest::read(&case.join("manifest.json")).unwrap();
+    for entry in &manifest.mailboxes {
+        if entry.mailbox == dense {
+            assert_eq!(entry.status, MailboxStatus::Failed, "{entry:?}");
+            let reason = entry.reason.as_deref().unwrap_or_default();
+            assert!(reason.contains("2018-05-31 12:00:00 UTC"), "{reason}");
+        } else {
+            assert_eq!(entry.status, MailboxStatus::Complete, "{entry:?}");
+            let evidence = MailboxPaths::new(&case, &entry.mailbox).evidence;
+            assert_eq!(
+                evidence_ids(&evidence),
+                performed_by(&in_range, &entry.mailbox),
+                "{}",
+                entry.mailbox
+            );
+        }
     }
 }
