@@ -355,26 +355,12 @@ impl MailboxGroups {
                     .unwrap_or(sampled as u64 + 1)
                     .max(sampled as u64) as f64
                     / sampled.max(1) as f64;
-                let mut rest = Vec::new();
+                let (mut rest, mut by_time) = (Vec::new(), Vec::new());
                 for (&m, share) in members.iter().zip(shares) {
                     let estimate = (share.len() as f64 + 0.5) * scale;
                     state.estimates.insert(m, estimate);
                     if estimate > limit as f64 {
-                        // Over the limit alone: split by time in its own walk.
-                        let over = OverLimit {
-                            sample: share.iter().filter_map(Activity::timestamp).collect(),
-                            expected: Some(estimate.ceil() as u64),
-                            limit: Some(limit),
-                        };
-                        state.slots[m] = Slot::Ready(Asked::Answered {
-                            outcome: QueryOutcome {
-                                log: log.clone(),
-                                pages: 0,
-                                limit: Some(limit),
-                                result: Ok(Ran::OverLimit(over, share)),
-                            },
-                            round,
-                        });
+                        by_time.push((m, estimate, share));
                     } else {
                         rest.push((m, estimate));
                     }
@@ -396,7 +382,25 @@ impl MailboxGroups {
                 );
                 let mut log = log;
                 if let Some(last) = log.last_mut() {
-                    last.parts = groups.len() as u32;
+                    // Its parts: the smaller groups, and each mailbox split by time alone.
+                    last.parts = (groups.len() + by_time.len()) as u32;
+                }
+                for (m, estimate, share) in by_time {
+                    // Over the limit alone: split by time in its own walk.
+                    let over = OverLimit {
+                        sample: share.iter().filter_map(Activity::timestamp).collect(),
+                        expected: Some(estimate.ceil() as u64),
+                        limit: Some(limit),
+                    };
+                    state.slots[m] = Slot::Ready(Asked::Answered {
+                        outcome: QueryOutcome {
+                            log: log.clone(),
+                            pages: 0,
+                            limit: Some(limit),
+                            result: Ok(Ran::OverLimit(over, share)),
+                        },
+                        round,
+                    });
                 }
                 groups
                     .into_iter()

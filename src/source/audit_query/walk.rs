@@ -169,7 +169,8 @@ impl AuditQuerySource<'_> {
                         cuts.len(),
                         round + 1
                     );
-                    if let Some(entry) = log.last_mut() {
+                    // (A group's query, split by mailbox, has its parts already.)
+                    if let Some(entry) = log.last_mut().filter(|e| e.parts == 0) {
                         entry.parts = cuts.len() as u32;
                     }
                     self.log.extend(log);
