@@ -316,3 +316,108 @@ async fn a_mailbox_that_cannot_be_split_fails_alone_and_its_group_completes() {
         }
     }
 }
+
+/// The ids a query of the mock for `users` over `[start, end)` returns, asked over HTTP as
+/// Microsoft's document shows (no client code).
+async fn mock_query_ids(
+    server: &RunningServer,
+    users: &[&str],
+    start: &str,
+    end: &str,
+) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {TOKEN}");
+    let body = serde_json::json!({
+        "@odata.type": "#microsoft.graph.security.auditLogQuery",
+        "filterStartDateTime": start, "filterEndDateTime": end,
+        "userPrincipalNameFilters": users,
+    });
+    let queries = format!("{}/v1.0/security/auditLog/queries", server.url);
+    let text = |response: reqwest::Response| async move {
+        serde_json::from_str::<Value>(&response.text().await.unwrap()).unwrap()
+    };
+    let created = text(
+        http.post(&queries)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let polled = text(
+        http.get(format!("{queries}/{id}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(polled["value"]["status"], "succeeded", "{polled}");
+    let mut next = Some(format!("{queries}/{id}/records"));
+    let mut ids = Vec::new();
+    while let Some(url) = next {
+        let page = text(
+            http.get(&url)
+                .header("authorization", &auth)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        for record in page["value"].as_array().unwrap() {
+            ids.push(record["id"].as_str().unwrap().to_string());
+        }
+        next = page["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn the_mock_returns_the_records_any_listed_user_performed() {
+    let mut named = None;
+    let (server, records) = tenant_of(
+        3,
+        100,
+        AuditSettings {
+            query_polls: 0,
+            ..AuditSettings::default()
+        },
+        |records| {
+            let users = users_of(records);
+            let mut access = records[0].clone();
+            access["Id"] = serde_json::json!("delegate-access");
+            access["CreationTime"] = serde_json::json!("2018-05-30T10:00:00");
+            access["UserId"] = serde_json::json!(users[2]);
+            access["MailboxOwnerUPN"] = serde_json::json!(users[0]);
+            records.push(access);
+            records.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()));
+            named = Some(users);
+        },
+    )
+    .await;
+    let users = named.unwrap();
+    let (start, end) = ("2018-05-20T00:00:00Z", "2018-06-01T00:00:00Z");
+    let in_range: Vec<Value> = records
+        .iter()
+        .filter(|r| r["CreationTime"].as_str().unwrap() >= "2018-05-20T00:00:00")
+        .cloned()
+        .collect();
+    let both = mock_query_ids(&server, &[&users[0], &users[1]], start, end).await;
+    let mut expected = [
+        performed_by(&in_range, &users[0]),
+        performed_by(&in_range, &users[1]),
+    ]
+    .concat();
+    expected.sort();
+    assert_eq!(both, expected);
+    assert!(
+        !both.contains(&"delegate-access".to_string()),
+        "the owner's is not the delegate's"
+    );
+    let reader = mock_query_ids(&server, &[&users[2].to_uppercase()], start, end).await;
+    assert!(reader.contains(&"delegate-access".to_string()), "any case");
+}
