@@ -9,12 +9,16 @@
 //!    (halving, one query at a time) versus the planner (splits at the sample's quantiles,
 //!    `--query-concurrency 8`). Target: at most 12 queries and under 20 s with 3 s queries,
 //!    exact.
-//! 2. A batch of `BENCH_MAILBOXES` mailboxes (default 1,000; 20 records each, a record limit
-//!    of 500, 0.2 s queries): the queries submitted, against the issue's target of
-//!    ceil(records / limit) x 1.5 + rounds. Each mailbox is still its own query (several
-//!    mailboxes per query is not built), so this case shows what is left to do.
+//! 2. A batch of 8 mailboxes, about 950 records, a record limit of 500, queries of
+//!    `BENCH_QUERY_SECONDS`: each mailbox its own queries (before) versus several mailboxes per
+//!    query. Target: at most 5 queries in all, exact per mailbox.
+//! 3. A batch of `BENCH_MAILBOXES` mailboxes (default 1,000; 20 activities each, a record limit
+//!    of 500, queries of `BENCH_BATCH_QUERY_SECONDS`, default 0.2): the same two ways. Target:
+//!    submissions at most ceil(records / limit) x 1.5 + rounds, exact per mailbox.
 //!
-//! `BENCH_CASES` picks the cases (default "12").
+//! Each batch runs in this process with `--concurrency 8` and `--query-concurrency 10`;
+//! "exact" compares each mailbox's evidence with the records it performed in the range.
+//! `BENCH_CASES` picks the cases (default "123").
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,10 +32,11 @@ use o365_activities::mock::{
     corpus_by_mailbox, generate, start_with_audit_log, AuditSettings, CorpusSpec, RunningServer,
     Scenario, ServerSettings, TokenSpec,
 };
-use o365_activities::source::{AuditQueryOptions, SplitStrategy};
+use o365_activities::source::{
+    AuditQueryLog, AuditQueryOptions, SourceSpec, SplitStrategy, MAILBOXES_PER_QUERY,
+};
 use serde_json::Value;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_o365-activities");
 const TOKEN: &str = "bench-token";
 
 fn now() -> DateTime<Utc> {
@@ -89,6 +94,24 @@ fn of_user<'a>(records: &'a [Value], user: &'a str) -> impl Iterator<Item = &'a 
     })
 }
 
+/// The audit log source as the bench runs it: `split`, `concurrency` queries at once,
+/// `per_query` mailboxes a query at most.
+fn options(split: SplitStrategy, concurrency: usize, per_query: usize) -> AuditQueryOptions {
+    AuditQueryOptions {
+        api_version: "v1.0".into(),
+        operations: vec![],
+        record_types: vec![],
+        poll_interval: Duration::from_millis(100),
+        query_timeout: Duration::from_secs(3600),
+        min_split: Duration::from_secs(1),
+        query_concurrency: concurrency,
+        split,
+        case_slots: None,
+        mailboxes_per_query: per_query,
+        groups: None,
+    }
+}
+
 struct Run {
     queries: u64,
     wall: Duration,
@@ -142,33 +165,19 @@ async fn one_range(
         unreachable!()
     };
     let mut config = o365_activities::config::PullConfig::from_args(&args, now(), true).unwrap();
-    config.query.source = Arc::new(AuditQueryOptions {
-        api_version: "v1.0".into(),
-        operations: vec![],
-        record_types: vec![],
-        poll_interval: Duration::from_millis(100),
-        query_timeout: Duration::from_secs(3600),
-        min_split: Duration::from_secs(1),
-        query_concurrency: concurrency,
-        split,
-        case_slots: None,
-    });
+    config.query.source = Arc::new(options(split, concurrency, 1));
     let started = Instant::now();
     let summary = pull::run(&config, Arc::new(TokioSleeper), std::future::pending())
         .await
         .unwrap();
     let wall = started.elapsed();
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{output}.manifest.json")).unwrap())
+    let manifest =
+        o365_activities::output::Manifest::read(format!("{output}.manifest.json").as_ref())
             .unwrap();
-    let rounds = manifest["source_log"]["queries"]
-        .as_array()
-        .map(|q| {
-            q.iter()
-                .filter_map(|e| e["round"].as_u64())
-                .max()
-                .unwrap_or(0)
-        })
+    let rounds = manifest
+        .source_log_as::<AuditQueryLog>()
+        .and_then(Result::ok)
+        .and_then(|log| log.queries.iter().map(|q| q.round as u64).max())
         .unwrap_or(0);
     Run {
         queries: server
@@ -232,22 +241,35 @@ async fn large_range(query: Duration) -> Vec<(String, bool)> {
     ]
 }
 
-async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
-    let limit = 500;
-    let (server, records, _) = tenant(
-        mailboxes,
-        20,
-        AuditSettings {
-            record_limit: limit,
-            query_polls: 0,
-            query_duration: Duration::from_millis(200),
-            max_running_queries: Some(10),
-            ..AuditSettings::default()
-        },
-    )
-    .await;
+/// How a batch's mailboxes are asked for.
+#[derive(Clone, Copy)]
+enum Asking {
+    /// Each mailbox its own queries (before several mailboxes per query).
+    PerMailbox,
+    /// Several mailboxes per query, up to `MAILBOXES_PER_QUERY`.
+    Grouped,
+}
+
+struct BatchRun {
+    queries: u64,
+    wall: Duration,
+    rounds: u64,
+    /// Every mailbox's evidence holds exactly the records it performed in the range.
+    exact: bool,
+    complete: bool,
+}
+
+/// `batch --source audit` of every mailbox of `records`' tenant at `server` from `start`,
+/// in this process, asked for as `asking` says.
+async fn one_batch(
+    server: &RunningServer,
+    records: &[Value],
+    start: &str,
+    asking: Asking,
+) -> BatchRun {
     let mut users: Vec<String> = records
         .iter()
+        .filter(|r| r["CreationTime"].as_str().unwrap_or_default() >= start.trim_end_matches('Z'))
         .filter_map(|r| r["UserId"].as_str())
         .filter(|u| u.contains('@'))
         .map(str::to_string)
@@ -258,8 +280,8 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
     let list = dir.path().join("users.txt");
     std::fs::write(&list, users.join("\n")).unwrap();
     let case = dir.path().join("case");
-    let started = Instant::now();
-    let args: Vec<String> = [
+    let words = [
+        "o365-activities",
         "batch",
         "--source",
         "audit",
@@ -272,7 +294,7 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
         "--token",
         TOKEN,
         "--start",
-        "2018-05-01T00:00:00Z",
+        start,
         "--end",
         "2018-06-01T00:00:00Z",
         "--format",
@@ -282,41 +304,164 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
         "--concurrency",
         "8",
         "--quiet",
-    ]
-    .map(String::from)
-    .to_vec();
-    let status = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(BINARY)
-            .args(&args)
-            .env_remove("OAUTH_TOKEN")
-            .status()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    ];
+    let cli = o365_activities::cli::parse_from(words).unwrap();
+    let o365_activities::cli::Command::Batch(args) = cli.command else {
+        unreachable!()
+    };
+    let mut config = o365_activities::config::BatchConfig::from_args(&args, now(), true).unwrap();
+    let per_query = match asking {
+        Asking::PerMailbox => 1,
+        Asking::Grouped => MAILBOXES_PER_QUERY,
+    };
+    config.query.source = options(SplitStrategy::Planned, 10, per_query)
+        .for_case(dir.path())
+        .unwrap();
+    let before = server
+        .audit_counters()
+        .queries_created
+        .load(Ordering::Relaxed);
+    let started = Instant::now();
+    let ran = o365_activities::commands::batch::run(
+        config,
+        Arc::new(TokioSleeper),
+        std::future::pending(),
+    )
+    .await;
     let wall = started.elapsed();
     let queries = server
         .audit_counters()
         .queries_created
-        .load(Ordering::Relaxed);
+        .load(Ordering::Relaxed)
+        - before;
+    let manifest = o365_activities::case::CaseManifest::read(&case.join("manifest.json")).unwrap();
+    let rounds = manifest
+        .mailboxes
+        .iter()
+        .flat_map(|m| m.source_logs_as::<AuditQueryLog>().unwrap_or_default())
+        .flat_map(|log| log.queries)
+        .map(|q| q.round as u64)
+        .max()
+        .unwrap_or(0);
+    let exact = users.iter().all(|user| {
+        let evidence = o365_activities::case::MailboxPaths::new(&case, user).evidence;
+        let mut pulled: Vec<String> = std::fs::read_to_string(evidence)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect();
+        pulled.sort();
+        let mut expected: Vec<String> = records
+            .iter()
+            .filter(|r| r["UserId"].as_str() == Some(user.as_str()))
+            .filter(|r| {
+                r["CreationTime"].as_str().unwrap_or_default() >= start.trim_end_matches('Z')
+            })
+            .filter_map(|r| r["Id"].as_str().map(str::to_string))
+            .collect();
+        expected.sort();
+        pulled == expected
+    });
+    BatchRun {
+        queries,
+        wall,
+        rounds,
+        exact,
+        complete: ran.is_ok(),
+    }
+}
+
+fn print_batch(name: &str, run: &BatchRun) {
+    println!(
+        "   {name:34} {:4} queries  {:2} rounds  {:6.1} s  exact per mailbox: {}{}",
+        run.queries,
+        run.rounds,
+        run.wall.as_secs_f64(),
+        if run.exact { "yes" } else { "NO" },
+        if run.complete {
+            ""
+        } else {
+            "  (the case did not complete)"
+        }
+    );
+}
+
+/// 2. Eight mailboxes, about 950 records, a record limit of 500.
+async fn eight_mailboxes(query: Duration) -> Vec<(String, bool)> {
+    let (server, records, _) = tenant(
+        8,
+        200,
+        AuditSettings {
+            record_limit: 500,
+            query_polls: 0,
+            query_duration: query,
+            max_running_queries: Some(10),
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let mut times: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["CreationTime"].as_str())
+        .collect();
+    times.sort();
+    let start = format!("{}Z", times[times.len() - 950]);
+    let in_range = times.iter().filter(|t| **t >= &start[..19]).count();
+    println!(
+        "2. batch of 8 mailboxes, {in_range} records, record limit 500, {:.1} s queries",
+        query.as_secs_f64()
+    );
+    let per_mailbox = one_batch(&server, &records, &start, Asking::PerMailbox).await;
+    print_batch("each mailbox its own queries", &per_mailbox);
+    let grouped = one_batch(&server, &records, &start, Asking::Grouped).await;
+    print_batch("several mailboxes per query", &grouped);
+    vec![(
+        format!(
+            "2. grouped: at most 5 queries in all, exact per mailbox ({} queries, exact: {})",
+            grouped.queries, grouped.exact
+        ),
+        grouped.queries <= 5 && grouped.exact && grouped.complete,
+    )]
+}
+
+/// 3. A batch of `mailboxes` mailboxes of 20 activities each, a record limit of 500.
+async fn batch(mailboxes: usize, query: Duration) -> Vec<(String, bool)> {
+    let limit = 500;
+    let (server, records, _) = tenant(
+        mailboxes,
+        20,
+        AuditSettings {
+            record_limit: limit,
+            query_polls: 0,
+            query_duration: query,
+            max_running_queries: Some(10),
+            ..AuditSettings::default()
+        },
+    )
+    .await;
+    let start = "2018-05-01T00:00:00Z";
     let in_range = records
         .iter()
         .filter(|r| creation(r) >= Utc.with_ymd_and_hms(2018, 5, 1, 0, 0, 0).unwrap())
         .count();
-    let target = (in_range as f64 / limit as f64).ceil() * 1.5 + 2.0;
     println!(
-        "2. batch of {} mailboxes, {in_range} records, record limit {limit}, 0.2 s queries: \
-         {queries} queries, {:.1} s, exit {}",
-        users.len(),
-        wall.as_secs_f64(),
-        status.code().unwrap_or(-1)
+        "3. batch of {mailboxes} mailboxes, {in_range} records, record limit {limit}, {:.1} s \
+         queries",
+        query.as_secs_f64()
     );
+    let per_mailbox = one_batch(&server, &records, start, Asking::PerMailbox).await;
+    print_batch("each mailbox its own queries", &per_mailbox);
+    let grouped = one_batch(&server, &records, start, Asking::Grouped).await;
+    print_batch("several mailboxes per query", &grouped);
+    let target = (in_range as f64 / limit as f64).ceil() * 1.5 + grouped.rounds as f64;
     vec![(
         format!(
-            "2. batch: at most {target:.0} queries (ceil(records / limit) x 1.5 + rounds): \
-             {queries}"
+            "3. grouped: at most {target:.0} queries (ceil(records / limit) x 1.5 + rounds), \
+             exact per mailbox ({} queries, exact: {})",
+            grouped.queries, grouped.exact
         ),
-        status.success() && queries as f64 <= target,
+        grouped.complete && grouped.exact && grouped.queries as f64 <= target,
     )]
 }
 
@@ -324,13 +469,17 @@ async fn batch(mailboxes: usize) -> Vec<(String, bool)> {
 async fn main() {
     let query = Duration::from_secs_f64(env_number("BENCH_QUERY_SECONDS", 3.0));
     let mailboxes = env_number("BENCH_MAILBOXES", 1000.0) as usize;
-    let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "12".into());
+    let cases = std::env::var("BENCH_CASES").unwrap_or_else(|_| "123".into());
     let mut targets = Vec::new();
     if cases.contains('1') {
         targets.extend(large_range(query).await);
     }
     if cases.contains('2') {
-        targets.extend(batch(mailboxes).await);
+        targets.extend(eight_mailboxes(query).await);
+    }
+    if cases.contains('3') {
+        let batch_query = Duration::from_secs_f64(env_number("BENCH_BATCH_QUERY_SECONDS", 0.2));
+        targets.extend(batch(mailboxes, batch_query).await);
     }
     println!("\ntargets:");
     for (what, met) in &targets {

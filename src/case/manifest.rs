@@ -95,6 +95,16 @@ pub struct MailboxEntry {
     pub source_log: Vec<serde_json::Value>,
 }
 
+impl MailboxEntry {
+    /// The source's logs, one per run that pulled the mailbox, as its source's type
+    /// (`AuditQueryLog`, `FeedLog`, `ActivitiesLog`).
+    pub fn source_logs_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<Vec<T>, serde_json::Error> {
+        self.source_log.iter().map(T::deserialize).collect()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseManifest {
     pub tool: String,

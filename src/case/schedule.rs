@@ -45,6 +45,14 @@ pub async fn run_mailboxes(
         bar
     });
 
+    // The source learns which mailboxes this run pulls, in the order it starts them.
+    let pending: Vec<String> = manifest
+        .mailboxes
+        .iter()
+        .filter(|m| m.status != MailboxStatus::Complete)
+        .map(|m| m.mailbox.clone())
+        .collect();
+    run.query.source.case_mailboxes(&pending);
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, entry) in manifest.mailboxes.iter().cloned().enumerate() {

@@ -89,6 +89,8 @@ impl DemoConfig {
             query_concurrency: crate::source::args::DEFAULT_QUERY_CONCURRENCY as usize,
             split: crate::source::SplitStrategy::Planned,
             case_slots: None,
+            mailboxes_per_query: crate::source::MAILBOXES_PER_QUERY,
+            groups: None,
         });
         Ok(config)
     }

@@ -112,4 +112,12 @@ impl Manifest {
             std::fs::read_to_string(path).map_err(|e| OutputError::io("cannot read", path, e))?;
         serde_json::from_str(&text).map_err(|e| OutputError::io("cannot parse", path, e.into()))
     }
+
+    /// The source's log as its source's type (`AuditQueryLog`, `FeedLog`, `ActivitiesLog`);
+    /// `None` without one.
+    pub fn source_log_as<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> Option<Result<T, serde_json::Error>> {
+        self.source_log.as_ref().map(T::deserialize)
+    }
 }

@@ -8,7 +8,7 @@
 //! text, so two byte-identical copies are one record and two different ones are two.
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Activity;
@@ -17,7 +17,8 @@ use super::Activity;
 const EXAMPLES: usize = 5;
 
 /// What the checks found, as the manifest records it (`source_log.record_checks`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RecordCheckCounts {
     /// Records kept without an id (a missing, null, empty or non-string one).
     pub without_id: u64,

@@ -87,6 +87,13 @@ impl AnyPager<'_> {
     }
 }
 
+/// What the manifest records of an Activities API pull (`source_log`): each time window with
+/// its pages and records. Written and read as this type (`Manifest::source_log_as`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActivitiesLog {
+    pub windows: Vec<WindowLogEntry>,
+}
+
 /// One mailbox of the Activities API, walked by one pager or by concurrent time windows
 /// (keyset paging with `--mailbox-concurrency` above 1).
 pub struct ActivitiesSource<'a> {
@@ -159,8 +166,10 @@ impl<'a> ActivitiesSource<'a> {
 
     /// Each time window's range, pages and records, for the manifest (the Activities API
     /// returns no server id to record beside them).
-    pub fn log(&self) -> serde_json::Value {
-        serde_json::json!({ "windows": self.log })
+    pub fn log(&self) -> ActivitiesLog {
+        ActivitiesLog {
+            windows: self.log.clone(),
+        }
     }
 
     /// Pages read so far.
@@ -383,7 +392,7 @@ impl super::Source for ActivitiesSource<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(ActivitiesSource::log(self))
+        serde_json::to_value(ActivitiesSource::log(self)).ok()
     }
 
     fn walk_description(&self) -> String {

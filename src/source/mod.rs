@@ -29,14 +29,17 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 pub use activities::{
-    ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
+    ActivitiesLog, ActivitiesSource, ActivitiesSpec, AnyPager, PagingMode, QueryConfig, SpoolPlace,
 };
 pub use args::{ApiVersion, GraphVersion, SourceArgs};
-pub use audit_query::{AuditQueryOptions, AuditQuerySource, QueryLogEntry, SplitStrategy};
+pub use audit_query::{
+    AuditQueryLog, AuditQueryOptions, AuditQuerySource, MailboxGroups, QueryLogEntry,
+    SplitStrategy, GROUP_FILL, MAILBOXES_PER_QUERY,
+};
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };
-pub use feed::{BlobLogEntry, FeedOptions, FeedSource, FeedUsers};
+pub use feed::{BlobLogEntry, FeedLog, FeedOptions, FeedSource, FeedUsers};
 pub use handover::{EmitWindow, Handover, PartialHandover};
 
 use crate::http::{
@@ -62,6 +65,10 @@ pub trait SourceSpec: std::fmt::Debug + Send + Sync {
     fn for_case(&self, _shared: &std::path::Path) -> Option<Arc<dyn SourceSpec>> {
         None
     }
+
+    /// The mailboxes a run of a case still pulls, in the order it runs them, before it starts
+    /// them (the audit log queries several of them at once).
+    fn case_mailboxes(&self, _pending: &[String]) {}
 }
 
 /// Stops a walk early when it resolves (Ctrl-C, a signal, a case stopping).
@@ -82,8 +89,9 @@ pub trait Source: Send {
     /// How the source walks, as the manifest records it.
     fn walk_description(&self) -> String;
 
-    /// What the manifest records of how the records were fetched beyond the counters (the
-    /// audit log queries with their counts, the blobs).
+    /// What the manifest records of how the records were fetched beyond the counters: a
+    /// source's typed log as JSON (`AuditQueryLog`, `FeedLog`, `ActivitiesLog`), read back
+    /// with `Manifest::source_log_as`. The Entra ID logs' is still untyped.
     fn log(&self) -> Option<serde_json::Value> {
         None
     }

@@ -81,32 +81,13 @@ async fn an_audit_log_case_resumed_after_a_crash_equals_an_uninterrupted_one() {
             &[],
         )
     };
-    let evidence = |case: &Path| -> Vec<Vec<u8>> {
-        users
-            .iter()
-            .map(|u| {
-                std::fs::read(o365_activities::case::MailboxPaths::new(case, u).evidence).unwrap()
-            })
-            .collect()
-    };
-    let reference = dir.path().join("reference");
-    let (code, _, stderr) = run_batch(&reference, &[]).await;
-    assert_eq!(code, 0, "{stderr}");
-    let expected = evidence(&reference);
-    for crash_at in ["2", "5", "9"] {
-        let case = dir.path().join(format!("case-{crash_at}"));
-        let (code, _, stderr) = run_batch(&case, &["--crash-at", crash_at]).await;
-        assert_ne!(code, 0, "crash point {crash_at} was not reached: {stderr}");
-        let (code, _, stderr) = run_batch(&case, &["--resume"]).await;
-        assert_eq!(code, 0, "resume after {crash_at}: {stderr}");
-        assert!(
-            evidence(&case) == expected,
-            "crash point {crash_at}: the resumed case differs"
-        );
-        let (code, stdout, _) =
-            binary(vec!["verify".into(), case.display().to_string()], &[]).await;
-        assert_eq!(code, 0, "{stdout}");
-    }
+    assert_resumed_cases_equal_an_uninterrupted_one(
+        dir.path(),
+        &users,
+        &["2", "5", "9"],
+        run_batch,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

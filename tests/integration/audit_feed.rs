@@ -45,12 +45,9 @@ async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_it
     assert_eq!(evidence_ids(&output), expected, "every record, once");
 
     let manifest = Manifest::read(&dir.path().join("feed.jsonl.manifest.json")).unwrap();
-    let log = manifest.source_log.unwrap();
-    let blobs = log["blobs"].as_array().unwrap();
-    let mut fetched: Vec<&str> = blobs
-        .iter()
-        .map(|b| b["content_id"].as_str().unwrap())
-        .collect();
+    let log: o365_activities::source::FeedLog = manifest.source_log_as().unwrap().unwrap();
+    let blobs = &log.blobs;
+    let mut fetched: Vec<&str> = blobs.iter().map(|b| b.content_id.as_str()).collect();
     let listed = fetched.len();
     fetched.sort();
     fetched.dedup();
@@ -61,8 +58,8 @@ async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_it
     );
     let served = server.audit_counters().blobs_served.load(Ordering::Relaxed);
     assert_eq!(served as usize, listed);
-    let in_blobs: u64 = blobs.iter().map(|b| b["records"].as_u64().unwrap()).sum();
-    let kept: u64 = blobs.iter().map(|b| b["kept"].as_u64().unwrap()).sum();
+    let in_blobs: u64 = blobs.iter().map(|b| b.records).sum();
+    let kept: u64 = blobs.iter().map(|b| b.kept).sum();
     assert_eq!(kept as usize, expected.len());
     assert!(
         in_blobs > kept,
@@ -82,12 +79,8 @@ async fn the_feed_fetches_each_blob_once_keeps_each_record_once_and_remembers_it
         "no blob fetched twice across runs"
     );
     let manifest = Manifest::read(&dir.path().join("again.jsonl.manifest.json")).unwrap();
-    assert_eq!(
-        manifest.source_log.unwrap()["skipped_as_fetched_before"]
-            .as_u64()
-            .unwrap() as usize,
-        listed
-    );
+    let log: o365_activities::source::FeedLog = manifest.source_log_as().unwrap().unwrap();
+    assert_eq!(log.skipped_as_fetched_before as usize, listed);
 }
 
 #[tokio::test]

@@ -44,24 +44,18 @@ async fn a_graph_audit_log_pull_splits_ranges_over_the_limit_and_keeps_every_rec
         "the 429s were waited out"
     );
     assert!(!sleeper.waits().is_empty());
-    let queries = manifest.source_log.unwrap()["queries"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let split = queries.iter().filter(|q| q["split"] == true).count();
+    let queries = queries_of(&manifest);
+    let split = queries.iter().filter(|q| q.split).count();
     assert!(split > 0, "no range was over the limit of 120");
-    let retrieved: u64 = queries
-        .iter()
-        .map(|q| q["retrieved"].as_u64().unwrap())
-        .sum();
+    let retrieved: u64 = queries.iter().map(|q| q.retrieved).sum();
     assert_eq!(
         retrieved as usize,
         expected.len(),
         "retrieved per range adds up"
     );
-    for query in queries.iter().filter(|q| q["split"] == false) {
-        assert_eq!(query["expected"], query["retrieved"], "{query}");
-        assert!(query["query_id"].as_str().unwrap().starts_with("query-"));
+    for query in queries.iter().filter(|q| !q.split) {
+        assert_eq!(query.expected, Some(query.retrieved), "{query:?}");
+        assert!(query.query_id.starts_with("query-"));
     }
     // Records are in time order, so a case's checkpoint can vouch for a prefix.
     let times: Vec<String> = std::fs::read_to_string(&output)
@@ -255,9 +249,9 @@ async fn records_from_outside_a_querys_range_are_left_to_their_own_range() {
     result.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(evidence_ids(&output), ["inside"]);
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
-    let queries = manifest.source_log.unwrap()["queries"].clone();
-    assert_eq!(queries[0]["outside_range"], 2, "{queries}");
-    assert_eq!(queries[0]["retrieved"], 1);
+    let queries = queries_of(&manifest);
+    assert_eq!(queries[0].outside_range, 2, "{queries:?}");
+    assert_eq!(queries[0].retrieved, 1);
 }
 
 #[tokio::test]

@@ -175,8 +175,8 @@ async fn one_content_id_for_two_content_uris_is_two_blobs_and_both_are_kept() {
     assert_eq!(evidence_ids(&output), ["a", "b"], "both blobs' records");
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
     assert_eq!(manifest.status, PullStatus::Complete);
-    let blobs = manifest.source_log.unwrap()["blobs"].clone();
-    assert_eq!(blobs.as_array().unwrap().len(), 2, "{blobs}");
+    let log: o365_activities::source::FeedLog = manifest.source_log_as().unwrap().unwrap();
+    assert_eq!(log.blobs.len(), 2, "{log:?}");
     let requests = feed.received_requests().await.unwrap();
     let fetched = |name: &str| {
         requests

@@ -8,6 +8,8 @@ use std::time::Duration;
 use o365_activities::error::AppError;
 use o365_activities::mock::MOCK_TENANT_ID;
 use o365_activities::output::{Manifest, PullStatus};
+use o365_activities::record::RecordCheckCounts;
+use o365_activities::source::{AuditQueryLog, FeedLog};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -203,12 +205,12 @@ async fn records_short_of_the_querys_count_are_asked_again_then_the_pull_is_inco
     assert_eq!(kept.len(), 2, "the records returned are kept");
     let manifest = partial_manifest(dir.path());
     assert_eq!(manifest.status, PullStatus::Incomplete);
-    let queries = manifest.source_log.unwrap()["queries"].clone();
-    assert_eq!(queries.as_array().unwrap().len(), 3, "{queries}");
-    for entry in queries.as_array().unwrap() {
-        assert_eq!(entry["expected"], 3, "{queries}");
-        assert_eq!(entry["retrieved"], 2, "{queries}");
-        assert_eq!(entry["short"], true, "{queries}");
+    let queries = crate::audit_support::queries_of(&manifest);
+    assert_eq!(queries.len(), 3, "{queries:?}");
+    for entry in &queries {
+        assert_eq!(entry.expected, Some(3), "{queries:?}");
+        assert_eq!(entry.retrieved, 2, "{queries:?}");
+        assert!(entry.short, "{queries:?}");
     }
 }
 
@@ -242,10 +244,12 @@ async fn a_new_query_that_returns_what_the_first_missed_completes_the_range() {
         .collect();
     assert_eq!(ids, ["a", "b", "c"]);
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
-    let queries = manifest.source_log.unwrap()["queries"].clone();
-    assert_eq!(queries[0]["short"], true, "{queries}");
-    assert_eq!(queries[1]["retrieved"], 3, "{queries}");
-    assert!(queries[1].get("short").is_none(), "{queries}");
+    let queries = crate::audit_support::queries_of(&manifest);
+    assert!(queries[0].short, "{queries:?}");
+    assert_eq!(queries[1].retrieved, 3, "{queries:?}");
+    assert!(!queries[1].short, "{queries:?}");
+    let written = serde_json::to_value(&manifest.source_log).unwrap();
+    assert!(written["queries"][1].get("short").is_none(), "{written}");
 }
 
 #[tokio::test]
@@ -497,11 +501,10 @@ fn careless_records(id: &str, time: &str) -> Vec<Value> {
     records
 }
 
-fn assert_counted(log: &Value, evidence: &std::path::Path) {
-    let checks = &log["record_checks"];
-    assert_eq!(checks["without_id"], 4, "{log}");
-    assert_eq!(checks["without_time"], 3, "{log}");
-    assert_eq!(checks["same_id_other_content"], 1, "{log}");
+fn assert_counted(checks: &RecordCheckCounts, evidence: &std::path::Path) {
+    assert_eq!(checks.without_id, 4, "{checks:?}");
+    assert_eq!(checks.without_time, 3, "{checks:?}");
+    assert_eq!(checks.same_id_other_content, 1, "{checks:?}");
     // Kept as received: every record but the second copy of `dup`.
     assert_eq!(lines(evidence).len(), 9);
 }
@@ -517,7 +520,8 @@ async fn records_without_an_id_or_a_time_are_counted_and_warned_about() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let manifest = Manifest::read(&dir.path().join("o.jsonl.manifest.json")).unwrap();
-    assert_counted(&manifest.source_log.unwrap(), &dir.path().join("o.jsonl"));
+    let log: AuditQueryLog = manifest.source_log_as().unwrap().unwrap();
+    assert_counted(&log.record_checks, &dir.path().join("o.jsonl"));
 
     // The Management Activity API's records, through the same check.
     let blob = "/api/v1.0/blobs/b1";
@@ -548,10 +552,8 @@ async fn records_without_an_id_or_a_time_are_counted_and_warned_about() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let manifest = Manifest::read(&dir.path().join("feed.jsonl.manifest.json")).unwrap();
-    assert_counted(
-        &manifest.source_log.unwrap(),
-        &dir.path().join("feed.jsonl"),
-    );
+    let log: FeedLog = manifest.source_log_as().unwrap().unwrap();
+    assert_counted(&log.record_checks, &dir.path().join("feed.jsonl"));
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use o365_activities::mock::{
     Scenario, ServerSettings, TokenSpec,
 };
 use o365_activities::output::{Manifest, PullStatus};
+use o365_activities::source::QueryLogEntry;
 use serde_json::Value;
 
 use crate::support::*;
@@ -80,7 +81,7 @@ async fn pull_range(
     (start, end): (&str, &str),
     output: &std::path::Path,
     extra: &[&str],
-) -> (Duration, Vec<Value>) {
+) -> (Duration, Vec<QueryLogEntry>) {
     let output_text = output.display().to_string();
     let mut words = vec![
         "o365-activities",
@@ -112,11 +113,7 @@ async fn pull_range(
     let manifest_path = format!("{output_text}.manifest.json");
     let manifest = Manifest::read(std::path::Path::new(&manifest_path)).unwrap();
     assert_eq!(manifest.status, PullStatus::Complete);
-    let queries = manifest.source_log.unwrap()["queries"]
-        .as_array()
-        .unwrap()
-        .clone();
-    (wall, queries)
+    (wall, crate::audit_support::queries_of(&manifest))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,32 +146,27 @@ async fn a_range_over_the_limit_is_split_at_its_samples_times_and_its_parts_run_
     // The plan, as the manifest shows it.
     assert_eq!(queries.len() as u64, created);
     let first = &queries[0];
-    assert_eq!(first["round"], 1, "{first}");
-    assert_eq!(first["split"], true, "{first}");
-    assert_eq!(first["sampled"], 25, "{first}");
-    assert!(first["expected"].as_u64().unwrap() >= 120, "{first}");
-    assert!(first["parts"].as_u64().unwrap() >= 6, "{first}");
-    assert_eq!(
-        first["start"],
-        format!("{}.000Z", start.trim_end_matches('Z'))
-    );
+    assert_eq!(first.round, 1, "{first:?}");
+    assert!(first.split, "{first:?}");
+    assert_eq!(first.sampled, 25, "{first:?}");
+    assert!(first.expected.unwrap() >= 120, "{first:?}");
+    assert!(first.parts >= 6, "{first:?}");
+    assert_eq!(first.start, format!("{}.000Z", start.trim_end_matches('Z')));
     for entry in &queries {
-        assert_eq!(entry["mailboxes"], serde_json::json!([victim]), "{entry}");
-        assert_eq!(entry["status"], "succeeded", "{entry}");
-        assert!(entry["round"].as_u64().unwrap() >= 1, "{entry}");
+        assert_eq!(entry.mailboxes, std::slice::from_ref(&victim), "{entry:?}");
+        assert_eq!(entry.status, "succeeded", "{entry:?}");
+        assert!(entry.round >= 1, "{entry:?}");
     }
     let kept: u64 = queries
         .iter()
-        .filter(|q| q["split"] == false)
-        .map(|q| q["retrieved"].as_u64().unwrap())
+        .filter(|q| !q.split)
+        .map(|q| q.retrieved)
         .sum();
     assert_eq!(kept as usize, expected.len());
-    let rounds = queries.iter().map(|q| q["round"].as_u64().unwrap()).max();
+    let rounds = queries.iter().map(|q| q.round).max();
     assert!(rounds <= Some(3), "{queries:?}");
     assert!(
-        queries
-            .windows(2)
-            .all(|w| w[0]["round"].as_u64() <= w[1]["round"].as_u64()),
+        queries.windows(2).all(|w| w[0].round <= w[1].round),
         "listed round by round"
     );
 }
@@ -223,7 +215,7 @@ async fn a_429_on_create_is_waited_out_and_the_query_keeps_its_place() {
         })
         .collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order");
-    assert!(queries.iter().any(|q| q["round"] == 2), "{queries:?}");
+    assert!(queries.iter().any(|q| q.round == 2), "{queries:?}");
 }
 
 #[tokio::test]
@@ -319,17 +311,11 @@ async fn one_instant_over_the_limit_is_set_apart_by_the_planner_and_fails_naming
     assert!(!output.exists(), "no complete result");
     let partial = Manifest::read(&dir.path().join("victim.jsonl.partial.manifest.json")).unwrap();
     assert_eq!(partial.status, PullStatus::Incomplete);
-    let queries = partial.source_log.unwrap()["queries"].clone();
-    let rounds = queries
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|q| q["round"].as_u64())
-        .max()
-        .unwrap();
+    let queries = crate::audit_support::queries_of(&partial);
+    let rounds = queries.iter().map(|q| q.round).max().unwrap();
     assert!(
         rounds <= 4,
-        "the instant was set apart in a few rounds: {queries}"
+        "the instant was set apart in a few rounds: {queries:?}"
     );
 }
 

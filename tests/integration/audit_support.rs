@@ -21,16 +21,28 @@ pub(crate) const SECRET: &str = "mock-client-secret";
 /// A compromised tenant of a few mailboxes over `days`, served with its audit log; the victim
 /// and every audit log record.
 pub(crate) async fn tenant(days: u32, audit: AuditSettings) -> (RunningServer, String, Vec<Value>) {
-    let corpus = generate(&CorpusSpec {
+    let spec = CorpusSpec {
         users: 3,
         per_user: 400,
         days,
         end: now(),
         seed: 5,
         scenario: Scenario::Bec,
-    });
+    };
+    tenant_of(&spec, audit, |_| {}).await
+}
+
+/// The tenant of `spec` served with its audit log (its records edited by `edit` first); the
+/// victim and every audit log record served.
+pub(crate) async fn tenant_of(
+    spec: &CorpusSpec,
+    audit: AuditSettings,
+    edit: impl FnOnce(&mut Vec<Value>),
+) -> (RunningServer, String, Vec<Value>) {
+    let corpus = generate(spec);
     let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
-    let (records, _) = audit_records(&corpus);
+    let (mut records, _) = audit_records(&corpus);
+    edit(&mut records);
     let settings = ServerSettings {
         tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
         audit: AuditSettings {
@@ -43,6 +55,17 @@ pub(crate) async fn tenant(days: u32, audit: AuditSettings) -> (RunningServer, S
         .await
         .unwrap();
     (server, victim, records)
+}
+
+/// The audit log queries a pull's manifest lists, as their type.
+pub(crate) fn queries_of(
+    manifest: &o365_activities::output::Manifest,
+) -> Vec<o365_activities::source::QueryLogEntry> {
+    manifest
+        .source_log_as::<o365_activities::source::AuditQueryLog>()
+        .expect("a source log")
+        .expect("an audit log query log")
+        .queries
 }
 
 /// Ids of the records of `user` (by `UserId` or `MailboxOwnerUPN`), sorted.
@@ -280,4 +303,43 @@ pub(crate) fn batch_words(
     .chain(extra)
     .map(|s| s.to_string())
     .collect()
+}
+
+/// Each mailbox's evidence in `case`, in the order of `users`.
+pub(crate) fn evidence_of(case: &Path, users: &[String]) -> Vec<Vec<u8>> {
+    users
+        .iter()
+        .map(|u| std::fs::read(o365_activities::case::MailboxPaths::new(case, u).evidence).unwrap())
+        .collect()
+}
+
+/// A case of `users` in `dir` run by `run_batch` (its folder, extra words) stopped at each of
+/// `crash_points` and resumed is complete, verified and byte-identical to an uninterrupted one.
+pub(crate) async fn assert_resumed_cases_equal_an_uninterrupted_one<F, Fut>(
+    dir: &Path,
+    users: &[String],
+    crash_points: &[&str],
+    run_batch: F,
+) where
+    F: Fn(&Path, &[&str]) -> Fut,
+    Fut: std::future::Future<Output = (i32, String, String)>,
+{
+    let reference = dir.join("reference");
+    let (code, _, stderr) = run_batch(&reference, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let expected = evidence_of(&reference, users);
+    for crash_at in crash_points {
+        let case = dir.join(format!("case-{crash_at}"));
+        let (code, _, stderr) = run_batch(&case, &["--crash-at", crash_at]).await;
+        assert_ne!(code, 0, "crash point {crash_at} was not reached: {stderr}");
+        let (code, _, stderr) = run_batch(&case, &["--resume"]).await;
+        assert_eq!(code, 0, "resume after {crash_at}: {stderr}");
+        assert!(
+            evidence_of(&case, users) == expected,
+            "crash point {crash_at}: the resumed case differs"
+        );
+        let (code, stdout, _) =
+            binary(vec!["verify".into(), case.display().to_string()], &[]).await;
+        assert_eq!(code, 0, "{stdout}");
+    }
 }

@@ -5,6 +5,7 @@ mod support;
 mod audit_cases;
 mod audit_feed;
 mod audit_graph;
+mod audit_groups;
 mod audit_hostile_feed;
 mod audit_hostile_graph;
 mod audit_hostile_signin;

@@ -20,8 +20,10 @@
 //! incomplete pull). Each finished range at the head of the walk hands over its records,
 //! checked and de-duplicated on `id` (`RecordChecks`) and sorted by (`createdDateTime`,
 //! `id`), then a durable point at its end, where a case checkpoints. Pages are followed
-//! through the shared `LinkWalk`.
+//! through the shared `LinkWalk`. A case asks for several mailboxes per query (`group.rs`),
+//! each mailbox's walk taking its own records of them.
 
+mod group;
 mod plan;
 mod query;
 mod walk;
@@ -31,6 +33,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use group::{MailboxGroups, GROUP_FILL, MAILBOXES_PER_QUERY};
 pub use plan::SplitStrategy;
 use query::QueryRunner;
 
@@ -58,6 +61,11 @@ pub struct AuditQueryOptions {
     /// A case's slots for running queries, shared by its mailboxes (`for_case`), so the
     /// case as a whole runs at most `query_concurrency` at once; `None` for a pull.
     pub case_slots: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// The mailboxes one query of a case may name (`userPrincipalNameFilters`); 1: each
+    /// mailbox its own queries.
+    pub mailboxes_per_query: usize,
+    /// A case's grouping of its mailboxes into queries (`for_case`); `None` for a pull.
+    pub groups: Option<std::sync::Arc<MailboxGroups>>,
 }
 
 /// One query as the manifest records it.
@@ -93,6 +101,32 @@ pub struct QueryLogEntry {
     /// was queried again, or the pull stopped incomplete.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub short: bool,
+    /// A query of several mailboxes (a case's group): the records of the mailbox whose log
+    /// this is, of the `retrieved` of them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<u64>,
+}
+
+/// What the manifest records of an audit log pull (`source_log`): the plan as it ran, each
+/// query with its range, mailboxes, status, counts and round, and the record checks. Written
+/// and read as this type (`Manifest::source_log_as`); a manifest of an earlier version, whose
+/// entries lack the later fields, reads with their defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AuditQueryLog {
+    pub queries: Vec<QueryLogEntry>,
+    #[serde(default)]
+    pub record_checks: crate::record::RecordCheckCounts,
+}
+
+/// A slot of the case's running queries, when its mailboxes share them (held while a query
+/// runs); none for a pull.
+async fn case_slot(
+    slots: Option<&std::sync::Arc<tokio::sync::Semaphore>>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    match slots {
+        Some(slots) => std::sync::Arc::clone(slots).acquire_owned().await.ok(),
+        None => None,
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -108,7 +142,11 @@ pub struct AuditQuerySource<'a> {
     client: &'a ApiClient,
     sleeper: &'a dyn Sleeper,
     options: &'a AuditQueryOptions,
-    user: &'a str,
+    /// The mailbox, as `userPrincipalNameFilters` names it.
+    users: Vec<String>,
+    /// The start of the range before a checkpoint's bound: the case's, which its groups ask
+    /// for.
+    unresumed_start: DateTime<Utc>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     log: Vec<QueryLogEntry>,
@@ -123,14 +161,15 @@ impl<'a> AuditQuerySource<'a> {
         sleeper: &'a dyn Sleeper,
         options: &'a AuditQueryOptions,
         user: &'a str,
-        start: DateTime<Utc>,
+        (unresumed_start, start): (DateTime<Utc>, DateTime<Utc>),
         end: DateTime<Utc>,
     ) -> Self {
         AuditQuerySource {
             client,
             sleeper,
             options,
-            user,
+            users: vec![user.to_string()],
+            unresumed_start,
             start,
             end,
             log: Vec::new(),
@@ -153,9 +192,12 @@ impl<'a> AuditQuerySource<'a> {
         &self.log
     }
 
-    /// What the record checks found, for the manifest.
-    pub fn record_checks(&self) -> serde_json::Value {
-        self.checks.to_json()
+    /// The plan as it ran and the record checks, for the manifest.
+    pub fn query_log(&self) -> AuditQueryLog {
+        AuditQueryLog {
+            queries: self.log.clone(),
+            record_checks: self.checks.counts().clone(),
+        }
     }
 
     fn runner(&self) -> QueryRunner<'_> {
@@ -163,7 +205,7 @@ impl<'a> AuditQuerySource<'a> {
             client: self.client,
             sleeper: self.sleeper,
             options: self.options,
-            user: self.user,
+            users: &self.users,
         }
     }
 
@@ -260,6 +302,8 @@ fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Co
         query_concurrency: args.query_concurrency as usize,
         split: SplitStrategy::Planned,
         case_slots: None,
+        mailboxes_per_query: MAILBOXES_PER_QUERY,
+        groups: None,
     };
     Ok(super::Configured {
         spec: std::sync::Arc::new(spec),
@@ -280,12 +324,13 @@ impl super::SourceSpec for AuditQueryOptions {
     ) -> Result<Box<dyn super::Source + 'a>, PagingError> {
         let end = walk.query.filter.end;
         let earliest = end - chrono::TimeDelta::days(AUDIT_QUERY.retention_days.unwrap_or(180));
+        let unresumed = walk.query.filter.start.unwrap_or(earliest);
         Ok(Box::new(AuditQuerySource::new(
             walk.api_client()?,
             walk.sleeper,
             self,
             walk.user,
-            walk.start(earliest),
+            (unresumed, walk.start(earliest)),
             end,
         )))
     }
@@ -296,13 +341,22 @@ impl super::SourceSpec for AuditQueryOptions {
 
     fn for_case(&self, _shared: &std::path::Path) -> Option<std::sync::Arc<dyn super::SourceSpec>> {
         // The service limits the queries running at once per account, not per mailbox: a
-        // case's mailboxes share `--query-concurrency` between them.
+        // case's mailboxes share `--query-concurrency` between them, and are asked for
+        // several to a query (`group.rs`).
         Some(std::sync::Arc::new(AuditQueryOptions {
             case_slots: Some(std::sync::Arc::new(tokio::sync::Semaphore::new(
                 self.query_concurrency.max(1),
             ))),
+            groups: (self.mailboxes_per_query > 1)
+                .then(|| std::sync::Arc::new(MailboxGroups::new(self.mailboxes_per_query))),
             ..self.clone()
         }))
+    }
+
+    fn case_mailboxes(&self, pending: &[String]) {
+        if let Some(groups) = &self.groups {
+            groups.set_pending(pending);
+        }
     }
 }
 
@@ -338,10 +392,7 @@ impl super::Source for AuditQuerySource<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({
-            "queries": AuditQuerySource::log(self),
-            "record_checks": self.record_checks(),
-        }))
+        serde_json::to_value(self.query_log()).ok()
     }
 
     fn deliver<'s>(

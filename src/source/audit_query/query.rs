@@ -82,6 +82,8 @@ const QUERIES_PER_RANGE: u32 = 3;
 pub(super) struct QueryOutcome {
     pub log: Vec<QueryLogEntry>,
     pub pages: u64,
+    /// `recordCountLimit`, as the service said it (what a case groups its mailboxes by).
+    pub limit: Option<u64>,
     /// The error keeps the records fetched before it (for a partial result).
     pub result: Result<Ran, (PagingError, Vec<Activity>)>,
 }
@@ -90,8 +92,9 @@ pub(super) struct QueryOutcome {
 pub(super) enum Ran {
     /// The range's records (checked for their range, not yet de-duplicated or ordered).
     Records(Vec<Activity>),
-    /// Over the record limit: what the planner needs to split it.
-    OverLimit(OverLimit),
+    /// Over the record limit: what the planner needs to split it, and the records read of
+    /// it (the sample: a group of mailboxes is split by whose they are).
+    OverLimit(OverLimit, Vec<Activity>),
 }
 
 /// The queries and pages of one run, for the walk to record.
@@ -99,14 +102,18 @@ pub(super) enum Ran {
 struct Tally {
     log: Vec<QueryLogEntry>,
     pages: u64,
+    limit: Option<u64>,
 }
 
-/// Runs queries of one mailbox's ranges; shared by the queries running at once.
+/// Runs queries of ranges of one mailbox, or of a group of a case's mailboxes
+/// (`userPrincipalNameFilters` is a list); shared by the queries running at once.
+#[derive(Clone, Copy)]
 pub(super) struct QueryRunner<'a> {
     pub client: &'a ApiClient,
     pub sleeper: &'a dyn Sleeper,
     pub options: &'a AuditQueryOptions,
-    pub user: &'a str,
+    /// Whose records (`userPrincipalNameFilters`).
+    pub users: &'a [String],
 }
 
 impl QueryRunner<'_> {
@@ -121,12 +128,17 @@ impl QueryRunner<'_> {
     /// The body of the query over `[start, end)`.
     pub fn query_body(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
         let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let whose = match self.users {
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+            [] => String::new(),
+        };
         let mut body = serde_json::json!({
             "@odata.type": "#microsoft.graph.security.auditLogQuery",
-            "displayName": format!("o365-activities {} {}..{}", self.user, time(start), time(end)),
+            "displayName": format!("o365-activities {whose} {}..{}", time(start), time(end)),
             "filterStartDateTime": time(start),
             "filterEndDateTime": time(end),
-            "userPrincipalNameFilters": [self.user],
+            "userPrincipalNameFilters": self.users,
         });
         if !self.options.operations.is_empty() {
             body["operationFilters"] = serde_json::json!(self.options.operations);
@@ -154,6 +166,7 @@ impl QueryRunner<'_> {
         QueryOutcome {
             log: tally.log,
             pages: tally.pages,
+            limit: tally.limit,
             result,
         }
     }
@@ -188,6 +201,7 @@ impl QueryRunner<'_> {
             let created = self.client.send(&request, read_query).await?;
             let state = self.wait_for(&url, created).await?;
             let shown_id = crate::http::printable(&state.id);
+            tally.limit = state.record_count_limit.or(tally.limit);
             let mut entry = QueryLogEntry {
                 query_id: state.id.clone(),
                 start: time(start),
@@ -199,9 +213,10 @@ impl QueryRunner<'_> {
                 outside_range: 0,
                 short: false,
                 round,
-                mailboxes: vec![self.user.to_string()],
+                mailboxes: self.users.to_vec(),
                 parts: 0,
                 sampled: 0,
+                kept: None,
             };
             if state.status != "succeeded" {
                 // `wait_for` returns a query once it is over: failed or cancelled.
@@ -244,12 +259,7 @@ impl QueryRunner<'_> {
                     entry.sampled = fetched.len() as u64;
                 }
                 tally.log.push(entry);
-                fetched.clear();
-                return Ok(Ran::OverLimit(OverLimit {
-                    sample,
-                    expected: state.approximate_returned_record_count,
-                    limit: state.record_count_limit,
-                }));
+                return Ok(over_limit(&state, sample, fetched));
             }
             let (received, keys) = self
                 .page_records(&url, &state, reading, fetched, tally)
@@ -269,12 +279,7 @@ impl QueryRunner<'_> {
                 entry.sampled = fetched.len() as u64;
                 tally.log.push(entry);
                 let sample = fetched.iter().filter_map(|r| r.timestamp()).collect();
-                fetched.clear();
-                return Ok(Ran::OverLimit(OverLimit {
-                    sample,
-                    expected: state.approximate_returned_record_count,
-                    limit: state.record_count_limit,
-                }));
+                return Ok(over_limit(&state, sample, fetched));
             }
             let returned = keys.len() as u64;
             range_keys.extend(keys);
@@ -414,6 +419,19 @@ impl QueryRunner<'_> {
             state = polled;
         }
     }
+}
+
+/// A query over its limit: its counts, the times the planner cuts by, and the records read
+/// of it (taken out of `fetched`: they are not kept).
+fn over_limit(state: &QueryState, sample: Vec<DateTime<Utc>>, fetched: &mut Vec<Activity>) -> Ran {
+    Ran::OverLimit(
+        OverLimit {
+            sample,
+            expected: state.approximate_returned_record_count,
+            limit: state.record_count_limit,
+        },
+        std::mem::take(fetched),
+    )
 }
 
 /// A query id as one path segment: whatever the service sends, it stays one.

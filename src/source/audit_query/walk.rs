@@ -6,11 +6,15 @@
 //! replaced in its place by the parts the planner cuts it into (`plan.rs`), a round later. The
 //! done parts at the head of the row are handed over, each followed by a durable point at its
 //! end: a durable point never stands before a part still running, so a case's checkpoint
-//! vouches only for what is written, and a resumed case starts where the head stopped.
+//! vouches only for what is written, and a resumed case starts where the head stopped. In a
+//! case, the first range is asked of the case's groups (`group.rs`), which answer it with the
+//! mailbox's records of a query of several mailboxes, or with its sample over the limit, to be
+//! split here as any other part, or send it to query alone.
 
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::group::{Asked, GroupQuery};
 use super::plan;
 use super::query::{QueryOutcome, QueryRunner, Ran};
 use super::AuditQuerySource;
@@ -39,12 +43,14 @@ impl AuditQuerySource<'_> {
         mut interrupt: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
         emit: &mut EmitWindow<'_>,
     ) -> Result<(), PagingError> {
+        let users = self.users.clone();
         let runner = QueryRunner {
             client: self.client,
             sleeper: self.sleeper,
             options: self.options,
-            user: self.user,
+            users: &users,
         };
+        let (mailbox, case_range) = (&users[0], (self.unresumed_start, self.end));
         let min_split = chrono::Duration::from_std(self.options.min_split).unwrap_or_default();
         let concurrency = self.options.query_concurrency.max(1);
         let mut parts: Vec<Part> = Vec::new();
@@ -86,15 +92,35 @@ impl AuditQuerySource<'_> {
                 if matches!(part.state, State::Waiting) {
                     part.state = State::Running;
                     let (start, end, round) = (part.start, part.end, part.round);
-                    let slots = self.options.case_slots.clone();
+                    let first = round == 1 && end == case_range.1;
+                    let options = self.options;
+                    let group = options.groups.as_deref().filter(|_| first);
                     running.push(async move {
-                        // A case's slot first, when its mailboxes share them.
-                        let _slot = match slots {
-                            Some(slots) => slots.acquire_owned().await.ok(),
-                            None => None,
+                        // A case's first range is asked of its groups (`group.rs`).
+                        let asked = match group {
+                            Some(groups) => {
+                                let query = GroupQuery {
+                                    runner: *runner,
+                                    reading,
+                                    slots: options.case_slots.as_ref(),
+                                    concurrency,
+                                };
+                                groups.ask(query, mailbox, case_range, start).await
+                            }
+                            None => Asked::alone(),
                         };
-                        let outcome = runner.run(start, end, round, reading).await;
-                        (start, outcome)
+                        let (outcome, round) = match asked {
+                            Asked::Answered { outcome, round } => (outcome, round),
+                            Asked::Alone { log, pages } => {
+                                // A case's slot first, when its mailboxes share them.
+                                let _slot = super::case_slot(options.case_slots.as_ref()).await;
+                                let mut outcome = runner.run(start, end, round, reading).await;
+                                outcome.log.splice(0..0, log);
+                                outcome.pages += pages;
+                                (outcome, round)
+                            }
+                        };
+                        (start, round, outcome)
                     });
                 }
             }
@@ -103,7 +129,7 @@ impl AuditQuerySource<'_> {
                 _ = interrupt.as_mut() => None,
                 next = running.next() => next,
             };
-            let Some((start, outcome)) = next else {
+            let Some((start, round, outcome)) = next else {
                 drop(running);
                 self.hand_over_partial(&mut parts, Vec::new(), partial, emit)?;
                 return Err(PagingError::Interrupted);
@@ -112,6 +138,7 @@ impl AuditQuerySource<'_> {
                 mut log,
                 pages,
                 result,
+                ..
             } = outcome;
             self.pages += pages;
             let Some(index) = parts.iter().position(|part| part.start == start) else {
@@ -124,9 +151,8 @@ impl AuditQuerySource<'_> {
                     self.log.extend(log);
                     parts[index].state = State::Done(records);
                 }
-                Ok(Ran::OverLimit(over)) => {
-                    let (start, end, round) =
-                        (parts[index].start, parts[index].end, parts[index].round);
+                Ok(Ran::OverLimit(over, _)) => {
+                    let (start, end) = (parts[index].start, parts[index].end);
                     let Ok(cuts) = plan::split(self.options.split, start, end, &over, min_split)
                     else {
                         self.log.extend(log);
@@ -143,7 +169,8 @@ impl AuditQuerySource<'_> {
                         cuts.len(),
                         round + 1
                     );
-                    if let Some(entry) = log.last_mut() {
+                    // (A group's query, split by mailbox, has its parts already.)
+                    if let Some(entry) = log.last_mut().filter(|e| e.parts == 0) {
                         entry.parts = cuts.len() as u32;
                     }
                     self.log.extend(log);

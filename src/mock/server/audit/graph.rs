@@ -5,6 +5,13 @@
 //! wrapped in `value`), `security-auditlogquery-list-records` (pages
 //! of `auditLogRecord` with `@odata.nextLink`) and `security-auditlogrecord` (its properties).
 //!
+//! `userPrincipalNameFilters` is a list, "the UPN (user principal name) of the user who
+//! performed the action (specified in the operation property) that resulted in the record being
+//! logged" (`api-reference/beta/resources/security-auditlogquery.md`, and the request body of
+//! `api-reference/beta/api/security-auditcoreroot-post-auditlogqueries.md`): a record matches
+//! when its performer, the UAL record's `UserId`, is any of them (whatever mailbox it acted on:
+//! a delegate's access to another's mailbox is the delegate's).
+//!
 //! Inferred, as no document says: queries succeed after `query_polls` polls and, when set,
 //! `query_duration` after their creation (real ones take minutes; a benchmark emulates that in
 //! seconds); the range is `filterStartDateTime` inclusive to `filterEndDateTime` exclusive;
@@ -110,11 +117,7 @@ impl Filters {
             |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
         time >= self.start
             && time < self.end
-            && (self.users.is_empty()
-                || self
-                    .users
-                    .iter()
-                    .any(|u| *u == text("UserId") || *u == text("MailboxOwnerUPN")))
+            && (self.users.is_empty() || self.users.contains(&text("UserId")))
             && in_list(&self.operations, &text("Operation"))
             && in_list(
                 &self.record_types,

@@ -34,6 +34,9 @@ use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, Partial
 use crate::source::sorted_runs::SortedRuns;
 use crate::source::SpoolPlace;
 
+mod blob_log;
+pub use blob_log::{BlobLogEntry, FeedLog};
+
 /// What a tenant id or domain must have escaped to be one path segment.
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
@@ -101,21 +104,6 @@ pub enum FeedUsers {
     Listed(Vec<String>),
     /// Each mailbox of a case its own.
     EachMailbox,
-}
-
-/// One blob as the manifest records it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BlobLogEntry {
-    pub content_id: String,
-    /// What the blob is known by (see the module).
-    #[serde(default)]
-    pub content_uri: String,
-    pub content_type: String,
-    pub content_created: String,
-    /// Records in the blob.
-    pub records: u64,
-    /// Records kept: of the users asked for, and not already in an earlier blob.
-    pub kept: u64,
 }
 
 /// A blob as the content listing describes it.
@@ -338,14 +326,14 @@ impl<'a> FeedSource<'a> {
     }
 
     /// The blobs fetched and skipped, for the manifest.
-    pub fn log(&self) -> serde_json::Value {
-        serde_json::json!({
-            "blobs": self.log,
-            "skipped_as_fetched_before": self.skipped_known.len(),
-            "record_checks": self.checks.to_json(),
-            "content_ids_with_several_uris": self.ids.shared.len(),
-            "state_file": self.options.state.as_ref().map(|p| p.display().to_string()),
-        })
+    pub fn log(&self) -> FeedLog {
+        FeedLog {
+            blobs: self.log.clone(),
+            skipped_as_fetched_before: self.skipped_known.len() as u64,
+            record_checks: self.checks.counts().clone(),
+            content_ids_with_several_uris: self.ids.shared.len() as u64,
+            state_file: self.options.state.as_ref().map(|p| p.display().to_string()),
+        }
     }
 
     /// `.../subscriptions/{action}?` with `pairs` and the `PublisherIdentifier` (the tenant:
@@ -768,7 +756,7 @@ impl super::Source for FeedSource<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(FeedSource::log(self))
+        serde_json::to_value(FeedSource::log(self)).ok()
     }
 
     fn completed(&mut self) -> Result<(), crate::output::OutputError> {
