@@ -11,7 +11,7 @@ use crate::triage::report::{
     CsvTables, Detail, Html, HtmlSummary, Json, JsonSummary, ReportFormat, StreamedReport, Text,
     TextSummary,
 };
-use crate::triage::{analyze_mailbox, plan_inputs};
+use crate::triage::{analyze_with_identity, plan_triage};
 
 /// Where the main report goes.
 enum Report {
@@ -20,7 +20,8 @@ enum Report {
 }
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
-    let inputs = plan_inputs(&config.inputs)?;
+    let plan = plan_triage(&config.inputs)?;
+    let inputs = plan.mailboxes;
     let detail = match config.detail {
         ReportDetail::Auto => Detail::auto(inputs.len()),
         ReportDetail::Summary => Detail::Summary,
@@ -62,7 +63,7 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
 
     for input in &inputs {
         let events = input.load()?;
-        let analysed = analyze_mailbox(&events, &config.settings);
+        let analysed = analyze_with_identity(&events, &config.settings, &plan.identity)?;
         match &mut report {
             Report::Streamed(streamed) => streamed.add(&analysed, &events)?,
             Report::Tables(tables) => tables.add(&analysed)?,

@@ -343,7 +343,22 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
     let agent = named(record, "ExtendedProperties", "UserAgent")
         .or_else(|| text(record, "ClientInfoString"))
         .unwrap_or("");
-    let base = [("ClientIP", address.as_str()), ("UserAgent", agent)];
+    // The Entra ID session and token the record was made with (the schema's complex type
+    // `AppAccessContext`: `AADSessionId` "the Microsoft Entra SessionId of the Entra sign-in",
+    // `UniqueTokenId` "a unique, per-token identifier", `CorrelationId`), and the client string
+    // (`Client=OWA;Action=ViaProxy`) that `app_of` reads.
+    let context = record.get("AppAccessContext").unwrap_or(&Value::Null);
+    let base = [
+        ("ClientIP", address.as_str()),
+        ("UserAgent", agent),
+        ("AADSessionId", text(context, "AADSessionId").unwrap_or("")),
+        ("UniqueTokenId", text(context, "UniqueTokenId").unwrap_or("")),
+        ("CorrelationId", text(context, "CorrelationId").unwrap_or("")),
+        (
+            "ClientInfoString",
+            text(record, "ClientInfoString").unwrap_or(""),
+        ),
+    ];
     let make = |kind: &str, item: &str, extra: &[(&str, &str)], strings: &mut Strings| {
         Event::from_parts(
             id,
@@ -376,6 +391,14 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
     match operation {
         "MailboxLogin" | "UserLoggedIn" => vec![make("Logon", "", &[], strings)],
         "MailItemsAccessed" => {
+            // Inferred from Purview's MailItemsAccessed page (not the schema): a mailbox over
+            // its limit is throttled for 24 hours, and one record with `IsThrottled` True says
+            // that its reads from then on went unaudited.
+            let throttled = named(record, "OperationProperties", "IsThrottled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if throttled {
+                return vec![make("MailItemsThrottled", "", &[], strings)];
+            }
             if named(record, "OperationProperties", "MailAccessType") == Some("Sync") {
                 let folder = record
                     .get("Folders")
@@ -390,18 +413,25 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                     strings,
                 )];
             }
-            let bound: Vec<String> = record
+            let bound: Vec<(String, &str)> = record
                 .get("Folders")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|folder| folder.get("FolderItems")?.as_array())
-                .flatten()
-                .filter_map(|item| text(item, "InternetMessageId").map(str::to_string))
+                .filter_map(|folder| {
+                    let path = text(folder, "Path").unwrap_or("");
+                    Some((folder.get("FolderItems")?.as_array()?, path))
+                })
+                .flat_map(|(items, path)| items.iter().map(move |item| (item, path)))
+                .filter_map(|(item, path)| {
+                    text(item, "InternetMessageId").map(|id| (id.to_string(), path))
+                })
                 .collect();
             bound
                 .iter()
-                .map(|item| make("MailItemsAccessed", item, &[], strings))
+                .map(|(item, path)| {
+                    make("MailItemsAccessed", item, &[("FolderPath", path)], strings)
+                })
                 .collect()
         }
         "SearchQueryInitiatedExchange" => {
@@ -475,8 +505,39 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                 strings,
             )]
         }
+        // Persistence by admin cmdlets (the schema's Exchange admin records: `Parameters`
+        // as Name/Value pairs): who was given the mailbox or SendAs, and whether the audit log
+        // was switched off.
+        "Add-MailboxPermission" | "Add-RecipientPermission" | "Set-AdminAuditLogConfig" => {
+            let parameters = parameters_text(record);
+            vec![make(
+                operation,
+                "",
+                &[("Parameters", parameters.as_str())],
+                strings,
+            )]
+        }
         other => vec![make(other, "", &[], strings)],
     }
+}
+
+/// A record's `Parameters` as `Name=Value; ...`.
+fn parameters_text(record: &Value) -> String {
+    record
+        .get("Parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| {
+            let name = pair.get("Name")?.as_str()?;
+            let value = match pair.get("Value")? {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(format!("{name}={value}"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What an inbox rule record says the rule does, from its `Parameters` (New-InboxRule,
