@@ -150,3 +150,17 @@ mod tests {
         assert!(evaluation.meets_targets(), "{evaluation:?}");
     }
 }
+#[cfg(test)]
+mod scratch {
+    #[test]
+    #[ignore]
+    fn scratch_write() {
+        let scenario = crate::mock::generate::identity_scenario::identity_scenario(
+            crate::mock::generate::identity_scenario::IdentityFamily::Standard,
+            3,
+        );
+        std::fs::create_dir_all("/tmp/id26").unwrap();
+        super::write_evidence(&scenario, std::path::Path::new("/tmp/id26")).unwrap();
+        std::fs::write("/tmp/id26/truth.json", serde_json::to_string_pretty(&scenario.truth).unwrap()).unwrap();
+    }
+}

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::records::SignIn;
@@ -54,15 +54,19 @@ impl Join {
 /// (an access token lives about an hour).
 const TOKEN_LIFETIME: i64 = 75;
 
+/// One use of an address by a session: when, and the browser's user agent if known.
+type Use<'a> = (&'a str, DateTime<Utc>, Option<&'a str>);
+
 /// The ids the person's sign-ins carry, for the joins.
 pub struct SessionIndex<'a> {
     by_session: HashMap<&'a str, &'a str>,
     by_token: HashMap<&'a str, &'a str>,
     by_correlation: HashMap<&'a str, &'a str>,
-    /// (address, session key, sign-in) of successful sign-ins, for the fallback.
-    by_address: HashMap<&'a str, Vec<(&'a str, &'a SignIn)>>,
-    /// Each session's last sign-in.
-    last: HashMap<&'a str, chrono::DateTime<chrono::Utc>>,
+    /// Each address's uses by a session (its sign-ins, and records joined by id), for the
+    /// fallback.
+    by_address: HashMap<String, Vec<Use<'a>>>,
+    /// Each session's last use (sign-in or record joined by id).
+    last: HashMap<&'a str, DateTime<Utc>>,
 }
 
 impl<'a> SessionIndex<'a> {
@@ -86,22 +90,52 @@ impl<'a> SessionIndex<'a> {
                 if !signin.correlation.is_empty() {
                     index.by_correlation.insert(&signin.correlation, key);
                 }
-                index
-                    .by_address
-                    .entry(&signin.ip)
-                    .or_default()
-                    .push((key, signin));
                 if let Some(time) = signin.time {
-                    let last = index.last.entry(key).or_insert(time);
-                    *last = (*last).max(time);
+                    let agent = Some(signin.user_agent.as_str()).filter(|a| !a.is_empty());
+                    index.used(key, &signin.ip, time, agent);
                 }
             }
         }
         index
     }
 
-    /// The session `event` was made in, and how that is known.
-    pub fn session_of(&self, event: &Event) -> Option<(&'a str, Join)> {
+    fn used(&mut self, key: &'a str, address: &str, time: DateTime<Utc>, agent: Option<&'a str>) {
+        self.by_address
+            .entry(address.to_string())
+            .or_default()
+            .push((key, time, agent));
+        let last = self.last.entry(key).or_insert(time);
+        *last = (*last).max(time);
+    }
+
+    /// The session of every record: by id first; then, for records without Entra ids, by
+    /// address and time, where a session's addresses and span include those of the records
+    /// joined to it by id.
+    pub fn join_all(&mut self, events: &[Event]) -> Vec<Option<(&'a str, Join)>> {
+        let mut joined: Vec<Option<(&'a str, Join)>> =
+            events.iter().map(|e| self.by_id(e)).collect();
+        for (event, join) in events.iter().zip(&joined) {
+            if let (Some((key, _)), Some(time), Some((address, _))) =
+                (join, event.time, logon_source(event))
+            {
+                self.used(key, &address, time, None);
+            }
+        }
+        for (event, join) in events.iter().zip(joined.iter_mut()) {
+            let has_ids = event.prop("AADSessionId").is_some() || event.prop("UniqueTokenId").is_some();
+            // A record that carries Entra ids which match none of these sign-ins belongs to a
+            // session the evidence does not hold: no guess by address.
+            if join.is_none() && !has_ids {
+                *join = self
+                    .by_address_and_time(event)
+                    .map(|key| (key, Join::AddressAndTime));
+            }
+        }
+        joined
+    }
+
+    /// The session `event` names by one of its ids, and which.
+    fn by_id(&self, event: &Event) -> Option<(&'a str, Join)> {
         let by_id = [
             (event.prop("AADSessionId"), &self.by_session, Join::AadSessionId),
             (event.prop("UniqueTokenId"), &self.by_token, Join::UniqueTokenId),
@@ -116,22 +150,14 @@ impl<'a> SessionIndex<'a> {
                 Join::CorrelationId,
             ),
         ];
-        for (id, map, join) in by_id {
-            if let Some(key) = id.and_then(|id| map.get(id)) {
-                return Some((key, join));
-            }
-        }
-        // A record that carries Entra ids which match none of these sign-ins belongs to a
-        // session the evidence does not hold: no guess by address.
-        if event.prop("AADSessionId").is_some() || event.prop("UniqueTokenId").is_some() {
-            return None;
-        }
-        self.by_address_and_time(event)
-            .map(|key| (key, Join::AddressAndTime))
+        by_id.into_iter().find_map(|(id, map, join)| {
+            id.and_then(|id| map.get(id)).map(|key| (*key, join))
+        })
     }
 
-    /// The session whose latest sign-in from the record's address came before it, while its
-    /// token could still be in use; a browser user agent on both sides must agree.
+    /// The session that used the record's address at or before it, while its token could
+    /// still be in use after the session's last known use; a browser user agent on both sides
+    /// must agree.
     fn by_address_and_time(&self, event: &Event) -> Option<&'a str> {
         let time = event.time?;
         let (address, _) = logon_source(event)?;
@@ -139,18 +165,18 @@ impl<'a> SessionIndex<'a> {
         self.by_address
             .get(address.as_str())?
             .iter()
-            .filter(|(_, s)| s.time.is_some_and(|t| t <= time))
-            .filter(|(key, _)| {
+            .filter(|(_, t, _)| *t <= time)
+            .filter(|(key, _, _)| {
                 self.last
                     .get(key)
                     .is_some_and(|last| time - *last <= Duration::minutes(TOKEN_LIFETIME))
             })
-            .filter(|(_, s)| match agent {
-                Some(agent) if s.user_agent.starts_with("Mozilla/") => s.user_agent == agent,
+            .filter(|(_, _, theirs)| match (agent, theirs) {
+                (Some(agent), Some(theirs)) if theirs.starts_with("Mozilla/") => *theirs == agent,
                 _ => true,
             })
-            .max_by_key(|(_, s)| s.time)
-            .map(|(key, _)| *key)
+            .max_by_key(|(_, t, _)| *t)
+            .map(|(key, _, _)| *key)
     }
 }
 
@@ -186,8 +212,8 @@ mod tests {
         let a = [signin("sa", "ta", "1.1.1.1", 1)];
         let b = [signin("sb", "tb", "2.2.2.2", 2)];
         let sessions = vec![("sa", a.iter().collect()), ("sb", b.iter().collect())];
-        let index = SessionIndex::new(&sessions);
-        let join = |e: &Event| index.session_of(e);
+        let mut index = SessionIndex::new(&sessions);
+        let mut join = |e: &Event| index.join_all(std::slice::from_ref(e))[0];
         assert_eq!(
             join(&event(3, &[("AADSessionId", "sa"), ("UniqueTokenId", "tb")])),
             Some(("sa", Join::AadSessionId))
@@ -211,9 +237,9 @@ mod tests {
     fn without_ids_address_time_and_user_agent_join() {
         let a = [signin("sa", "ta", "1.1.1.1", 1)];
         let sessions = vec![("sa", a.iter().collect())];
-        let index = SessionIndex::new(&sessions);
-        let at = |minute, ip: &str, agent: &str| {
-            index.session_of(&event(minute, &[("ClientIP", ip), ("UserAgent", agent)]))
+        let mut index = SessionIndex::new(&sessions);
+        let mut at = |minute, ip: &str, agent: &str| {
+            index.join_all(&[event(minute, &[("ClientIP", ip), ("UserAgent", agent)])])[0]
         };
         assert_eq!(
             at(5, "1.1.1.1", "Mozilla/5.0 owner"),
@@ -223,5 +249,29 @@ mod tests {
         assert_eq!(at(5, "1.1.1.1", "Mozilla/5.0 other"), None, "another browser");
         assert_eq!(at(5, "9.9.9.9", "Mozilla/5.0 owner"), None, "another address");
         assert_eq!(at(0, "1.1.1.1", "Mozilla/5.0 owner"), None, "before the sign-in");
+    }
+
+    #[test]
+    fn a_record_without_ids_joins_by_an_address_its_session_used_days_later() {
+        let a = [signin("sa", "ta", "1.1.1.1", 1)];
+        let sessions = vec![("sa", a.iter().collect())];
+        let mut index = SessionIndex::new(&sessions);
+        let later = |days: i64, pairs: &[(&str, &str)]| {
+            let mut e = event(2, pairs);
+            e.time = e.time.map(|t| t + Duration::days(days));
+            e
+        };
+        let events = [
+            // Made with the session's token from another address, days on.
+            later(3, &[("AADSessionId", "sa"), ("ClientIP", "7.7.7.7")]),
+            // A rule from that address an hour later, without ids.
+            later(3, &[("ClientIP", "7.7.7.7")]),
+            // The same address a week on, long after the session was last seen.
+            later(10, &[("ClientIP", "7.7.7.7")]),
+        ];
+        let joined = index.join_all(&events);
+        assert_eq!(joined[0], Some(("sa", Join::AadSessionId)));
+        assert_eq!(joined[1], Some(("sa", Join::AddressAndTime)));
+        assert_eq!(joined[2], None);
     }
 }
