@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::cli::{ReportDetail, TriageFormat};
 use crate::config::TriageConfig;
 use crate::error::AppError;
-use crate::triage::exports::{FindingsJsonl, Indicators, TimesketchWriter};
+use crate::triage::exports::{ExposedList, FindingsJsonl, Indicators, TimesketchWriter};
 use crate::triage::report::{
     CsvTables, Detail, Html, HtmlSummary, Json, JsonSummary, ReportFormat, StreamedReport, Text,
     TextSummary,
@@ -21,6 +21,13 @@ enum Report {
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
     let plan = plan_triage(&config.inputs)?;
+    if config.exposed.is_some() && plan.identity.is_empty() {
+        // Without sessions there is nothing to say what an attacker read: refused, not an
+        // empty list passed off as "nothing read".
+        return Err(AppError::Usage(
+            "--exposed lists what attacker sessions read: give the sign-ins (pull --source signins) among the inputs".into(),
+        ));
+    }
     let inputs = plan.mailboxes;
     let detail = match config.detail {
         ReportDetail::Auto => Detail::auto(inputs.len()),
@@ -60,6 +67,7 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         .map(TimesketchWriter::create)
         .transpose()?;
     let mut indicators = config.iocs.as_ref().map(|_| Indicators::default());
+    let mut exposed = config.exposed.as_ref().map(|_| ExposedList::default());
 
     for input in &inputs {
         let events = input.load()?;
@@ -74,6 +82,9 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         if let Some(indicators) = &mut indicators {
             indicators.add(&analysed, &events, &config.settings.geo);
         }
+        if let Some(exposed) = &mut exposed {
+            exposed.add(&analysed);
+        }
     }
 
     if let (Some(writer), Some(path)) = (timesketch, &config.timesketch) {
@@ -86,6 +97,12 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         let count = indicators.write(path)?;
         if !config.quiet {
             eprintln!("wrote {count} indicators to {}", path.display());
+        }
+    }
+    if let (Some(exposed), Some(path)) = (exposed, &config.exposed) {
+        let count = exposed.write(path)?;
+        if !config.quiet {
+            eprintln!("wrote {count} rows of what attacker sessions read to {}", path.display());
         }
     }
     match report {
