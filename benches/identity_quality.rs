@@ -42,7 +42,13 @@ fn main() {
         println!("identity family {name} ({seeds} seeds; no GeoIP or ASN database)");
         println!(
             "{:>5}  {:<14} {:<14} {:<14} {:<16} {:>11} {:>11}  targets",
-            "seed", "sessions high", "replay high", "persist. high", "read listed", "legit flag", "spray high"
+            "seed",
+            "sessions high",
+            "replay high",
+            "persist. high",
+            "read listed",
+            "legit flag",
+            "spray high"
         );
         let mut met = 0;
         for seed in 1..=seeds {

@@ -102,7 +102,10 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
     if let (Some(exposed), Some(path)) = (exposed, &config.exposed) {
         let count = exposed.write(path)?;
         if !config.quiet {
-            eprintln!("wrote {count} rows of what attacker sessions read to {}", path.display());
+            eprintln!(
+                "wrote {count} rows of what attacker sessions read to {}",
+                path.display()
+            );
         }
     }
     match report {

@@ -115,7 +115,7 @@ pub struct MailboxReport {
     /// The attacker sessions the identity evidence showed (`triage::identity`); empty, and
     /// not written, for mailbox evidence alone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sessions: Vec<crate::triage::identity::AttackerSession>,
+    pub sessions: Vec<AttackerSession>,
 }
 
 impl MailboxReport {
@@ -136,8 +136,10 @@ impl MailboxReport {
         for (new_place, &old_place) in order.iter().enumerate() {
             position[old_place] = new_place;
         }
-        let mut findings: Vec<Option<Finding>> =
-            std::mem::take(&mut self.findings).into_iter().map(Some).collect();
+        let mut findings: Vec<Option<Finding>> = std::mem::take(&mut self.findings)
+            .into_iter()
+            .map(Some)
+            .collect();
         self.findings = order.iter().filter_map(|&i| findings[i].take()).collect();
         for incident in &mut self.incidents {
             for index in &mut incident.findings {
@@ -158,6 +160,28 @@ impl MailboxReport {
         self.incidents = added;
         self.incidents.sort_by_key(|i| i.severity);
     }
+}
+
+/// An attacker session as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackerSession {
+    pub session: String,
+    pub person: String,
+    pub severity: Severity,
+    pub points: u32,
+    pub reasons: Vec<String>,
+    pub explained: Vec<String>,
+    pub addresses: Vec<String>,
+    pub replay_addresses: Vec<String>,
+    pub tokens: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Last seen within the last day of the evidence.
+    pub live: bool,
+    pub evidence_ends: String,
+    /// Mailbox records joined to the session, by how.
+    pub joins: BTreeMap<&'static str, usize>,
+    pub signin_ids: Vec<String>,
 }
 
 /// What the analyst configured.

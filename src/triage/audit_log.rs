@@ -352,8 +352,14 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
         ("ClientIP", address.as_str()),
         ("UserAgent", agent),
         ("AADSessionId", text(context, "AADSessionId").unwrap_or("")),
-        ("UniqueTokenId", text(context, "UniqueTokenId").unwrap_or("")),
-        ("CorrelationId", text(context, "CorrelationId").unwrap_or("")),
+        (
+            "UniqueTokenId",
+            text(context, "UniqueTokenId").unwrap_or(""),
+        ),
+        (
+            "CorrelationId",
+            text(context, "CorrelationId").unwrap_or(""),
+        ),
         (
             "ClientInfoString",
             text(record, "ClientInfoString").unwrap_or(""),

@@ -70,13 +70,17 @@ impl Category {
             Category::Rule | Category::Hiding => "T1564.008 Email Hiding Rules",
             Category::Forwarding => "T1114.003 Email Forwarding Rule",
             Category::Device => "T1098.005 Account Manipulation: Device Registration",
-            Category::StolenSession => "T1550.004 Use Alternate Authentication Material: Web Session Cookie",
+            Category::StolenSession => {
+                "T1550.004 Use Alternate Authentication Material: Web Session Cookie"
+            }
             Category::Aitm => "T1557 Adversary-in-the-Middle",
             Category::DeviceCode => "T1528 Steal Application Access Token",
             Category::Spraying => "T1110.003 Brute Force: Password Spraying",
             Category::MfaMethod => "T1098.005 Account Manipulation: Device Registration",
             Category::Consent => "T1528 Steal Application Access Token",
-            Category::MailboxPermission => "T1098.002 Account Manipulation: Additional Email Delegate Permissions",
+            Category::MailboxPermission => {
+                "T1098.002 Account Manipulation: Additional Email Delegate Permissions"
+            }
             Category::AuditDisabled => "T1562.008 Impair Defenses: Disable or Modify Cloud Logs",
             Category::Exposure => "T1114.002 Remote Email Collection",
         }

@@ -44,7 +44,10 @@ impl IdentityEvaluation {
 
 /// Writes `scenario` as evidence files in `folder`: `audit-log.jsonl` (Unified Audit Log
 /// records), `signins.jsonl`, `directory-audits.jsonl`.
-pub fn write_evidence(scenario: &IdentityScenario, folder: &Path) -> Result<Vec<PathBuf>, AppError> {
+pub fn write_evidence(
+    scenario: &IdentityScenario,
+    folder: &Path,
+) -> Result<Vec<PathBuf>, AppError> {
     let files = [
         ("audit-log.jsonl", &scenario.audit_records),
         ("signins.jsonl", &scenario.signins),
@@ -68,7 +71,10 @@ pub fn write_evidence(scenario: &IdentityScenario, folder: &Path) -> Result<Vec<
 }
 
 /// Triage of `inputs`, a report a mailbox, as `triage` runs it.
-pub fn triage_files(inputs: &[PathBuf], settings: &Settings) -> Result<Vec<MailboxReport>, AppError> {
+pub fn triage_files(
+    inputs: &[PathBuf],
+    settings: &Settings,
+) -> Result<Vec<MailboxReport>, AppError> {
     let plan = super::plan_triage(inputs)?;
     plan.mailboxes
         .iter()
@@ -148,19 +154,5 @@ mod tests {
         let evaluation = evaluate_identity(&reports, &scenario.truth);
         assert!(evaluation.attacker_sessions > 0 && evaluation.read_messages > 0);
         assert!(evaluation.meets_targets(), "{evaluation:?}");
-    }
-}
-#[cfg(test)]
-mod scratch {
-    #[test]
-    #[ignore]
-    fn scratch_write() {
-        let scenario = crate::mock::generate::identity_scenario::identity_scenario(
-            crate::mock::generate::identity_scenario::IdentityFamily::Standard,
-            3,
-        );
-        std::fs::create_dir_all("/tmp/id26").unwrap();
-        super::write_evidence(&scenario, std::path::Path::new("/tmp/id26")).unwrap();
-        std::fs::write("/tmp/id26/truth.json", serde_json::to_string_pretty(&scenario.truth).unwrap()).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::identity::{add_app_access_context, identity_logs_of};
+use super::identity::{add_app_access_context, add_session_persistence, identity_logs_of};
 
 /// The families of identity scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -68,6 +68,8 @@ fn standard(seed: u64) -> IdentityScenario {
     let (mut audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
     let logs = identity_logs_of(&corpus, seed);
     add_app_access_context(&mut audit_records, &logs);
+    let session_persistence =
+        add_session_persistence(&mut audit_records, logs.attacker_session.as_deref(), seed);
     let planted = corpus.truth.clone().unwrap_or_default();
     let attacker_records: BTreeSet<&str> = planted
         .attacker_activity_ids
@@ -85,6 +87,7 @@ fn standard(seed: u64) -> IdentityScenario {
         .flat_map(message_ids)
         .collect::<BTreeSet<_>>();
     let mut persistence_ids: BTreeSet<String> = logs.attacker_audit_ids.iter().cloned().collect();
+    persistence_ids.extend(session_persistence.persistence_ids);
     if let Some(audit_truth) = &audit_truth {
         persistence_ids.insert(audit_truth.inbox_rule_id.clone());
         persistence_ids.insert(audit_truth.forwarding_id.clone());
@@ -165,7 +168,13 @@ mod tests {
             .audit_records
             .iter()
             .any(|r| r["AppAccessContext"]["AADSessionId"] == session.as_str()));
-        assert_eq!(truth.persistence_ids.len(), 4, "{truth:?}");
+        assert_eq!(truth.persistence_ids.len(), 6, "{truth:?}");
+        assert!(scenario
+            .audit_records
+            .iter()
+            .any(|r| r["OperationProperties"].as_array().is_some_and(|p| p
+                .iter()
+                .any(|p| p["Name"] == "IsThrottled" && p["Value"] == "True"))));
         assert!(!truth.read_message_ids.is_empty());
         assert!(!truth.legit_multi_address_sessions.is_empty());
         assert!(!truth.legit_multi_address_sessions.contains(session));

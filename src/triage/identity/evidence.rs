@@ -33,7 +33,9 @@ pub fn detect(path: &Path) -> Result<Option<IdentityKind>, AppError> {
             }
         }
     }
-    Ok(first_record(path)?.as_ref().and_then(IdentityKind::of_record))
+    Ok(first_record(path)?
+        .as_ref()
+        .and_then(IdentityKind::of_record))
 }
 
 /// The first record of a JSON Lines file (`None` when it is empty or its first line is not a
@@ -137,10 +139,7 @@ impl IdentityEvidence {
                 }
             };
             for person in people.into_iter().filter(|p| !p.is_empty()) {
-                self.index
-                    .entry(person)
-                    .or_default()
-                    .push((file_index, at));
+                self.index.entry(person).or_default().push((file_index, at));
             }
         }
         self.files.push((path.to_path_buf(), kind));
@@ -197,9 +196,8 @@ impl IdentityEvidence {
                 .map_err(|e| io_error(path, e))?;
             line.clear();
             reader.read_line(&mut line).map_err(|e| io_error(path, e))?;
-            let record = parse_line(path, &line, 0, *kind)?.ok_or_else(|| {
-                io_error(path, "it changed while it was read (a record is gone)")
-            })?;
+            let record = parse_line(path, &line, 0, *kind)?
+                .ok_or_else(|| io_error(path, "it changed while it was read (a record is gone)"))?;
             match kind {
                 IdentityKind::SignIns => evidence.signins.push(SignIn::from_value(&record)),
                 IdentityKind::DirectoryAudits => {
@@ -207,11 +205,19 @@ impl IdentityEvidence {
                 }
             }
         }
-        evidence.signins.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        evidence.audits.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        evidence
+            .signins
+            .sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        evidence
+            .audits
+            .sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         // One record in two files (a tenant-wide pull and a user's) is one record.
-        evidence.signins.dedup_by(|a, b| a.id == b.id && !a.id.is_empty());
-        evidence.audits.dedup_by(|a, b| a.id == b.id && !a.id.is_empty());
+        evidence
+            .signins
+            .dedup_by(|a, b| a.id == b.id && !a.id.is_empty());
+        evidence
+            .audits
+            .dedup_by(|a, b| a.id == b.id && !a.id.is_empty());
         Ok(evidence)
     }
 }
@@ -291,7 +297,11 @@ mod tests {
             "api_version": "", "mailbox": "", "filter": "", "paging": "", "page_size": 0,
             "select": null, "first_request": ""}, "records": 1, "pages": 1, "requests": 1,
             "retries": 0, "throttle_waits": 0, "throttle_wait_seconds": 0.0, "files": []});
-        std::fs::write(dir.path().join("x.jsonl.manifest.json"), manifest.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("x.jsonl.manifest.json"),
+            manifest.to_string(),
+        )
+        .unwrap();
         assert_eq!(detect(&path).unwrap(), Some(IdentityKind::DirectoryAudits));
     }
 }

@@ -21,15 +21,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 
 use super::records::SignIn;
 use crate::triage::analyze::{logon_source, user_agent};
 use crate::triage::events::Event;
 
 /// How a record was joined to its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Join {
     AadSessionId,
     UniqueTokenId,
@@ -39,6 +37,17 @@ pub enum Join {
 }
 
 impl Join {
+    /// Its name in reports (`aad-session-id`, ..., `address-and-time`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Join::AadSessionId => "aad-session-id",
+            Join::UniqueTokenId => "unique-token-id",
+            Join::SessionId => "session-id",
+            Join::CorrelationId => "correlation-id",
+            Join::AddressAndTime => "address-and-time",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Join::AadSessionId => "by AADSessionId = sessionId (documented)",
@@ -122,7 +131,8 @@ impl<'a> SessionIndex<'a> {
             }
         }
         for (event, join) in events.iter().zip(joined.iter_mut()) {
-            let has_ids = event.prop("AADSessionId").is_some() || event.prop("UniqueTokenId").is_some();
+            let has_ids =
+                event.prop("AADSessionId").is_some() || event.prop("UniqueTokenId").is_some();
             // A record that carries Entra ids which match none of these sign-ins belongs to a
             // session the evidence does not hold: no guess by address.
             if join.is_none() && !has_ids {
@@ -137,8 +147,16 @@ impl<'a> SessionIndex<'a> {
     /// The session `event` names by one of its ids, and which.
     fn by_id(&self, event: &Event) -> Option<(&'a str, Join)> {
         let by_id = [
-            (event.prop("AADSessionId"), &self.by_session, Join::AadSessionId),
-            (event.prop("UniqueTokenId"), &self.by_token, Join::UniqueTokenId),
+            (
+                event.prop("AADSessionId"),
+                &self.by_session,
+                Join::AadSessionId,
+            ),
+            (
+                event.prop("UniqueTokenId"),
+                &self.by_token,
+                Join::UniqueTokenId,
+            ),
             (
                 Some(&*event.session).filter(|s| !s.is_empty()),
                 &self.by_session,
@@ -150,9 +168,9 @@ impl<'a> SessionIndex<'a> {
                 Join::CorrelationId,
             ),
         ];
-        by_id.into_iter().find_map(|(id, map, join)| {
-            id.and_then(|id| map.get(id)).map(|key| (*key, join))
-        })
+        by_id
+            .into_iter()
+            .find_map(|(id, map, join)| id.and_then(|id| map.get(id)).map(|key| (*key, join)))
     }
 
     /// The session that used the record's address at or before it, while its token could
@@ -188,7 +206,11 @@ mod tests {
     fn signin(session: &str, token: &str, ip: &str, minute: u32) -> SignIn {
         SignIn {
             id: format!("{session}-{minute}"),
-            time: Some(chrono::Utc.with_ymd_and_hms(2024, 5, 1, 10, minute, 0).unwrap()),
+            time: Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2024, 5, 1, 10, minute, 0)
+                    .unwrap(),
+            ),
             session: session.into(),
             token: token.into(),
             correlation: format!("corr-{session}"),
@@ -201,7 +223,11 @@ mod tests {
     fn event(minute: u32, pairs: &[(&str, &str)]) -> Event {
         Event {
             id: "e".into(),
-            time: Some(chrono::Utc.with_ymd_and_hms(2024, 5, 1, 10, minute, 30).unwrap()),
+            time: Some(
+                chrono::Utc
+                    .with_ymd_and_hms(2024, 5, 1, 10, minute, 30)
+                    .unwrap(),
+            ),
             ..Event::default()
         }
         .with_properties(pairs.iter().copied())
@@ -215,14 +241,21 @@ mod tests {
         let mut index = SessionIndex::new(&sessions);
         let mut join = |e: &Event| index.join_all(std::slice::from_ref(e))[0];
         assert_eq!(
-            join(&event(3, &[("AADSessionId", "sa"), ("UniqueTokenId", "tb")])),
+            join(&event(
+                3,
+                &[("AADSessionId", "sa"), ("UniqueTokenId", "tb")]
+            )),
             Some(("sa", Join::AadSessionId))
         );
         assert_eq!(
             join(&event(3, &[("UniqueTokenId", "tb")])),
             Some(("sb", Join::UniqueTokenId))
         );
-        assert_eq!(join(&event(3, &[("UniqueTokenId", "TB")])), None, "case-sensitive");
+        assert_eq!(
+            join(&event(3, &[("UniqueTokenId", "TB")])),
+            None,
+            "case-sensitive"
+        );
         let mut by_session = event(3, &[]);
         by_session.session = "sb".into();
         assert_eq!(join(&by_session), Some(("sb", Join::SessionId)));
@@ -245,10 +278,25 @@ mod tests {
             at(5, "1.1.1.1", "Mozilla/5.0 owner"),
             Some(("sa", Join::AddressAndTime))
         );
-        assert_eq!(at(5, "1.1.1.1", "Client=OWA"), Some(("sa", Join::AddressAndTime)));
-        assert_eq!(at(5, "1.1.1.1", "Mozilla/5.0 other"), None, "another browser");
-        assert_eq!(at(5, "9.9.9.9", "Mozilla/5.0 owner"), None, "another address");
-        assert_eq!(at(0, "1.1.1.1", "Mozilla/5.0 owner"), None, "before the sign-in");
+        assert_eq!(
+            at(5, "1.1.1.1", "Client=OWA"),
+            Some(("sa", Join::AddressAndTime))
+        );
+        assert_eq!(
+            at(5, "1.1.1.1", "Mozilla/5.0 other"),
+            None,
+            "another browser"
+        );
+        assert_eq!(
+            at(5, "9.9.9.9", "Mozilla/5.0 owner"),
+            None,
+            "another address"
+        );
+        assert_eq!(
+            at(0, "1.1.1.1", "Mozilla/5.0 owner"),
+            None,
+            "before the sign-in"
+        );
     }
 
     #[test]

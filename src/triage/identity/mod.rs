@@ -18,39 +18,15 @@ pub mod spray;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde::Serialize;
-
 pub use evidence::{IdentityEvidence, PersonEvidence};
 use joins::{Join, SessionIndex};
 use persistence::Persistence;
 use records::SignIn;
 use sessions::{Baseline, SessionVerdict};
 
-use super::analyze::{stamp, Finding, Incident, MailboxReport, Severity, Table};
+use super::analyze::{stamp, AttackerSession, Finding, Incident, MailboxReport, Severity, Table};
 use super::category::Category;
 use super::events::MailboxEvents;
-
-/// An attacker session as the report shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttackerSession {
-    pub session: String,
-    pub person: String,
-    pub severity: Severity,
-    pub points: u32,
-    pub reasons: Vec<String>,
-    pub explained: Vec<String>,
-    pub addresses: Vec<String>,
-    pub replay_addresses: Vec<String>,
-    pub tokens: Vec<String>,
-    pub first_seen: String,
-    pub last_seen: String,
-    /// Last seen within the last day of the evidence.
-    pub live: bool,
-    pub evidence_ends: String,
-    /// Mailbox records joined to the session, by how.
-    pub joins: BTreeMap<Join, usize>,
-    pub signin_ids: Vec<String>,
-}
 
 /// Adds to `report` (the mailbox's own analysis) what `person`'s identity evidence shows.
 pub fn analyze_identity(
@@ -102,8 +78,10 @@ pub fn analyze_identity(
         .filter(|v| v.severity != Severity::Low)
         .collect();
     let attacker_keys: HashSet<&str> = attackers.iter().map(|v| v.key.as_str()).collect();
-    let severity_of: HashMap<&str, Severity> =
-        attackers.iter().map(|v| (v.key.as_str(), v.severity)).collect();
+    let severity_of: HashMap<&str, Severity> = attackers
+        .iter()
+        .map(|v| (v.key.as_str(), v.severity))
+        .collect();
     let session_of = |i: usize| {
         joined_of[i]
             .filter(|(key, _)| attacker_keys.contains(key))
@@ -202,13 +180,25 @@ pub fn analyze_identity(
             title: format!(
                 "Attacker session {key} of {name}: signed in {}, replayed from {}",
                 stamp(verdict.first),
-                if replay.is_empty() { "-".to_string() } else { replay.join(", ") }
+                if replay.is_empty() {
+                    "-".to_string()
+                } else {
+                    replay.join(", ")
+                }
             ),
             detail: format!(
                 "{}; in the mailbox: {} ({}); last seen {}, {}",
                 points_text(verdict),
-                if kinds.is_empty() { "nothing joined".to_string() } else { kinds },
-                if joins_text.is_empty() { "-".to_string() } else { joins_text },
+                if kinds.is_empty() {
+                    "nothing joined".to_string()
+                } else {
+                    kinds
+                },
+                if joins_text.is_empty() {
+                    "-".to_string()
+                } else {
+                    joins_text
+                },
                 stamp(last_seen),
                 if live {
                     "STILL LIVE (within the last day of the evidence)"
@@ -257,16 +247,26 @@ pub fn analyze_identity(
         let joined_ids: HashSet<&str> = joined.iter().map(|&i| &*events[i].id).collect();
         for (index, finding) in report.findings.iter().enumerate() {
             if !placed.contains(&index)
-                && !incidents.iter().any(|i: &Incident| i.findings.contains(&index))
+                && !incidents
+                    .iter()
+                    .any(|i: &Incident| i.findings.contains(&index))
                 && finding.severity != Severity::Low
-                && finding.activity_ids.iter().any(|id| joined_ids.contains(id.as_str()))
+                && finding
+                    .activity_ids
+                    .iter()
+                    .any(|id| joined_ids.contains(id.as_str()))
             {
                 members.push(index);
             }
         }
         incidents.push(Incident {
             source: if replay.is_empty() {
-                verdict.addresses.iter().cloned().collect::<Vec<_>>().join(", ")
+                verdict
+                    .addresses
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             } else {
                 replay.join(", ")
             },
@@ -280,7 +280,11 @@ pub fn analyze_identity(
                 .filter(|(k, _)| k == key)
                 .flat_map(|(_, s)| s.iter().map(|s| (key, *s))),
         );
-        timeline_joined.extend(joined.iter().filter_map(|&i| Some((key, i, joined_of[i]?.1))));
+        timeline_joined.extend(
+            joined
+                .iter()
+                .filter_map(|&i| Some((key, i, joined_of[i]?.1))),
+        );
         report.sessions.push(AttackerSession {
             session: key.to_string(),
             person: name.clone(),
@@ -295,7 +299,7 @@ pub fn analyze_identity(
             last_seen: stamp(last_seen),
             live,
             evidence_ends: stamp(end),
-            joins: counts,
+            joins: counts.iter().map(|(join, n)| (join.name(), *n)).collect(),
             signin_ids: verdict.signin_ids.clone(),
         });
     }
@@ -325,7 +329,9 @@ pub fn analyze_identity(
         .filter(|v| v.severity == Severity::High)
         .collect();
     if !high.is_empty() {
-        report.tables.push(response::remediation(&name, &high, &tied));
+        report
+            .tables
+            .push(response::remediation(&name, &high, &tied));
         let first_signin = high.iter().filter_map(|v| v.first).min();
         let phish = phish_before(report, mailbox, first_signin);
         report.tables.push(response::timeline(
@@ -413,7 +419,9 @@ fn action_counts<'a>(kinds: impl Iterator<Item = &'a str>) -> String {
 
 fn persistence_finding(p: &Persistence, severity: Severity) -> Finding {
     let made = match &p.session {
-        Some((session, join)) => format!("made in attacker session {session} ({})", join.describe()),
+        Some((session, join)) => {
+            format!("made in attacker session {session} ({})", join.describe())
+        }
         None => "not tied to an attacker session".to_string(),
     };
     Finding {
@@ -428,7 +436,16 @@ fn persistence_finding(p: &Persistence, severity: Severity) -> Finding {
 fn persistence_table(left: &[Persistence]) -> Table {
     Table {
         name: "persistence",
-        columns: vec!["when", "kind", "what", "object", "log", "session", "joined", "evidence_id"],
+        columns: vec![
+            "when",
+            "kind",
+            "what",
+            "object",
+            "log",
+            "session",
+            "joined",
+            "evidence_id",
+        ],
         rows: left
             .iter()
             .map(|p| {
@@ -438,7 +455,10 @@ fn persistence_table(left: &[Persistence]) -> Table {
                     p.what.clone(),
                     p.object.clone(),
                     p.log.to_string(),
-                    p.session.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+                    p.session
+                        .as_ref()
+                        .map(|(s, _)| s.clone())
+                        .unwrap_or_default(),
                     p.session
                         .as_ref()
                         .map(|(_, j)| j.describe().to_string())

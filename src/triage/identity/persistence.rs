@@ -61,7 +61,10 @@ const AFTER_LAST: i64 = 75;
 /// and the audit's are both the request's), or by its initiator's address during the session.
 fn audit_session(audit: &DirectoryAudit, sessions: &[&SessionVerdict]) -> Option<(String, Join)> {
     if !audit.correlation.is_empty() {
-        if let Some(s) = sessions.iter().find(|s| s.correlations.contains(&audit.correlation)) {
+        if let Some(s) = sessions
+            .iter()
+            .find(|s| s.correlations.contains(&audit.correlation))
+        {
             return Some((s.key.clone(), Join::CorrelationId));
         }
     }
@@ -74,7 +77,8 @@ fn audit_session(audit: &DirectoryAudit, sessions: &[&SessionVerdict]) -> Option
         })
         .filter(|s| {
             s.first.is_some_and(|first| first <= time)
-                && s.last_signin.is_some_and(|last| time - last <= Duration::minutes(AFTER_LAST))
+                && s.last_signin
+                    .is_some_and(|last| time - last <= Duration::minutes(AFTER_LAST))
         })
         .map(|s| (s.key.clone(), Join::AddressAndTime))
         .next()

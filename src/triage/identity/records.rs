@@ -290,7 +290,10 @@ mod tests {
         assert!(signin.interactive && signin.device_code && signin.succeeded());
         assert_eq!(signin.risk, "medium");
         assert_eq!(signin.app_id, "4765445b-32c6-49b0-83e6-1d93765276ca");
-        assert_eq!(IdentityKind::of_record(&record), Some(IdentityKind::SignIns));
+        assert_eq!(
+            IdentityKind::of_record(&record),
+            Some(IdentityKind::SignIns)
+        );
     }
 
     #[test]
@@ -316,7 +319,10 @@ mod tests {
         let audit = DirectoryAudit::from_value(&record);
         assert_eq!(audit.people().collect::<Vec<_>>(), ["ann@contoso.com"]);
         assert_eq!(audit.targets[0].1, "0utlook");
-        assert_eq!(audit.changes, ["ConsentAction.Permissions: Scope: Mail.Read"]);
+        assert_eq!(
+            audit.changes,
+            ["ConsentAction.Permissions: Scope: Mail.Read"]
+        );
         assert_eq!(
             IdentityKind::of_record(&record),
             Some(IdentityKind::DirectoryAudits)

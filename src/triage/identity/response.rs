@@ -173,7 +173,10 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
     }
     for p in of(Category::MailboxPermission) {
         let command = if p.what == "Add-RecipientPermission" {
-            format!("Remove-RecipientPermission -Identity {person} ({})", p.object)
+            format!(
+                "Remove-RecipientPermission -Identity {person} ({})",
+                p.object
+            )
         } else {
             format!("Remove-MailboxPermission -Identity {person} ({})", p.object)
         };
@@ -239,11 +242,23 @@ pub fn timeline(
                 "sign-in".into(),
                 format!(
                     "{} sign-in to {} ({}, {}{})",
-                    if signin.interactive { "interactive" } else { "non-interactive" },
+                    if signin.interactive {
+                        "interactive"
+                    } else {
+                        "non-interactive"
+                    },
                     signin.app,
                     signin.network(),
-                    if signin.country.is_empty() { "-" } else { &signin.country },
-                    if signin.device_id.is_empty() { ", no device" } else { "" }
+                    if signin.country.is_empty() {
+                        "-"
+                    } else {
+                        &signin.country
+                    },
+                    if signin.device_id.is_empty() {
+                        ", no device"
+                    } else {
+                        ""
+                    }
                 ),
                 signin.ip.clone(),
                 session.to_string(),
@@ -279,7 +294,10 @@ pub fn timeline(
                 p.log.into(),
                 format!("{}: {}", p.what, p.object),
                 String::new(),
-                p.session.as_ref().map(|(s, _)| s.clone()).unwrap_or_default(),
+                p.session
+                    .as_ref()
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_default(),
                 p.id.clone(),
             ],
         ));
@@ -287,7 +305,14 @@ pub fn timeline(
     rows.sort_by(|a, b| (a.0, &a.1[4]).cmp(&(b.0, &b.1[4])));
     Table {
         name: "incident_timeline",
-        columns: vec!["when", "source", "what", "address", "session", "evidence_id"],
+        columns: vec![
+            "when",
+            "source",
+            "what",
+            "address",
+            "session",
+            "evidence_id",
+        ],
         rows: rows
             .into_iter()
             .map(|(time, [source, what, address, session, id])| {

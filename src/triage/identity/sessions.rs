@@ -30,8 +30,8 @@ pub const OFFICE_HOME: &str = "4765445b-32c6-49b0-83e6-1d93765276ca";
 /// document): DigitalOcean, Amazon, Microsoft, Google, OVH, Hetzner, Linode/Akamai, Vultr,
 /// Contabo, M247, Leaseweb, Alibaba, Tencent, Oracle, Scaleway, DataCamp, IONOS, Hostinger.
 const HOSTING_ASNS: &[u32] = &[
-    14061, 16509, 14618, 8075, 8068, 15169, 396982, 16276, 24940, 63949, 20473, 51167, 9009,
-    60781, 16265, 45102, 132203, 31898, 12876, 60068, 8560, 47583, 202422, 212238,
+    14061, 16509, 14618, 8075, 8068, 15169, 396982, 16276, 24940, 63949, 20473, 51167, 9009, 60781,
+    16265, 45102, 132203, 31898, 12876, 60068, 8560, 47583, 202422, 212238,
 ];
 
 pub fn is_hosting(asn: Option<u32>) -> bool {
@@ -40,7 +40,10 @@ pub fn is_hosting(asn: Option<u32>) -> bool {
 
 fn is_office_home(signin: &SignIn) -> bool {
     signin.app_id == OFFICE_HOME
-        || matches!(signin.app.as_str(), "OfficeHome" | "Office 365" | "Microsoft 365")
+        || matches!(
+            signin.app.as_str(),
+            "OfficeHome" | "Office 365" | "Microsoft 365"
+        )
 }
 
 /// One scored session.
@@ -74,23 +77,42 @@ pub struct SessionVerdict {
 /// What the person usually signs in with, from all their sessions.
 pub struct Baseline {
     devices: BTreeSet<String>,
-    /// Apps signed in to other than by device code.
-    apps: BTreeSet<String>,
+    /// The sessions each app was signed in to in.
+    apps: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Baseline {
     pub fn new(signins: &[SignIn]) -> Self {
         let ok = || signins.iter().filter(|s| s.succeeded());
+        let mut apps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for signin in ok() {
+            apps.entry(signin.app_id.clone())
+                .or_default()
+                .insert(session_key(signin));
+        }
         Baseline {
             devices: ok()
                 .filter(|s| !s.device_id.is_empty())
                 .map(|s| s.device_id.clone())
                 .collect(),
-            apps: ok()
-                .filter(|s| !s.device_code)
-                .map(|s| s.app_id.clone())
-                .collect(),
+            apps,
         }
+    }
+
+    /// Whether the person signed in to `app` in a session other than `session`.
+    fn used_elsewhere(&self, app: &str, session: &str) -> bool {
+        self.apps
+            .get(app)
+            .is_some_and(|sessions| sessions.iter().any(|s| s != session))
+    }
+}
+
+/// The session a sign-in belongs to: its `sessionId`, or `sign-in ID` without one.
+fn session_key(signin: &SignIn) -> String {
+    if signin.session.is_empty() {
+        format!("sign-in {}", signin.id)
+    } else {
+        signin.session.clone()
     }
 }
 
@@ -98,12 +120,10 @@ impl Baseline {
 pub fn group(signins: &[SignIn]) -> Vec<(String, Vec<&SignIn>)> {
     let mut sessions: BTreeMap<String, Vec<&SignIn>> = BTreeMap::new();
     for signin in signins.iter().filter(|s| s.succeeded()) {
-        let key = if signin.session.is_empty() {
-            format!("sign-in {}", signin.id)
-        } else {
-            signin.session.clone()
-        };
-        sessions.entry(key).or_default().push(signin);
+        sessions
+            .entry(session_key(signin))
+            .or_default()
+            .push(signin);
     }
     let mut sessions: Vec<_> = sessions.into_iter().collect();
     sessions.sort_by_key(|(key, s)| (s.first().and_then(|s| s.time), key.clone()));
@@ -163,9 +183,9 @@ pub fn score(
     let no_device = devices.len() == 1 && devices.contains("");
     let one_agent = verdict.user_agents.len() <= 1;
     // A device that changes or disappears inside the session.
-    let device_changed = signins.windows(2).any(|pair| {
-        !pair[0].device_id.is_empty() && pair[1].device_id != pair[0].device_id
-    });
+    let device_changed = signins
+        .windows(2)
+        .any(|pair| !pair[0].device_id.is_empty() && pair[1].device_id != pair[0].device_id);
     if device_changed {
         add(
             &mut verdict,
@@ -176,13 +196,17 @@ pub fn score(
         add(
             &mut verdict,
             2,
-            "no device id, where the person's other sessions come from a registered device"
-                .into(),
+            "no device id, where the person's other sessions come from a registered device".into(),
         );
     }
     let network_count = verdict.networks.len();
     if network_count > 1 {
-        let networks = verdict.networks.iter().cloned().collect::<Vec<_>>().join(", ");
+        let networks = verdict
+            .networks
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if one_device && one_agent {
             verdict.explained.push(format!(
                 "{} networks ({networks}) with one registered device and user agent: the owner moving (office Wi-Fi to mobile, dual stack)",
@@ -192,7 +216,9 @@ pub fn score(
             add(
                 &mut verdict,
                 1,
-                format!("used from {network_count} networks ({networks}) with no device to tell who"),
+                format!(
+                    "used from {network_count} networks ({networks}) with no device to tell who"
+                ),
             );
         } else {
             add(
@@ -206,7 +232,12 @@ pub fn score(
         }
     }
     if verdict.countries.len() > 1 {
-        let countries = verdict.countries.iter().cloned().collect::<Vec<_>>().join(", ");
+        let countries = verdict
+            .countries
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if one_device && one_agent {
             verdict
                 .explained
@@ -232,9 +263,9 @@ pub fn score(
         );
     }
     if let Some(code) = signins.iter().find(|s| s.device_code) {
-        if baseline.apps.contains(&code.app_id) {
+        if baseline.used_elsewhere(&code.app_id, key) {
             verdict.explained.push(format!(
-                "device-code sign-in to {}, an app the person also uses otherwise",
+                "device-code sign-in to {}, an app the person signs in to in other sessions",
                 code.app
             ));
         } else {
@@ -243,7 +274,7 @@ pub fn score(
                 &mut verdict,
                 3,
                 format!(
-                    "device-code sign-in (originalTransferMethod deviceCodeFlow) to {}, an app the person never used otherwise",
+                    "device-code sign-in (originalTransferMethod deviceCodeFlow) to {}, an app the person uses in no other session",
                     code.app
                 ),
             );
@@ -260,9 +291,13 @@ pub fn score(
         })
         .unwrap_or("");
     match risk {
-        "high" | "confirmedCompromised" => add(&mut verdict, 3, format!("Identity Protection risk {risk}")),
+        "high" | "confirmedCompromised" => {
+            add(&mut verdict, 3, format!("Identity Protection risk {risk}"))
+        }
         "medium" | "atRisk" => add(&mut verdict, 2, format!("Identity Protection risk {risk}")),
-        "low" => verdict.explained.push("Identity Protection risk low".into()),
+        "low" => verdict
+            .explained
+            .push("Identity Protection risk low".into()),
         _ => {}
     }
     let proxied = joined
@@ -298,7 +333,10 @@ pub fn score(
         add(
             &mut verdict,
             1,
-            format!("{} tokens used from a network other than their sign-in's", moved_tokens.len()),
+            format!(
+                "{} tokens used from a network other than their sign-in's",
+                moved_tokens.len()
+            ),
         );
     }
     verdict.severity = match verdict.points {

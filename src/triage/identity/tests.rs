@@ -42,9 +42,13 @@ fn verdict_with(
 ) -> SessionVerdict {
     let baseline = Baseline::new(baseline_from);
     let refs: Vec<&SignIn> = signins.iter().collect();
-    score(&signins[0].session, &refs, joined, &baseline, &|ip: &str| {
-        super::records::prefix(ip)
-    })
+    score(
+        &signins[0].session,
+        &refs,
+        joined,
+        &baseline,
+        &|ip: &str| super::records::prefix(ip),
+    )
 }
 
 /// The owner's usual day: a session from the office with the laptop.
@@ -53,7 +57,10 @@ fn usual_day() -> Vec<SignIn> {
 }
 
 fn with_history(session: &[SignIn]) -> Vec<SignIn> {
-    usual_day().into_iter().chain(session.iter().cloned()).collect()
+    usual_day()
+        .into_iter()
+        .chain(session.iter().cloned())
+        .collect()
 }
 
 #[test]
@@ -74,7 +81,11 @@ fn a_dual_stack_home_stays_low() {
     let mut session: Vec<SignIn> = (0..4).map(|n| owner("home", n * 60)).collect();
     for (n, s) in session.iter_mut().enumerate() {
         s.asn = None; // no ASN: the prefixes differ, v4 and v6
-        s.ip = if n % 2 == 0 { "198.51.100.20".into() } else { "2001:db8:100::1".into() };
+        s.ip = if n % 2 == 0 {
+            "198.51.100.20".into()
+        } else {
+            "2001:db8:100::1".into()
+        };
     }
     let verdict = verdict_of(&session, &with_history(&session));
     assert_eq!(verdict.networks.len(), 2);
@@ -130,7 +141,10 @@ fn an_aitm_sign_in_replayed_elsewhere_is_high_with_its_points() {
     assert!(reasons.contains("+2 no device id"));
     assert!(reasons.contains("+3 used from 2 networks"));
     assert!(verdict.replay_addresses.contains("105.112.96.14"));
-    assert!(!verdict.replay_addresses.contains("64.227.44.21"), "the proxy is not the replay");
+    assert!(
+        !verdict.replay_addresses.contains("64.227.44.21"),
+        "the proxy is not the replay"
+    );
 }
 
 #[test]
@@ -161,14 +175,16 @@ fn device_code_to_an_app_never_used_scores_and_to_a_known_app_does_not() {
     code.device_id = String::new();
     code.app_id = "d3590ed6-52b3-4102-aeff-aad2292ab01c".into();
     code.app = "Microsoft Office".into();
-    let verdict = verdict_of(std::slice::from_ref(&code), &with_history(std::slice::from_ref(&code)));
+    let verdict = verdict_of(
+        std::slice::from_ref(&code),
+        &with_history(std::slice::from_ref(&code)),
+    );
     assert!(verdict.device_code, "{verdict:?}");
     assert_eq!(verdict.severity, Severity::High);
-    // The person signs in to that app otherwise too (a conference-room device, say).
+    // An admin who signs in to that app by device code every week (Azure CLI, say).
     let mut known = code.clone();
     known.id = "known".into();
-    known.device_code = false;
-    known.session = "other".into();
+    known.session = "last-week".into();
     let mut history = with_history(std::slice::from_ref(&code));
     history.push(known);
     let verdict = verdict_of(std::slice::from_ref(&code), &history);
@@ -181,7 +197,10 @@ fn risk_fields_score_when_the_tenant_has_them() {
     let mut session = vec![owner("risky", 0)];
     session[0].risk = "high".into();
     let verdict = verdict_of(&session, &with_history(&session));
-    assert!(verdict.reasons.iter().any(|r| r == "+3 Identity Protection risk high"));
+    assert!(verdict
+        .reasons
+        .iter()
+        .any(|r| r == "+3 Identity Protection risk high"));
     session[0].risk = "low".into();
     assert_eq!(verdict_of(&session, &with_history(&session)).points, 0);
 }

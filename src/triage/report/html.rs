@@ -352,7 +352,11 @@ fn sessions_block(page: &mut String, report: &MailboxReport) {
         let _ = write!(
             page,
             "<details open><summary>{} ({} rows)</summary>",
-            if *name == "remediation" { "Remediation, in this order" } else { "Incident timeline" },
+            if *name == "remediation" {
+                "Remediation, in this order"
+            } else {
+                "Incident timeline"
+            },
             table.rows.len()
         );
         table_html(page, table, usize::MAX);

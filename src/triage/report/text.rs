@@ -201,7 +201,11 @@ fn sessions_text(out: &mut String, report: &MailboxReport) {
     if let Some(steps) = table("remediation") {
         let _ = writeln!(out, "       Remediation, in this order:");
         for step in &steps.rows {
-            let _ = writeln!(out, "       {}. {} — {}\n          {}", step[0], step[1], step[2], step[3]);
+            let _ = writeln!(
+                out,
+                "       {}. {} — {}\n          {}",
+                step[0], step[1], step[2], step[3]
+            );
         }
     }
     if let Some(timeline) = table("incident_timeline") {
@@ -215,7 +219,14 @@ fn sessions_text(out: &mut String, report: &MailboxReport) {
             .rows
             .iter()
             .take(TIMELINE_SHOWN)
-            .map(|r| vec![r[0].to_string(), r[1].to_string(), r[3].to_string(), r[2].to_string()])
+            .map(|r| {
+                vec![
+                    r[0].to_string(),
+                    r[1].to_string(),
+                    r[3].to_string(),
+                    r[2].to_string(),
+                ]
+            })
             .collect();
         for line in aligned(&rows).lines() {
             let _ = writeln!(out, "     {line}");
