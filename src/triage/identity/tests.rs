@@ -237,3 +237,249 @@ fn failures_are_no_session_and_sign_ins_without_a_session_id_stand_alone() {
     assert_eq!(keys, ["sign-in bare", "s"]);
     assert_eq!(groups[1].1.len(), 1);
 }
+
+mod whole_mailbox {
+    use super::*;
+    use crate::triage::analyze::{analyze_mailbox, Settings};
+    use crate::triage::category::Category;
+    use crate::triage::events::MailboxEvents;
+    use crate::triage::geo::GeoLookup;
+    use crate::triage::identity::evidence::{IdentityEvidence, PersonEvidence, SpraySource};
+    use crate::triage::identity::records::DirectoryAudit;
+
+    fn event(id: &str, kind: &str, minutes: i64, pairs: &[(&str, &str)]) -> Event {
+        Event {
+            id: id.into(),
+            kind: kind.into(),
+            app: "Web".into(),
+            time: Some(
+                Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap() + Duration::minutes(minutes),
+            ),
+            ..Event::default()
+        }
+        .with_properties(pairs.iter().copied())
+    }
+
+    fn analysed(
+        events: Vec<Event>,
+        person: &PersonEvidence,
+        tenant: &IdentityEvidence,
+    ) -> crate::triage::analyze::MailboxReport {
+        let mailbox = MailboxEvents {
+            mailbox: "Ann@contoso.com".into(),
+            events,
+        };
+        let settings = Settings {
+            home_countries: Vec::new(),
+            keywords: Vec::new(),
+            geo: GeoLookup::default(),
+        };
+        let mut report = analyze_mailbox(&mailbox, &settings);
+        super::super::analyze_identity(&mut report, &mailbox, person, tenant);
+        report
+    }
+
+    fn stolen_mailbox() -> (Vec<Event>, PersonEvidence) {
+        let replay = "105.112.96.14";
+        let mut bind = event(
+            "bind",
+            "MailItemsAccessed",
+            25,
+            &[
+                ("AADSessionId", "stolen"),
+                ("ClientIP", replay),
+                ("FolderPath", "\\Inbox"),
+            ],
+        );
+        bind.item = "<m1@contoso.com>".into();
+        let events = vec![
+            bind,
+            event(
+                "sync",
+                "MailItemsSync",
+                26,
+                &[
+                    ("AADSessionId", "stolen"),
+                    ("ClientIP", replay),
+                    ("TargetFolder", "\\Inbox"),
+                ],
+            ),
+            event(
+                "throttled",
+                "MailItemsThrottled",
+                27,
+                &[("AADSessionId", "stolen"), ("ClientIP", replay)],
+            ),
+            // A rule record without Entra ids (admin records often have none).
+            event(
+                "rule",
+                "InboxRule",
+                30,
+                &[
+                    ("ClientIP", replay),
+                    ("Subject", "."),
+                    ("RuleActions", "MoveToFolder=RSS Feeds"),
+                ],
+            ),
+            // The owner's own read, in their own session.
+            event(
+                "own",
+                "MailItemsAccessed",
+                40,
+                &[("AADSessionId", "usual"), ("ClientIP", "203.0.113.10")],
+            ),
+        ];
+        let mfa = DirectoryAudit {
+            id: "mfa".into(),
+            time: Some(Utc.with_ymd_and_hms(2024, 5, 1, 8, 28, 0).unwrap()),
+            activity: "User registered security info".into(),
+            result: "success".into(),
+            initiator: "ann@contoso.com".into(),
+            ip: replay.into(),
+            target_users: vec!["ann@contoso.com".into()],
+            ..DirectoryAudit::default()
+        };
+        let mut phone = mfa.clone();
+        phone.id = "phone".into();
+        phone.ip = "203.0.113.10".into();
+        phone.time = phone.time.map(|t| t + Duration::hours(3));
+        let person = PersonEvidence {
+            signins: with_history(&stolen()),
+            audits: vec![mfa, phone],
+        };
+        (events, person)
+    }
+
+    #[test]
+    fn the_session_owns_its_reads_and_what_it_left_and_is_still_live() {
+        let (events, person) = stolen_mailbox();
+        let report = analysed(events, &person, &IdentityEvidence::default());
+        let session = &report.sessions[0];
+        assert_eq!(session.session, "stolen");
+        assert!(
+            session.live,
+            "the evidence ends within a day of its last use"
+        );
+        assert_eq!(session.joins.get("aad-session-id"), Some(&3));
+        assert_eq!(session.joins.get("address-and-time"), Some(&1));
+        let incident = &report.incidents[0];
+        assert_eq!(incident.session.as_deref(), Some("stolen"));
+        let members: Vec<&crate::triage::analyze::Finding> = incident
+            .findings
+            .iter()
+            .map(|&i| &report.findings[i])
+            .collect();
+        let high = |category: Category| {
+            members
+                .iter()
+                .any(|f| f.category == category && f.severity == Severity::High)
+        };
+        assert!(high(Category::Aitm) && high(Category::MfaMethod) && high(Category::Rule));
+        assert!(high(Category::Exposure));
+        // The owner's later phone is not the attacker's.
+        let phone = report
+            .findings
+            .iter()
+            .find(|f| f.activity_ids == ["phone"])
+            .unwrap();
+        assert_eq!(phone.severity, Severity::Low);
+        let table = |name: &str| report.tables.iter().find(|t| t.name == name).unwrap();
+        let exposure: Vec<(&str, &str, &str)> = table("exposure")
+            .rows
+            .iter()
+            .map(|r| (&*r[0], &*r[6], &*r[7]))
+            .collect();
+        assert_eq!(
+            exposure,
+            [
+                ("<m1@contoso.com>", "bind", "bind"),
+                ("(every message in the folder)", "sync", "sync"),
+                (
+                    "(reads unaudited for up to 24 hours from here)",
+                    "throttled",
+                    "throttled"
+                )
+            ]
+        );
+        let steps: Vec<String> = table("remediation")
+            .rows
+            .iter()
+            .map(|r| r[3].to_string())
+            .collect();
+        assert!(steps[0].starts_with("Revoke-MgUserSignInSession -UserId ann@contoso.com"));
+        assert!(steps[1].starts_with("Get-MgUserAuthenticationMethod -UserId ann@contoso.com"));
+        assert_eq!(
+            steps[2],
+            "Remove-InboxRule -Mailbox ann@contoso.com -Identity \".\""
+        );
+        assert!(steps
+            .last()
+            .unwrap()
+            .starts_with("reset the password of ann@contoso.com"));
+        let timeline = table("incident_timeline");
+        assert_eq!(&*timeline.rows[0][1], "sign-in");
+        assert!(timeline.rows.iter().any(|r| &*r[5] == "mfa"));
+        assert!(!timeline.rows.iter().any(|r| &*r[5] == "own"));
+    }
+
+    #[test]
+    fn a_session_last_seen_over_a_day_before_the_evidence_ends_is_not_live() {
+        let (events, person) = stolen_mailbox();
+        let mut tenant = IdentityEvidence::default();
+        tenant.newest = Some(Utc.with_ymd_and_hms(2024, 5, 3, 9, 0, 0).unwrap());
+        let report = analysed(events, &person, &tenant);
+        assert!(!report.sessions[0].live);
+    }
+
+    fn spray(successes: Vec<(String, String)>) -> IdentityEvidence {
+        let source = SpraySource {
+            failures: 6,
+            users: ["ann", "bob", "cy", "dee", "eve", "fay"]
+                .iter()
+                .map(|u| format!("{u}@contoso.com"))
+                .collect(),
+            ids: vec!["fail-1".into()],
+            successes,
+            ..SpraySource::default()
+        };
+        let mut tenant = IdentityEvidence::default();
+        tenant.spray.insert("185.220.101.33".to_string(), source);
+        tenant
+    }
+
+    #[test]
+    fn spraying_is_medium_unless_the_person_then_signed_in_from_it() {
+        let person = PersonEvidence::default();
+        let sprayed = |tenant: &IdentityEvidence| {
+            analysed(Vec::new(), &person, tenant)
+                .findings
+                .into_iter()
+                .find(|f| f.category == Category::Spraying)
+                .map(|f| (f.severity, f.activity_ids))
+        };
+        assert_eq!(sprayed(&spray(Vec::new())).unwrap().0, Severity::Medium);
+        let other = spray(vec![("bob@contoso.com".into(), "ok-bob".into())]);
+        assert_eq!(
+            sprayed(&other).unwrap().0,
+            Severity::Medium,
+            "another user's success"
+        );
+        let own = spray(vec![("ann@contoso.com".into(), "ok-ann".into())]);
+        assert_eq!(
+            sprayed(&own).unwrap(),
+            (
+                Severity::High,
+                vec!["fail-1".to_string(), "ok-ann".to_string()]
+            )
+        );
+        // Three users is not spraying in a tenant of twenty.
+        let mut few = spray(Vec::new());
+        let source = few.spray.get_mut("185.220.101.33").unwrap();
+        source.users = ["ann", "bob", "cy"]
+            .iter()
+            .map(|u| format!("{u}@contoso.com"))
+            .collect();
+        few.users_seen = (0..20).map(|n| format!("u{n}@contoso.com")).collect();
+        assert_eq!(sprayed(&few), None);
+    }
+}
