@@ -266,7 +266,10 @@ pub fn plan_triage(inputs: &[PathBuf]) -> Result<TriagePlan, AppError> {
                 }
                 let path = MailboxPaths::new(input, &entry.mailbox).evidence;
                 // A case of sign-ins or directory audits holds a person's records a file.
-                if let Some(kind) = identity::detect(&path)? {
+                let kind = super::identity::records::IdentityKind::from_source(
+                    &manifest.parameters.source,
+                );
+                if let Some(kind) = kind.map_or_else(|| identity::detect(&path), |k| Ok(Some(k)))? {
                     evidence.add_file(&path, kind)?;
                     continue;
                 }

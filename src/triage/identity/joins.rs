@@ -63,8 +63,10 @@ impl Join {
 /// (an access token lives about an hour).
 const TOKEN_LIFETIME: i64 = 75;
 
-/// One use of an address by a session: when, and the browser's user agent if known.
-type Use<'a> = (&'a str, DateTime<Utc>, Option<&'a str>);
+/// A session's use of an address with a user agent (the browser's, if known): its first time.
+/// One entry per session, address and agent, so that a mailbox of a million records looks
+/// through the few sessions that used an address, not through every record.
+type Uses<'a> = HashMap<(&'a str, Option<&'a str>), DateTime<Utc>>;
 
 /// The ids the person's sign-ins carry, for the joins.
 pub struct SessionIndex<'a> {
@@ -73,7 +75,7 @@ pub struct SessionIndex<'a> {
     by_correlation: HashMap<&'a str, &'a str>,
     /// Each address's uses by a session (its sign-ins, and records joined by id), for the
     /// fallback.
-    by_address: HashMap<String, Vec<Use<'a>>>,
+    by_address: HashMap<String, Uses<'a>>,
     /// Each session's last use (sign-in or record joined by id).
     last: HashMap<&'a str, DateTime<Utc>>,
 }
@@ -109,10 +111,12 @@ impl<'a> SessionIndex<'a> {
     }
 
     fn used(&mut self, key: &'a str, address: &str, time: DateTime<Utc>, agent: Option<&'a str>) {
-        self.by_address
-            .entry(address.to_string())
-            .or_default()
-            .push((key, time, agent));
+        let uses = match self.by_address.get_mut(address) {
+            Some(uses) => uses,
+            None => self.by_address.entry(address.to_string()).or_default(),
+        };
+        let first = uses.entry((key, agent)).or_insert(time);
+        *first = (*first).min(time);
         let last = self.last.entry(key).or_insert(time);
         *last = (*last).max(time);
     }
@@ -183,18 +187,20 @@ impl<'a> SessionIndex<'a> {
         self.by_address
             .get(address.as_str())?
             .iter()
-            .filter(|(_, t, _)| *t <= time)
-            .filter(|(key, _, _)| {
+            .filter(|(_, first)| **first <= time)
+            .filter(|((key, _), _)| {
                 self.last
                     .get(key)
                     .is_some_and(|last| time - *last <= Duration::minutes(TOKEN_LIFETIME))
             })
-            .filter(|(_, _, theirs)| match (agent, theirs) {
+            .filter(|((_, theirs), _)| match (agent, theirs) {
                 (Some(agent), Some(theirs)) if theirs.starts_with("Mozilla/") => *theirs == agent,
                 _ => true,
             })
-            .max_by_key(|(_, t, _)| *t)
-            .map(|(key, _, _)| *key)
+            // The session whose last use is nearest the record; ties by key, so a report does
+            // not depend on the map's order.
+            .max_by_key(|((key, _), _)| (self.last.get(key).copied(), *key))
+            .map(|((key, _), _)| *key)
     }
 }
 
