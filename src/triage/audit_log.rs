@@ -402,8 +402,9 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
             // that its reads from then on went unaudited.
             let throttled = named(record, "OperationProperties", "IsThrottled")
                 .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let mut marker = Vec::new();
             if throttled {
-                return vec![make("MailItemsThrottled", "", &[], strings)];
+                marker.push(make("MailItemsThrottled", "", &[], strings));
             }
             if named(record, "OperationProperties", "MailAccessType") == Some("Sync") {
                 let folder = record
@@ -412,12 +413,13 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                     .and_then(|f| f.first())
                     .and_then(|f| text(f, "Path"))
                     .unwrap_or("");
-                return vec![make(
+                marker.push(make(
                     "MailItemsSync",
                     "",
                     &[("TargetFolder", folder)],
                     strings,
-                )];
+                ));
+                return marker;
             }
             let bound: Vec<(String, &str)> = record
                 .get("Folders")
@@ -433,12 +435,10 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                     text(item, "InternetMessageId").map(|id| (id.to_string(), path))
                 })
                 .collect();
-            bound
-                .iter()
-                .map(|(item, path)| {
-                    make("MailItemsAccessed", item, &[("FolderPath", path)], strings)
-                })
-                .collect()
+            marker.extend(bound.iter().map(|(item, path)| {
+                make("MailItemsAccessed", item, &[("FolderPath", path)], strings)
+            }));
+            marker
         }
         "SearchQueryInitiatedExchange" => {
             let query = text(record, "QueryText").unwrap_or("");
@@ -713,6 +713,43 @@ mod tests {
             Some("2024-03-01T10:00:00+00:00".into())
         );
         assert_eq!(mailbox_of(&record).as_deref(), Some("ann@contoso.com"));
+    }
+
+    #[test]
+    fn app_access_context_throttling_and_admin_parameters_become_properties() {
+        let record: Value = serde_json::json!({
+            "Id": "rec-3", "CreationTime": "2024-03-01T10:00:00", "Operation": "MailItemsAccessed",
+            "MailboxOwnerUPN": "ann@contoso.com", "SessionId": "exo-session",
+            "ClientInfoString": "Client=OWA;Action=ViaProxy",
+            "AppAccessContext": {"AADSessionId": "aad-1", "UniqueTokenId": "uti-1",
+                "CorrelationId": "corr-1", "IssuedAtTime": "2024-03-01T09:00:00"},
+            "OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"},
+                {"Name": "IsThrottled", "Value": "True"}],
+            "Folders": [{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": "<a@x>"}]}]
+        });
+        let events = activities(&record, &mut Strings::default());
+        let kinds: Vec<&str> = events.iter().map(|e| &*e.kind).collect();
+        assert_eq!(kinds, ["MailItemsThrottled", "MailItemsAccessed"]);
+        let bind = &events[1];
+        assert_eq!(bind.prop("AADSessionId"), Some("aad-1"));
+        assert_eq!(bind.prop("UniqueTokenId"), Some("uti-1"));
+        assert_eq!(bind.prop("CorrelationId"), Some("corr-1"));
+        assert_eq!(
+            bind.prop("ClientInfoString"),
+            Some("Client=OWA;Action=ViaProxy")
+        );
+        assert_eq!(bind.prop("FolderPath"), Some("\\Inbox"));
+        assert_eq!(&*bind.session, "exo-session");
+        let admin: Value = serde_json::json!({
+            "Id": "rec-4", "CreationTime": "2024-03-01T10:00:00",
+            "Operation": "Set-AdminAuditLogConfig", "UserId": "ann@contoso.com",
+            "Parameters": [{"Name": "UnifiedAuditLogIngestionEnabled", "Value": "False"}]
+        });
+        let events = activities(&admin, &mut Strings::default());
+        assert_eq!(
+            events[0].prop("Parameters"),
+            Some("UnifiedAuditLogIngestionEnabled=False")
+        );
     }
 
     #[test]

@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 
+/// Serialized as `name()` gives it (kebab-case: `stolen-session`, `mfa-method`; the one-word
+/// kinds as they always were).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Category {
     Logon,
     Session,
@@ -113,5 +115,32 @@ impl Category {
 impl std::fmt::Display for Category {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Category;
+
+    #[test]
+    fn a_category_serializes_as_its_name() {
+        for category in [
+            Category::Logon,
+            Category::StolenSession,
+            Category::Aitm,
+            Category::DeviceCode,
+            Category::Spraying,
+            Category::MfaMethod,
+            Category::Consent,
+            Category::MailboxPermission,
+            Category::AuditDisabled,
+            Category::Exposure,
+        ] {
+            assert_eq!(
+                serde_json::to_value(category).unwrap(),
+                category.name(),
+                "{category:?}"
+            );
+        }
     }
 }

@@ -650,6 +650,7 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
         .count();
     assert_eq!(
         persistence, 2,
-        "the MFA method and the consent, tied to the session"
+        "the MFA method and the consent, tied to the session: {:#}",
+        victim["findings"]
     );
 }
