@@ -4,7 +4,7 @@
 //! their mailbox is analysed, so memory stays one mailbox's.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -69,8 +69,9 @@ pub struct SpraySource {
     pub last: Option<DateTime<Utc>>,
     /// The first failures' sign-in ids (at most `IDS_KEPT`).
     pub ids: Vec<String>,
-    /// Successful sign-ins from the address after its first failure: (user, sign-in id).
-    pub successes: Vec<(String, String)>,
+    /// Each user's first successful sign-in from the address after its first failure (one a
+    /// user, so an office address with one typo does not keep every later sign-in).
+    pub successes: BTreeMap<String, String>,
 }
 
 const IDS_KEPT: usize = 50;
@@ -167,7 +168,8 @@ impl IdentityEvidence {
                 if source.first.is_some_and(|first| Some(first) <= signin.time) {
                     source
                         .successes
-                        .push((signin.user.clone(), signin.id.clone()));
+                        .entry(signin.user.clone())
+                        .or_insert_with(|| signin.id.clone());
                 }
             }
         }
@@ -179,23 +181,28 @@ impl IdentityEvidence {
         let Some(places) = self.index.get(person) else {
             return Ok(evidence);
         };
-        let mut readers: Vec<Option<BufReader<std::fs::File>>> =
+        // Each file's reader and where it stands: a record that follows the last one read is
+        // read on without a seek (a person's records of one file are in file order).
+        let mut readers: Vec<Option<(BufReader<std::fs::File>, u64)>> =
             self.files.iter().map(|_| None).collect();
         let mut line = String::new();
         for &(file, offset) in places {
             let (path, kind) = &self.files[file as usize];
-            let reader = match &mut readers[file as usize] {
+            let (reader, at) = match &mut readers[file as usize] {
                 Some(reader) => reader,
                 slot => {
                     let opened = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
-                    slot.insert(BufReader::new(opened))
+                    slot.insert((BufReader::new(opened), 0))
                 }
             };
-            reader
-                .seek(SeekFrom::Start(offset))
-                .map_err(|e| io_error(path, e))?;
+            if *at != offset {
+                reader
+                    .seek_relative(offset as i64 - *at as i64)
+                    .map_err(|e| io_error(path, e))?;
+            }
             line.clear();
-            reader.read_line(&mut line).map_err(|e| io_error(path, e))?;
+            let read = reader.read_line(&mut line).map_err(|e| io_error(path, e))?;
+            *at = offset + read as u64;
             let record = parse_line(path, &line, 0, *kind)?
                 .ok_or_else(|| io_error(path, "it changed while it was read (a record is gone)"))?;
             match kind {
@@ -278,10 +285,12 @@ mod tests {
         assert_eq!(ids, ["a", "c", "e"]);
         let spray = &evidence.spray["9.9.9.9"];
         assert_eq!((spray.failures, spray.users.len()), (2, 2));
-        assert_eq!(
-            spray.successes,
-            [("bob@contoso.com".to_string(), "d".to_string())]
-        );
+        let successes: Vec<(&str, &str)> = spray
+            .successes
+            .iter()
+            .map(|(u, id)| (u.as_str(), id.as_str()))
+            .collect();
+        assert_eq!(successes, [("bob@contoso.com", "d")]);
         assert!(!evidence.spray.contains_key("1.1.1.1"));
     }
 

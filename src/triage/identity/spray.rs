@@ -23,22 +23,17 @@ pub fn spraying(person: &str, tenant: &IdentityEvidence) -> Vec<Finding> {
         if !source.users.contains(person) || !is_spraying(source, tenant.users_seen.len()) {
             continue;
         }
-        let own: Vec<&String> = source
-            .successes
-            .iter()
-            .filter(|(user, _)| user == person)
-            .map(|(_, id)| id)
-            .collect();
+        let own: Vec<&String> = source.successes.get(person).into_iter().collect();
         let others = source
             .successes
-            .iter()
-            .filter(|(user, _)| user != person)
+            .keys()
+            .filter(|user| user.as_str() != person)
             .count();
         let (severity, outcome) = if own.is_empty() {
             (
                 Severity::Medium,
                 if others > 0 {
-                    format!("{others} sign-ins of other users from it succeeded afterwards (see their mailboxes)")
+                    format!("{others} other users signed in from it afterwards (see their mailboxes)")
                 } else {
                     "no sign-in from it succeeded".to_string()
                 },
@@ -46,10 +41,7 @@ pub fn spraying(person: &str, tenant: &IdentityEvidence) -> Vec<Finding> {
         } else {
             (
                 Severity::High,
-                format!(
-                    "{} sign-ins of {person} from it succeeded after the failures began",
-                    own.len()
-                ),
+                format!("{person} signed in from it after the failures began"),
             )
         };
         let mut ids: Vec<String> = source.ids.clone();

@@ -431,7 +431,7 @@ mod whole_mailbox {
         assert!(!report.sessions[0].live);
     }
 
-    fn spray(successes: Vec<(String, String)>) -> IdentityEvidence {
+    fn spray(successes: Vec<(&str, &str)>) -> IdentityEvidence {
         let source = SpraySource {
             failures: 6,
             users: ["ann", "bob", "cy", "dee", "eve", "fay"]
@@ -439,7 +439,10 @@ mod whole_mailbox {
                 .map(|u| format!("{u}@contoso.com"))
                 .collect(),
             ids: vec!["fail-1".into()],
-            successes,
+            successes: successes
+                .into_iter()
+                .map(|(u, id)| (u.to_string(), id.to_string()))
+                .collect(),
             ..SpraySource::default()
         };
         let mut tenant = IdentityEvidence::default();
@@ -458,13 +461,13 @@ mod whole_mailbox {
                 .map(|f| (f.severity, f.activity_ids))
         };
         assert_eq!(sprayed(&spray(Vec::new())).unwrap().0, Severity::Medium);
-        let other = spray(vec![("bob@contoso.com".into(), "ok-bob".into())]);
+        let other = spray(vec![("bob@contoso.com", "ok-bob")]);
         assert_eq!(
             sprayed(&other).unwrap().0,
             Severity::Medium,
             "another user's success"
         );
-        let own = spray(vec![("ann@contoso.com".into(), "ok-ann".into())]);
+        let own = spray(vec![("ann@contoso.com", "ok-ann")]);
         assert_eq!(
             sprayed(&own).unwrap(),
             (
