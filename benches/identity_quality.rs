@@ -41,7 +41,7 @@ fn main() {
             .unwrap_or_default();
         println!("identity family {name} ({seeds} seeds; no GeoIP or ASN database)");
         println!(
-            "{:>5}  {:<14} {:<14} {:<14} {:<16} {:>11} {:>11}  targets",
+            "{:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11}  targets",
             "seed",
             "sessions high",
             "replay high",
@@ -59,13 +59,13 @@ fn main() {
             let e = evaluate_identity(&reports, &scenario.truth);
             met += usize::from(e.meets_targets());
             println!(
-                "{seed:>5}  {:<14} {:<14} {:<14} {:<16} {:>11} {:>11}  {}",
+                "{seed:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11}  {}",
                 share(e.attacker_sessions_high, e.attacker_sessions),
                 share(e.replay_addresses_high, e.replay_addresses),
                 share(e.persistence_high, e.persistence),
                 share(e.read_messages_listed, e.read_messages),
-                e.legit_sessions_flagged,
-                e.spray_high,
+                format!("{} of {}", e.legit_sessions_flagged, e.legit_sessions),
+                format!("{} of {}", e.spray_high, e.spray_addresses),
                 if e.meets_targets() { "met" } else { "MISSED" }
             );
         }

@@ -24,8 +24,10 @@ pub struct IdentityEvaluation {
     pub persistence_high: usize,
     pub read_messages: usize,
     pub read_messages_listed: usize,
+    pub legit_sessions: usize,
     /// Legitimate sessions used from several addresses that a report flags high or medium.
     pub legit_sessions_flagged: usize,
+    pub spray_addresses: usize,
     /// Spraying addresses a high finding names.
     pub spray_high: usize,
 }
@@ -129,7 +131,9 @@ pub fn evaluate_identity(reports: &[MailboxReport], truth: &IdentityTruth) -> Id
         persistence_high: count(&truth.persistence_ids, &high_ids),
         read_messages: truth.read_message_ids.len(),
         read_messages_listed: count(&truth.read_message_ids, &listed),
+        legit_sessions: truth.legit_multi_address_sessions.len(),
         legit_sessions_flagged: count(&truth.legit_multi_address_sessions, &flagged_sessions),
+        spray_addresses: truth.spray_addresses.len(),
         spray_high,
     }
 }

@@ -33,7 +33,9 @@ pub fn spraying(person: &str, tenant: &IdentityEvidence) -> Vec<Finding> {
             (
                 Severity::Medium,
                 if others > 0 {
-                    format!("{others} other users signed in from it afterwards (see their mailboxes)")
+                    format!(
+                        "{others} other users signed in from it afterwards (see their mailboxes)"
+                    )
                 } else {
                     "no sign-in from it succeeded".to_string()
                 },
