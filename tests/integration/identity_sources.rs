@@ -554,26 +554,7 @@ async fn a_batch_of_directory_audits_is_a_case_of_each_users_records_that_verifi
     let list = dir.path().join("users.txt");
     std::fs::write(&list, t.users.join("\n") + "\n").unwrap();
     let case = dir.path().join("case");
-    let words: Vec<String> = [
-        "batch",
-        "--source",
-        "directory-audits",
-        "--users",
-        &list.display().to_string(),
-        "--out-dir",
-        &case.display().to_string(),
-        "--graph-url",
-        &t.server.url,
-        "--token",
-        TOKEN,
-        "--start",
-        &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
-        "--format",
-        "jsonl",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, stderr) = binary(words, &[]).await;
+    let (code, stderr) = binary(batch_words(&t, "directory-audits", &list, &case), &[]).await;
     assert_eq!(code, 0, "{stderr}");
     let mut total = 0;
     for user in &t.users {
@@ -603,26 +584,7 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
     let mut cases = Vec::new();
     for source in ["signins", "directory-audits"] {
         let case = dir.path().join(source);
-        let words: Vec<String> = [
-            "batch",
-            "--source",
-            source,
-            "--users",
-            &list.display().to_string(),
-            "--out-dir",
-            &case.display().to_string(),
-            "--graph-url",
-            &t.server.url,
-            "--token",
-            TOKEN,
-            "--start",
-            &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
-            "--format",
-            "jsonl",
-        ]
-        .map(String::from)
-        .to_vec();
-        let (code, stderr) = binary(words, &[]).await;
+        let (code, stderr) = binary(batch_words(&t, source, &list, &case), &[]).await;
         assert_eq!(code, 0, "{stderr}");
         cases.push(case.display().to_string());
     }
@@ -653,4 +615,28 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
         "the MFA method and the consent, tied to the session: {:#}",
         victim["findings"]
     );
+}
+
+/// `batch --source SOURCE` of the users in `list` over the tenant's last `DAYS` days into
+/// `case`, as JSON Lines.
+fn batch_words(t: &Tenant, source: &str, list: &Path, case: &Path) -> Vec<String> {
+    [
+        "batch",
+        "--source",
+        source,
+        "--users",
+        &list.display().to_string(),
+        "--out-dir",
+        &case.display().to_string(),
+        "--graph-url",
+        &t.server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
+        "--format",
+        "jsonl",
+    ]
+    .map(String::from)
+    .to_vec()
 }

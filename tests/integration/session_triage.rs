@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use o365_activities::mock::generate::identity_scenario::{identity_scenario, IdentityFamily};
+use o365_activities::mock::generate::identity_scenario::{
+    identity_scenario, IdentityFamily, IdentityScenario,
+};
 use o365_activities::triage::evaluate_identity::write_evidence;
 use serde_json::Value;
 
@@ -18,32 +20,35 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
-#[test]
-fn triage_joins_the_sign_ins_to_the_mailbox_and_lists_what_the_session_read() {
-    let scenario = identity_scenario(IdentityFamily::Standard, 5);
-    let truth = &scenario.truth;
+/// The scenario of `seed` written as evidence files and triaged with `inputs` and `extra`
+/// into a JSON report: the scenario, its folder and the report.
+fn triaged(
+    seed: u64,
+    inputs: &[&str],
+    extra: &[&str],
+) -> (IdentityScenario, tempfile::TempDir, Value) {
+    let scenario = identity_scenario(IdentityFamily::Standard, seed);
     let dir = tempfile::tempdir().unwrap();
     write_evidence(&scenario, dir.path()).unwrap();
-    let (code, stderr) = run(
-        dir.path(),
-        &[
-            "triage",
-            "audit-log.jsonl",
-            "signins.jsonl",
-            "directory-audits.jsonl",
-            "--format",
-            "json",
-            "--output",
-            "report.json",
-            "--exposed",
-            "exposed.csv",
-            "--timesketch",
-            "timeline.jsonl",
-        ],
-    );
+    let mut args = vec!["triage"];
+    args.extend(inputs);
+    args.extend(["--format", "json", "--output", "report.json"]);
+    args.extend(extra);
+    let (code, stderr) = run(dir.path(), &args);
     assert_eq!(code, 0, "{stderr}");
-    let report: Value =
+    let report =
         serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    (scenario, dir, report)
+}
+
+#[test]
+fn triage_joins_the_sign_ins_to_the_mailbox_and_lists_what_the_session_read() {
+    let (scenario, dir, report) = triaged(
+        5,
+        &["audit-log.jsonl", "signins.jsonl", "directory-audits.jsonl"],
+        &["--exposed", "exposed.csv", "--timesketch", "timeline.jsonl"],
+    );
+    let truth = &scenario.truth;
     let victim = report["mailboxes"]
         .as_array()
         .unwrap()
@@ -124,24 +129,7 @@ fn triage_joins_the_sign_ins_to_the_mailbox_and_lists_what_the_session_read() {
 
 #[test]
 fn identity_evidence_alone_is_triaged_a_person_at_a_time() {
-    let scenario = identity_scenario(IdentityFamily::Standard, 2);
-    let dir = tempfile::tempdir().unwrap();
-    write_evidence(&scenario, dir.path()).unwrap();
-    let (code, stderr) = run(
-        dir.path(),
-        &[
-            "triage",
-            "signins.jsonl",
-            "directory-audits.jsonl",
-            "--format",
-            "json",
-            "--output",
-            "report.json",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    let (scenario, _dir, report) = triaged(2, &["signins.jsonl", "directory-audits.jsonl"], &[]);
     let people = report["mailboxes"].as_array().unwrap();
     assert!(people.len() >= 5);
     let victim = people

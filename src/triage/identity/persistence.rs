@@ -24,8 +24,11 @@ pub struct Persistence {
     pub category: Category,
     /// What it is, in a line: `MFA method registered`, `inbox rule "."`.
     pub what: String,
-    /// The exact object a responder removes: a rule's name, an app's name and id, a grantee.
+    /// What it is in full: a rule's name, conditions and actions; an app's name, id and scopes.
     pub object: String,
+    /// The identifier a responder's command takes: a rule's name, a service principal's or
+    /// device's id, a forwarding address (empty where the command needs none).
+    pub target: String,
     /// Where it was recorded: `directory audit`, `audit log`.
     pub log: &'static str,
     /// The session that made it, and how that is known.
@@ -118,6 +121,11 @@ pub fn persistence(
             id: audit.id.clone(),
             time: audit.time,
             category,
+            target: audit
+                .targets
+                .first()
+                .map(|(_, _, id)| id.clone())
+                .unwrap_or_default(),
             what: audit.activity.clone(),
             object: if object.is_empty() {
                 person.to_string()
@@ -130,7 +138,7 @@ pub fn persistence(
     }
     for (index, event) in events.iter().enumerate() {
         let parameters = event.prop("Parameters").unwrap_or("");
-        let (category, what, object) = match &*event.kind {
+        let (category, what, object, target) = match &*event.kind {
             "InboxRule" => (
                 Category::Rule,
                 "inbox rule".to_string(),
@@ -140,6 +148,7 @@ pub fn persistence(
                     event.prop("RuleConditions").unwrap_or(""),
                     event.prop("RuleActions").unwrap_or("")
                 ),
+                event.prop("Subject").unwrap_or("").to_string(),
             ),
             "MailboxForwarding" => (
                 Category::Forwarding,
@@ -149,10 +158,12 @@ pub fn persistence(
                     event.prop("ForwardTo").unwrap_or(""),
                     event.prop("RuleActions").unwrap_or("-")
                 ),
+                event.prop("ForwardTo").unwrap_or("").to_string(),
             ),
             "Add-MailboxPermission" | "Add-RecipientPermission" => (
                 Category::MailboxPermission,
                 event.kind.to_string(),
+                parameters.to_string(),
                 parameters.to_string(),
             ),
             "Set-AdminAuditLogConfig"
@@ -164,6 +175,7 @@ pub fn persistence(
                     Category::AuditDisabled,
                     "unified audit log switched off".to_string(),
                     parameters.to_string(),
+                    String::new(),
                 )
             }
             _ => continue,
@@ -178,6 +190,7 @@ pub fn persistence(
             category,
             what,
             object,
+            target,
             log: "audit log",
             session: session_of(index),
         });

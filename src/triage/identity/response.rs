@@ -129,12 +129,12 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
         ]);
     }
     for p in of(Category::Consent) {
-        let sp = p
-            .object
-            .split(" (")
-            .nth(1)
-            .and_then(|rest| rest.split(')').next())
-            .unwrap_or("<id>");
+        // An audit that names no target (none documented, but possible) says so.
+        let sp = if p.target.is_empty() {
+            "<the service principal's id: not in the audit>"
+        } else {
+            p.target.as_str()
+        };
         steps.push([
             "remove the consent and the service principal".into(),
             format!("{} ({})", p.object, p.id),
@@ -147,19 +147,17 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
         steps.push([
             "remove the device the attacker registered".into(),
             format!("{} ({})", p.object, p.id),
-            "Remove-MgDevice -DeviceId <the device named>".into(),
+            format!("Remove-MgDevice -DeviceId {}", p.target),
         ]);
     }
     for p in of(Category::Rule) {
-        let name = p
-            .object
-            .strip_prefix("rule ")
-            .and_then(|rest| rest.split(':').next())
-            .unwrap_or("");
         steps.push([
             "remove the inbox rule".into(),
             format!("{} (record {})", p.object, p.id),
-            format!("Remove-InboxRule -Mailbox {person} -Identity {name}"),
+            format!(
+                "Remove-InboxRule -Mailbox {person} -Identity {:?}",
+                p.target
+            ),
         ]);
     }
     for p in of(Category::Forwarding) {
