@@ -7,7 +7,9 @@
 //! the library as `triage` does, and prints per seed: attacker sessions found high, replay
 //! addresses high, persistence records high, attacker-read messages listed, legitimate
 //! multi-address sessions flagged high or medium, spraying sources flagged high (targets 100 %,
-//! 100 %, 100 %, 100 %, 0, 0). `IDENTITY_SEEDS` sets the seeds per family (default 5).
+//! 100 %, 100 %, 100 %, 0, 0), and any other session flagged high or medium (target 0: the
+//! confounders, device-code sign-ins of an admin among them). `IDENTITY_SEEDS` sets the seeds
+//! per family (default 5).
 
 use clap::ValueEnum;
 use o365_activities::mock::generate::identity_scenario::{identity_scenario, IdentityFamily};
@@ -41,14 +43,15 @@ fn main() {
             .unwrap_or_default();
         println!("identity family {name} ({seeds} seeds; no GeoIP or ASN database)");
         println!(
-            "{:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11}  targets",
+            "{:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11} {:>11}  targets",
             "seed",
             "sessions high",
             "replay high",
             "persist. high",
             "read listed",
             "legit flag",
-            "spray high"
+            "spray high",
+            "other flag"
         );
         let mut met = 0;
         for seed in 1..=seeds {
@@ -59,13 +62,14 @@ fn main() {
             let e = evaluate_identity(&reports, &scenario.truth);
             met += usize::from(e.meets_targets());
             println!(
-                "{seed:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11}  {}",
+                "{seed:>5}  {:<14} {:<14} {:<14} {:<16} {:>12} {:>11} {:>11}  {}",
                 share(e.attacker_sessions_high, e.attacker_sessions),
                 share(e.replay_addresses_high, e.replay_addresses),
                 share(e.persistence_high, e.persistence),
                 share(e.read_messages_listed, e.read_messages),
                 format!("{} of {}", e.legit_sessions_flagged, e.legit_sessions),
                 format!("{} of {}", e.spray_high, e.spray_addresses),
+                e.other_sessions_flagged,
                 if e.meets_targets() { "met" } else { "MISSED" }
             );
         }

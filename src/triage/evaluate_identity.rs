@@ -30,6 +30,9 @@ pub struct IdentityEvaluation {
     pub spray_addresses: usize,
     /// Spraying addresses a high finding names.
     pub spray_high: usize,
+    /// Sessions flagged high or medium that are not the attacker's (any confounder, the
+    /// multi-address ones above among them).
+    pub other_sessions_flagged: usize,
 }
 
 impl IdentityEvaluation {
@@ -41,6 +44,7 @@ impl IdentityEvaluation {
             && self.read_messages_listed == self.read_messages
             && self.legit_sessions_flagged == 0
             && self.spray_high == 0
+            && self.other_sessions_flagged == 0
     }
 }
 
@@ -135,6 +139,10 @@ pub fn evaluate_identity(reports: &[MailboxReport], truth: &IdentityTruth) -> Id
         legit_sessions_flagged: count(&truth.legit_multi_address_sessions, &flagged_sessions),
         spray_addresses: truth.spray_addresses.len(),
         spray_high,
+        other_sessions_flagged: flagged_sessions
+            .iter()
+            .filter(|s| !truth.attacker_sessions.iter().any(|a| a == *s))
+            .count(),
     }
 }
 

@@ -638,3 +638,49 @@ pub fn add_session_persistence(
     records.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()));
     planted
 }
+
+/// Microsoft Azure CLI's application id (a first-party public client that signs in by device
+/// code).
+const AZURE_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// A confounder for device-code phishing, for the identity scenario: `admin` signs in to the
+/// Azure CLI by device code (`originalTransferMethod` deviceCodeFlow, `authenticationProtocol`
+/// deviceCode, as the beta `signIn` names them) once a week from `address`, each time a session
+/// of its own without a device id (the CLI's host is not registered). Sign-ins are appended;
+/// the caller keeps them in time order.
+pub fn add_device_code_admin(
+    signins: &mut Vec<Value>,
+    admin: &str,
+    address: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    seed: u64,
+) {
+    let mut rng = Rng::with_seed(seed ^ 0xde_71_ce_c0);
+    let mut at = start + Duration::days(1) + Duration::hours(10);
+    while at < end {
+        let session = guid(&mut rng);
+        let mut record = signin(
+            &mut rng,
+            &SignIn {
+                user: admin,
+                at,
+                ip: address,
+                asn: ASN_OFFICE,
+                app: (AZURE_CLI, "Microsoft Azure CLI"),
+                session: &session,
+                interactive: true,
+                device: None,
+                country: "DE",
+                user_agent: "",
+                error: 0,
+                mfa: true,
+            },
+        );
+        record["originalTransferMethod"] = json!("deviceCodeFlow");
+        record["authenticationProtocol"] = json!("deviceCode");
+        record["clientAppUsed"] = json!("Mobile Apps and Desktop clients");
+        signins.push(record);
+        at += Duration::days(7);
+    }
+}
