@@ -212,7 +212,10 @@ mod tests {
             .iter()
             .filter(|s| s["originalTransferMethod"] == "deviceCodeFlow")
             .count();
-        assert!(device_code >= 20, "an admin's weekly device-code sign-ins: {device_code}");
+        assert!(
+            device_code >= 20,
+            "an admin's weekly device-code sign-ins: {device_code}"
+        );
         assert!(scenario
             .audit_records
             .iter()
