@@ -117,6 +117,30 @@ fn triage_joins_the_sign_ins_to_the_mailbox_and_lists_what_the_session_read() {
     assert!(exposed.contains(",bind,"));
     let timeline = std::fs::read_to_string(dir.path().join("timeline.jsonl")).unwrap();
     assert!(timeline.contains("Identity record time"));
+    // HTML: the incident on top, its timeline under it, the charts after.
+    let (code, stderr) = run(
+        dir.path(),
+        &[
+            "triage",
+            "audit-log.jsonl",
+            "signins.jsonl",
+            "--format",
+            "html",
+            "--output",
+            "r.html",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    let victim_section = &page[page.find(&format!(">{}</h2>", truth.victims[0])).unwrap()..];
+    let at = |text: &str| {
+        victim_section
+            .find(text)
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    assert!(at("Incident 1") < at("Remediation, in this order"));
+    assert!(at("Remediation, in this order") < at("Incident timeline"));
+    assert!(at("Incident timeline") < at("Activity per day"));
     // The other mailboxes: the spraying named, never high alone.
     for mailbox in report["mailboxes"].as_array().unwrap() {
         for finding in mailbox["findings"].as_array().unwrap() {
