@@ -156,6 +156,11 @@ pub struct TriageArgs {
     #[arg(long, value_name = "FILE")]
     pub iocs: Option<PathBuf>,
 
+    /// Also write what attacker sessions read as CSV (message, folder, when, session, how:
+    /// bind, sync or throttled, evidence id); needs sign-ins among the inputs
+    #[arg(long, value_name = "FILE")]
+    pub exposed: Option<PathBuf>,
+
     /// Replace an existing --output file
     #[arg(long)]
     pub force: bool,

@@ -6,12 +6,12 @@ use std::path::Path;
 use crate::cli::{ReportDetail, TriageFormat};
 use crate::config::TriageConfig;
 use crate::error::AppError;
-use crate::triage::exports::{FindingsJsonl, Indicators, TimesketchWriter};
+use crate::triage::exports::{ExposedList, FindingsJsonl, Indicators, TimesketchWriter};
 use crate::triage::report::{
     CsvTables, Detail, Html, HtmlSummary, Json, JsonSummary, ReportFormat, StreamedReport, Text,
     TextSummary,
 };
-use crate::triage::{analyze_mailbox, plan_inputs};
+use crate::triage::{analyze_with_identity, plan_triage};
 
 /// Where the main report goes.
 enum Report {
@@ -20,7 +20,15 @@ enum Report {
 }
 
 pub fn run(config: &TriageConfig) -> Result<(), AppError> {
-    let inputs = plan_inputs(&config.inputs)?;
+    let plan = plan_triage(&config.inputs)?;
+    if config.exposed.is_some() && plan.identity.is_empty() {
+        // Without sessions there is nothing to say what an attacker read: refused, not an
+        // empty list passed off as "nothing read".
+        return Err(AppError::Usage(
+            "--exposed lists what attacker sessions read: give the sign-ins (pull --source signins) among the inputs".into(),
+        ));
+    }
+    let inputs = plan.mailboxes;
     let detail = match config.detail {
         ReportDetail::Auto => Detail::auto(inputs.len()),
         ReportDetail::Summary => Detail::Summary,
@@ -59,10 +67,11 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         .map(TimesketchWriter::create)
         .transpose()?;
     let mut indicators = config.iocs.as_ref().map(|_| Indicators::default());
+    let mut exposed = config.exposed.as_ref().map(|_| ExposedList::default());
 
     for input in &inputs {
         let events = input.load()?;
-        let analysed = analyze_mailbox(&events, &config.settings);
+        let analysed = analyze_with_identity(&events, &config.settings, &plan.identity)?;
         match &mut report {
             Report::Streamed(streamed) => streamed.add(&analysed, &events)?,
             Report::Tables(tables) => tables.add(&analysed)?,
@@ -72,6 +81,9 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         }
         if let Some(indicators) = &mut indicators {
             indicators.add(&analysed, &events, &config.settings.geo);
+        }
+        if let Some(exposed) = &mut exposed {
+            exposed.add(&analysed);
         }
     }
 
@@ -85,6 +97,15 @@ pub fn run(config: &TriageConfig) -> Result<(), AppError> {
         let count = indicators.write(path)?;
         if !config.quiet {
             eprintln!("wrote {count} indicators to {}", path.display());
+        }
+    }
+    if let (Some(exposed), Some(path)) = (exposed, &config.exposed) {
+        let count = exposed.write(path)?;
+        if !config.quiet {
+            eprintln!(
+                "wrote {count} rows of what attacker sessions read to {}",
+                path.display()
+            );
         }
     }
     match report {

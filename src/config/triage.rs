@@ -18,6 +18,8 @@ pub struct TriageConfig {
     pub output: Option<PathBuf>,
     pub timesketch: Option<PathBuf>,
     pub iocs: Option<PathBuf>,
+    /// What attacker sessions read, as CSV.
+    pub exposed: Option<PathBuf>,
     pub quiet: bool,
     /// Colour in the text report (on a terminal, as --color and NO_COLOR allow).
     pub colour: bool,
@@ -58,6 +60,7 @@ impl TriageConfig {
             ),
             ("--timesketch", args.timesketch.as_ref()),
             ("--iocs", args.iocs.as_ref()),
+            ("--exposed", args.exposed.as_ref()),
         ];
         for (flag, path) in files {
             let Some(path) = path else { continue };
@@ -86,6 +89,7 @@ impl TriageConfig {
             output: args.output.clone(),
             timesketch: args.timesketch.clone(),
             iocs: args.iocs.clone(),
+            exposed: args.exposed.clone(),
             quiet,
             colour: args.output.is_none()
                 && color.enabled(std::io::IsTerminal::is_terminal(&std::io::stdout())),

@@ -62,6 +62,9 @@ impl Serialize for Finding {
 #[derive(Debug, Clone, Serialize)]
 pub struct Incident {
     pub source: String,
+    /// The attacker's sign-in session, for an incident the identity evidence made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     pub severity: Severity,
     /// Indexes into the report's findings: the source's logon finding first, then the findings
     /// about what its sessions did (sessions, searches, reads, forwards, hiding).
@@ -109,6 +112,76 @@ pub struct MailboxReport {
     pub activity_by_app: DailySeries,
     pub logons_by_ip: DailySeries,
     pub logons_by_country: BTreeMap<String, u64>,
+    /// The attacker sessions the identity evidence showed (`triage::identity`); empty, and
+    /// not written, for mailbox evidence alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<AttackerSession>,
+}
+
+impl MailboxReport {
+    /// Adds `new` findings and the incidents made of them (their `findings` index the
+    /// report's findings followed by `new`),
+    /// keeping the findings in the report's order (most severe first, then by kind) and every
+    /// incident pointing at its own.
+    pub(crate) fn add_findings(&mut self, new: Vec<Finding>, incidents: Vec<Incident>) {
+        self.findings.extend(new);
+        let mut order: Vec<usize> = (0..self.findings.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.findings[a], &self.findings[b]);
+            a.severity
+                .cmp(&b.severity)
+                .then_with(|| a.category.name().cmp(b.category.name()))
+        });
+        let mut position = vec![0; order.len()];
+        for (new_place, &old_place) in order.iter().enumerate() {
+            position[old_place] = new_place;
+        }
+        let mut findings: Vec<Option<Finding>> = std::mem::take(&mut self.findings)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.findings = order.iter().filter_map(|&i| findings[i].take()).collect();
+        for incident in &mut self.incidents {
+            for index in &mut incident.findings {
+                *index = position[*index];
+            }
+        }
+        let mut added: Vec<Incident> = incidents
+            .into_iter()
+            .map(|mut incident| {
+                for index in &mut incident.findings {
+                    *index = position[*index];
+                }
+                incident
+            })
+            .collect();
+        // The session incidents lead: they hold the sign-in, what it did and what it left.
+        added.append(&mut self.incidents);
+        self.incidents = added;
+        self.incidents.sort_by_key(|i| i.severity);
+    }
+}
+
+/// An attacker session as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackerSession {
+    pub session: String,
+    pub person: String,
+    pub severity: Severity,
+    pub points: u32,
+    pub reasons: Vec<String>,
+    pub explained: Vec<String>,
+    pub addresses: Vec<String>,
+    pub replay_addresses: Vec<String>,
+    pub tokens: Vec<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Last seen within the last day of the evidence.
+    pub live: bool,
+    pub evidence_ends: String,
+    /// Mailbox records joined to the session, by how.
+    pub joins: BTreeMap<&'static str, usize>,
+    pub signin_ids: Vec<String>,
 }
 
 /// What the analyst configured.
@@ -291,6 +364,7 @@ pub fn analyze_mailbox(mailbox: &MailboxEvents, settings: &Settings) -> MailboxR
                 .filter_map(|e| logon_source(e).map(|(ip, _)| (e.time, ip))),
         ),
         logons_by_country: logons.by_country,
+        sessions: Vec::new(),
     }
 }
 
@@ -338,6 +412,7 @@ fn group_incidents(
         }
         incidents.push(Incident {
             source: ip.clone(),
+            session: None,
             severity: finding.severity,
             findings: members,
         });

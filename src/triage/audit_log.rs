@@ -343,7 +343,28 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
     let agent = named(record, "ExtendedProperties", "UserAgent")
         .or_else(|| text(record, "ClientInfoString"))
         .unwrap_or("");
-    let base = [("ClientIP", address.as_str()), ("UserAgent", agent)];
+    // The Entra ID session and token the record was made with (the schema's complex type
+    // `AppAccessContext`: `AADSessionId` "the Microsoft Entra SessionId of the Entra sign-in",
+    // `UniqueTokenId` "a unique, per-token identifier", `CorrelationId`), and the client string
+    // (`Client=OWA;Action=ViaProxy`) that `app_of` reads.
+    let context = record.get("AppAccessContext").unwrap_or(&Value::Null);
+    let base = [
+        ("ClientIP", address.as_str()),
+        ("UserAgent", agent),
+        ("AADSessionId", text(context, "AADSessionId").unwrap_or("")),
+        (
+            "UniqueTokenId",
+            text(context, "UniqueTokenId").unwrap_or(""),
+        ),
+        (
+            "CorrelationId",
+            text(context, "CorrelationId").unwrap_or(""),
+        ),
+        (
+            "ClientInfoString",
+            text(record, "ClientInfoString").unwrap_or(""),
+        ),
+    ];
     let make = |kind: &str, item: &str, extra: &[(&str, &str)], strings: &mut Strings| {
         Event::from_parts(
             id,
@@ -376,6 +397,15 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
     match operation {
         "MailboxLogin" | "UserLoggedIn" => vec![make("Logon", "", &[], strings)],
         "MailItemsAccessed" => {
+            // Inferred from Purview's MailItemsAccessed page (not the schema): a mailbox over
+            // its limit is throttled for 24 hours, and one record with `IsThrottled` True says
+            // that its reads from then on went unaudited.
+            let throttled = named(record, "OperationProperties", "IsThrottled")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            let mut marker = Vec::new();
+            if throttled {
+                marker.push(make("MailItemsThrottled", "", &[], strings));
+            }
             if named(record, "OperationProperties", "MailAccessType") == Some("Sync") {
                 let folder = record
                     .get("Folders")
@@ -383,26 +413,32 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                     .and_then(|f| f.first())
                     .and_then(|f| text(f, "Path"))
                     .unwrap_or("");
-                return vec![make(
+                marker.push(make(
                     "MailItemsSync",
                     "",
                     &[("TargetFolder", folder)],
                     strings,
-                )];
+                ));
+                return marker;
             }
-            let bound: Vec<String> = record
+            let bound: Vec<(String, &str)> = record
                 .get("Folders")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|folder| folder.get("FolderItems")?.as_array())
-                .flatten()
-                .filter_map(|item| text(item, "InternetMessageId").map(str::to_string))
+                .filter_map(|folder| {
+                    let path = text(folder, "Path").unwrap_or("");
+                    Some((folder.get("FolderItems")?.as_array()?, path))
+                })
+                .flat_map(|(items, path)| items.iter().map(move |item| (item, path)))
+                .filter_map(|(item, path)| {
+                    text(item, "InternetMessageId").map(|id| (id.to_string(), path))
+                })
                 .collect();
-            bound
-                .iter()
-                .map(|item| make("MailItemsAccessed", item, &[], strings))
-                .collect()
+            marker.extend(bound.iter().map(|(item, path)| {
+                make("MailItemsAccessed", item, &[("FolderPath", path)], strings)
+            }));
+            marker
         }
         "SearchQueryInitiatedExchange" => {
             let query = text(record, "QueryText").unwrap_or("");
@@ -475,8 +511,39 @@ fn activities(record: &Value, strings: &mut Strings) -> Vec<Event> {
                 strings,
             )]
         }
+        // Persistence by admin cmdlets (the schema's Exchange admin records: `Parameters`
+        // as Name/Value pairs): who was given the mailbox or SendAs, and whether the audit log
+        // was switched off.
+        "Add-MailboxPermission" | "Add-RecipientPermission" | "Set-AdminAuditLogConfig" => {
+            let parameters = parameters_text(record);
+            vec![make(
+                operation,
+                "",
+                &[("Parameters", parameters.as_str())],
+                strings,
+            )]
+        }
         other => vec![make(other, "", &[], strings)],
     }
+}
+
+/// A record's `Parameters` as `Name=Value; ...`.
+fn parameters_text(record: &Value) -> String {
+    record
+        .get("Parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| {
+            let name = pair.get("Name")?.as_str()?;
+            let value = match pair.get("Value")? {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(format!("{name}={value}"))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What an inbox rule record says the rule does, from its `Parameters` (New-InboxRule,
@@ -646,6 +713,43 @@ mod tests {
             Some("2024-03-01T10:00:00+00:00".into())
         );
         assert_eq!(mailbox_of(&record).as_deref(), Some("ann@contoso.com"));
+    }
+
+    #[test]
+    fn app_access_context_throttling_and_admin_parameters_become_properties() {
+        let record: Value = serde_json::json!({
+            "Id": "rec-3", "CreationTime": "2024-03-01T10:00:00", "Operation": "MailItemsAccessed",
+            "MailboxOwnerUPN": "ann@contoso.com", "SessionId": "exo-session",
+            "ClientInfoString": "Client=OWA;Action=ViaProxy",
+            "AppAccessContext": {"AADSessionId": "aad-1", "UniqueTokenId": "uti-1",
+                "CorrelationId": "corr-1", "IssuedAtTime": "2024-03-01T09:00:00"},
+            "OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"},
+                {"Name": "IsThrottled", "Value": "True"}],
+            "Folders": [{"Path": "\\Inbox", "FolderItems": [{"InternetMessageId": "<a@x>"}]}]
+        });
+        let events = activities(&record, &mut Strings::default());
+        let kinds: Vec<&str> = events.iter().map(|e| &*e.kind).collect();
+        assert_eq!(kinds, ["MailItemsThrottled", "MailItemsAccessed"]);
+        let bind = &events[1];
+        assert_eq!(bind.prop("AADSessionId"), Some("aad-1"));
+        assert_eq!(bind.prop("UniqueTokenId"), Some("uti-1"));
+        assert_eq!(bind.prop("CorrelationId"), Some("corr-1"));
+        assert_eq!(
+            bind.prop("ClientInfoString"),
+            Some("Client=OWA;Action=ViaProxy")
+        );
+        assert_eq!(bind.prop("FolderPath"), Some("\\Inbox"));
+        assert_eq!(&*bind.session, "exo-session");
+        let admin: Value = serde_json::json!({
+            "Id": "rec-4", "CreationTime": "2024-03-01T10:00:00",
+            "Operation": "Set-AdminAuditLogConfig", "UserId": "ann@contoso.com",
+            "Parameters": [{"Name": "UnifiedAuditLogIngestionEnabled", "Value": "False"}]
+        });
+        let events = activities(&admin, &mut Strings::default());
+        assert_eq!(
+            events[0].prop("Parameters"),
+            Some("UnifiedAuditLogIngestionEnabled=False")
+        );
     }
 
     #[test]

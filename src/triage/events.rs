@@ -22,7 +22,7 @@ pub struct Event {
     /// The custom properties triage reads, first occurrence of each name: a bit per property
     /// of `READ_PROPERTIES` present, and their values in the order of their bits (half the
     /// memory of (name, value) pairs; the bits sit in the padding beside `time`).
-    pub(crate) present: u16,
+    pub(crate) present: u32,
     pub(crate) values: Box<[Shared]>,
 }
 
@@ -42,7 +42,7 @@ impl Event {
 
     fn property(&self, name: &str) -> Option<&Shared> {
         let index = property_index(name)?;
-        let bit = 1u16 << index;
+        let bit = 1u32 << index;
         if self.present & bit == 0 {
             return None;
         }
@@ -88,13 +88,23 @@ impl Event {
 /// property of every record (a map of owned names and values each) took several times the
 /// memory of these.
 pub const READ_PROPERTIES: &[&str] = &[
+    // An audit log record's `AppAccessContext.AADSessionId`: the Entra ID sign-in session.
+    "AADSessionId",
     "AttachmentDetail",
     "Browser",
     "ClientIP",
+    // An audit log record's `ClientInfoString` (`Client=OWA;Action=ViaProxy`).
+    "ClientInfoString",
+    // An audit log record's `AppAccessContext.CorrelationId`.
+    "CorrelationId",
     "DeleteType",
+    "FolderPath",
     "ForwardTo",
     "From",
     "IPAddress",
+    // An admin operation's `Parameters` as `Name=Value; ...` (Add-MailboxPermission,
+    // Add-RecipientPermission, Set-AdminAuditLogConfig).
+    "Parameters",
     "Query",
     "ReceivedTime",
     "RuleActions",
@@ -103,10 +113,12 @@ pub const READ_PROPERTIES: &[&str] = &[
     "SenderSmtpAddress",
     "Subject",
     "TargetFolder",
+    // An audit log record's `AppAccessContext.UniqueTokenId`: the token it was made with.
+    "UniqueTokenId",
     "UserAgent",
 ];
 
-const _: () = assert!(READ_PROPERTIES.len() <= 16, "one bit per property in a u16");
+const _: () = assert!(READ_PROPERTIES.len() <= 32, "one bit per property in a u32");
 
 /// A property's index in `READ_PROPERTIES` (kept sorted for this search).
 pub(super) fn property_index(name: &str) -> Option<usize> {

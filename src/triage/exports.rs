@@ -163,7 +163,74 @@ fn timesketch_rows<'a>(
         row.insert("detail".into(), json!(finding.detail));
         Some(row)
     });
-    activities.chain(findings)
+    // The identity side of the incident (its sign-ins and directory audits: the mailbox's
+    // own records are the rows above).
+    let identity = report
+        .tables
+        .iter()
+        .filter(|t| t.name == "incident_timeline")
+        .flat_map(|t| t.rows.iter())
+        .filter(|row| &*row[1] != "audit log" && &*row[1] != "mailbox")
+        .filter_map(move |row| {
+            let time = crate::record::parse_timestamp(&row[0])?;
+            let mut out = Map::new();
+            out.insert(
+                "message".into(),
+                json!(format!("{}: {} {}", mailbox.mailbox, row[1], row[2])),
+            );
+            out.insert("datetime".into(), json!(iso(time)));
+            out.insert("timestamp".into(), json!(time.timestamp_micros()));
+            out.insert("timestamp_desc".into(), json!("Identity record time"));
+            out.insert("mailbox".into(), json!(mailbox.mailbox));
+            out.insert("activity_id".into(), json!(&*row[5]));
+            out.insert("activity_type".into(), json!(&*row[1]));
+            out.insert("session_id".into(), json!(&*row[4]));
+            out.insert("client_ip".into(), json!(&*row[3]));
+            Some(out)
+        });
+    activities.chain(findings).chain(identity)
+}
+
+/// What attacker sessions read, for `--exposed`: a row per message, folder or throttling,
+/// gathered a mailbox at a time (attacker sessions' reads only, so few) and written whole.
+#[derive(Default)]
+pub struct ExposedList {
+    rows: Vec<(String, super::analyze::Row)>,
+}
+
+impl ExposedList {
+    pub fn add(&mut self, report: &MailboxReport) {
+        for table in report.tables.iter().filter(|t| t.name == "exposure") {
+            self.rows.extend(
+                table
+                    .rows
+                    .iter()
+                    .map(|row| (report.mailbox.clone(), row.clone())),
+            );
+        }
+    }
+
+    /// Writes the list as CSV (the mailbox, then `identity::response::EXPOSURE_COLUMNS`);
+    /// returns how many rows.
+    pub fn write(&self, path: &Path) -> Result<usize, OutputError> {
+        write_atomically_with(path, |out| {
+            let mut csv = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(&mut *out);
+            let mut header = vec!["mailbox"];
+            header.extend(super::identity::response::EXPOSURE_COLUMNS);
+            csv.write_record(&header)?;
+            for (mailbox, row) in &self.rows {
+                csv.write_record(
+                    std::iter::once(mailbox.as_str())
+                        .chain(row.iter().map(|c| &**c))
+                        .map(super::report::neutralize),
+                )?;
+            }
+            csv.flush()
+        })?;
+        Ok(self.rows.len())
+    }
 }
 
 /// The columns of the Timesketch CSV, mandatory ones first.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::audit_log::{self, AuditFormat, RecordAt};
 use super::events::{Event, EventBuilder, MailboxEvents, Strings};
+use super::identity::{evidence as identity, IdentityEvidence};
 use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
 use crate::error::AppError;
 use crate::output::{custom_property_of, CellSink, Manifest};
@@ -174,6 +175,8 @@ enum InputFormat {
     /// Unified Audit Log records (a Purview export or JSON Lines), this mailbox's only: those
     /// at the index, or (a case's file of one mailbox) every record that is the mailbox's.
     AuditLog(AuditFormat, Option<Arc<[RecordAt]>>),
+    /// No mailbox evidence: a person known from identity evidence alone.
+    IdentityOnly,
 }
 
 impl MailboxInput {
@@ -185,6 +188,7 @@ impl MailboxInput {
             InputFormat::AuditLog(format, index) => {
                 audit_log::load(&self.path, *format, &self.mailbox, index.as_deref())?
             }
+            InputFormat::IdentityOnly => Vec::new(),
         };
         // Unstable: a stable sort would borrow half the mailbox again as scratch space.
         events.sort_unstable_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
@@ -195,9 +199,51 @@ impl MailboxInput {
     }
 }
 
+/// What a triage reads: the mailboxes, one at a time, and the identity evidence (sign-ins and
+/// directory audits) that feeds each mailbox's analysis.
+#[derive(Debug, Default)]
+pub struct TriagePlan {
+    pub mailboxes: Vec<MailboxInput>,
+    pub identity: IdentityEvidence,
+}
+
 /// The mailboxes of every input: a file is one mailbox, a case folder one per complete mailbox.
+/// Identity evidence is refused here: `plan_triage` reads it.
 pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
+    let plan = plan_triage(inputs)?;
+    if !plan.identity.is_empty() {
+        return Err(AppError::Usage(
+            "sign-ins and directory audits are read by triage (plan_triage), not here".into(),
+        ));
+    }
+    Ok(plan.mailboxes)
+}
+
+/// Whether a JSON Lines file's first record is a kind triage reads, or an error saying what
+/// it is not (a file of other records is not passed off as an empty mailbox).
+fn check_jsonl_shape(path: &Path) -> Result<(), AppError> {
+    let Some(record) = identity::first_record(path)? else {
+        return Ok(());
+    };
+    let known = ["Id", "TimeStamp", "ActivityIdType", "id"]
+        .iter()
+        .any(|key| record.get(key).is_some());
+    if known {
+        return Ok(());
+    }
+    Err(AppError::Usage(format!(
+        "{}: its first record is not one triage reads (an activity with Id and TimeStamp, an audit log record with Operation and CreationTime, a sign-in with createdDateTime and userPrincipalName, or a directory audit with activityDateTime and activityDisplayName)",
+        path.display()
+    )))
+}
+
+/// The mailboxes and identity evidence of every input: a file is one mailbox (or, for an
+/// audit log file, each mailbox it holds; for sign-ins or directory audits, identity
+/// evidence), a case folder one per complete mailbox. With identity evidence alone, each
+/// person it names is a mailbox of no activities.
+pub fn plan_triage(inputs: &[PathBuf]) -> Result<TriagePlan, AppError> {
     let mut planned = Vec::new();
+    let mut evidence = IdentityEvidence::default();
     for input in inputs {
         if input.is_dir() {
             let manifest_path = input.join(MANIFEST);
@@ -219,6 +265,14 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
                     continue;
                 }
                 let path = MailboxPaths::new(input, &entry.mailbox).evidence;
+                // A case of sign-ins or directory audits holds a person's records a file.
+                let kind = super::identity::records::IdentityKind::from_source(
+                    &manifest.parameters.source,
+                );
+                if let Some(kind) = kind.map_or_else(|| identity::detect(&path), |k| Ok(Some(k)))? {
+                    evidence.add_file(&path, kind)?;
+                    continue;
+                }
                 // A case pulled from the audit log holds its records, one mailbox a file.
                 let format = match audit_log::detect(&path)? {
                     Some(audit) => InputFormat::AuditLog(audit, None),
@@ -249,6 +303,17 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
         };
         // A missing file is named before any mailbox is analysed.
         std::fs::metadata(input).map_err(|e| io_error(input, e))?;
+        if let Some(kind) = identity::detect(input)? {
+            if matches!(format, InputFormat::Csv) {
+                return Err(AppError::Usage(format!(
+                    "{} is the CSV of a pull of {}: give triage its JSON Lines evidence (the .jsonl beside it)",
+                    input.display(),
+                    kind.name()
+                )));
+            }
+            evidence.add_file(input, kind)?;
+            continue;
+        }
         if let Some(audit) = audit_log::detect(input)? {
             // One file of audit records can hold many mailboxes: each is analysed alone, read
             // from where its records stand (the file is read once more in all, not once more
@@ -262,13 +327,29 @@ pub fn plan_inputs(inputs: &[PathBuf]) -> Result<Vec<MailboxInput>, AppError> {
             }
             continue;
         }
+        if matches!(format, InputFormat::JsonLines) {
+            check_jsonl_shape(input)?;
+        }
         planned.push(MailboxInput {
             mailbox: mailbox_name(input),
             path: input.clone(),
             format,
         });
     }
-    Ok(planned)
+    if planned.is_empty() {
+        planned = evidence
+            .people()
+            .map(|person| MailboxInput {
+                mailbox: person.to_string(),
+                path: PathBuf::new(),
+                format: InputFormat::IdentityOnly,
+            })
+            .collect();
+    }
+    Ok(TriagePlan {
+        mailboxes: planned,
+        identity: evidence,
+    })
 }
 
 /// Loads every input at once (for a few small mailboxes; `triage` loads one at a time).

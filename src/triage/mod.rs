@@ -8,14 +8,31 @@ pub mod audit_log;
 pub mod case_view;
 pub mod category;
 pub mod evaluate;
+pub mod evaluate_identity;
 pub mod events;
 pub mod exports;
 mod findings;
 pub mod geo;
+pub mod identity;
 mod inputs;
 pub mod query_xml;
 pub mod report;
 
 pub use analyze::{analyze_mailbox, Finding, MailboxReport, Settings, Severity, Table};
 pub use events::{Event, MailboxEvents};
-pub use inputs::{load_inputs, plan_inputs, MailboxInput};
+pub use inputs::{load_inputs, plan_inputs, plan_triage, MailboxInput, TriagePlan};
+
+/// A mailbox's report from its activities and, when the triage has any, the identity evidence
+/// of its person (sign-ins and directory audits joined by session).
+pub fn analyze_with_identity(
+    mailbox: &MailboxEvents,
+    settings: &Settings,
+    identity: &identity::IdentityEvidence,
+) -> Result<MailboxReport, crate::error::AppError> {
+    let mut report = analyze_mailbox(mailbox, settings);
+    if !identity.is_empty() {
+        let person = identity.person(&mailbox.mailbox.to_lowercase())?;
+        identity::analyze_identity(&mut report, mailbox, &person, identity);
+    }
+    Ok(report)
+}

@@ -554,26 +554,7 @@ async fn a_batch_of_directory_audits_is_a_case_of_each_users_records_that_verifi
     let list = dir.path().join("users.txt");
     std::fs::write(&list, t.users.join("\n") + "\n").unwrap();
     let case = dir.path().join("case");
-    let words: Vec<String> = [
-        "batch",
-        "--source",
-        "directory-audits",
-        "--users",
-        &list.display().to_string(),
-        "--out-dir",
-        &case.display().to_string(),
-        "--graph-url",
-        &t.server.url,
-        "--token",
-        TOKEN,
-        "--start",
-        &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
-        "--format",
-        "jsonl",
-    ]
-    .map(String::from)
-    .to_vec();
-    let (code, stderr) = binary(words, &[]).await;
+    let (code, stderr) = binary(batch_words(&t, "directory-audits", &list, &case), &[]).await;
     assert_eq!(code, 0, "{stderr}");
     let mut total = 0;
     for user in &t.users {
@@ -592,4 +573,70 @@ async fn a_batch_of_directory_audits_is_a_case_of_each_users_records_that_verifi
     assert!(total >= 3, "{total} records in the case");
     let (code, stdout) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
     assert_eq!(code, 0, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together() {
+    let t = tenant(EntraSettings::default(), AuditSettings::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("users.txt");
+    std::fs::write(&list, t.users.join("\n") + "\n").unwrap();
+    let mut cases = Vec::new();
+    for source in ["signins", "directory-audits"] {
+        let case = dir.path().join(source);
+        let (code, stderr) = binary(batch_words(&t, source, &list, &case), &[]).await;
+        assert_eq!(code, 0, "{stderr}");
+        cases.push(case.display().to_string());
+    }
+    let report = dir.path().join("report.json");
+    let mut words = vec!["triage".to_string()];
+    words.extend(cases);
+    words.extend(["--format", "json", "--output"].map(String::from));
+    words.push(report.display().to_string());
+    let (code, stderr) = binary(words, &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let people = report["mailboxes"].as_array().unwrap();
+    assert_eq!(people.len(), t.users.len());
+    let victim = people
+        .iter()
+        .find(|m| m["mailbox"] == t.victim.as_str())
+        .unwrap();
+    assert_eq!(victim["sessions"][0]["severity"], "high", "{victim}");
+    let persistence = victim["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["category"] == "mfa-method" || f["category"] == "consent")
+        .filter(|f| f["severity"] == "high")
+        .count();
+    assert_eq!(
+        persistence, 2,
+        "the MFA method and the consent, tied to the session: {:#}",
+        victim["findings"]
+    );
+}
+
+/// `batch --source SOURCE` of the users in `list` over the tenant's last `DAYS` days into
+/// `case`, as JSON Lines.
+fn batch_words(t: &Tenant, source: &str, list: &Path, case: &Path) -> Vec<String> {
+    [
+        "batch",
+        "--source",
+        source,
+        "--users",
+        &list.display().to_string(),
+        "--out-dir",
+        &case.display().to_string(),
+        "--graph-url",
+        &t.server.url,
+        "--token",
+        TOKEN,
+        "--start",
+        &time(t.end - TimeDelta::days(DAYS as i64 + 1)),
+        "--format",
+        "jsonl",
+    ]
+    .map(String::from)
+    .to_vec()
 }

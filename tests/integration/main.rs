@@ -35,6 +35,7 @@ mod refusals;
 mod reports_at_scale;
 mod requests;
 mod retries;
+mod session_triage;
 mod source_flags;
 mod triage;
 mod triage_heldout;

@@ -538,3 +538,149 @@ pub fn add_app_access_context(records: &mut [Value], logs: &IdentityLogs) {
         }
     }
 }
+
+/// What `add_session_persistence` planted: the ids of its persistence records.
+#[derive(Debug, Clone, Default)]
+pub struct SessionPersistence {
+    pub persistence_ids: Vec<String>,
+}
+
+/// Adds to the identity scenario's audit log, in the attacker's session (its last mailbox
+/// record's `AppAccessContext`, address and client), what an attacker does after reading: a
+/// `MailItemsAccessed` Sync of the Inbox (the whole folder downloaded) and the record with
+/// `IsThrottled` True that follows heavy access (Purview's MailItemsAccessed page: a mailbox
+/// over its limit is throttled for 24 hours, unaudited), then `Add-MailboxPermission`
+/// (FullAccess for an account of the attacker's) and `Set-AdminAuditLogConfig
+/// -UnifiedAuditLogIngestionEnabled $false`, as the Management Activity API schema's Exchange
+/// mailbox and admin records (`Parameters` of Name/Value pairs) have them. Record ids are
+/// drawn from the seed. Only the identity scenario calls this: the mailbox audit log of
+/// `audit_log::audit_records` (and every golden output) is unchanged.
+pub fn add_session_persistence(
+    records: &mut Vec<Value>,
+    attacker_session: Option<&str>,
+    seed: u64,
+) -> SessionPersistence {
+    let mut planted = SessionPersistence::default();
+    let Some(session) = attacker_session else {
+        return planted;
+    };
+    let Some(last) = records
+        .iter()
+        .rfind(|r| r["AppAccessContext"]["AADSessionId"] == session)
+        .cloned()
+    else {
+        return planted;
+    };
+    let Some(at) = last["CreationTime"]
+        .as_str()
+        .and_then(crate::mock::files::parse_time)
+    else {
+        return planted;
+    };
+    let mut rng = Rng::with_seed(seed ^ 0x5e_55_10_4e);
+    let mailbox = last["UserId"].as_str().unwrap_or("").to_string();
+    let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut record = |minutes: i64, operation: &str, fields: Value| {
+        let mut record = last.clone();
+        let id = guid(&mut rng);
+        record["Id"] = json!(id);
+        record["CreationTime"] = json!(stamp(at + Duration::minutes(minutes)));
+        record["Operation"] = json!(operation);
+        for key in [
+            "Folders",
+            "OperationProperties",
+            "Item",
+            "AffectedItems",
+            "DestFolder",
+            "QueryText",
+            "OperationCount",
+        ] {
+            if let Some(object) = record.as_object_mut() {
+                object.remove(key);
+            }
+        }
+        if let (Some(object), Value::Object(extra)) = (record.as_object_mut(), fields) {
+            object.extend(extra);
+        }
+        records.push(record);
+        id
+    };
+    record(
+        1,
+        "MailItemsAccessed",
+        json!({"OperationProperties": [{"Name": "MailAccessType", "Value": "Sync"},
+            {"Name": "IsThrottled", "Value": "False"}],
+            "Folders": [{"Path": "\\Inbox"}], "OperationCount": 1}),
+    );
+    record(
+        2,
+        "MailItemsAccessed",
+        json!({"OperationProperties": [{"Name": "MailAccessType", "Value": "Bind"},
+            {"Name": "IsThrottled", "Value": "True"}], "OperationCount": 1}),
+    );
+    let admin = |parameters: Value| {
+        json!({"RecordType": 1, "Workload": "Exchange", "ObjectId": mailbox.clone(),
+            "Parameters": parameters, "ClientIP": last["ClientIPAddress"].clone()})
+    };
+    let permission = record(
+        3,
+        "Add-MailboxPermission",
+        admin(json!([{"Name": "Identity", "Value": mailbox.clone()},
+            {"Name": "User", "Value": "svc-archive@contoso.com"},
+            {"Name": "AccessRights", "Value": "FullAccess"}])),
+    );
+    let audit_off = record(
+        4,
+        "Set-AdminAuditLogConfig",
+        admin(json!([{"Name": "UnifiedAuditLogIngestionEnabled", "Value": "False"}])),
+    );
+    planted.persistence_ids = vec![permission, audit_off];
+    records.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()));
+    planted
+}
+
+/// Microsoft Azure CLI's application id (a first-party public client that signs in by device
+/// code).
+const AZURE_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// A confounder for device-code phishing, for the identity scenario: `admin` signs in to the
+/// Azure CLI by device code (`originalTransferMethod` deviceCodeFlow, `authenticationProtocol`
+/// deviceCode, as the beta `signIn` names them) once a week from `address`, each time a session
+/// of its own without a device id (the CLI's host is not registered). Sign-ins are appended;
+/// the caller keeps them in time order.
+pub fn add_device_code_admin(
+    signins: &mut Vec<Value>,
+    admin: &str,
+    address: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    seed: u64,
+) {
+    let mut rng = Rng::with_seed(seed ^ 0xde_71_ce_c0);
+    let mut at = start + Duration::days(1) + Duration::hours(10);
+    while at < end {
+        let session = guid(&mut rng);
+        let mut record = signin(
+            &mut rng,
+            &SignIn {
+                user: admin,
+                at,
+                ip: address,
+                asn: ASN_OFFICE,
+                app: (AZURE_CLI, "Microsoft Azure CLI"),
+                session: &session,
+                interactive: true,
+                device: None,
+                country: "DE",
+                user_agent: "",
+                error: 0,
+                mfa: true,
+            },
+        );
+        record["originalTransferMethod"] = json!("deviceCodeFlow");
+        record["authenticationProtocol"] = json!("deviceCode");
+        record["clientAppUsed"] = json!("Mobile Apps and Desktop clients");
+        signins.push(record);
+        at += Duration::days(7);
+    }
+}

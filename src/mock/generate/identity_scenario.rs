@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::identity::{add_app_access_context, identity_logs_of};
+use super::identity::{
+    add_app_access_context, add_device_code_admin, add_session_persistence, identity_logs_of,
+};
 
 /// The families of identity scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -96,8 +98,11 @@ pub fn identity_scenario(family: IdentityFamily, seed: u64) -> IdentityScenario 
 fn standard(seed: u64) -> IdentityScenario {
     let corpus = crate::mock::default_corpus(seed);
     let (mut audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
-    let logs = identity_logs_of(&corpus, seed);
+    let mut logs = identity_logs_of(&corpus, seed);
+    add_device_code_confounder(&mut logs.signins, &corpus, seed);
     add_app_access_context(&mut audit_records, &logs);
+    let session_persistence =
+        add_session_persistence(&mut audit_records, logs.attacker_session.as_deref(), seed);
     let planted = corpus.truth.clone().unwrap_or_default();
     let attacker_records: BTreeSet<&str> = planted
         .attacker_activity_ids
@@ -115,6 +120,7 @@ fn standard(seed: u64) -> IdentityScenario {
         .flat_map(message_ids)
         .collect::<BTreeSet<_>>();
     let mut persistence_ids: BTreeSet<String> = logs.attacker_audit_ids.iter().cloned().collect();
+    persistence_ids.extend(session_persistence.persistence_ids);
     if let Some(audit_truth) = &audit_truth {
         persistence_ids.insert(audit_truth.inbox_rule_id.clone());
         persistence_ids.insert(audit_truth.forwarding_id.clone());
@@ -139,6 +145,41 @@ fn standard(seed: u64) -> IdentityScenario {
         directory_audits: logs.directory_audits,
         truth,
     }
+}
+
+/// The tenant's admin (its last user, who consents in `identity.rs` too) signing in to the
+/// Azure CLI by device code every week from their usual address: device code that is not
+/// phishing, which must stay low.
+fn add_device_code_confounder(signins: &mut Vec<Value>, corpus: &super::Corpus, seed: u64) {
+    let Some((admin, _)) = corpus.mailboxes.last() else {
+        return;
+    };
+    let mut addresses: BTreeMap<&str, usize> = BTreeMap::new();
+    for signin in signins
+        .iter()
+        .filter(|s| s["userPrincipalName"] == admin.as_str())
+    {
+        if let Some(ip) = signin["ipAddress"].as_str() {
+            *addresses.entry(ip).or_default() += 1;
+        }
+    }
+    let times = || signins.iter().filter_map(|s| s["createdDateTime"].as_str());
+    let (Some(usual), Some(start), Some(end)) = (
+        addresses
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(ip, _)| ip.to_string()),
+        times().min().and_then(crate::mock::files::parse_time),
+        times().max().and_then(crate::mock::files::parse_time),
+    ) else {
+        return;
+    };
+    add_device_code_admin(signins, admin, &usual, start, end, seed);
+    signins.sort_by(|a, b| {
+        a["createdDateTime"]
+            .as_str()
+            .cmp(&b["createdDateTime"].as_str())
+    });
 }
 
 /// The `InternetMessageId`s a MailItemsAccessed record names (its `Folders[].FolderItems[]`).
@@ -195,7 +236,22 @@ mod tests {
             .audit_records
             .iter()
             .any(|r| r["AppAccessContext"]["AADSessionId"] == session.as_str()));
-        assert_eq!(truth.persistence_ids.len(), 4, "{truth:?}");
+        assert_eq!(truth.persistence_ids.len(), 6, "{truth:?}");
+        let device_code = scenario
+            .signins
+            .iter()
+            .filter(|s| s["originalTransferMethod"] == "deviceCodeFlow")
+            .count();
+        assert!(
+            device_code >= 20,
+            "an admin's weekly device-code sign-ins: {device_code}"
+        );
+        assert!(scenario
+            .audit_records
+            .iter()
+            .any(|r| r["OperationProperties"].as_array().is_some_and(|p| p
+                .iter()
+                .any(|p| p["Name"] == "IsThrottled" && p["Value"] == "True"))));
         assert!(!truth.read_message_ids.is_empty());
         assert!(!truth.legit_multi_address_sessions.is_empty());
         assert!(!truth.legit_multi_address_sessions.contains(session));

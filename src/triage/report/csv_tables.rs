@@ -88,7 +88,7 @@ impl CsvTables {
 }
 
 /// Spreadsheet formula neutralization, as pull does it.
-fn neutralize(cell: &str) -> String {
+pub fn neutralize(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

@@ -215,6 +215,9 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
         escape(report.first.as_deref().unwrap_or("-")),
         escape(report.last.as_deref().unwrap_or("-"))
     );
+    // With an attacker session the incident leads, its timeline under it, and the charts
+    // follow; without one, the charts lead as they always did.
+    let header = std::mem::take(&mut page);
     page.push_str(&daily_chart(
         "Activity per day by application type",
         &report.activity_by_app,
@@ -232,6 +235,11 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
     ));
     if !report.logons_by_country.is_empty() {
         page.push_str(&country_chart(&report.logons_by_country));
+    }
+    let charts = std::mem::take(&mut page);
+    page.push_str(&header);
+    if report.sessions.is_empty() {
+        page.push_str(&charts);
     }
     let in_incident: std::collections::HashSet<usize> = report
         .incidents
@@ -255,6 +263,10 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
             limits.ids,
         );
         page.push_str("</details>");
+    }
+    if !report.sessions.is_empty() {
+        sessions_block(&mut page, report);
+        page.push_str(&charts);
     }
     let (low, raised): (Vec<_>, Vec<_>) = report
         .findings
@@ -285,10 +297,14 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
         findings_table(&mut page, findings.into_iter(), limits.ids);
         page.push_str("</details>");
     }
-    for table in &report.tables {
+    for table in report
+        .tables
+        .iter()
+        .filter(|t| report.sessions.is_empty() || !SESSION_TABLES.contains(&t.name))
+    {
         let _ = write!(
             page,
-            "<details{}><summary>{} ({} rows)</summary><table><tr>",
+            "<details{}><summary>{} ({} rows)</summary>",
             if matches!(table.name, "logons" | "searches" | "suspicious_sessions") {
                 " open"
             } else {
@@ -297,18 +313,7 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
             table.name,
             table.rows.len()
         );
-        for column in &table.columns {
-            let _ = write!(page, "<th>{}</th>", escape(column));
-        }
-        page.push_str("</tr>");
-        for row in table.rows.iter().take(limits.rows) {
-            page.push_str("<tr>");
-            for cell in row {
-                let _ = write!(page, "<td>{}</td>", escape(cell));
-            }
-            page.push_str("</tr>");
-        }
-        page.push_str("</table>");
+        table_html(&mut page, table, limits.rows);
         if table.rows.len() > limits.rows && limits.rows < Limits::FULL.rows {
             let _ = write!(
                 page,
@@ -319,6 +324,61 @@ fn section(index: usize, report: &MailboxReport, limits: &Limits) -> String {
         page.push_str("</details>");
     }
     page
+}
+
+/// The tables the attacker sessions' block shows in full under the incidents.
+const SESSION_TABLES: &[&str] = &["remediation", "incident_timeline"];
+
+/// Each attacker session (live or not, last seen), then the remediation list and the
+/// incident's timeline.
+fn sessions_block(page: &mut String, report: &MailboxReport) {
+    for session in &report.sessions {
+        let _ = write!(
+            page,
+            "<p class=\"{}\"><b>Session {}</b> ({} points): {}, last seen {} (the evidence ends {}); signed in from {}</p>",
+            session.severity.as_str(),
+            escape(&session.session),
+            session.points,
+            if session.live { "<b>STILL LIVE</b>" } else { "not live" },
+            escape(&session.last_seen),
+            escape(&session.evidence_ends),
+            escape(&session.addresses.join(", "))
+        );
+    }
+    for name in SESSION_TABLES {
+        let Some(table) = report.tables.iter().find(|t| t.name == *name) else {
+            continue;
+        };
+        let _ = write!(
+            page,
+            "<details open><summary>{} ({} rows)</summary>",
+            if *name == "remediation" {
+                "Remediation, in this order"
+            } else {
+                "Incident timeline"
+            },
+            table.rows.len()
+        );
+        table_html(page, table, usize::MAX);
+        page.push_str("</details>");
+    }
+}
+
+/// A table's header and its first `rows` rows.
+fn table_html(page: &mut String, table: &crate::triage::analyze::Table, rows: usize) {
+    page.push_str("<table><tr>");
+    for column in &table.columns {
+        let _ = write!(page, "<th>{}</th>", escape(column));
+    }
+    page.push_str("</tr>");
+    for row in table.rows.iter().take(rows) {
+        page.push_str("<tr>");
+        for cell in row {
+            let _ = write!(page, "<td>{}</td>", escape(cell));
+        }
+        page.push_str("</tr>");
+    }
+    page.push_str("</table>");
 }
 
 /// The page's head and style, up to its title.

@@ -14,7 +14,7 @@ mod text;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
-pub use csv_tables::CsvTables;
+pub use csv_tables::{neutralize, CsvTables};
 pub use html::{Html, HtmlSummary};
 pub use json::{Json, JsonSummary};
 pub use text::{Text, TextSummary};

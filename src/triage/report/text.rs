@@ -114,6 +114,7 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
             }
         }
     }
+    sessions_text(&mut out, report);
     for (index, finding) in report.findings.iter().enumerate() {
         if finding.severity == Severity::Low || shown.contains(&index) {
             continue;
@@ -168,6 +169,69 @@ fn mailbox_text(report: &MailboxReport, colour: bool) -> String {
     }
     out.push('\n');
     out
+}
+
+/// Rows of the incident timeline the terminal shows; the other formats hold them all.
+const TIMELINE_SHOWN: usize = 25;
+
+/// The attacker sessions the identity evidence showed: whether each is still live, the
+/// remediation list in order, and the start of the incident's timeline.
+fn sessions_text(out: &mut String, report: &MailboxReport) {
+    for session in &report.sessions {
+        let _ = writeln!(
+            out,
+            "       session {} ({}): {}, last seen {} (evidence ends {}); {} tokens; signed in from {}",
+            session.session,
+            session.severity.as_str(),
+            if session.live { "STILL LIVE" } else { "not live" },
+            session.last_seen,
+            session.evidence_ends,
+            session.tokens.len(),
+            session.addresses.join(", ")
+        );
+    }
+    let table = |name: &str| report.tables.iter().find(|t| t.name == name);
+    if let Some(exposure) = table("exposure") {
+        let _ = writeln!(
+            out,
+            "       exposure: {} rows of what the attacker read (--exposed FILE.csv lists them)",
+            exposure.rows.len()
+        );
+    }
+    if let Some(steps) = table("remediation") {
+        let _ = writeln!(out, "       Remediation, in this order:");
+        for step in &steps.rows {
+            let _ = writeln!(
+                out,
+                "       {}. {} — {}\n          {}",
+                step[0], step[1], step[2], step[3]
+            );
+        }
+    }
+    if let Some(timeline) = table("incident_timeline") {
+        let _ = writeln!(
+            out,
+            "       Incident timeline ({} of {} rows; all in --format json, csv or html):",
+            timeline.rows.len().min(TIMELINE_SHOWN),
+            timeline.rows.len()
+        );
+        let rows: Vec<Vec<String>> = timeline
+            .rows
+            .iter()
+            .take(TIMELINE_SHOWN)
+            .map(|r| {
+                vec![
+                    r[0].to_string(),
+                    r[1].to_string(),
+                    r[3].to_string(),
+                    r[2].to_string(),
+                ]
+            })
+            .collect();
+        for line in aligned(&rows).lines() {
+            let _ = writeln!(out, "     {line}");
+        }
+    }
 }
 
 fn aligned(rows: &[Vec<String>]) -> String {
