@@ -146,8 +146,9 @@ impl crate::source::SourceSpec for DirectoryAuditsSpec {
             initiator_or_target,
             range,
             None,
+            walk.sleeper.now(),
         );
-        let free = super::earliest(chrono::Utc::now(), RETENTION_DAYS_FREE);
+        let free = super::earliest(walk.sleeper.now(), RETENTION_DAYS_FREE);
         if range.0 < free {
             tracing::warn!(
                 "the range starts before {}: a tenant without Microsoft Entra ID P1 or P2 keeps \

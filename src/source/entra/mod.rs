@@ -145,11 +145,12 @@ impl<'a> LogWalk<'a> {
         keep: Keep,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         licence_hint: Option<&'static str>,
+        now: DateTime<Utc>,
     ) -> Self {
         let mut notes = serde_json::Map::new();
         notes.insert(
             "possibly_still_growing".into(),
-            (end > Utc::now() - STILL_GROWING).into(),
+            (end > now - STILL_GROWING).into(),
         );
         LogWalk {
             client,
@@ -386,14 +387,15 @@ pub(super) fn upn(source: &str, user: &str) -> Result<String, String> {
 }
 
 /// The range of the walk: `--start` (or the retention's start), never before a checkpoint's
-/// bound; a `--start` before what the log keeps is refused, naming the earliest date.
+/// bound; a `--start` before what the log keeps is refused, naming the earliest date. The
+/// retention is counted back from the walk's clock (`Walk::sleeper`).
 pub(super) fn retained_range(
     walk: &crate::source::Walk<'_>,
     days: i64,
     what: &str,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), PagingError> {
     let end = walk.query.filter.end;
-    let earliest = earliest(Utc::now(), days);
+    let earliest = earliest(walk.sleeper.now(), days);
     if let Some(start) = walk.query.filter.start {
         if start < earliest && walk.resume_after.is_none_or(|bound| bound < earliest) {
             return Err(PagingError::Input(format!(

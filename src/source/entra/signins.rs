@@ -202,6 +202,7 @@ impl crate::source::SourceSpec for SignInsSpec {
             |_, _| true,
             range,
             Some(LICENCE),
+            walk.sleeper.now(),
         );
         if self.version == GraphVersion::V1 {
             log.note("missing_fields", serde_json::json!(BETA_ONLY));
