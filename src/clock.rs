@@ -31,27 +31,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// The system's clock moved so that it read `start` when it was made: it runs at the system's
-/// pace from there (the demo's tenant, whose "now" is in 2018).
-#[derive(Debug, Clone, Copy)]
-pub struct ShiftedClock {
-    offset: TimeDelta,
-}
-
-impl ShiftedClock {
-    pub fn starting_at(start: DateTime<Utc>) -> Self {
-        ShiftedClock {
-            offset: start - Utc::now(),
-        }
-    }
-}
-
-impl Clock for ShiftedClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.offset
-    }
-}
-
 /// Virtual time: stands still until advanced (by a test, or by the waits of the sleeper that
 /// owns it). Clones share one time.
 #[derive(Debug, Clone)]
@@ -107,19 +86,5 @@ mod tests {
         assert_eq!(clock.now(), start);
         shared.advance(Duration::from_secs(90));
         assert_eq!(clock.now(), start + TimeDelta::seconds(90));
-    }
-
-    #[test]
-    fn a_shifted_clock_starts_where_asked_and_runs_on() {
-        let start = DateTime::parse_from_rfc3339("2018-06-01T00:00:00Z")
-            .unwrap()
-            .to_utc();
-        let clock = ShiftedClock::starting_at(start);
-        let first = clock.now();
-        assert!(
-            first >= start && first - start < TimeDelta::seconds(5),
-            "{first}"
-        );
-        assert!(clock.now() >= first);
     }
 }

@@ -3,7 +3,8 @@
 //! Generates a tenant with a planted compromise, serves it on loopback with throttling and a
 //! few faults switched on, and pulls the victim's mailbox with the real client over HTTP: from
 //! the Activities API, then from today's audit log (Graph audit log queries, signed in), and
-//! triages both.
+//! triages both; then its sign-ins and directory audits from the Entra ID logs
+//! (`demo_identity.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,10 @@ pub async fn run(
     // The audit log APIs answer 429 now and then, and cap a query at fewer records than the
     // victim has, so the pull splits its range.
     let (audit_record_limit, audit_throttle_every) = (400, 7);
+    // The tenant's Entra ID logs, over the days its mailboxes span, and its "now": the end of
+    // its records, which the Entra ID pulls run at.
+    let identity = crate::mock::generate::identity::identity_logs_of(&corpus, config.seed);
+    let tenant_now = crate::mock::generate::default_end();
     let settings = ServerSettings {
         tokens: vec![TokenSpec {
             token: DEMO_TOKEN.into(),
@@ -71,6 +76,12 @@ pub async fn run(
         audit: AuditSettings {
             record_limit: audit_record_limit,
             throttle_every: Some(audit_throttle_every),
+            now: Some(tenant_now),
+            entra: crate::mock::EntraSettings {
+                signins: Arc::new(std::sync::Mutex::new(identity.signins)),
+                directory_audits: Arc::new(std::sync::Mutex::new(identity.directory_audits)),
+                ..crate::mock::EntraSettings::default()
+            },
             ..AuditSettings::default()
         },
         ..ServerSettings::default()
@@ -111,13 +122,36 @@ pub async fn run(
             }
             let pull =
                 config.audit_pull_config(&server.url, &truth.mailbox, range, &audit_output)?;
-            Some(crate::pipeline::pull_to_destination(&pull, sleeper, interrupt).await)
+            Some(
+                crate::pipeline::pull_to_destination(
+                    &pull,
+                    Arc::clone(&sleeper),
+                    interrupt.clone(),
+                )
+                .await,
+            )
         }
+        _ => None,
+    };
+    // Its sign-ins and directory audits from the Entra ID logs.
+    let identity_pulled = match (&pulled, &audit_pulled) {
+        (Ok(_), None | Some(Ok(_))) => Some(
+            super::demo_identity::pull_identity_logs(
+                config,
+                &server.url,
+                &truth.mailbox,
+                tenant_now,
+                sleeper,
+                interrupt,
+            )
+            .await,
+        ),
         _ => None,
     };
     let _ = server.shutdown().await;
     let summary = pulled?;
     let audit_summary = audit_pulled.transpose()?;
+    let identity_pulls = identity_pulled.transpose()?;
     // Triage the pulled evidence, as an analyst would next.
     let evidence = output.with_extension("jsonl");
     let mailboxes = load_inputs(std::slice::from_ref(&evidence))?;
@@ -215,6 +249,16 @@ pub async fn run(
         eprintln!(
             "  audit-log-export.csv  the tenant as a Purview audit search export (triage reads it)"
         );
+        for log in identity_pulls
+            .iter()
+            .flat_map(|p| [&p.signins, &p.directory_audits])
+        {
+            eprintln!(
+                "  {}  the same user's {} from the Entra ID logs, with its manifest",
+                file_name(&log.evidence),
+                log.source
+            );
+        }
         eprintln!(
             "Next: o365-activities triage {} --format html --output report.html",
             evidence.display()
@@ -258,4 +302,12 @@ fn print_text(
     crate::output::write_stdout_with(|out| {
         report::write(report::Text { colour }, reports, mailboxes, out)
     })
+}
+
+/// The last part of `path`, as the list of what was written shows it.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -9,7 +9,7 @@ mod limiter;
 mod retry;
 mod sleeper;
 
-pub use crate::clock::{Clock, ShiftedClock, SystemClock, VirtualClock};
+pub use crate::clock::{Clock, SystemClock, VirtualClock};
 pub use crate::wire::{error_chain, printable, read_capped, readable, BodyError};
 pub use api::{Answer, ApiClient, ApiOptions, ApiRequest, ReadFailure, TOOL_USER_AGENT};
 pub use auth::Credentials;

@@ -4,10 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 
-use crate::clock::{Clock, ShiftedClock, SystemClock, VirtualClock};
+use crate::clock::{Clock, SystemClock, VirtualClock};
 
 /// Something that waits, on the clock it tells the time by.
 pub trait Sleeper: Clock {
@@ -30,30 +30,30 @@ impl Sleeper for TokioSleeper {
     }
 }
 
-/// Real waiting on the tokio timer, on a clock that read `start` when the sleeper was made
-/// (`ShiftedClock`): the demo's pull of a tenant whose "now" is in 2018.
+/// Another sleeper's waits, on its clock moved so that it read `start` when this was made: it
+/// runs at that clock's pace from there (the demo's pulls of a tenant whose "now" is in 2018).
 #[derive(Debug, Clone)]
 pub struct ShiftedSleeper {
-    clock: ShiftedClock,
+    inner: Arc<dyn Sleeper>,
+    offset: TimeDelta,
 }
 
 impl ShiftedSleeper {
-    pub fn starting_at(start: DateTime<Utc>) -> Self {
-        ShiftedSleeper {
-            clock: ShiftedClock::starting_at(start),
-        }
+    pub fn starting_at(inner: Arc<dyn Sleeper>, start: DateTime<Utc>) -> Self {
+        let offset = start - inner.now();
+        ShiftedSleeper { inner, offset }
     }
 }
 
 impl Clock for ShiftedSleeper {
     fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.inner.now() + self.offset
     }
 }
 
 impl Sleeper for ShiftedSleeper {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(duration))
+        self.inner.sleep(duration)
     }
 }
 
@@ -112,5 +112,18 @@ mod tests {
         sleeper.clone().sleep(Duration::from_secs(3)).await;
         assert_eq!(sleeper.now(), start + chrono::TimeDelta::seconds(10));
         assert_eq!(sleeper.waits().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_shifted_sleeper_starts_where_asked_and_runs_on_its_inners_time() {
+        let inner = RecordingSleeper::default();
+        let start = DateTime::parse_from_rfc3339("2018-06-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let shifted = ShiftedSleeper::starting_at(Arc::new(inner.clone()), start);
+        assert_eq!(shifted.now(), start);
+        shifted.sleep(Duration::from_secs(5)).await;
+        assert_eq!(shifted.now(), start + TimeDelta::seconds(5));
+        assert_eq!(inner.waits(), vec![Duration::from_secs(5)]);
     }
 }
