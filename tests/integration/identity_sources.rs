@@ -599,3 +599,49 @@ async fn a_batch_of_directory_audits_is_a_case_of_each_users_records_that_verifi
     let (code, stdout) = binary(vec!["verify".into(), case.display().to_string()], &[]).await;
     assert_eq!(code, 0, "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_are_fetched_at_once_and_hand_over_what_one_at_a_time_does() {
+    // Every answer of the lists takes 100 ms: windows fetched at once overlap in it.
+    let t = tenant(
+        EntraSettings {
+            page_size: 40,
+            latency: Duration::from_millis(100),
+            ..EntraSettings::default()
+        },
+        AuditSettings::default(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let counters = t.server.audit_counters();
+    let mut evidence = Vec::new();
+    for (windows, at_once) in [("1", 1..=1), ("4", 2..=4)] {
+        let output = dir.path().join(format!("signins-{windows}.jsonl"));
+        let mut words = vec!["o365-activities".to_string()];
+        words.extend(pull_words(
+            &t,
+            "signins",
+            &output,
+            &["--window-concurrency", windows],
+        ));
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let sleeper = RecordingSleeper::default();
+        let config = parse_pull_at(&words, sleeper.now()).unwrap();
+        run_on(&config, &sleeper).await.unwrap();
+        let most = counters.most_entra_in_flight.load(Ordering::SeqCst);
+        assert!(
+            at_once.contains(&most),
+            "{windows} window(s) at once: {most} requests"
+        );
+        evidence.push(std::fs::read(&output).unwrap());
+    }
+    let want = expected(&t.logs.signins, "createdDateTime", |_| true);
+    assert_eq!(
+        keys_in(&dir.path().join("signins-4.jsonl"), "createdDateTime"),
+        want
+    );
+    assert!(
+        evidence[0] == evidence[1],
+        "the same bytes, one window or four at once"
+    );
+}

@@ -34,6 +34,9 @@ pub struct EntraSettings {
     /// The most records a page holds, whatever `$top` asks (Graph's paging guidance: a page
     /// may hold fewer results than asked); the documented default and maximum is 1,000.
     pub page_size: usize,
+    /// How long each answer of the two lists takes (the reporting API's take seconds; not
+    /// documented).
+    pub latency: std::time::Duration,
 }
 
 impl Default for EntraSettings {
@@ -43,6 +46,7 @@ impl Default for EntraSettings {
             directory_audits: Arc::default(),
             premium: true,
             page_size: 1000,
+            latency: std::time::Duration::ZERO,
         }
     }
 }
@@ -194,7 +198,38 @@ const AUDITS: Listing = Listing {
     ],
 };
 
+/// One answer of a list being given: counted in flight while it lives.
+struct Answering<'a>(&'a super::AuditCounters);
+
+impl<'a> Answering<'a> {
+    fn start(counters: &'a super::AuditCounters) -> Self {
+        use std::sync::atomic::Ordering;
+        let now = counters.entra_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters
+            .most_entra_in_flight
+            .fetch_max(now, Ordering::SeqCst);
+        Answering(counters)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0
+            .entra_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl AuditService {
+    /// Waits the lists' latency, counted in flight meanwhile.
+    async fn entra_latency(&self) {
+        let _answering = Answering::start(&self.counters);
+        let latency = self.settings.entra.latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     fn entra_now(&self) -> DateTime<Utc> {
         self.settings.now.unwrap_or_else(Utc::now)
     }
@@ -330,6 +365,7 @@ pub(super) async fn signins(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    service.entra_latency().await;
     // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
     service.records();
     let entra = &service.settings.entra;
@@ -358,6 +394,7 @@ pub(super) async fn directory_audits(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    service.entra_latency().await;
     // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
     service.records();
     let entra = &service.settings.entra;

@@ -141,6 +141,9 @@ pub struct AuditCounters {
     pub queries_refused: AtomicU64,
     /// The most audit log queries running at once.
     pub most_running_queries: AtomicU64,
+    /// Requests to the Entra ID lists being answered now, and the most at once.
+    pub entra_in_flight: AtomicU64,
+    pub most_entra_in_flight: AtomicU64,
 }
 
 type MakeRecords = Box<dyn FnOnce() -> Vec<Value> + Send>;
