@@ -74,7 +74,7 @@ pub static DIRECTORY_AUDITS: crate::source::SourceDescriptor = crate::source::So
      permissions with admin consent (a signed-in analyst: those delegated permissions and a \
      role that reads audit logs, such as Reports Reader or Security Reader)",
     retention_days: Some(RETENTION_DAYS),
-    walk: "the directory audit list in windows of a day or less (narrower where dense), \
+    walk: "the directory audit list in windows of six hours, then of about 5,000 records, \
            several at once, handed over oldest first; --user matched here",
     configure,
 };

@@ -12,8 +12,8 @@
 //! `id` (`RecordChecks`), records outside the window dropped (their own window asks for them),
 //! and the rest sorted by (time, id) and handed over, then a durable point at the window's end.
 //! So a resumed case starts at a window's end, and what it writes is what an uninterrupted run
-//! writes, byte for byte. Windows are cut and fetched several at once (`windows.rs`: a day
-//! wide, narrower where the log is dense; held in memory until handed over).
+//! writes, byte for byte. Windows are cut and fetched several at once (`windows.rs`: six hours
+//! wide, then as wide as holds about 5,000 records; held in memory until handed over).
 //!
 //! Throttling: Graph's "Identity and access reports service limits"
 //! (`concepts/throttling-limits.md`) allow five requests per 10 seconds per app per tenant:
@@ -195,7 +195,7 @@ impl<'a> LogWalk<'a> {
     pub(super) fn first_request(&self, describe: bool) -> String {
         let first_end = self
             .start
-            .checked_add_signed(windows::WIDEST)
+            .checked_add_signed(windows::FIRST)
             .map_or(self.end, |end| end.min(self.end));
         let first = self
             .ask
@@ -208,7 +208,7 @@ impl<'a> LogWalk<'a> {
         }
         format!(
             "GET {first}\nAuthorization: {}\nThen its @odata.nextLink pages; {} request(s) a \
-             window (a day wide, narrower where the log is dense), {} window(s) at once, handed \
+             window (six hours wide, then as wide as holds about 5,000 records), {} window(s) at once, handed \
              over oldest first.\n",
             self.ask.client.options().credentials.redacted(),
             self.ask.asks.len(),
@@ -270,6 +270,8 @@ impl<'a> LogWalk<'a> {
                 emit(Handover::Records(records))?;
             }
             keeping.counts.windows += 1;
+            // Windows partition time: a later one's records are not this one's.
+            keeping.checks.forget_kept();
             emit(Handover::Finished(Some(end)))?;
             head = end;
         };

@@ -102,7 +102,7 @@ pub static SIGNINS: crate::source::SourceDescriptor = crate::source::SourceDescr
      role that reads sign-in logs, such as Reports Reader or Security Reader), and the tenant a \
      Microsoft Entra ID P1 or P2 licence",
     retention_days: Some(RETENTION_DAYS),
-    walk: "the sign-in list in windows of a day or less (narrower where dense), several at \
+    walk: "the sign-in list in windows of six hours, then of about 5,000 records, several at \
            once, one request an event type, handed over oldest first",
     configure,
 };

@@ -1,12 +1,11 @@
-//! The windows of an Entra ID log walk: cut from the range (a day wide, narrower where the log
-//! is dense), fetched several at once (`--window-concurrency`) and handed back in time order.
+//! The windows of an Entra ID log walk: cut from the range (six hours wide at first, then as
+//! wide as holds about `DENSE` records, from a minute to a day), fetched several at once (`--window-concurrency`) and handed back in time order.
 //!
 //! Unlike the Activities API's keyset windows (`source::paging::windows`), whose pages are
 //! handed over as they come and spooled ahead, a window here is sorted whole before it is
 //! handed over (the lists answer newest first), so the windows fetched ahead of the head wait
 //! in memory: at most `--window-concurrency` of them (`StreamExt::buffered` yields them in the
-//! order they were cut), each held to about `DENSE` records by narrowing the windows cut after
-//! a dense one. Windows partition the range, so however they are cut, the records handed over
+//! order they were cut), each held to about `DENSE` records once the log's density is known. Windows partition the range, so however they are cut, the records handed over
 //! are the same, in the same (time, id) order: a resumed walk, cut from its durable point,
 //! writes what an uninterrupted one writes.
 //!
@@ -30,6 +29,11 @@ use crate::source::paging::{LinkWalk, PagingError};
 
 /// The widest window: one durable point a day at least.
 pub(super) const WIDEST: TimeDelta = TimeDelta::days(1);
+
+/// The width of the windows cut before any has been read: a quarter of a day, so the first
+/// windows of a dense log (a large tenant's) stay small, and a sparse one's costs a few
+/// windows more than a day's width would.
+pub(super) const FIRST: TimeDelta = TimeDelta::hours(6);
 
 /// The narrowest window a dense log is cut into.
 const NARROWEST: TimeDelta = TimeDelta::minutes(1);
@@ -179,7 +183,7 @@ impl<'a> Asking<'a> {
     }
 }
 
-/// Where the windows of `[start, end)` are cut: a day wide at first; after each window, the
+/// Where the windows of `[start, end)` are cut: `FIRST` wide at first; after each window, the
 /// ones cut next are as wide as holds about `DENSE` records at its density (never narrower
 /// than `NARROWEST`, never wider than `WIDEST`).
 pub(super) struct Cuts {
@@ -193,7 +197,7 @@ impl Cuts {
         Cuts {
             next: Mutex::new(start),
             end,
-            width_ms: AtomicI64::new(WIDEST.num_milliseconds()),
+            width_ms: AtomicI64::new(FIRST.num_milliseconds()),
         }
     }
 
@@ -238,20 +242,24 @@ mod tests {
         let (start, end) = (at("2018-05-01T00:00:00Z"), at("2018-05-03T12:00:00Z"));
         let cuts = Cuts::new(start, end);
         let first = cuts.next_window().unwrap();
-        assert_eq!(first, (start, at("2018-05-02T00:00:00Z")));
-        // Twenty thousand records in a day: the next windows hold a quarter of a day.
-        cuts.observed(first.0, first.1, 20_000);
+        assert_eq!(first, (start, at("2018-05-01T06:00:00Z")));
+        // Five thousand records in six hours: the next windows are as wide.
+        cuts.observed(first.0, first.1, 5_000);
         let second = cuts.next_window().unwrap();
-        assert_eq!(second, (first.1, at("2018-05-02T06:00:00Z")));
-        // None: a day again, cut at the range's end.
-        cuts.observed(second.0, second.1, 0);
+        assert_eq!(second, (first.1, at("2018-05-01T12:00:00Z")));
+        // Twenty thousand: a quarter as wide.
+        cuts.observed(second.0, second.1, 20_000);
+        let third = cuts.next_window().unwrap();
+        assert_eq!(third, (second.1, at("2018-05-01T13:30:00Z")));
+        // None: a day, cut at the range's end.
+        cuts.observed(third.0, third.1, 0);
         assert_eq!(
             cuts.next_window().unwrap(),
-            (second.1, at("2018-05-03T06:00:00Z"))
+            (third.1, at("2018-05-02T13:30:00Z"))
         );
         assert_eq!(
             cuts.next_window().unwrap(),
-            (at("2018-05-03T06:00:00Z"), end)
+            (at("2018-05-02T13:30:00Z"), end)
         );
         assert_eq!(cuts.next_window(), None);
         // A flood: never narrower than a minute.

@@ -122,6 +122,8 @@ pub(super) struct AuditService {
     requests: AtomicU64,
     serial: AtomicU64,
     pub(super) counters: Arc<AuditCounters>,
+    /// The Entra ID lists' records by time (`entra.rs`), rebuilt when a list grows.
+    entra_index: Mutex<entra::TimeIndexes>,
 }
 
 /// What the audit log services did, for tests.
@@ -212,6 +214,7 @@ pub(super) fn router(
         requests: AtomicU64::new(0),
         serial: AtomicU64::new(0),
         counters: Arc::clone(&counters),
+        entra_index: Mutex::default(),
     });
     let router = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
