@@ -166,9 +166,10 @@ impl<'a> LogWalk<'a> {
         }
     }
 
-    /// Fetches `windows` windows at once (at least one).
+    /// Fetches windows with `windows` requests in flight at once (at least one).
     pub(super) fn concurrently(mut self, windows: u32) -> Self {
         self.concurrency = windows.max(1) as usize;
+        self.ask.limit_in_flight(self.concurrency);
         self
     }
 
@@ -241,7 +242,8 @@ impl<'a> LogWalk<'a> {
                 .map(|(start, end)| async move {
                     (start, end, ask.read_window(start, end, reading).await)
                 })
-                .buffered(self.concurrency);
+                // Read ahead of the requests in flight (`windows.rs`).
+                .buffered(self.concurrency * 2);
         // The start of the first window not yet handed over.
         let mut head = self.start;
         let mut keeping = Keeping {
