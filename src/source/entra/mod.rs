@@ -166,10 +166,9 @@ impl<'a> LogWalk<'a> {
         }
     }
 
-    /// Fetches windows with `windows` requests in flight at once (at least one).
+    /// Fetches `windows` windows at once (at least one).
     pub(super) fn concurrently(mut self, windows: u32) -> Self {
         self.concurrency = windows.max(1) as usize;
-        self.ask.limit_in_flight(self.concurrency);
         self
     }
 
@@ -242,8 +241,7 @@ impl<'a> LogWalk<'a> {
                 .map(|(start, end)| async move {
                     (start, end, ask.read_window(start, end, reading).await)
                 })
-                // Read ahead of the requests in flight (`windows.rs`).
-                .buffered(self.concurrency * 2);
+                .buffered(self.concurrency);
         // The start of the first window not yet handed over.
         let mut head = self.start;
         let mut keeping = Keeping {

@@ -4,10 +4,8 @@
 //! Unlike the Activities API's keyset windows (`source::paging::windows`), whose pages are
 //! handed over as they come and spooled ahead, a window here is sorted whole before it is
 //! handed over (the lists answer newest first), so the windows fetched ahead of the head wait
-//! in memory: twice `--window-concurrency` of them at most (`StreamExt::buffered` yields them
-//! in the order they were cut; the windows beyond the requests in flight keep the requests
-//! going while a dense head window is still read), each held to about `DENSE` records once
-//! the log's density is known; `--window-concurrency` requests are in flight at most. Windows partition the range, so however they are cut, the records handed over
+//! in memory: at most `--window-concurrency` of them (`StreamExt::buffered` yields them in the
+//! order they were cut), each held to about `DENSE` records once the log's density is known. Windows partition the range, so however they are cut, the records handed over
 //! are the same, in the same (time, id) order: a resumed walk, cut from its durable point,
 //! writes what an uninterrupted one writes.
 //!
@@ -55,8 +53,6 @@ pub(super) struct Asking<'a> {
     /// Named in a 403 for a licence (the sign-in logs need Entra ID P1).
     pub licence_hint: Option<&'static str>,
     pub pages: AtomicU64,
-    /// Requests in flight, `--window-concurrency` at most, whatever the windows read ahead.
-    in_flight: tokio::sync::Semaphore,
     /// The records of each window still being read, by its start (with its end): what a walk
     /// stopped early still has of its head window.
     fetching: Mutex<Fetching>,
@@ -77,7 +73,6 @@ impl<'a> Asking<'a> {
             asks,
             licence_hint,
             pages: AtomicU64::new(0),
-            in_flight: tokio::sync::Semaphore::new(1),
             fetching: Mutex::default(),
         }
     }
@@ -109,11 +104,6 @@ impl<'a> Asking<'a> {
         url
     }
 
-    /// At most `requests` requests in flight from now on.
-    pub fn limit_in_flight(&mut self, requests: usize) {
-        self.in_flight = tokio::sync::Semaphore::new(requests.max(1));
-    }
-
     /// Every page of every ask of `[start, end)`, as the service sent them.
     pub async fn read_window(
         &self,
@@ -129,7 +119,6 @@ impl<'a> Asking<'a> {
             let mut walk = LinkWalk::new(&first, "@odata.nextLink");
             let mut keys = rustc_hash::FxHashSet::<Box<str>>::default();
             loop {
-                let permit = self.in_flight.acquire().await;
                 let page = self
                     .client
                     .send(&ApiRequest::get(walk.current()), |answer| {
@@ -138,7 +127,6 @@ impl<'a> Asking<'a> {
                     })
                     .await
                     .map_err(|error| self.licence(error))?;
-                drop(permit);
                 self.pages.fetch_add(1, Ordering::Relaxed);
                 let added = page
                     .records
