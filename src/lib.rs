@@ -3,6 +3,7 @@
 
 pub mod case;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod custody;

@@ -11,7 +11,7 @@ use o365_activities::config::{
     BatchConfig, DemoConfig, GenerateConfig, PullConfig, ServeConfig, TriageConfig,
 };
 use o365_activities::error::{exit_code, AppError};
-use o365_activities::http::TokioSleeper;
+use o365_activities::http::{Clock, TokioSleeper};
 
 /// glibc gives threads that allocate arenas of their own, and memory freed in one arena is not
 /// reused by another: the longer a pull or batch runs, the more its threads (async workers,
@@ -82,13 +82,15 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()> + Send) -> Result<(),
     let verbose = cli.verbose;
     match cli.command {
         Command::Pull(args) => {
-            let config = PullConfig::from_args(&args, chrono::Utc::now(), quiet)?;
+            // One clock for the run: the `--end` clamp reads the one the pull waits on.
+            let time = Arc::new(TokioSleeper);
+            let config = PullConfig::from_args(&args, time.now(), quiet)?;
             if !quiet {
                 for note in &config.notes {
                     eprintln!("note: {note}");
                 }
             }
-            let summary = commands::pull::run(&config, Arc::new(TokioSleeper), interrupt).await?;
+            let summary = commands::pull::run(&config, time, interrupt).await?;
             if !quiet && !config.dry_run {
                 summary.print();
             }
@@ -101,8 +103,9 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()> + Send) -> Result<(),
             commands::mock_tenant::serve(ServeConfig::from_args(&args, verbose)?, interrupt).await
         }
         Command::Batch(args) => {
-            let config = BatchConfig::from_args(&args, chrono::Utc::now(), quiet)?;
-            commands::batch::run(config, Arc::new(TokioSleeper), interrupt).await
+            let time = Arc::new(TokioSleeper);
+            let config = BatchConfig::from_args(&args, time.now(), quiet)?;
+            commands::batch::run(config, time, interrupt).await
         }
         Command::Verify(args) => commands::verify::run(&args, quiet),
         Command::Triage(args) => {
@@ -127,8 +130,9 @@ async fn run(cli: Cli, interrupt: impl Future<Output = ()> + Send) -> Result<(),
             Ok(())
         }
         Command::Demo(args) => {
-            let config = DemoConfig::from_args(&args, chrono::Utc::now(), quiet, cli.color)?;
-            commands::demo::run(&config, Arc::new(TokioSleeper), interrupt).await
+            let time = Arc::new(TokioSleeper);
+            let config = DemoConfig::from_args(&args, time.now(), quiet, cli.color)?;
+            commands::demo::run(&config, time, interrupt).await
         }
     }
 }

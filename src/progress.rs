@@ -82,6 +82,7 @@ impl PullProgress {
             records: AtomicU64::new(0),
             reached: Mutex::new(None),
             stats,
+            // The wall clock (`crate::clock`): a display of how long the run has taken.
             started: Instant::now(),
         });
         let bar = (mode == ProgressMode::Live).then(|| {

@@ -31,6 +31,7 @@ pub async fn run(
             eprintln!("note: {note}");
         }
     }
+    // The wall clock (`crate::clock`): the case manifest stamps when this machine ran it.
     let started = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut case = open_case(
         &config.case,
@@ -78,7 +79,7 @@ pub async fn run(
             .map(|d| d.clone())
             .unwrap_or_default(),
         started,
-        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true), // the wall clock, as `started`
         config.custody.signer_fingerprint(),
     );
     case.manifest

@@ -3,7 +3,8 @@
 //! Generates a tenant with a planted compromise, serves it on loopback with throttling and a
 //! few faults switched on, and pulls the victim's mailbox with the real client over HTTP: from
 //! the Activities API, then from today's audit log (Graph audit log queries, signed in), and
-//! triages both.
+//! triages both; then its sign-ins and directory audits from the Entra ID logs
+//! (`demo_identity.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,8 +44,14 @@ pub async fn run(
         serde_json::to_vec_pretty(&truth).unwrap_or_default(),
     )
     .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
-    // The same tenant as today's Unified Audit Log would hold it, exported from Purview.
-    let (audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
+    // The tenant's Entra ID logs, over the days its mailboxes span, and its "now": the end of
+    // its records, which the Entra ID pulls run at.
+    let identity = crate::mock::generate::identity::identity_logs_of(&corpus, config.seed);
+    let tenant_now = crate::mock::generate::default_end();
+    // The same tenant as today's Unified Audit Log would hold it, exported from Purview; each
+    // mailbox record names the sign-in session its token came from (`AppAccessContext`).
+    let (mut audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
+    crate::mock::generate::identity::add_app_access_context(&mut audit_records, &identity);
     let export_path = out_dir.join("audit-log-export.csv");
     crate::mock::audit_log::write_export(&audit_records, &export_path)
         .map_err(|e| AppError::Other(e.to_string()))?;
@@ -71,6 +78,12 @@ pub async fn run(
         audit: AuditSettings {
             record_limit: audit_record_limit,
             throttle_every: Some(audit_throttle_every),
+            now: Some(tenant_now),
+            entra: crate::mock::EntraSettings {
+                signins: Arc::new(std::sync::Mutex::new(identity.signins)),
+                directory_audits: Arc::new(std::sync::Mutex::new(identity.directory_audits)),
+                ..crate::mock::EntraSettings::default()
+            },
             ..AuditSettings::default()
         },
         ..ServerSettings::default()
@@ -111,13 +124,36 @@ pub async fn run(
             }
             let pull =
                 config.audit_pull_config(&server.url, &truth.mailbox, range, &audit_output)?;
-            Some(crate::pipeline::pull_to_destination(&pull, sleeper, interrupt).await)
+            Some(
+                crate::pipeline::pull_to_destination(
+                    &pull,
+                    Arc::clone(&sleeper),
+                    interrupt.clone(),
+                )
+                .await,
+            )
         }
+        _ => None,
+    };
+    // Its sign-ins and directory audits from the Entra ID logs.
+    let identity_pulled = match (&pulled, &audit_pulled) {
+        (Ok(_), None | Some(Ok(_))) => Some(
+            super::demo_identity::pull_identity_logs(
+                config,
+                &server.url,
+                &truth.mailbox,
+                tenant_now,
+                sleeper,
+                interrupt,
+            )
+            .await,
+        ),
         _ => None,
     };
     let _ = server.shutdown().await;
     let summary = pulled?;
     let audit_summary = audit_pulled.transpose()?;
+    let identity_pulls = identity_pulled.transpose()?;
     // Triage the pulled evidence, as an analyst would next.
     let evidence = output.with_extension("jsonl");
     let mailboxes = load_inputs(std::slice::from_ref(&evidence))?;
@@ -162,25 +198,42 @@ pub async fn run(
                 .and_then(|path| crate::output::Manifest::read(path).ok())
             {
                 let queries = manifest
-                    .source_log
-                    .as_ref()
-                    .and_then(|log| log["queries"].as_array().cloned())
+                    .source_log_as::<crate::source::AuditQueryLog>()
+                    .and_then(Result::ok)
+                    .map(|log| log.queries)
                     .unwrap_or_default();
-                let split = queries.iter().filter(|q| q["split"] == true).count();
+                let split = queries.iter().filter(|q| q.split).count();
                 eprintln!(
                     "  what happened: {} audit log queries ({split} over the record limit, split \
-                     and run again in halves), {} requests, {} throttle waits; the manifest lists \
-                     each query with its expected and retrieved counts",
+                     where their records were dense and run again), {} requests, {} throttle \
+                     waits; the manifest lists each query with its expected and retrieved counts",
                     queries.len(),
                     manifest.counters.requests,
                     manifest.counters.throttle_waits
                 );
             }
-            let (audit_report, audit_events) =
-                triage_one(&audit_output, &truth.mailbox, &settings)?;
+            // With the victim's sign-ins and directory audits beside it: the attacker's session,
+            // what it read and left behind, whether it is live, and what to revoke.
+            let mut inputs = vec![audit_output.clone()];
+            inputs.extend(identity_pulls.iter().flat_map(|p| {
+                [
+                    p.signins.evidence.clone(),
+                    p.directory_audits.evidence.clone(),
+                ]
+            }));
+            let (audit_report, audit_events) = triage_one(&inputs, &truth.mailbox, &settings)?;
+            let session_report_path = out_dir.join("session-triage.html");
+            let html = report::render(
+                report::Html,
+                std::slice::from_ref(&audit_report),
+                std::slice::from_ref(&audit_events),
+            )
+            .map_err(|e| OutputError::io("cannot write", &session_report_path, e))?;
+            std::fs::write(&session_report_path, html)
+                .map_err(|e| OutputError::io("cannot write", &session_report_path, e))?;
             eprintln!(
-                "\nThrough the audit log ({}; planted there too: an inbox rule and a forwarding \
-                 to {}):\n",
+                "\nThrough the audit log ({}) joined to the Entra ID logs by session (planted \
+                 there too: an inbox rule and a forwarding to {}):\n",
                 audit_output.display(),
                 audit_truth
                     .as_ref()
@@ -209,12 +262,26 @@ pub async fn run(
         );
         eprintln!("  triage.html       the findings with charts; open it in a browser");
         eprintln!(
+            "  session-triage.html  the audit log and Entra ID logs triaged together: the \
+             attacker's session on top"
+        );
+        eprintln!(
             "  {}.audit-log.jsonl  the same mailbox pulled from the audit log (Graph auditLogRecords)",
             truth.mailbox
         );
         eprintln!(
             "  audit-log-export.csv  the tenant as a Purview audit search export (triage reads it)"
         );
+        for log in identity_pulls
+            .iter()
+            .flat_map(|p| [&p.signins, &p.directory_audits])
+        {
+            eprintln!(
+                "  {}  the same user's {} from the Entra ID logs, with its manifest",
+                file_name(&log.evidence),
+                log.source
+            );
+        }
         eprintln!(
             "Next: o365-activities triage {} --format html --output report.html",
             evidence.display()
@@ -235,18 +302,21 @@ fn time_span(records: &[serde_json::Value]) -> Option<(DateTime<Utc>, DateTime<U
     Some((first, last + chrono::TimeDelta::seconds(1)))
 }
 
-/// One mailbox of audit log records, analysed.
+/// One mailbox of audit log records, analysed with the identity evidence among `inputs`.
 fn triage_one(
-    export: &std::path::Path,
+    inputs: &[std::path::PathBuf],
     mailbox: &str,
     settings: &Settings,
 ) -> Result<(crate::triage::MailboxReport, crate::triage::MailboxEvents), AppError> {
-    let input = crate::triage::plan_inputs(&[export.to_path_buf()])?
-        .into_iter()
+    let plan = crate::triage::plan_triage(inputs)?;
+    let input = plan
+        .mailboxes
+        .iter()
         .find(|input| input.mailbox == mailbox.to_lowercase())
-        .ok_or_else(|| AppError::Other(format!("the audit log export holds no {mailbox}")))?;
+        .ok_or_else(|| AppError::Other(format!("the audit log pull holds no {mailbox}")))?;
     let events = input.load()?;
-    Ok((analyze_mailbox(&events, settings), events))
+    let report = crate::triage::analyze_with_identity(&events, settings, &plan.identity)?;
+    Ok((report, events))
 }
 
 /// The text report of `reports` on standard output.
@@ -258,4 +328,12 @@ fn print_text(
     crate::output::write_stdout_with(|out| {
         report::write(report::Text { colour }, reports, mailboxes, out)
     })
+}
+
+/// The last part of `path`, as the list of what was written shows it.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }

@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod demo;
+pub mod demo_identity;
 pub mod mock_tenant;
 pub mod pull;
 pub mod triage;

@@ -65,18 +65,9 @@ impl DemoConfig {
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         output: &Path,
     ) -> Result<PullConfig, AppError> {
-        let app = crate::mock::AppSpec::default();
-        let sign_in = crate::signin::SignIn::new(
-            base_url,
-            crate::mock::MOCK_TENANT_ID,
-            &app.client_id,
-            "https://graph.microsoft.com",
-            crate::signin::Flow::Secret(SecretString::new(app.secret)),
-        )
-        .map_err(AppError::Other)?;
         let mut config = self.pull_config(base_url, "", mailbox, output)?;
         config.client.api_version = "v1.0".into();
-        config.client.credentials = Credentials::SignIn(std::sync::Arc::new(sign_in));
+        config.client.credentials = mock_app_sign_in(base_url)?;
         config.query.filter.start = Some(start);
         config.query.filter.end = end;
         config.query.source = std::sync::Arc::new(crate::source::AuditQueryOptions {
@@ -92,6 +83,49 @@ impl DemoConfig {
             mailboxes_per_query: crate::source::MAILBOXES_PER_QUERY,
             groups: None,
         });
+        Ok(config)
+    }
+
+    /// The pull of `mailbox`'s Entra ID log `source` (`signins`, `directory-audits`) from the
+    /// mock tenant at `base_url` into `output`, configured from the words an analyst would type
+    /// (`pull --source SOURCE --user MAILBOX --graph-url URL --output FILE`, so through the same
+    /// flags, defaults and retention), signed in as the mock tenant's application; `now` is the
+    /// pull's clock's (the end of its range, and what the retention counts back from).
+    pub fn identity_pull_config(
+        &self,
+        source: &str,
+        base_url: &str,
+        mailbox: &str,
+        output: &Path,
+        now: DateTime<Utc>,
+    ) -> Result<PullConfig, AppError> {
+        let output_text = output.display().to_string();
+        let words = [
+            "o365-activities",
+            "pull",
+            "--source",
+            source,
+            "--user",
+            mailbox,
+            "--graph-url",
+            base_url,
+            "--output",
+            &output_text,
+            // Replaced by the sign-in below; a token keeps the parse from asking for a secret.
+            "--token",
+            "unused",
+        ];
+        let cli = crate::cli::parse_from(words)
+            .map_err(|e| AppError::Other(format!("the demo's {source} pull: {e}")))?;
+        let crate::cli::Command::Pull(args) = cli.command else {
+            return Err(AppError::Other(format!(
+                "the demo's {source} pull is not a pull"
+            )));
+        };
+        let mut config = PullConfig::from_args(&args, now, self.quiet)?;
+        config.client.credentials = mock_app_sign_in(base_url)?;
+        config.progress = ProgressMode::for_stderr(self.quiet, Duration::from_secs(10));
+        config.custody = demo_custody();
         Ok(config)
     }
 
@@ -142,10 +176,30 @@ impl DemoConfig {
             dry_run: false,
             notes: Vec::new(),
             progress: ProgressMode::for_stderr(self.quiet, Duration::from_secs(10)),
-            custody: crate::custody::Custody {
-                command_line: crate::custody::redact_command_line(std::env::args()),
-                ..Default::default()
-            },
+            custody: demo_custody(),
         })
+    }
+}
+
+/// Signed in as the mock tenant's application with its client secret, to Microsoft Graph, at
+/// the mock's identity platform (`base_url`), as an analyst's app signs in to a tenant.
+fn mock_app_sign_in(base_url: &str) -> Result<Credentials, AppError> {
+    let app = crate::mock::AppSpec::default();
+    let sign_in = crate::signin::SignIn::new(
+        base_url,
+        crate::mock::MOCK_TENANT_ID,
+        &app.client_id,
+        "https://graph.microsoft.com",
+        crate::signin::Flow::Secret(SecretString::new(app.secret)),
+    )
+    .map_err(AppError::Other)?;
+    Ok(Credentials::SignIn(std::sync::Arc::new(sign_in)))
+}
+
+/// The chain of custody of the demo's pulls: its command line, unsigned.
+fn demo_custody() -> crate::custody::Custody {
+    crate::custody::Custody {
+        command_line: crate::custody::redact_command_line(std::env::args()),
+        ..Default::default()
     }
 }

@@ -18,6 +18,7 @@ pub struct GenerateConfig {
 
 impl GenerateConfig {
     pub fn from_args(args: &GenerateArgs, quiet: bool) -> Result<Self, AppError> {
+        // The wall clock (`crate::clock`): the mock tenant's own present, not a pull's.
         let end = match &args.end {
             Some(text) => parse_time(text, chrono::Utc::now(), RangeEnd::End)
                 .map_err(|e| AppError::Usage(format!("--end: {e}")))?,
@@ -149,6 +150,7 @@ fn audit_settings(args: &ServeArgs, tokens: &[TokenSpec]) -> Result<AuditSetting
         .feed_now
         .as_deref()
         .map(|t| {
+            // The wall clock: the mock tenant's present (see `from_args` above).
             crate::timespec::parse_time(t, chrono::Utc::now(), crate::timespec::RangeEnd::Start)
                 .map_err(|e| AppError::Usage(format!("--feed-now: {e}")))
         })

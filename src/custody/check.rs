@@ -66,6 +66,7 @@ pub fn check_signature(
              signed by {fingerprint}, or the signature was"
         ));
     }
+    // The wall clock (`crate::clock`): a signer's validity is checked at the time of checking.
     let principals = allowed.principals_for(key.key_data(), NAMESPACE, Utc::now());
     if principals.is_empty() {
         return SignatureCheck::Bad(format!(

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, LOCATION, USER_AGENT};
 use reqwest::{Method, StatusCode};
@@ -221,7 +221,7 @@ impl ApiClient {
                     }
                     // The token may have been revoked or have expired early: one new one.
                     tracing::warn!("the service rejected the token ({reason}); signing in again");
-                    self.options.credentials.renew().await?;
+                    self.options.credentials.renew(&*self.sleeper).await?;
                     signed_in_again = true;
                     continue;
                 }
@@ -302,7 +302,7 @@ impl ApiClient {
         let authorization = self
             .options
             .credentials
-            .header_value()
+            .header_value(&*self.sleeper)
             .await
             .map_err(|e| AttemptFailure::Refused(Refusal::SignIn(e)))?;
         let _permit = self.limiter.acquire().await;
@@ -376,7 +376,8 @@ impl ApiClient {
                 &headers, &body,
             )));
         }
-        match classify_status(status, &headers, SystemTime::now()) {
+        // An HTTP-date `Retry-After` is read against the pull's clock (`crate::clock`).
+        match classify_status(status, &headers, self.sleeper.now().into()) {
             RetryDecision::Fatal => Err(AttemptFailure::Refused(
                 self.refusal(status, &headers, &body, request),
             )),

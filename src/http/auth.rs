@@ -23,8 +23,9 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    /// The header value; the only place a secret leaves its wrapper.
-    pub async fn header_value(&self) -> Result<String, String> {
+    /// The header value; the only place a secret leaves its wrapper. A sign-in's token is
+    /// renewed when `clock` says it is about to expire.
+    pub async fn header_value(&self, clock: &dyn super::Clock) -> Result<String, String> {
         Ok(match self {
             Credentials::Bearer(token) => format!("Bearer {}", token.expose()),
             Credentials::Basic { username, password } => {
@@ -35,7 +36,7 @@ impl Credentials {
                 )
             }
             Credentials::SignIn(sign_in) => {
-                format!("Bearer {}", sign_in.access_token().await?.expose())
+                format!("Bearer {}", sign_in.access_token(clock).await?.expose())
             }
         })
     }
@@ -46,10 +47,10 @@ impl Credentials {
     }
 
     /// Replaces the current token with a new one (after the service rejected it).
-    pub async fn renew(&self) -> Result<(), HttpError> {
+    pub async fn renew(&self, clock: &dyn super::Clock) -> Result<(), HttpError> {
         match self {
             Credentials::SignIn(sign_in) => sign_in
-                .renew()
+                .renew(clock)
                 .await
                 .map_err(|e| super::Refusal::SignIn(e).into()),
             _ => Ok(()),

@@ -106,6 +106,7 @@ impl RequestStats {
         };
         let seen = ServerDate {
             server,
+            // The wall clock (`crate::clock`): the machine's own time beside the server's.
             local: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         if let Ok(mut dates) = self.server_dates.lock() {

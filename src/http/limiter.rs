@@ -59,6 +59,8 @@ impl MailboxLimiter {
         loop {
             let wait_until = {
                 let mut recent = self.recent.lock().await;
+                // Tokio's timer, not the pull's clock (`crate::clock`): a budget of requests
+                // really sent, paced as they really take time (paused time in its tests).
                 let now = Instant::now();
                 while recent
                     .front()

@@ -9,6 +9,7 @@ mod limiter;
 mod retry;
 mod sleeper;
 
+pub use crate::clock::{Clock, SystemClock, VirtualClock};
 pub use crate::wire::{error_chain, printable, read_capped, readable, BodyError};
 pub use api::{Answer, ApiClient, ApiOptions, ApiRequest, ReadFailure, TOOL_USER_AGENT};
 pub use auth::Credentials;
@@ -18,4 +19,4 @@ pub use client::{
 pub use error::{HttpError, LastFailure, Refusal};
 pub use limiter::{MailboxLimiter, RateBudget};
 pub use retry::{Backoff, RetryDecision, RetryPolicy};
-pub use sleeper::{RecordingSleeper, Sleeper, TokioSleeper};
+pub use sleeper::{RecordingSleeper, ShiftedSleeper, Sleeper, TokioSleeper};

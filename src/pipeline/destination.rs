@@ -87,6 +87,7 @@ pub async fn pull_to_destination(
             noun: descriptor.noun,
         });
     }
+    // The wall clock (`crate::clock`): the manifest stamps when this machine ran the pull.
     let started = Utc::now();
     let first_request = source.first_request(false);
     let progress = PullProgress::new(config.progress, Arc::clone(client.stats()));
@@ -244,6 +245,7 @@ impl ManifestContext<'_> {
             records,
             ..PullCounters::after_run(&PullCounters::default(), self.stats, pages)
         };
+        // The wall clock, as `started`.
         let finished = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let provenance = Provenance::of_run(
             &self.config.custody.command_line,

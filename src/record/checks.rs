@@ -53,6 +53,14 @@ fn digest(record: &Activity) -> [u8; 16] {
 }
 
 impl RecordChecks {
+    /// Forgets the records kept so far, keeping the counts: for a walk whose windows partition
+    /// time (the Entra ID logs), at each window's end, so its memory is one window's ids, not
+    /// the pull's. A later window's record can repeat an earlier one's id only if the service
+    /// moved it in time; that copy is then kept, not detected.
+    pub fn forget_kept(&mut self) {
+        self.kept.clear();
+    }
+
     /// Whether `record` is to be kept: not a duplicate of one already kept. Counts (and warns
     /// about, the first time) a record without an id or a usable time, and a duplicate whose
     /// content differs from the record kept under its id.

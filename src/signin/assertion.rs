@@ -91,6 +91,8 @@ impl CertificateKey {
             nbf: i64,
             exp: i64,
         }
+        // The wall clock (`crate::clock`): the identity platform checks `nbf` and `exp`
+        // against its own clock, whatever the pull's says.
         let now = chrono::Utc::now().timestamp();
         let header = Header {
             x5t: Some(self.thumbprint.clone()),

@@ -12,7 +12,9 @@ mod assertion;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -107,16 +109,21 @@ pub struct SignIn {
 struct Token {
     access: SecretString,
     refresh: Option<SecretString>,
-    obtained: Instant,
+    /// When it was asked for, on the pull's clock (`crate::clock::Clock`).
+    obtained: DateTime<Utc>,
     lifetime: Duration,
 }
 
 impl Token {
     /// Whether the token should be replaced now: within a quarter of its lifetime (at most
     /// five minutes) of its expiry, so a request never leaves with a token about to lapse.
-    fn due(&self, now: Instant) -> bool {
+    fn due(&self, now: DateTime<Utc>) -> bool {
         let margin = (self.lifetime / 4).min(Duration::from_secs(300));
-        now + margin >= self.obtained + self.lifetime
+        let expires = chrono::TimeDelta::from_std(self.lifetime).unwrap_or(chrono::TimeDelta::MAX);
+        let margin = chrono::TimeDelta::from_std(margin).unwrap_or(chrono::TimeDelta::MAX);
+        self.obtained
+            .checked_add_signed(expires - margin)
+            .is_none_or(|renew_at| now >= renew_at)
     }
 }
 
@@ -185,14 +192,17 @@ impl SignIn {
         format!("{}/{}/oauth2/v2.0/{name}", self.authority, self.tenant)
     }
 
-    /// A token valid for a while yet: the one held, or a new one.
-    pub async fn access_token(&self) -> Result<SecretString, String> {
+    /// A token valid for a while yet on `clock`: the one held, or a new one.
+    pub async fn access_token(
+        &self,
+        clock: &dyn crate::clock::Clock,
+    ) -> Result<SecretString, String> {
         let mut held = self.token.lock().await;
         match held.as_ref() {
-            Some(token) if !token.due(Instant::now()) => Ok(token.access.clone()),
+            Some(token) if !token.due(clock.now()) => Ok(token.access.clone()),
             _ => {
                 let previous = held.take();
-                let token = self.obtain(previous.and_then(|t| t.refresh)).await?;
+                let token = self.obtain(previous.and_then(|t| t.refresh), clock).await?;
                 let access = token.access.clone();
                 *held = Some(token);
                 Ok(access)
@@ -201,20 +211,24 @@ impl SignIn {
     }
 
     /// Drops the held token and obtains a new one (a service rejected it).
-    pub async fn renew(&self) -> Result<(), String> {
+    pub async fn renew(&self, clock: &dyn crate::clock::Clock) -> Result<(), String> {
         let mut held = self.token.lock().await;
         let previous = held.take();
-        *held = Some(self.obtain(previous.and_then(|t| t.refresh)).await?);
+        *held = Some(self.obtain(previous.and_then(|t| t.refresh), clock).await?);
         Ok(())
     }
 
-    async fn obtain(&self, refresh: Option<SecretString>) -> Result<Token, String> {
+    async fn obtain(
+        &self,
+        refresh: Option<SecretString>,
+        clock: &dyn crate::clock::Clock,
+    ) -> Result<Token, String> {
         let token_url = TokenUrl::new(self.endpoint("token"))
             .map_err(|e| format!("--authority-url gives no valid token URL: {e}"))?;
         let client = BasicClient::new(ClientId::new(self.client_id.clone()))
             .set_auth_type(AuthType::RequestBody)
             .set_token_uri(token_url.clone());
-        let started = Instant::now();
+        let started = clock.now();
         let response = match &self.flow {
             Flow::Secret(secret) => client
                 .set_client_secret(ClientSecret::new(secret.expose().to_string()))
@@ -347,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_token_is_renewed_before_it_expires() {
-        let now = Instant::now();
+        let now = Utc::now();
         let token = |lifetime: u64| Token {
             access: SecretString::new("a"),
             refresh: None,

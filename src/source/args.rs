@@ -34,6 +34,9 @@ pub struct SourceArgs {
     pub sign_in_logs: SignInLogArgs,
 
     #[command(flatten)]
+    pub entra_logs: EntraLogArgs,
+
+    #[command(flatten)]
     pub feed: FeedArgs,
 
     #[command(flatten)]
@@ -171,6 +174,23 @@ pub struct SignInLogArgs {
     pub sign_in_event_types: Vec<String>,
 }
 
+/// Both Entra ID logs.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Entra ID logs (--source signins, directory-audits)")]
+pub struct EntraLogArgs {
+    /// Time windows fetched at once (Graph allows the reporting API five requests per 10
+    /// seconds per app and tenant; more are answered 429 and waited out)
+    #[arg(long, default_value_t = DEFAULT_WINDOW_CONCURRENCY, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub window_concurrency: u32,
+}
+
+/// `--window-concurrency` by default: below the five requests per 10 seconds per app and
+/// tenant that microsoft-graph-docs-contrib `concepts/throttling-limits.md` ("Identity and
+/// access reports service limits", `includes/throttling-entra-logs-reports.md`) gives the
+/// resources `signIn` and `directoryAudit`, so a burst of first requests alone stays within it.
+pub const DEFAULT_WINDOW_CONCURRENCY: u32 = 4;
+
 /// `--query-concurrency` by default: within the 10 audit searches an account may run at once
 /// (Microsoft Purview, "Search the audit log": "Each admin Audit account user can have up to
 /// 10 search jobs running at the same time"), leaving room for an analyst's own searches in
@@ -254,6 +274,7 @@ pub fn group_flags(group: FlagGroup) -> Vec<clap::Arg> {
         FlagGroup::AuditQuery => AuditQueryArgs::augment_args(empty),
         FlagGroup::Graph => GraphArgs::augment_args(empty),
         FlagGroup::SignInLogs => SignInLogArgs::augment_args(empty),
+        FlagGroup::EntraLogs => EntraLogArgs::augment_args(empty),
         FlagGroup::Feed => FeedArgs::augment_args(empty),
         FlagGroup::SignIn => SignInArgs::augment_args(empty),
     };

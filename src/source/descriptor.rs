@@ -22,18 +22,21 @@ pub enum FlagGroup {
     Graph,
     /// `--sign-in-event-types`: the Entra ID sign-in logs.
     SignInLogs,
+    /// `--window-concurrency`: both Entra ID logs (sign-ins, directory audits).
+    EntraLogs,
     /// `--tenant`, `--client-id`, `--certificate`, `--device-code`, `--authority-url`.
     SignIn,
 }
 
 impl FlagGroup {
     /// Every group, for the checks that walk them all.
-    pub const ALL: [FlagGroup; 6] = [
+    pub const ALL: [FlagGroup; 7] = [
         FlagGroup::Activities,
         FlagGroup::AuditQuery,
         FlagGroup::Feed,
         FlagGroup::Graph,
         FlagGroup::SignInLogs,
+        FlagGroup::EntraLogs,
         FlagGroup::SignIn,
     ];
 }

@@ -5,32 +5,61 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use o365_activities::http::{Clock, RecordingSleeper};
 use o365_activities::mock::{AppSpec, AuditSettings};
 
 use crate::audit_support::*;
+use crate::support::{parse_pull, run_on};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_token_that_expires_mid_run_is_renewed_before_it_lapses() {
-    // Tokens live 2 s and say so; the query takes about 3 s of polls.
+    // Tokens say they live an hour (and the mock keeps accepting them, so only the client's
+    // clock can renew them); the query is polled 10 times, every --poll-interval of virtual
+    // time: 10 minutes apart, the token is due during the run; 1 s apart, never.
     let (server, victim, records) = tenant(
         10,
         AuditSettings {
-            token_ttl: Duration::from_secs(2),
             query_polls: 10,
             ..AuditSettings::default()
         },
     )
     .await;
-    SignedIn::pull(&server.url, &victim, &[], SECRET)
-        .await
-        .assert_complete(&records, &victim);
-    let counters = server.audit_counters();
-    assert!(
-        counters.tokens_issued.load(Ordering::Relaxed) >= 2,
-        "renewed"
-    );
-    let rejected = counters.rejected.load(Ordering::Relaxed);
-    assert_eq!(rejected, 0, "never sent an expired token");
+    let issued = || {
+        server
+            .audit_counters()
+            .tokens_issued
+            .load(Ordering::Relaxed)
+    };
+    for (poll_interval, tokens) in [("1", 1), ("600", 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("victim.jsonl");
+        let shown = output.display().to_string();
+        let mut words = audit_words(&server.url, &victim, &shown);
+        words.extend(["--poll-interval", poll_interval, "--query-concurrency", "1"]);
+        words.extend([
+            "--start",
+            "2018-01-01T00:00:00Z",
+            "--query-timeout",
+            "86400",
+        ]);
+        let config = signed_in(
+            parse_pull(&words).unwrap(),
+            &server.url,
+            "https://graph.microsoft.com",
+        );
+        let (before, sleeper) = (issued(), RecordingSleeper::default());
+        let started = sleeper.now();
+        run_on(&config, &sleeper).await.unwrap();
+        assert_eq!(evidence_ids(&output), ids_of(&records, &victim));
+        let elapsed = (sleeper.now() - started).num_seconds();
+        assert_eq!(
+            issued() - before,
+            tokens,
+            "--poll-interval {poll_interval}: {elapsed} s of virtual time"
+        );
+    }
+    let rejected = server.audit_counters().rejected.load(Ordering::Relaxed);
+    assert_eq!(rejected, 0, "renewed before the service refused one");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -137,6 +137,28 @@ pub(crate) fn audit_words<'a>(url: &'a str, user: &'a str, output: &'a str) -> V
     ]
 }
 
+/// `config` signed in as the mock's app at `authority` with its client secret for `resource`
+/// (in place of its `--token`), as the binary does with `O365_CLIENT_SECRET`: for a signed-in
+/// pull run in the test's process, on virtual time.
+pub(crate) fn signed_in(
+    mut config: o365_activities::config::PullConfig,
+    authority: &str,
+    resource: &str,
+) -> o365_activities::config::PullConfig {
+    use o365_activities::signin::{Flow, SignIn};
+    let sign_in = SignIn::new(
+        authority,
+        MOCK_TENANT_ID,
+        APP,
+        resource,
+        Flow::Secret(o365_activities::secret::SecretString::new(SECRET)),
+    )
+    .unwrap();
+    config.client.credentials =
+        o365_activities::http::Credentials::SignIn(std::sync::Arc::new(sign_in));
+    config
+}
+
 /// A signed-in audit log pull of `user` by the binary, into a folder of its own.
 pub(crate) struct SignedIn {
     pub(crate) _dir: tempfile::TempDir,

@@ -424,6 +424,7 @@ async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
         manifest.status,
         o365_activities::output::PullStatus::Complete
     );
+    the_demo_pulled_the_victims_entra_id_logs(&out, victim, &stderr).await;
     // A second demo into the same folder names only its own flag.
     let (code, stderr) = run_binary(vec![
         "demo".into(),
@@ -436,6 +437,42 @@ async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
         stderr.contains("--out-dir") && !stderr.contains("--force") && !stderr.contains("--output"),
         "{stderr}"
     );
+}
+
+/// The demo's sign-in and directory audit pulls: on the tenant's clock, a line each, complete
+/// and verified, and the attacker's session among the sign-ins.
+async fn the_demo_pulled_the_victims_entra_id_logs(
+    out: &std::path::Path,
+    victim: &str,
+    stderr: &str,
+) {
+    assert!(
+        stderr.contains("on a clock set to the demo tenant's now, 2018-06-01T00:00:00.000Z"),
+        "{stderr}"
+    );
+    let paths = o365_activities::commands::demo_identity::evidence_paths(out, victim);
+    for (path, noun) in paths.iter().zip(["sign-ins", "directory audit records"]) {
+        let line = format!("{noun} of {victim} into {}", path.display());
+        assert_eq!(stderr.matches(&line).count(), 1, "{line}: {stderr}");
+        let manifest = format!("{}.manifest.json", path.display());
+        let (code, stderr) = run_binary(vec!["verify".into(), manifest]).await;
+        assert_eq!(code, 0, "{}: {stderr}", path.display());
+    }
+    let corpus = o365_activities::mock::default_corpus(2018);
+    let logs = o365_activities::mock::generate::identity::identity_logs_of(&corpus, 2018);
+    let session = logs.attacker_session.unwrap();
+    let signins = std::fs::read_to_string(&paths[0]).unwrap();
+    assert!(
+        signins.contains(&session),
+        "the attacker's session {session}"
+    );
+    let audits = std::fs::read_to_string(&paths[1]).unwrap();
+    for id in &logs.attacker_audit_ids {
+        assert!(
+            audits.contains(id.as_str()),
+            "the attacker's directory audit {id}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

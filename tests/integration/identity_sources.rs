@@ -15,12 +15,15 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use o365_activities::mock::generate::identity::{identity_logs, IdentityLogs};
 use o365_activities::mock::{
     corpus_by_mailbox, generate, start, AuditSettings, CorpusSpec, EntraSettings, RunningServer,
-    Scenario, ServerSettings, TokenSpec, MOCK_TENANT_ID,
+    Scenario, ServerSettings, TokenSpec,
 };
 use o365_activities::output::Manifest;
 use serde_json::Value;
 
-use crate::support::TOKEN;
+use o365_activities::http::{Clock, RecordingSleeper};
+
+use crate::audit_support::signed_in;
+use crate::support::{parse_pull_at, run_on, TOKEN};
 
 const DAYS: u32 = 6;
 
@@ -349,16 +352,18 @@ async fn a_re_run_picks_up_late_sign_ins_once() {
     assert_eq!(unique.len(), ids.len(), "no record twice");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_token_that_expires_mid_walk_is_renewed() {
-    // Tokens live 2 s; every third request waits a 1 s Retry-After, so the walk outlives one.
+    // Tokens say they live 4 s (the mock accepts them for an hour, so only the client's clock
+    // can renew them), and every third request waits a 1 s `Retry-After` of virtual time: the
+    // walk outlives a token several times, and renews it once every 3 to 4 s of that time.
     let t = tenant(
         EntraSettings {
             page_size: 50,
             ..EntraSettings::default()
         },
         AuditSettings {
-            token_ttl: Duration::from_secs(2),
+            announced_ttl: Some(Duration::from_secs(4)),
             throttle_every: Some(3),
             ..AuditSettings::default()
         },
@@ -366,31 +371,32 @@ async fn a_token_that_expires_mid_walk_is_renewed() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("signins.jsonl");
-    let mut words = pull_words(&t, "signins", &output, &["--user", &t.victim]);
-    let at = words.iter().position(|w| w == "--token").unwrap();
-    words.drain(at..at + 2);
-    words.extend(
-        [
-            "--authority-url",
-            &t.server.url,
-            "--tenant",
-            MOCK_TENANT_ID,
-            "--client-id",
-            "mock-client-id",
-        ]
-        .map(String::from),
+    let mut words = vec!["o365-activities".to_string()];
+    words.extend(pull_words(&t, "signins", &output, &["--user", &t.victim]));
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let sleeper = RecordingSleeper::default();
+    let started = sleeper.now();
+    let config = signed_in(
+        parse_pull_at(&words, started).unwrap(),
+        &t.server.url,
+        "https://graph.microsoft.com",
     );
-    let (code, stderr) = binary(words, &[("O365_CLIENT_SECRET", "mock-client-secret")]).await;
-    assert_eq!(code, 0, "{stderr}");
+    run_on(&config, &sleeper).await.unwrap();
     let want = expected(&t.logs.signins, "createdDateTime", |r| {
         of_user(r, &t.victim)
     });
     assert_eq!(keys_in(&output, "createdDateTime"), want);
     let counters = t.server.audit_counters();
-    assert!(
-        counters.tokens_issued.load(Ordering::Relaxed) >= 2,
-        "renewed"
+    let (issued, elapsed) = (
+        counters.tokens_issued.load(Ordering::Relaxed) as i64,
+        (sleeper.now() - started).num_seconds(),
     );
+    assert!(elapsed >= 8, "the walk outlived two tokens: {elapsed} s");
+    assert!(
+        (1 + elapsed / 4..=1 + elapsed / 3).contains(&issued),
+        "{issued} tokens in {elapsed} s of virtual time"
+    );
+    assert_eq!(counters.rejected.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -639,4 +645,50 @@ fn batch_words(t: &Tenant, source: &str, list: &Path, case: &Path) -> Vec<String
     ]
     .map(String::from)
     .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_are_fetched_at_once_and_hand_over_what_one_at_a_time_does() {
+    // Every answer of the lists takes 100 ms: windows fetched at once overlap in it.
+    let t = tenant(
+        EntraSettings {
+            page_size: 40,
+            latency: Duration::from_millis(100),
+            ..EntraSettings::default()
+        },
+        AuditSettings::default(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let counters = t.server.audit_counters();
+    let mut evidence = Vec::new();
+    for (windows, at_once) in [("1", 1..=1), ("4", 2..=4)] {
+        let output = dir.path().join(format!("signins-{windows}.jsonl"));
+        let mut words = vec!["o365-activities".to_string()];
+        words.extend(pull_words(
+            &t,
+            "signins",
+            &output,
+            &["--window-concurrency", windows],
+        ));
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let sleeper = RecordingSleeper::default();
+        let config = parse_pull_at(&words, sleeper.now()).unwrap();
+        run_on(&config, &sleeper).await.unwrap();
+        let most = counters.most_entra_in_flight.load(Ordering::SeqCst);
+        assert!(
+            at_once.contains(&most),
+            "{windows} window(s) at once: {most} requests"
+        );
+        evidence.push(std::fs::read(&output).unwrap());
+    }
+    let want = expected(&t.logs.signins, "createdDateTime", |_| true);
+    assert_eq!(
+        keys_in(&dir.path().join("signins-4.jsonl"), "createdDateTime"),
+        want
+    );
+    assert!(
+        evidence[0] == evidence[1],
+        "the same bytes, one window or four at once"
+    );
 }

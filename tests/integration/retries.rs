@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use o365_activities::error::AppError;
+use o365_activities::http::RecordingSleeper;
 use o365_activities::output::{Manifest, PullStatus};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -52,10 +53,13 @@ async fn waits_as_told_by_retry_after_on_429() {
 
 #[tokio::test]
 async fn reads_http_dates_and_rate_limit_reset_and_caps_long_waits() {
+    // The dates are read against the pull's clock: virtual time, standing at `now()` until
+    // the first wait.
+    let sleeper = RecordingSleeper::starting_at(now());
+    let in_an_hour = httpdate::fmt_http_date((now() + chrono::Duration::seconds(3600)).into());
+    // The second answer comes after the first wait (600 s, capped) moved the clock on.
+    let reset = (now() + chrono::Duration::seconds(630)).to_rfc3339();
     let server = MockServer::start().await;
-    let in_an_hour =
-        httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3600));
-    let reset = (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339();
     serve_one_record_after(
         &server,
         vec![
@@ -65,22 +69,16 @@ async fn reads_http_dates_and_rate_limit_reset_and_caps_long_waits() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let (result, sleeper) = run(&config(
+    let config = config(
         &server.uri(),
         &dir.path().join("o.jsonl"),
         &["--max-wait", "600"],
-    ))
-    .await;
-    result.unwrap();
-    let waits = sleeper.waits();
-    assert_eq!(
-        waits[0],
-        Duration::from_secs(600),
-        "an hour is capped at --max-wait"
     );
-    assert!(
-        waits[1] > Duration::from_secs(25) && waits[1] <= Duration::from_secs(30),
-        "{waits:?}"
+    run_on(&config, &sleeper).await.unwrap();
+    assert_eq!(
+        sleeper.waits(),
+        vec![Duration::from_secs(600), Duration::from_secs(30)],
+        "an hour is capped at --max-wait; the reset is 30 s after the clock's time then"
     );
 }
 

@@ -176,6 +176,7 @@ fn pull_help_has_a_heading_per_group_and_lists_every_source() {
         "Management Activity API (--source feed):",
         "Microsoft Graph (--source audit, signins, directory-audits):",
         "Entra ID sign-in logs (--source signins):",
+        "Entra ID logs (--source signins, directory-audits):",
         "Sign-in (--source audit, feed, signins, directory-audits):",
         "Connection:",
     ] {

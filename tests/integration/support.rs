@@ -55,11 +55,20 @@ pub fn parse_pull(words: &[&str]) -> Result<PullConfig, AppError> {
     PullConfig::from_args(&args, now(), true)
 }
 
-/// Runs a pull with waits recorded instead of slept.
+/// Runs a pull with waits recorded instead of slept, on virtual time starting at the
+/// system's time now.
 pub async fn run(config: &PullConfig) -> (Result<PullSummary, AppError>, RecordingSleeper) {
     let sleeper = RecordingSleeper::default();
-    let result = pull::run(config, Arc::new(sleeper.clone()), std::future::pending()).await;
+    let result = run_on(config, &sleeper).await;
     (result, sleeper)
+}
+
+/// Runs a pull on `sleeper`'s virtual time: its waits recorded, its clock the pull's.
+pub async fn run_on(
+    config: &PullConfig,
+    sleeper: &RecordingSleeper,
+) -> Result<PullSummary, AppError> {
+    pull::run(config, Arc::new(sleeper.clone()), std::future::pending()).await
 }
 
 /// A record in the reference's shape.

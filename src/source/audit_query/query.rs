@@ -6,8 +6,6 @@
 //! `security-auditlogquery-get` (poll), `security-auditlogquery-list-records` (pages of
 //! `auditLogRecord` through `@odata.nextLink`) and `security-auditlogquery` (the counts).
 
-use std::time::Duration;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use rustc_hash::FxHashSet;
 use serde::Deserialize;
@@ -386,17 +384,16 @@ impl QueryRunner<'_> {
     /// Polls the query until it is over (`succeeded`, `failed` or `cancelled`); one still
     /// running after `query_timeout` stops the pull.
     async fn wait_for(&self, url: &str, mut state: QueryState) -> Result<QueryState, PagingError> {
-        let started = tokio::time::Instant::now();
-        // The waits asked of the sleeper count too, so a test's sleeper that does not sleep
-        // still meets the bound.
-        let mut waited = Duration::ZERO;
+        // On the pull's clock (`crate::clock`): a test's virtual time meets the bound too.
+        let started = self.sleeper.now();
         let query_url = format!("{url}/{}", path_segment(&state.id));
         let shown = |text: &str| crate::http::printable(text);
         loop {
             if matches!(state.status.as_str(), "succeeded" | "failed" | "cancelled") {
                 return Ok(state);
             }
-            if started.elapsed().max(waited) >= self.options.query_timeout {
+            let elapsed = (self.sleeper.now() - started).to_std().unwrap_or_default();
+            if elapsed >= self.options.query_timeout {
                 return Err(PagingError::QueryTimedOut {
                     query_id: shown(&state.id),
                     status: shown(&state.status),
@@ -404,7 +401,6 @@ impl QueryRunner<'_> {
                 });
             }
             self.sleeper.sleep(self.options.poll_interval).await;
-            waited += self.options.poll_interval;
             let polled = self
                 .client
                 .send(&ApiRequest::get(&query_url), read_query)

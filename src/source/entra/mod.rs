@@ -12,12 +12,13 @@
 //! `id` (`RecordChecks`), records outside the window dropped (their own window asks for them),
 //! and the rest sorted by (time, id) and handed over, then a durable point at the window's end.
 //! So a resumed case starts at a window's end, and what it writes is what an uninterrupted run
-//! writes, byte for byte. A window is held in memory while it is read (its records are one
-//! day's of the filter: a user's, or a tenant's).
+//! writes, byte for byte. Windows are cut and fetched several at once (`windows.rs`: six hours
+//! wide, then as wide as holds about 5,000 records; held in memory until handed over).
 //!
 //! Throttling: Graph's "Identity and access reports service limits"
-//! (`concepts/throttling-limits.md`) allow five requests per 10 seconds per app per tenant, so
-//! windows are walked one at a time, and a 429 waits its `Retry-After` in the shared client.
+//! (`concepts/throttling-limits.md`) allow five requests per 10 seconds per app per tenant:
+//! `--window-concurrency` (4 by default) windows at once, and a 429 waits its `Retry-After` in
+//! the shared client.
 //!
 //! Latency: entries reach the logs minutes to hours after the event (entra-docs
 //! `docs/identity/monitoring-health/reference-log-latency.md`, which gives no bound and names
@@ -27,19 +28,20 @@
 
 pub(super) mod directory_audits;
 pub(super) mod signins;
+mod windows;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::http::{ApiClient, ApiRequest, HttpError, ReadFailure, Refusal};
-use crate::record::{read_page, sort_in_time_order, Activity, PageReading, RecordChecks};
-use crate::source::paging::{EmitWindow, Handover, LinkWalk, PagingError, PartialHandover};
+use futures::StreamExt;
+
+use crate::http::ApiClient;
+use crate::record::{sort_in_time_order, Activity, PageReading, RecordChecks};
+use crate::source::paging::{EmitWindow, Handover, PagingError, PartialHandover};
+use windows::{Asking, Cuts};
 
 /// A range ending less than this long ago may still be growing.
 pub(super) const STILL_GROWING: TimeDelta = TimeDelta::hours(24);
-
-/// The width of a window: one durable point a day.
-const WINDOW: TimeDelta = TimeDelta::days(1);
 
 /// The largest `$top` both lists document (`signin-list.md`: "The maximum and default page
 /// size is 1,000 objects"; the directory audits document the same `$top` and no other maximum).
@@ -117,10 +119,9 @@ fn is_zero(n: &u64) -> bool {
 
 /// One walk of a log over a range.
 pub(super) struct LogWalk<'a> {
-    client: &'a ApiClient,
-    kind: &'static LogKind,
-    version: String,
-    asks: Vec<Ask>,
+    ask: Asking<'a>,
+    /// Windows fetched at once (`--window-concurrency`).
+    concurrency: usize,
     user: Option<String>,
     keep: Keep,
     start: DateTime<Utc>,
@@ -129,9 +130,6 @@ pub(super) struct LogWalk<'a> {
     notes: serde_json::Map<String, serde_json::Value>,
     checks: RecordChecks,
     counts: Counts,
-    pages: u64,
-    /// Named in a 403 for a licence (the sign-in logs need Entra ID P1).
-    licence_hint: Option<&'static str>,
 }
 
 impl<'a> LogWalk<'a> {
@@ -145,30 +143,33 @@ impl<'a> LogWalk<'a> {
         keep: Keep,
         (start, end): (DateTime<Utc>, DateTime<Utc>),
         licence_hint: Option<&'static str>,
+        now: DateTime<Utc>,
     ) -> Self {
         let mut notes = serde_json::Map::new();
         notes.insert(
             "possibly_still_growing".into(),
-            (end > Utc::now() - STILL_GROWING).into(),
+            (end > now - STILL_GROWING).into(),
         );
         LogWalk {
-            client,
-            kind,
-            version: version.to_string(),
             counts: Counts {
                 requests_per_window: asks.len(),
                 ..Counts::default()
             },
-            asks,
+            ask: Asking::new(client, kind, version, asks, licence_hint),
+            concurrency: 1,
             user,
             keep,
             start,
             end,
             notes,
             checks: RecordChecks::default(),
-            pages: 0,
-            licence_hint,
         }
+    }
+
+    /// Fetches `windows` windows at once (at least one).
+    pub(super) fn concurrently(mut self, windows: u32) -> Self {
+        self.concurrency = windows.max(1) as usize;
+        self
     }
 
     pub(super) fn note(&mut self, key: &str, value: serde_json::Value) {
@@ -180,7 +181,7 @@ impl<'a> LogWalk<'a> {
     }
 
     pub(super) fn pages(&self) -> u64 {
-        self.pages
+        self.ask.pages.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(super) fn user(&self) -> Option<&str> {
@@ -188,55 +189,31 @@ impl<'a> LogWalk<'a> {
     }
 
     pub(super) fn asks(&self) -> &[Ask] {
-        &self.asks
-    }
-
-    /// The filter of `ask` over `[start, end)`.
-    fn filter(&self, ask: &Ask, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-        let time = crate::odata::format_timestamp_literal;
-        let mut filter = format!(
-            "{field} ge {} and {field} lt {}",
-            time(start),
-            time(end),
-            field = self.kind.time_field
-        );
-        if let Some(more) = &ask.filter {
-            filter.push_str(" and ");
-            filter.push_str(more);
-        }
-        filter
-    }
-
-    /// The first page's URL of `ask` over `[start, end)`.
-    pub(super) fn url(&self, ask: &Ask, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-        let base = self.client.options().base_url.trim_end_matches('/');
-        let mut url = format!("{base}/{}/{}", self.version, self.kind.path);
-        // Percent-encoded (spaces as `%20`, as Microsoft's examples write them).
-        let filter = self.filter(ask, start, end);
-        let filter = percent_encoding::utf8_percent_encode(&filter, QUERY_VALUE);
-        url.push_str(&format!("?$filter={filter}&$top={MAX_TOP}"));
-        url
+        &self.ask.asks
     }
 
     pub(super) fn first_request(&self, describe: bool) -> String {
+        let first_end = self
+            .start
+            .checked_add_signed(windows::FIRST)
+            .map_or(self.end, |end| end.min(self.end));
         let first = self
+            .ask
             .asks
             .first()
-            .map(|ask| self.url(ask, self.start, self.window_end(self.start)))
+            .map(|ask| self.ask.url(ask, self.start, first_end))
             .unwrap_or_default();
         if !describe {
             return format!("GET {first}");
         }
         format!(
             "GET {first}\nAuthorization: {}\nThen its @odata.nextLink pages; {} request(s) a \
-             day-wide window, oldest window first.\n",
-            self.client.options().credentials.redacted(),
-            self.asks.len()
+             window (six hours wide, then as wide as holds about 5,000 records), {} window(s) at once, handed \
+             over oldest first.\n",
+            self.ask.client.options().credentials.redacted(),
+            self.ask.asks.len(),
+            self.concurrency
         )
-    }
-
-    fn window_end(&self, start: DateTime<Utc>) -> DateTime<Utc> {
-        (start + WINDOW).min(self.end)
     }
 
     pub(super) fn log(&self) -> serde_json::Value {
@@ -257,88 +234,74 @@ impl<'a> LogWalk<'a> {
         emit: &mut EmitWindow<'_>,
     ) -> Result<(), PagingError> {
         let mut interrupt = std::pin::pin!(interrupt);
-        let mut start = self.start;
-        while start < self.end {
-            let end = self.window_end(start);
-            let mut fetched = Vec::new();
-            let read = tokio::select! {
+        let (ask, reading) = (&self.ask, &reading);
+        let cuts = Cuts::new(self.start, self.end);
+        let mut windows =
+            futures::stream::iter(std::iter::from_fn(|| cuts.next_window()))
+                .map(|(start, end)| async move {
+                    (start, end, ask.read_window(start, end, reading).await)
+                })
+                .buffered(self.concurrency);
+        // The start of the first window not yet handed over.
+        let mut head = self.start;
+        let mut keeping = Keeping {
+            kind: ask.kind,
+            user: self.user.as_deref(),
+            keep: self.keep,
+            checks: &mut self.checks,
+            counts: &mut self.counts,
+        };
+        let stopped = loop {
+            let next = tokio::select! {
                 biased;
-                _ = interrupt.as_mut() => Err(PagingError::Interrupted),
-                read = self.read_window(start, end, &reading, &mut fetched) => read,
+                _ = interrupt.as_mut() => break Some(PagingError::Interrupted),
+                next = windows.next() => next,
             };
-            let records = self.final_order(fetched, start, end);
-            if let Err(error) = read {
-                if partial == PartialHandover::Everything && !records.is_empty() {
-                    emit(Handover::Records(records))?;
-                }
-                self.checks.warn_summary(self.kind.noun);
-                return Err(error);
-            }
+            let Some((start, end, read)) = next else {
+                break None;
+            };
+            let fetched = match read {
+                Ok(fetched) => fetched,
+                Err(error) => break Some(error),
+            };
+            cuts.observed(start, end, fetched.len());
+            let records = keeping.final_order(fetched, start, end);
             if !records.is_empty() {
                 emit(Handover::Records(records))?;
             }
-            self.counts.windows += 1;
+            keeping.counts.windows += 1;
+            // Windows partition time: a later one's records are not this one's.
+            keeping.checks.forget_kept();
             emit(Handover::Finished(Some(end)))?;
-            start = end;
+            head = end;
+        };
+        drop(windows);
+        if let Some(error) = stopped {
+            // What the head window had fetched (the windows after it are after a gap).
+            if let Some((end, fetched)) = ask.take(head) {
+                let records = keeping.final_order(fetched, head, end);
+                if partial == PartialHandover::Everything && !records.is_empty() {
+                    emit(Handover::Records(records))?;
+                }
+            }
+            keeping.checks.warn_summary(ask.kind.noun);
+            return Err(error);
         }
-        self.checks.warn_summary(self.kind.noun);
+        keeping.checks.warn_summary(ask.kind.noun);
         emit(Handover::Finished(None))
     }
+}
 
-    /// Every page of every ask of `[start, end)` into `fetched`.
-    async fn read_window(
-        &mut self,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        reading: &PageReading,
-        fetched: &mut Vec<Activity>,
-    ) -> Result<(), PagingError> {
-        for ask in self.asks.clone() {
-            let first = self.url(&ask, start, end);
-            let mut walk = LinkWalk::new(&first, "@odata.nextLink");
-            let mut keys = rustc_hash::FxHashSet::<Box<str>>::default();
-            loop {
-                let page = self
-                    .client
-                    .send(&ApiRequest::get(walk.current()), |answer| {
-                        read_page(answer.body, reading)
-                            .map_err(|e| ReadFailure::Retry(e.to_string()))
-                    })
-                    .await
-                    .map_err(|error| self.licence(error))?;
-                self.pages += 1;
-                let added = page
-                    .records
-                    .iter()
-                    .filter(|record| keys.insert(record.key().into()))
-                    .count();
-                fetched.extend(page.records);
-                walk.page_read(added, page.next_link.as_deref())?;
-                match page.next_link {
-                    Some(next) => walk.follow(self.client, &next)?,
-                    None => break,
-                }
-            }
-        }
-        Ok(())
-    }
+/// What decides which records of a window are kept, and counts them.
+struct Keeping<'w> {
+    kind: &'static LogKind,
+    user: Option<&'w str>,
+    keep: Keep,
+    checks: &'w mut RecordChecks,
+    counts: &'w mut Counts,
+}
 
-    /// A 403 that says the tenant has no premium licence, told as such.
-    fn licence(&self, error: HttpError) -> PagingError {
-        match (&error, self.licence_hint) {
-            (HttpError::Refused(Refusal::Forbidden { message, .. }), Some(licence))
-                if is_licence_refusal(message) =>
-            {
-                PagingError::LicenceMissing {
-                    what: self.kind.noun,
-                    licence,
-                    message: message.clone(),
-                }
-            }
-            _ => error.into(),
-        }
-    }
-
+impl Keeping<'_> {
     /// The window's records: checked, the user's, inside the window, in (time, id) order.
     fn final_order(
         &mut self,
@@ -350,8 +313,7 @@ impl<'a> LogWalk<'a> {
         records.retain(|record| record.timestamp().is_none_or(|t| t >= start && t < end));
         self.counts.outside_window += (before - records.len()) as u64;
         let before = records.len();
-        let user = self.user.clone();
-        records.retain(|record| (self.keep)(record, user.as_deref()));
+        records.retain(|record| (self.keep)(record, self.user));
         self.counts.not_the_users += (before - records.len()) as u64;
         records.retain(|record| self.checks.admit(record, self.kind.noun));
         sort_in_time_order(&mut records);
@@ -386,14 +348,15 @@ pub(super) fn upn(source: &str, user: &str) -> Result<String, String> {
 }
 
 /// The range of the walk: `--start` (or the retention's start), never before a checkpoint's
-/// bound; a `--start` before what the log keeps is refused, naming the earliest date.
+/// bound; a `--start` before what the log keeps is refused, naming the earliest date. The
+/// retention is counted back from the walk's clock (`Walk::sleeper`).
 pub(super) fn retained_range(
     walk: &crate::source::Walk<'_>,
     days: i64,
     what: &str,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), PagingError> {
     let end = walk.query.filter.end;
-    let earliest = earliest(Utc::now(), days);
+    let earliest = earliest(walk.sleeper.now(), days);
     if let Some(start) = walk.query.filter.start {
         if start < earliest && walk.resume_after.is_none_or(|bound| bound < earliest) {
             return Err(PagingError::Input(format!(
@@ -427,12 +390,12 @@ impl crate::source::Source for LogWalk<'_> {
         let (start, end) = self.range();
         let mut text = format!(
             "{} from {} to {} (exclusive)",
-            self.kind.time_field,
+            self.ask.kind.time_field,
             crate::source::manifest_time(start),
             crate::source::manifest_time(end)
         );
         if let Some(user) = self.user() {
-            text.push_str(&format!("; {} {user}", self.kind.user_words));
+            text.push_str(&format!("; {} {user}", self.ask.kind.user_words));
         }
         let asks: Vec<&str> = self.asks().iter().map(|a| a.name.as_str()).collect();
         text.push_str(&format!("; asked as {}", asks.join(", ")));
@@ -440,7 +403,7 @@ impl crate::source::Source for LogWalk<'_> {
     }
 
     fn walk_description(&self) -> String {
-        self.kind.walk.into()
+        self.ask.kind.walk.into()
     }
 
     fn log(&self) -> Option<serde_json::Value> {

@@ -64,6 +64,8 @@ pub struct SignInsSpec {
     user: Option<String>,
     /// A case's: each mailbox's walk is of its own user.
     per_mailbox: bool,
+    /// Windows fetched at once (`--window-concurrency`).
+    windows: u32,
 }
 
 /// The Entra ID sign-in logs: `GET /{version}/auditLogs/signIns`
@@ -88,6 +90,7 @@ pub static SIGNINS: crate::source::SourceDescriptor = crate::source::SourceDescr
     reads: &[
         crate::source::FlagGroup::Graph,
         crate::source::FlagGroup::SignInLogs,
+        crate::source::FlagGroup::EntraLogs,
         crate::source::FlagGroup::SignIn,
     ],
     client: crate::source::ClientKind::Api {
@@ -99,7 +102,8 @@ pub static SIGNINS: crate::source::SourceDescriptor = crate::source::SourceDescr
      role that reads sign-in logs, such as Reports Reader or Security Reader), and the tenant a \
      Microsoft Entra ID P1 or P2 licence",
     retention_days: Some(RETENTION_DAYS),
-    walk: "the sign-in list a day at a time, one request an event type, oldest day first",
+    walk: "the sign-in list in windows of six hours, then of about 5,000 records, several at \
+           once, one request an event type, handed over oldest first",
     configure,
 };
 
@@ -142,6 +146,7 @@ fn configure(request: &SourceRequest<'_>) -> Result<Configured, String> {
             event_types,
             user,
             per_mailbox: false,
+            windows: request.args.entra_logs.window_concurrency,
         }),
         url: crate::source::checked_url("--graph-url", &request.args.graph.graph_url)?,
         api_version: version.as_str().into(),
@@ -202,7 +207,9 @@ impl crate::source::SourceSpec for SignInsSpec {
             |_, _| true,
             range,
             Some(LICENCE),
-        );
+            walk.sleeper.now(),
+        )
+        .concurrently(self.windows);
         if self.version == GraphVersion::V1 {
             log.note("missing_fields", serde_json::json!(BETA_ONLY));
             log.note(

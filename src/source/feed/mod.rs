@@ -611,6 +611,7 @@ impl<'a> FeedSource<'a> {
         let Some(path) = &self.options.state else {
             return Ok(());
         };
+        // The wall clock (`crate::clock`): the state file stamps when this machine fetched.
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         for id in &self.fetched {
             self.known

@@ -34,6 +34,9 @@ pub struct EntraSettings {
     /// The most records a page holds, whatever `$top` asks (Graph's paging guidance: a page
     /// may hold fewer results than asked); the documented default and maximum is 1,000.
     pub page_size: usize,
+    /// How long each answer of the two lists takes (the reporting API's take seconds; not
+    /// documented).
+    pub latency: std::time::Duration,
 }
 
 impl Default for EntraSettings {
@@ -43,6 +46,7 @@ impl Default for EntraSettings {
             directory_audits: Arc::default(),
             premium: true,
             page_size: 1000,
+            latency: std::time::Duration::ZERO,
         }
     }
 }
@@ -58,6 +62,75 @@ const BETA_ONLY: [&str; 7] = [
     "incomingTokenType",
     "authenticationDetails",
 ];
+
+/// A list's records in time order (their times and positions), as of its length: a time
+/// range is then a slice of it, not a scan of the whole list (a benchmark's million sign-ins).
+#[derive(Debug, Default)]
+pub(super) struct TimeIndexes {
+    by_collection: std::collections::HashMap<&'static str, (usize, TimeIndex)>,
+}
+
+/// Each record's time and position, by time.
+type TimeIndex = Vec<(DateTime<Utc>, usize)>;
+
+fn time_of(record: &Value, time_field: &str) -> Option<DateTime<Utc>> {
+    record[time_field]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl TimeIndexes {
+    /// The positions in `records` of those whose time may satisfy `clauses`' time bounds
+    /// (every one when no bound is given; a record without a time only then).
+    fn candidates(
+        &mut self,
+        collection: &'static str,
+        time_field: &str,
+        records: &[Value],
+        clauses: &[Clause],
+    ) -> Vec<usize> {
+        let (len, index) = self
+            .by_collection
+            .entry(collection)
+            .or_insert_with(|| (usize::MAX, Vec::new()));
+        if *len != records.len() {
+            *index = records
+                .iter()
+                .enumerate()
+                .filter_map(|(at, r)| Some((time_of(r, time_field)?, at)))
+                .collect();
+            index.sort_unstable();
+            *len = records.len();
+        }
+        let bounds: Vec<(&str, DateTime<Utc>)> = clauses
+            .iter()
+            .filter_map(|c| match c {
+                Clause::Time(op, bound) => Some((*op, *bound)),
+                _ => None,
+            })
+            .collect();
+        if bounds.is_empty() {
+            return (0..records.len()).collect();
+        }
+        let lower = bounds
+            .iter()
+            .filter(|(op, _)| matches!(*op, "ge" | "gt" | "eq"))
+            .map(|(_, t)| *t)
+            .max();
+        let upper = bounds
+            .iter()
+            .filter(|(op, _)| matches!(*op, "le" | "lt" | "eq"))
+            .map(|(_, t)| *t)
+            .min();
+        let from = lower.map_or(0, |t| index.partition_point(|(at, _)| *at < t));
+        let to = upper.map_or(index.len(), |t| index.partition_point(|(at, _)| *at <= t));
+        index[from..to.max(from)]
+            .iter()
+            .map(|(_, at)| *at)
+            .collect()
+    }
+}
 
 /// One clause of a `$filter`.
 enum Clause {
@@ -147,10 +220,7 @@ fn path<'v>(record: &'v Value, field: &str) -> &'v Value {
 }
 
 fn matches(record: &Value, clauses: &[Clause], time_field: &str) -> bool {
-    let at = record[time_field]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let at = time_of(record, time_field);
     clauses.iter().all(|clause| match clause {
         Clause::Time(op, bound) => at.is_some_and(|at| match *op {
             "ge" => at >= *bound,
@@ -194,7 +264,38 @@ const AUDITS: Listing = Listing {
     ],
 };
 
+/// One answer of a list being given: counted in flight while it lives.
+struct Answering<'a>(&'a super::AuditCounters);
+
+impl<'a> Answering<'a> {
+    fn start(counters: &'a super::AuditCounters) -> Self {
+        use std::sync::atomic::Ordering;
+        let now = counters.entra_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters
+            .most_entra_in_flight
+            .fetch_max(now, Ordering::SeqCst);
+        Answering(counters)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0
+            .entra_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl AuditService {
+    /// Waits the lists' latency, counted in flight meanwhile.
+    async fn entra_latency(&self) {
+        let _answering = Answering::start(&self.counters);
+        let latency = self.settings.entra.latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+    }
+
     fn entra_now(&self) -> DateTime<Utc> {
         self.settings.now.unwrap_or_else(Utc::now)
     }
@@ -247,8 +348,14 @@ impl AuditService {
         let Ok(records) = records.lock() else {
             return graph_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "");
         };
-        let mut matched: Vec<&Value> = records
-            .iter()
+        let candidates = self
+            .entra_index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .candidates(listing.collection, listing.time_field, &records, &clauses);
+        let mut matched: Vec<&Value> = candidates
+            .into_iter()
+            .map(|at| &records[at])
             .filter(|r| matches(r, &clauses, listing.time_field))
             .filter(|r| {
                 r[listing.time_field]
@@ -288,12 +395,15 @@ impl AuditService {
                 record
             })
             .collect();
+        let matched = matched.len();
+        // The page is a copy: the list is free for the requests answered beside this one.
+        drop(records);
         let base = format!("{}/{version}/{}", self.base_url, listing.collection);
         let mut body = json!({
             "@odata.context": format!("{}/{version}/$metadata#{}", self.base_url, listing.collection),
             "value": page,
         });
-        if skip + top < matched.len() {
+        if skip + top < matched {
             let mut next = url::form_urlencoded::Serializer::new(String::new());
             if let Some(filter) = param("$filter") {
                 next.append_pair("$filter", &filter);
@@ -330,6 +440,7 @@ pub(super) async fn signins(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    service.entra_latency().await;
     // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
     service.records();
     let entra = &service.settings.entra;
@@ -358,6 +469,7 @@ pub(super) async fn directory_audits(
     if let Err(response) = service.entra_guard(&headers, &version) {
         return response;
     }
+    service.entra_latency().await;
     // A `serve --corpus` tenant makes its logs (the Entra ID ones too) on the first request.
     service.records();
     let entra = &service.settings.entra;

@@ -122,6 +122,8 @@ pub(super) struct AuditService {
     requests: AtomicU64,
     serial: AtomicU64,
     pub(super) counters: Arc<AuditCounters>,
+    /// The Entra ID lists' records by time (`entra.rs`), rebuilt when a list grows.
+    entra_index: Mutex<entra::TimeIndexes>,
 }
 
 /// What the audit log services did, for tests.
@@ -141,6 +143,9 @@ pub struct AuditCounters {
     pub queries_refused: AtomicU64,
     /// The most audit log queries running at once.
     pub most_running_queries: AtomicU64,
+    /// Requests to the Entra ID lists being answered now, and the most at once.
+    pub entra_in_flight: AtomicU64,
+    pub most_entra_in_flight: AtomicU64,
 }
 
 type MakeRecords = Box<dyn FnOnce() -> Vec<Value> + Send>;
@@ -209,6 +214,7 @@ pub(super) fn router(
         requests: AtomicU64::new(0),
         serial: AtomicU64::new(0),
         counters: Arc::clone(&counters),
+        entra_index: Mutex::default(),
     });
     let router = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(identity::token))
