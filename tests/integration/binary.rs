@@ -425,6 +425,7 @@ async fn the_demo_says_what_it_switched_on_what_happened_and_tells_incidents() {
         o365_activities::output::PullStatus::Complete
     );
     the_demo_pulled_the_victims_entra_id_logs(&out, victim, &stderr).await;
+    the_demo_follows_the_attackers_session(&out, victim, &stdout);
     // A second demo into the same folder names only its own flag.
     let (code, stderr) = run_binary(vec![
         "demo".into(),
@@ -473,6 +474,40 @@ async fn the_demo_pulled_the_victims_entra_id_logs(
             "the attacker's directory audit {id}"
         );
     }
+}
+
+/// The demo's audit log triaged with the sign-ins and directory audits: the attacker's session
+/// (joined by session id), what it read, whether it is live, and the remediation list naming it.
+fn the_demo_follows_the_attackers_session(out: &std::path::Path, victim: &str, stdout: &str) {
+    let corpus = o365_activities::mock::default_corpus(2018);
+    let logs = o365_activities::mock::generate::identity::identity_logs_of(&corpus, 2018);
+    let session = logs.attacker_session.unwrap();
+    assert!(
+        stdout.contains(&format!("Attacker session {session} of {victim}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("by AADSessionId = sessionId"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("What session {session} read")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("session {session} (high): not live")),
+        "{stdout}"
+    );
+    let remediation = stdout
+        .split("Remediation, in this order:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        remediation.contains(&format!("Revoke-MgUserSignInSession -UserId {victim}")),
+        "{remediation}"
+    );
+    let html = std::fs::read_to_string(out.join("session-triage.html")).unwrap();
+    assert!(
+        html.contains(&session),
+        "the session report names the session"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
