@@ -39,6 +39,7 @@ pub use audit_query::{
 pub use descriptor::{
     checked_url, ClientKind, Configured, FlagGroup, Resume, SourceDescriptor, SourceRequest,
 };
+pub use entra::{Counts as EntraWalkCounts, EntraLog, LogNotes as EntraLogNotes};
 pub use feed::{BlobLogEntry, FeedLog, FeedOptions, FeedSource, FeedUsers};
 pub use handover::{EmitWindow, Handover, PartialHandover};
 

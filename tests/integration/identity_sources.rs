@@ -206,9 +206,9 @@ async fn a_users_sign_ins_come_in_time_order_over_next_links_and_429s_each_once(
     assert!(text.contains("nonInteractiveUser") && text.contains(session));
     assert!(t.server.audit_counters().throttled.load(Ordering::Relaxed) > 0);
     let manifest = manifest_of(&output);
-    let log = manifest.source_log.unwrap();
-    assert_eq!(log["possibly_still_growing"], true, "{log}");
-    assert_eq!(log["walk"]["requests_per_window"], 4, "one per event type");
+    let log = entra_log(&manifest);
+    assert!(log.notes.possibly_still_growing, "{log:?}");
+    assert_eq!(log.walk.requests_per_window, 4, "one per event type");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,18 +228,28 @@ async fn graph_v1_sees_interactive_sign_ins_only_and_the_manifest_names_the_miss
         of_user(r, &t.victim) && r["isInteractive"] == true
     });
     assert_eq!(keys_in(&output, "createdDateTime"), want);
-    let log = manifest_of(&output).source_log.unwrap();
-    let missing = log["missing_fields"].as_array().unwrap();
-    assert!(missing.iter().any(|f| f == "sessionId"), "{log}");
-    assert!(log["not_seen"].as_str().unwrap().contains("beta"));
+    let log = entra_log(&manifest_of(&output));
+    assert!(
+        log.notes.missing_fields.iter().any(|f| f == "sessionId"),
+        "{log:?}"
+    );
+    assert!(log.notes.not_seen.as_deref().unwrap().contains("beta"));
     // A range that ended two days ago is not marked as still growing.
     let older = dir.path().join("older.jsonl");
     let mut words = pull_words(&t, "signins", &older, &["--user", &t.victim]);
     words.extend(["--end".to_string(), time(t.end - TimeDelta::days(2))]);
     let (code, stderr) = binary(words, &[]).await;
     assert_eq!(code, 0, "{stderr}");
-    let log = manifest_of(&older).source_log.unwrap();
-    assert_eq!(log["possibly_still_growing"], false, "{log}");
+    let log = entra_log(&manifest_of(&older));
+    assert!(!log.notes.possibly_still_growing, "{log:?}");
+}
+
+/// The typed log an Entra ID pull's manifest holds.
+fn entra_log(manifest: &o365_activities::output::Manifest) -> o365_activities::source::EntraLog {
+    manifest
+        .source_log_as::<o365_activities::source::EntraLog>()
+        .expect("a source log")
+        .expect("an Entra ID log")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,15 +162,11 @@ impl crate::source::SourceSpec for DirectoryAuditsSpec {
                  earlier exists",
                 crate::source::manifest_time(free)
             );
-            log.note(
-                "before_free_retention",
-                format!(
-                    "records before {} exist only in a tenant with Entra ID P1 or P2 \
+            log.notes().before_free_retention = Some(format!(
+                "records before {} exist only in a tenant with Entra ID P1 or P2 \
                      ({RETENTION_DAYS_FREE} days without)",
-                    crate::source::manifest_time(free)
-                )
-                .into(),
-            );
+                crate::source::manifest_time(free)
+            ));
         }
         Ok(Box::new(log))
     }

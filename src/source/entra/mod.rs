@@ -99,22 +99,49 @@ pub(super) struct Ask {
 pub(super) type Keep = fn(&Activity, Option<&str>) -> bool;
 
 /// What the manifest records of the walk.
-#[derive(Debug, Default, Serialize)]
-struct Counts {
-    requests_per_window: usize,
-    windows: u64,
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub requests_per_window: usize,
+    pub windows: u64,
     /// Records read that the local filter did not keep (`--user` against a directory audit's
     /// target).
-    #[serde(skip_serializing_if = "is_zero")]
-    not_the_users: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_the_users: u64,
     /// Records the service sent from outside the window asked for (their own window keeps
     /// them).
-    #[serde(skip_serializing_if = "is_zero")]
-    outside_window: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outside_window: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// What an Entra ID log's manifest says of its walk (`source_log`): read back with
+/// `Manifest::source_log_as::<EntraLog>()`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EntraLog {
+    #[serde(flatten)]
+    pub notes: LogNotes,
+    #[serde(default)]
+    pub record_checks: crate::record::RecordCheckCounts,
+    pub walk: Counts,
+}
+
+/// What a walk could not see or may not yet hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogNotes {
+    /// Records before this exist only in a tenant with Entra ID P1 or P2 (directory audits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_free_retention: Option<String>,
+    /// Fields the Graph version asked for does not have (sign-ins of v1.0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_fields: Vec<String>,
+    /// What the walk cannot see, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_seen: Option<String>,
+    /// The range ends so recently that the log may still receive records inside it.
+    pub possibly_still_growing: bool,
 }
 
 /// One walk of a log over a range.
@@ -126,8 +153,8 @@ pub(super) struct LogWalk<'a> {
     keep: Keep,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    /// What the manifest adds (missing fields, the licence, retention).
-    notes: serde_json::Map<String, serde_json::Value>,
+    /// What the manifest adds (missing fields, what the walk cannot see, retention).
+    notes: LogNotes,
     checks: RecordChecks,
     counts: Counts,
 }
@@ -145,11 +172,10 @@ impl<'a> LogWalk<'a> {
         licence_hint: Option<&'static str>,
         now: DateTime<Utc>,
     ) -> Self {
-        let mut notes = serde_json::Map::new();
-        notes.insert(
-            "possibly_still_growing".into(),
-            (end > now - STILL_GROWING).into(),
-        );
+        let notes = LogNotes {
+            possibly_still_growing: end > now - STILL_GROWING,
+            ..LogNotes::default()
+        };
         LogWalk {
             counts: Counts {
                 requests_per_window: asks.len(),
@@ -172,8 +198,9 @@ impl<'a> LogWalk<'a> {
         self
     }
 
-    pub(super) fn note(&mut self, key: &str, value: serde_json::Value) {
-        self.notes.insert(key.into(), value);
+    /// What the manifest says beyond the counters, for the source to fill in.
+    pub(super) fn notes(&mut self) -> &mut LogNotes {
+        &mut self.notes
     }
 
     pub(super) fn range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -216,14 +243,12 @@ impl<'a> LogWalk<'a> {
         )
     }
 
-    pub(super) fn log(&self) -> serde_json::Value {
-        let mut log = self.notes.clone();
-        log.insert(
-            "walk".into(),
-            serde_json::to_value(&self.counts).unwrap_or_default(),
-        );
-        log.insert("record_checks".into(), self.checks.to_json());
-        serde_json::Value::Object(log)
+    pub(super) fn log(&self) -> EntraLog {
+        EntraLog {
+            notes: self.notes.clone(),
+            record_checks: self.checks.counts().clone(),
+            walk: self.counts.clone(),
+        }
     }
 
     pub(super) async fn deliver(
@@ -407,7 +432,7 @@ impl crate::source::Source for LogWalk<'_> {
     }
 
     fn log(&self) -> Option<serde_json::Value> {
-        Some(LogWalk::log(self))
+        serde_json::to_value(LogWalk::log(self)).ok()
     }
 
     fn deliver<'s>(

@@ -211,9 +211,9 @@ impl crate::source::SourceSpec for SignInsSpec {
         )
         .concurrently(self.windows);
         if self.version == GraphVersion::V1 {
-            log.note("missing_fields", serde_json::json!(BETA_ONLY));
-            log.note(
-                "not_seen",
+            let notes = log.notes();
+            notes.missing_fields = BETA_ONLY.iter().map(|f| f.to_string()).collect();
+            notes.not_seen = Some(
                 "v1.0 lists interactive sign-ins only: non-interactive, service principal and \
                  managed identity sign-ins need --graph-version beta"
                     .into(),
