@@ -15,6 +15,7 @@ mod open;
 mod resume;
 mod run;
 mod schedule;
+mod sources;
 pub mod timeline;
 mod users;
 pub mod verify;
@@ -25,6 +26,7 @@ pub use finish::{finish_case, report};
 pub use manifest::{CaseFile, CaseManifest, MailboxEntry, MailboxStatus, RunParameters};
 pub use open::{open_case, OpenCase, LOCK};
 pub use schedule::run_mailboxes;
+pub use sources::source_cases;
 pub use users::{read_users, UserList};
 
 use std::path::{Path, PathBuf};

@@ -20,6 +20,68 @@ use crate::custody::{
 use crate::error::AppError;
 
 pub fn run(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
+    match crate::case::source_cases(&args.case) {
+        Some(cases) => verify_cases(args, &cases, quiet),
+        None => verify_one(args, quiet),
+    }
+}
+
+/// A folder of cases (one per source): each verified as on its own; the outcome is the worst
+/// of theirs (a bad signature, then altered files, then unsigned, then incomplete), naming
+/// every case that did not pass.
+fn verify_cases(args: &VerifyArgs, cases: &[PathBuf], quiet: bool) -> Result<(), AppError> {
+    let rank = |error: &AppError| match error {
+        AppError::BadSignature(_) => 1,
+        AppError::VerifyFailed(_) => 2,
+        AppError::Unsigned(_) => 3,
+        AppError::Incomplete(_) => 4,
+        // Anything else (a manifest that cannot be read, bad input) is the worst.
+        _ => 0,
+    };
+    let mut worst: Option<AppError> = None;
+    let mut failed = Vec::new();
+    for case in cases {
+        if !quiet {
+            println!("CASE        {}", case.display());
+        }
+        let one = VerifyArgs {
+            case: case.clone(),
+            custody: args.custody.clone(),
+        };
+        if let Err(error) = verify_one(&one, quiet) {
+            failed.push(error.to_string());
+            if worst.as_ref().is_none_or(|w| rank(&error) < rank(w)) {
+                worst = Some(error);
+            }
+        }
+    }
+    let Some(worst) = worst else {
+        if !quiet {
+            println!(
+                "ALL {} CASES of {} verified",
+                cases.len(),
+                args.case.display()
+            );
+        }
+        return Ok(());
+    };
+    let summary = format!(
+        "{}: {} of {} cases did not verify: {}",
+        args.case.display(),
+        failed.len(),
+        cases.len(),
+        failed.join("; ")
+    );
+    Err(match worst {
+        AppError::BadSignature(_) => AppError::BadSignature(summary),
+        AppError::VerifyFailed(_) => AppError::VerifyFailed(summary),
+        AppError::Unsigned(_) => AppError::Unsigned(summary),
+        AppError::Incomplete(_) => AppError::Incomplete(summary),
+        other => other,
+    })
+}
+
+fn verify_one(args: &VerifyArgs, quiet: bool) -> Result<(), AppError> {
     let manifest_path = if args.case.is_dir() {
         args.case.join(MANIFEST)
     } else if args.case.is_file() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::audit_log::{self, AuditFormat, RecordAt};
 use super::events::{Event, EventBuilder, MailboxEvents, Strings};
 use super::identity::{evidence as identity, IdentityEvidence};
-use crate::case::{CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
+use crate::case::{source_cases, CaseManifest, MailboxPaths, MailboxStatus, MANIFEST};
 use crate::error::AppError;
 use crate::output::{custom_property_of, CellSink, Manifest};
 
@@ -244,12 +244,18 @@ fn check_jsonl_shape(path: &Path) -> Result<(), AppError> {
 pub fn plan_triage(inputs: &[PathBuf]) -> Result<TriagePlan, AppError> {
     let mut planned = Vec::new();
     let mut evidence = IdentityEvidence::default();
-    for input in inputs {
+    // A folder of cases, one per source, is read as its cases.
+    let inputs: Vec<PathBuf> = inputs
+        .iter()
+        .flat_map(|input| source_cases(input).unwrap_or_else(|| vec![input.clone()]))
+        .collect();
+    for input in &inputs {
         if input.is_dir() {
             let manifest_path = input.join(MANIFEST);
             if !manifest_path.exists() {
                 return Err(AppError::Usage(format!(
-                    "{} is a folder without {MANIFEST}: give a batch case folder or pulled files",
+                    "{} is a folder without {MANIFEST}: give a batch case folder, a folder of \
+                     cases (one per source) or pulled files",
                     input.display()
                 )));
             }

@@ -604,9 +604,14 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
         assert_eq!(code, 0, "{stderr}");
         cases.push(case.display().to_string());
     }
+    // The folder holding both cases is a case of sources: verify checks each, triage reads both.
+    let (code, stdout, stderr) =
+        crate::audit_support::binary(vec!["verify".into(), dir.path().display().to_string()], &[])
+            .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ALL 2 CASES"), "{stdout}");
     let report = dir.path().join("report.json");
-    let mut words = vec!["triage".to_string()];
-    words.extend(cases);
+    let mut words = vec!["triage".to_string(), dir.path().display().to_string()];
     words.extend(["--format", "json", "--output"].map(String::from));
     words.push(report.display().to_string());
     let (code, stderr) = binary(words, &[]).await;
@@ -630,6 +635,21 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
         persistence, 2,
         "the MFA method and the consent, tied to the session: {:#}",
         victim["findings"]
+    );
+    // One case altered: the folder fails as that case does (exit 5), naming it.
+    let evidence = std::fs::read_dir(std::path::Path::new(&cases[1]).join("mailboxes"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("activities.jsonl"))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 10))
+        .unwrap();
+    let mut bytes = std::fs::read(&evidence).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&evidence, bytes).unwrap();
+    let (code, stderr) = binary(vec!["verify".into(), dir.path().display().to_string()], &[]).await;
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 cases did not verify") && stderr.contains(&cases[1]),
+        "{stderr}"
     );
 }
 
