@@ -1,9 +1,19 @@
-//! Shared helpers: building pull configurations the way the CLI does, and records.
+//! Shared helpers: the mock tenant a test serves (`Tenant::builder`), building pull
+//! configurations the way the CLI does, records, and the child-process helpers (`wait_until`,
+//! `signal_once_records_are_written`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
+use o365_activities::mock::audit_log::audit_records;
+use o365_activities::mock::generate::identity::{identity_logs, IdentityLogs};
+use o365_activities::mock::store::StoredActivity;
+use o365_activities::mock::{
+    generate, start_with_audit_log, AuditSettings, Corpus, CorpusSpec, EntraSettings,
+    FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec, Truth,
+};
 use o365_activities::cli::Command;
 use o365_activities::commands::pull::{self, PullSummary};
 use o365_activities::config::PullConfig;
@@ -22,6 +32,212 @@ pub fn now() -> DateTime<Utc> {
 
 /// The end every test pull sends without `--end`: the frozen "now", exclusive.
 pub const END_LITERAL: &str = "2018-06-01T00:00:00Z";
+
+/// A generated tenant served by the mock tenant, as a test asked for it; what it serves.
+pub struct Tenant {
+    pub server: RunningServer,
+    /// The server's base URL.
+    pub url: String,
+    /// The mailboxes served, in the generator's order (under the names `mailbox_names` gave).
+    pub users: Vec<String>,
+    /// Each mailbox served (lower-cased, as the server keys them) and its activities.
+    pub mailboxes: BTreeMap<String, Vec<StoredActivity>>,
+    /// What the scenario planted (its `mailbox` the generator's name for the victim).
+    pub truth: Option<Truth>,
+    /// The audit log records served (empty unless `audit_log`).
+    pub records: Vec<Value>,
+    /// The Entra ID logs served (empty unless `identity_logs`).
+    pub logs: IdentityLogs,
+    /// The settings the server was started with (its Entra logs shared with the server).
+    pub settings: ServerSettings,
+    /// The corpus's end.
+    pub end: DateTime<Utc>,
+}
+
+impl Tenant {
+    /// A tenant of one mailbox of 300 activities over 30 days up to `now()`, seed 1, no
+    /// scenario, accepting `TOKEN`: each test states what differs.
+    pub fn builder<'a>() -> TenantBuilder<'a> {
+        TenantBuilder {
+            spec: CorpusSpec {
+                users: 1,
+                per_user: 300,
+                days: 30,
+                end: now(),
+                seed: 1,
+                scenario: Scenario::None,
+            },
+            settings: ServerSettings {
+                tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
+                ..ServerSettings::default()
+            },
+            audit_log: false,
+            identity_logs: None,
+            names: None,
+            edit: None,
+        }
+    }
+
+    /// The planted victim's mailbox (the scenario's truth).
+    pub fn victim(&self) -> String {
+        self.truth.as_ref().expect("a scenario").mailbox.clone()
+    }
+}
+
+type Names<'a> = Box<dyn Fn(usize, &str) -> String + 'a>;
+type Edit<'a> = Box<dyn FnOnce(&mut Vec<Value>) + 'a>;
+
+/// What `Tenant::builder` generates and serves.
+pub struct TenantBuilder<'a> {
+    spec: CorpusSpec,
+    settings: ServerSettings,
+    audit_log: bool,
+    identity_logs: Option<u64>,
+    names: Option<Names<'a>>,
+    edit: Option<Edit<'a>>,
+}
+
+impl<'a> TenantBuilder<'a> {
+    pub fn users(mut self, users: usize) -> Self {
+        self.spec.users = users;
+        self
+    }
+
+    pub fn per_user(mut self, per_user: usize) -> Self {
+        self.spec.per_user = per_user;
+        self
+    }
+
+    pub fn days(mut self, days: u32) -> Self {
+        self.spec.days = days;
+        self
+    }
+
+    pub fn end(mut self, end: DateTime<Utc>) -> Self {
+        self.spec.end = end;
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.spec.seed = seed;
+        self
+    }
+
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.spec.scenario = scenario;
+        self
+    }
+
+    /// The server's settings, but for its tokens: those `tokens` names (`TOKEN` by default).
+    pub fn settings(mut self, settings: ServerSettings) -> Self {
+        let tokens = std::mem::take(&mut self.settings.tokens);
+        self.settings = ServerSettings { tokens, ..settings };
+        self
+    }
+
+    pub fn faults(mut self, faults: FaultSettings) -> Self {
+        self.settings.faults = faults;
+        self
+    }
+
+    /// The tokens the Activities API accepts, as `--mock-token` spells them.
+    pub fn tokens(mut self, tokens: &[&str]) -> Self {
+        self.settings.tokens = tokens.iter().map(|t| TokenSpec::parse(t).unwrap()).collect();
+        self
+    }
+
+    /// The audit log and identity platform settings (their static token made `TOKEN`).
+    pub fn audit(mut self, audit: AuditSettings) -> Self {
+        self.settings.audit = audit;
+        self
+    }
+
+    /// Serves the corpus's audit log (the records `mock::audit_log` renders of it).
+    pub fn audit_log(mut self) -> Self {
+        self.audit_log = true;
+        self
+    }
+
+    /// Edits the audit log records before they are served.
+    pub fn edit_records(mut self, edit: impl FnOnce(&mut Vec<Value>) + 'a) -> Self {
+        self.edit = Some(Box::new(edit));
+        self
+    }
+
+    /// Serves the corpus's Entra ID logs (sign-ins, directory audits) from `seed`, put in the
+    /// Entra settings `audit` gave (or the defaults).
+    pub fn identity_logs(mut self, seed: u64) -> Self {
+        self.identity_logs = Some(seed);
+        self
+    }
+
+    /// Serves the mailbox the generator made `i`th under `name(i, upn)`.
+    pub fn mailbox_names(mut self, name: impl Fn(usize, &str) -> String + 'a) -> Self {
+        self.names = Some(Box::new(name));
+        self
+    }
+
+    /// Serves the generator's first mailbox as `name`.
+    pub fn first_mailbox_as(self, name: &str) -> Self {
+        let name = name.to_string();
+        self.mailbox_names(move |i, upn| if i == 0 { name.clone() } else { upn.into() })
+    }
+
+    /// The corpus alone, not served.
+    pub fn corpus(&self) -> Corpus {
+        generate(&self.spec)
+    }
+
+    /// Generates the corpus and starts the server.
+    pub async fn start(self) -> Tenant {
+        let mut corpus = self.corpus();
+        let (mut records, logs) = (Vec::new(), IdentityLogs::default());
+        if self.audit_log {
+            records = audit_records(&corpus).0;
+        }
+        if let Some(edit) = self.edit {
+            edit(&mut records);
+        }
+        let mut settings = self.settings;
+        let logs = match self.identity_logs {
+            Some(seed) => {
+                let logs = identity_logs(&corpus, self.spec.end, self.spec.days, seed);
+                settings.audit.entra = EntraSettings {
+                    signins: Arc::new(Mutex::new(logs.signins.clone())),
+                    directory_audits: Arc::new(Mutex::new(logs.directory_audits.clone())),
+                    ..settings.audit.entra
+                };
+                logs
+            }
+            None => logs,
+        };
+        if self.audit_log || self.identity_logs.is_some() {
+            settings.audit.static_tokens = vec![TOKEN.into()];
+        }
+        if let Some(name) = &self.names {
+            for (i, (upn, _)) in corpus.mailboxes.iter_mut().enumerate() {
+                *upn = name(i, upn);
+            }
+        }
+        let users: Vec<String> = corpus.mailboxes.iter().map(|(u, _)| u.clone()).collect();
+        let truth = corpus.truth.take();
+        let mailboxes = o365_activities::mock::corpus_by_mailbox(corpus);
+        let server = start_with_audit_log(mailboxes.clone(), records.clone(), settings.clone())
+            .await
+            .unwrap();
+        Tenant {
+            url: server.url.clone(),
+            server,
+            users,
+            mailboxes,
+            truth,
+            records,
+            logs,
+            settings,
+            end: self.spec.end,
+        }
+    }
+}
 
 /// A pull configuration from command-line words, as `main` builds it.
 pub fn config(base_url: &str, output: &Path, extra: &[&str]) -> PullConfig {
