@@ -72,6 +72,7 @@ impl Tenant {
                 ..ServerSettings::default()
             },
             audit_log: false,
+            static_token: true,
             identity_logs: None,
             names: None,
             edit: None,
@@ -92,6 +93,7 @@ pub struct TenantBuilder<'a> {
     spec: CorpusSpec,
     settings: ServerSettings,
     audit_log: bool,
+    static_token: bool,
     identity_logs: Option<u64>,
     names: Option<Names<'a>>,
     edit: Option<Edit<'a>>,
@@ -158,6 +160,13 @@ impl<'a> TenantBuilder<'a> {
         self
     }
 
+    /// The audit log APIs accept only the tokens their identity platform issued (without it,
+    /// `TOKEN` too where an audit or Entra ID log is served).
+    pub fn without_static_token(mut self) -> Self {
+        self.static_token = false;
+        self
+    }
+
     /// Edits the audit log records before they are served.
     pub fn edit_records(mut self, edit: impl FnOnce(&mut Vec<Value>) + 'a) -> Self {
         self.edit = Some(Box::new(edit));
@@ -211,7 +220,7 @@ impl<'a> TenantBuilder<'a> {
             }
             None => logs,
         };
-        if self.audit_log || self.identity_logs.is_some() {
+        if self.static_token && (self.audit_log || self.identity_logs.is_some()) {
             settings.audit.static_tokens = vec![TOKEN.into()];
         }
         if let Some(name) = &self.names {
