@@ -21,8 +21,8 @@ async fn tenant(settings: ServerSettings) -> (RunningServer, Vec<String>) {
         .per_user(700)
         .days(60)
         .seed(21)
-        .tokens(&[TOKEN, "fresh-token"])
         .settings(settings)
+        .tokens(&[TOKEN, "fresh-token"])
         .start()
         .await;
     (t.server, t.mailboxes.into_keys().collect())

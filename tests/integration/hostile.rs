@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use o365_activities::error::AppError;
-use o365_activities::mock::store::StoredActivity;
-use o365_activities::mock::{generate, start, CorpusSpec, Scenario, ServerSettings, TokenSpec};
+use o365_activities::mock::ServerSettings;
 use o365_activities::output::{Manifest, PullStatus};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,22 +18,17 @@ use crate::support::*;
 
 /// A tenant whose victim holds about 1,000 activities, and those activities oldest first.
 async fn tenant(settings: ServerSettings) -> (o365_activities::mock::RunningServer, Vec<String>) {
-    let corpus = generate(&CorpusSpec {
-        users: 1,
-        per_user: 1000,
-        days: 60,
-        end: now(),
-        seed: 9,
-        scenario: Scenario::None,
-    });
-    let activities: Vec<StoredActivity> = corpus.mailboxes.into_iter().next().unwrap().1;
-    let ids: Vec<String> = activities.iter().map(|a| a.id.clone()).collect();
-    let corpus = [(USER.to_string(), activities)].into_iter().collect();
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        ..settings
-    };
-    (start(corpus, settings).await.unwrap(), ids)
+    let t = Tenant::builder()
+        .per_user(1000)
+        .days(60)
+        .seed(9)
+        .first_mailbox_as(USER)
+        .settings(settings)
+        .tokens(&[TOKEN])
+        .start()
+        .await;
+    let ids = t.mailboxes[USER].iter().map(|a| a.id.clone()).collect();
+    (t.server, ids)
 }
 
 #[tokio::test]

@@ -130,10 +130,10 @@ impl<'a> TenantBuilder<'a> {
         self
     }
 
-    /// The server's settings, but for its tokens: those `tokens` names (`TOKEN` by default).
+    /// The server's settings, whole (its tokens too): `tokens`, `faults` and `audit` called
+    /// after it change them.
     pub fn settings(mut self, settings: ServerSettings) -> Self {
-        let tokens = std::mem::take(&mut self.settings.tokens);
-        self.settings = ServerSettings { tokens, ..settings };
+        self.settings = settings;
         self
     }
 
