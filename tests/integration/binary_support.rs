@@ -54,7 +54,12 @@ pub(crate) fn pull_args(
 
 /// A tenant of one mailbox (`ONLY_MAILBOX`) of 300 activities over 30 days, seed 4.
 pub(crate) async fn tenant(faults: FaultSettings) -> o365_activities::mock::RunningServer {
-    Tenant::builder().seed(4).faults(faults).start().await.server
+    Tenant::builder()
+        .seed(4)
+        .faults(faults)
+        .start()
+        .await
+        .server
 }
 
 /// The one mailbox of `tenant`.

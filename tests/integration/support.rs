@@ -2,11 +2,16 @@
 //! configurations the way the CLI does, records, and the child-process helpers (`wait_until`,
 //! `signal_once_records_are_written`).
 
-use std::path::Path;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
+use o365_activities::cli::Command;
+use o365_activities::commands::pull::{self, PullSummary};
+use o365_activities::config::PullConfig;
+use o365_activities::error::AppError;
+use o365_activities::http::RecordingSleeper;
 use o365_activities::mock::audit_log::audit_records;
 use o365_activities::mock::generate::identity::{identity_logs, IdentityLogs};
 use o365_activities::mock::store::StoredActivity;
@@ -14,11 +19,6 @@ use o365_activities::mock::{
     generate, start_with_audit_log, AuditSettings, Corpus, CorpusSpec, EntraSettings,
     FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec, Truth,
 };
-use o365_activities::cli::Command;
-use o365_activities::commands::pull::{self, PullSummary};
-use o365_activities::config::PullConfig;
-use o365_activities::error::AppError;
-use o365_activities::http::RecordingSleeper;
 use serde_json::{json, Value};
 
 pub const USER: &str = "victim@contoso.com";
@@ -144,7 +144,10 @@ impl<'a> TenantBuilder<'a> {
 
     /// The tokens the Activities API accepts, as `--mock-token` spells them.
     pub fn tokens(mut self, tokens: &[&str]) -> Self {
-        self.settings.tokens = tokens.iter().map(|t| TokenSpec::parse(t).unwrap()).collect();
+        self.settings.tokens = tokens
+            .iter()
+            .map(|t| TokenSpec::parse(t).unwrap())
+            .collect();
         self
     }
 
