@@ -29,7 +29,7 @@ async fn tenant_of(
         .scenario(Scenario::Bec)
         .audit(audit)
         .audit_log()
-        .edit_records(edit)
+        .edit_records(|records, _| edit(records))
         .start()
         .await;
     (t.server, t.records)

@@ -86,7 +86,7 @@ impl Tenant {
 }
 
 type Names<'a> = Box<dyn Fn(usize, &str) -> String + 'a>;
-type Edit<'a> = Box<dyn FnOnce(&mut Vec<Value>) + 'a>;
+type Edit<'a> = Box<dyn FnOnce(&mut Vec<Value>, &Corpus) + 'a>;
 
 /// What `Tenant::builder` generates and serves.
 pub struct TenantBuilder<'a> {
@@ -170,8 +170,8 @@ impl<'a> TenantBuilder<'a> {
         self
     }
 
-    /// Edits the audit log records before they are served.
-    pub fn edit_records(mut self, edit: impl FnOnce(&mut Vec<Value>) + 'a) -> Self {
+    /// Edits the audit log records before they are served (the corpus they were made of beside).
+    pub fn edit_records(mut self, edit: impl FnOnce(&mut Vec<Value>, &Corpus) + 'a) -> Self {
         self.edit = Some(Box::new(edit));
         self
     }
@@ -208,7 +208,7 @@ impl<'a> TenantBuilder<'a> {
             records = audit_records(&corpus).0;
         }
         if let Some(edit) = self.edit {
-            edit(&mut records);
+            edit(&mut records, &corpus);
         }
         let mut settings = self.settings;
         let logs = match self.identity_logs {
@@ -249,6 +249,18 @@ impl<'a> TenantBuilder<'a> {
             end: self.spec.end,
         }
     }
+}
+
+/// Writes each mailbox of `corpus` as a pulled JSON Lines file in `dir`; their paths.
+pub fn write_pulled(corpus: &Corpus, dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    for (upn, activities) in &corpus.mailboxes {
+        let path = dir.join(format!("{upn}.jsonl"));
+        let lines: Vec<&str> = activities.iter().map(|a| a.json.as_str()).collect();
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        paths.push(path);
+    }
+    paths
 }
 
 /// A pull configuration from command-line words, as `main` builds it.
