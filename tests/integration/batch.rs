@@ -9,7 +9,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use o365_activities::case::CaseManifest;
 use o365_activities::mock::{FaultSettings, RunningServer, ServerSettings};
 
-use crate::support::{wait_until, Tenant};
+use crate::support::{send_signal, wait_until, Tenant};
 
 const TOKEN: &str = "batch-token";
 
@@ -384,16 +384,6 @@ fn spawn_batch(url: &str, users_file: &Path, case: &Path, extra: &[&str]) -> std
         .unwrap()
 }
 
-/// Sends `signal` (a name for `kill`, e.g. TERM) to a process.
-fn send_signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
-/// Waits (up to 30 s) until `ready` holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_checkpoints_exits_128_plus_its_number_and_resume_completes_the_same_case() {
     let slow = FaultSettings {

@@ -389,16 +389,21 @@ pub fn signal_once_records_are_written(
             break;
         }
     }
-    let sent = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    send_signal(child.id(), signal);
     for line in lines {
         seen.push_str(&line.unwrap());
         seen.push('\n');
     }
     (child.wait().unwrap().code(), seen)
+}
+
+/// Sends `signal` (a name for `kill`, e.g. `TERM`) to process `pid`, which must take it.
+pub fn send_signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {pid}");
 }
 
 /// Waits (up to 30 s) until `ready` holds, polling: for what a child process does on disk.
@@ -431,6 +436,38 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Waits (up to `limit`) for `child`, spawned with its stderr piped, sampling its peak resident
+/// memory from `/proc` while it runs (the kernel's account at exit, `wait4`, would include the
+/// memory of this test process it was spawned from); its exit status, all it wrote to stderr
+/// and the peak in MiB. Fails if no sample was taken, so a peak of 0 never passes for a
+/// measurement. `what` names it in the failures ("the pull").
+#[cfg(target_os = "linux")]
+pub fn wait_measured(
+    mut child: std::process::Child,
+    what: &str,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String, f64) {
+    let stderr = child.stderr.take().unwrap();
+    let reading = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let started = std::time::Instant::now();
+    let mut peak: f64 = 0.0;
+    let mut samples = 0u32;
+    let status = loop {
+        // Sampled before the exit check, so even a quick run is measured at least once.
+        if let Some(now) = peak_rss_mib(child.id()) {
+            peak = peak.max(now);
+            samples += 1;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < limit, "{what} did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(samples > 0, "{what}'s memory was never sampled");
+    (status, reading.join().unwrap(), peak)
 }
 
 /// The paging error behind `error` (a partial result's cause, or the error itself).
