@@ -151,7 +151,8 @@ impl<'a> TenantBuilder<'a> {
         self
     }
 
-    /// The audit log and identity platform settings (their static token made `TOKEN`).
+    /// The audit log and identity platform settings (their static tokens made `TOKEN` where an
+    /// audit or Entra ID log is served, unless `without_static_token`).
     pub fn audit(mut self, audit: AuditSettings) -> Self {
         self.settings.audit = audit;
         self
