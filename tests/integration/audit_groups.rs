@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use o365_activities::case::{CaseManifest, MailboxPaths, MailboxStatus};
-use o365_activities::mock::{AuditSettings, CorpusSpec, RunningServer, Scenario};
+use o365_activities::mock::{AuditSettings, RunningServer, Scenario};
 use o365_activities::source::AuditQueryLog;
 use serde_json::Value;
 
@@ -22,16 +22,17 @@ async fn tenant_of(
     audit: AuditSettings,
     edit: impl FnOnce(&mut Vec<Value>),
 ) -> (RunningServer, Vec<Value>) {
-    let spec = CorpusSpec {
-        users,
-        per_user,
-        days: 30,
-        end: now(),
-        seed: 11,
-        scenario: Scenario::Bec,
-    };
-    let (server, _, records) = crate::audit_support::tenant_of(&spec, audit, edit).await;
-    (server, records)
+    let t = Tenant::builder()
+        .users(users)
+        .per_user(per_user)
+        .seed(11)
+        .scenario(Scenario::Bec)
+        .audit(audit)
+        .audit_log()
+        .edit_records(|records, _| edit(records))
+        .start()
+        .await;
+    (t.server, t.records)
 }
 
 /// The `--start` (to the second) after which about `count` of `records` lie, and those records.

@@ -20,7 +20,7 @@ fn a_token_endpoint_whose_answer_never_ends_is_cut_at_its_cap() {
     let (authority, sent) = endless_token_endpoint(4);
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("o.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_o365-activities"))
+    let child = Command::new(env!("CARGO_BIN_EXE_o365-activities"))
         .args(["pull", "--source", "audit", "--user", USER])
         .arg("--output")
         .arg(&output)
@@ -36,28 +36,8 @@ fn a_token_endpoint_whose_answer_never_ends_is_cut_at_its_cap() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reading = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let started = Instant::now();
-    let mut peak: f64 = 0.0;
-    let mut samples = 0u32;
-    let status = loop {
-        // Sampled before the exit check, so even a quick sign-in is measured at least once.
-        if let Some(now) = peak_rss_mib(child.id()) {
-            peak = peak.max(now);
-            samples += 1;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the sign-in did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert!(samples > 0, "the sign-in's memory was never sampled");
-    let stderr = reading.join().unwrap();
+    let (status, stderr, peak) = wait_measured(child, "the sign-in", Duration::from_secs(90));
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("token endpoint"), "{stderr}");
     assert!(stderr.contains("larger than"), "{stderr}");

@@ -7,11 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use o365_activities::mock::audit_log::audit_records;
-use o365_activities::mock::{
-    corpus_by_mailbox, generate, start_with_audit_log, AuditSettings, CorpusSpec, RunningServer,
-    Scenario, ServerSettings, TokenSpec, MOCK_TENANT_ID,
-};
+use o365_activities::mock::{AuditSettings, RunningServer, Scenario, MOCK_TENANT_ID};
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,30 +18,21 @@ use crate::support::*;
 /// A tenant of a few mailboxes over 6 days, its feed's present 3 hours after the frozen "now"
 /// (so a pull up to 03:00 finds every record in a blob); every audit log record.
 pub(crate) async fn tenant() -> (RunningServer, Vec<Value>) {
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 300,
-        days: 6,
-        end: now(),
-        seed: 11,
-        scenario: Scenario::Bec,
-    });
-    let (records, _) = audit_records(&corpus);
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        audit: AuditSettings {
-            static_tokens: vec![TOKEN.into()],
+    let t = Tenant::builder()
+        .users(3)
+        .days(6)
+        .seed(11)
+        .scenario(Scenario::Bec)
+        .audit(AuditSettings {
             feed_page_size: 5,
             now: Some(now() + TimeDelta::hours(3)),
             query_polls: 0,
             ..AuditSettings::default()
-        },
-        ..ServerSettings::default()
-    };
-    let server = start_with_audit_log(corpus_by_mailbox(corpus), records.clone(), settings)
-        .await
-        .unwrap();
-    (server, records)
+        })
+        .audit_log()
+        .start()
+        .await;
+    (t.server, t.records)
 }
 
 /// Ids of an evidence file (`Id` or `id`), sorted.

@@ -362,19 +362,19 @@ fn an_export_without_audit_data_is_refused_with_what_to_give() {
 /// the finance colleague's mailbox.
 #[test]
 fn the_mock_tenants_compromise_is_found_through_its_audit_log_export() {
+    use crate::support::Tenant;
     use o365_activities::mock::audit_log::audit_records;
-    use o365_activities::mock::{generate, CorpusSpec, Scenario};
+    use o365_activities::mock::Scenario;
     use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
     use o365_activities::triage::{analyze_mailbox, plan_inputs, Settings, Severity};
     for seed in [1u64, 2] {
-        let corpus = generate(&CorpusSpec {
-            users: 4,
-            per_user: 1500,
-            days: 120,
-            end: crate::support::now(),
-            seed,
-            scenario: Scenario::Bec,
-        });
+        let corpus = Tenant::builder()
+            .users(4)
+            .per_user(1500)
+            .days(120)
+            .seed(seed)
+            .scenario(Scenario::Bec)
+            .corpus();
         let truth = corpus.truth.clone().unwrap();
         let (records, planted) = audit_records(&corpus);
         let planted = planted.expect("the rule and forwarding are planted");

@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use o365_activities::commands::pull;
 use o365_activities::http::TokioSleeper;
-use o365_activities::mock::audit_log::audit_records;
-use o365_activities::mock::{
-    corpus_by_mailbox, generate, start_with_audit_log, AuditSettings, CorpusSpec, RunningServer,
-    Scenario, ServerSettings, TokenSpec,
-};
+use o365_activities::mock::{AuditSettings, RunningServer, Scenario};
 use o365_activities::output::{Manifest, PullStatus};
 use o365_activities::source::QueryLogEntry;
 use serde_json::Value;
@@ -246,41 +242,35 @@ async fn query_concurrency_is_bounded_by_the_documented_limit() {
 #[tokio::test]
 async fn one_instant_over_the_limit_is_set_apart_by_the_planner_and_fails_naming_it() {
     // 40 records of the victim in one second, among its others: no split can divide them.
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 400,
-        days: 30,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::Bec,
-    });
-    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
-    let (mut records, _) = audit_records(&corpus);
-    let model = records
-        .iter()
-        .find(|r| r["UserId"].as_str() == Some(victim.as_str()))
-        .unwrap()
-        .clone();
-    for i in 0..40 {
-        let mut record = model.clone();
-        record["Id"] = serde_json::json!(format!("dense-{i:02}"));
-        record["CreationTime"] = serde_json::json!("2018-05-10T12:00:00");
-        records.push(record);
-    }
-    records.sort_by_key(creation);
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        audit: AuditSettings {
-            static_tokens: vec![TOKEN.into()],
+    let t = Tenant::builder()
+        .users(3)
+        .per_user(400)
+        .seed(5)
+        .scenario(Scenario::Bec)
+        .audit(AuditSettings {
             record_limit: 25,
             query_polls: 0,
             ..AuditSettings::default()
-        },
-        ..ServerSettings::default()
-    };
-    let server = start_with_audit_log(corpus_by_mailbox(corpus), records, settings)
-        .await
-        .unwrap();
+        })
+        .audit_log()
+        .edit_records(|records, corpus| {
+            let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
+            let model = records
+                .iter()
+                .find(|r| r["UserId"].as_str() == Some(victim.as_str()))
+                .unwrap()
+                .clone();
+            for i in 0..40 {
+                let mut record = model.clone();
+                record["Id"] = serde_json::json!(format!("dense-{i:02}"));
+                record["CreationTime"] = serde_json::json!("2018-05-10T12:00:00");
+                records.push(record);
+            }
+            records.sort_by_key(creation);
+        })
+        .start()
+        .await;
+    let (server, victim) = (&t.server, t.victim());
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("victim.jsonl");
     let output_text = output.display().to_string();
@@ -322,23 +312,18 @@ async fn one_instant_over_the_limit_is_set_apart_by_the_planner_and_fails_naming
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cases_mailboxes_share_the_query_concurrency() {
     // The service lets 2 run; 3 mailboxes at once with 2 queries each would run 6.
-    let (server, _, _) = tenant(AuditSettings {
-        record_limit: 60,
-        query_polls: 0,
-        query_duration: Duration::from_millis(300),
-        max_running_queries: Some(2),
-        ..AuditSettings::default()
-    })
+    // Every mailbox's records, not the victim's alone.
+    let (server, _, records) = crate::audit_support::tenant(
+        30,
+        AuditSettings {
+            record_limit: 60,
+            query_polls: 0,
+            query_duration: Duration::from_millis(300),
+            max_running_queries: Some(2),
+            ..AuditSettings::default()
+        },
+    )
     .await;
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 400,
-        days: 30,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::Bec,
-    });
-    let (records, _) = audit_records(&corpus);
     let mut users: Vec<String> = records
         .iter()
         .filter_map(|r| r["UserId"].as_str())

@@ -5,11 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use o365_activities::mock::audit_log::audit_records;
-use o365_activities::mock::{
-    corpus_by_mailbox, generate, start_with_audit_log, AuditSettings, CorpusSpec, RunningServer,
-    Scenario, ServerSettings, TokenSpec, MOCK_TENANT_ID,
-};
+use o365_activities::mock::{AuditSettings, RunningServer, Scenario, MOCK_TENANT_ID};
 use serde_json::Value;
 
 use crate::support::*;
@@ -21,40 +17,18 @@ pub(crate) const SECRET: &str = "mock-client-secret";
 /// A compromised tenant of a few mailboxes over `days`, served with its audit log; the victim
 /// and every audit log record.
 pub(crate) async fn tenant(days: u32, audit: AuditSettings) -> (RunningServer, String, Vec<Value>) {
-    let spec = CorpusSpec {
-        users: 3,
-        per_user: 400,
-        days,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::Bec,
-    };
-    tenant_of(&spec, audit, |_| {}).await
-}
-
-/// The tenant of `spec` served with its audit log (its records edited by `edit` first); the
-/// victim and every audit log record served.
-pub(crate) async fn tenant_of(
-    spec: &CorpusSpec,
-    audit: AuditSettings,
-    edit: impl FnOnce(&mut Vec<Value>),
-) -> (RunningServer, String, Vec<Value>) {
-    let corpus = generate(spec);
-    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
-    let (mut records, _) = audit_records(&corpus);
-    edit(&mut records);
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        audit: AuditSettings {
-            static_tokens: vec![TOKEN.into()],
-            ..audit
-        },
-        ..ServerSettings::default()
-    };
-    let server = start_with_audit_log(corpus_by_mailbox(corpus), records.clone(), settings)
-        .await
-        .unwrap();
-    (server, victim, records)
+    let t = Tenant::builder()
+        .users(3)
+        .per_user(400)
+        .days(days)
+        .seed(5)
+        .scenario(Scenario::Bec)
+        .audit(audit)
+        .audit_log()
+        .start()
+        .await;
+    let victim = t.victim();
+    (t.server, victim, t.records)
 }
 
 /// The audit log queries a pull's manifest lists, as their type.

@@ -7,39 +7,29 @@ use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use o365_activities::case::CaseManifest;
-use o365_activities::mock::store::StoredActivity;
-use o365_activities::mock::{
-    generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec,
-};
+use o365_activities::mock::{FaultSettings, RunningServer, ServerSettings};
 
-use crate::support::{now, wait_until};
+use crate::support::{send_signal, wait_until, Tenant};
 
 const TOKEN: &str = "batch-token";
 
-fn corpus() -> BTreeMap<String, Vec<StoredActivity>> {
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 700,
-        days: 60,
-        end: now(),
-        seed: 21,
-        scenario: Scenario::None,
-    });
-    o365_activities::mock::corpus_by_mailbox(corpus)
-}
-
+/// Three mailboxes of 700 activities over 60 days, served with `settings` and both tokens; the
+/// mailboxes in order.
 async fn tenant(settings: ServerSettings) -> (RunningServer, Vec<String>) {
-    let corpus = corpus();
-    let users: Vec<String> = corpus.keys().cloned().collect();
-    (start(corpus, settings).await.unwrap(), users)
+    let t = Tenant::builder()
+        .users(3)
+        .per_user(700)
+        .days(60)
+        .seed(21)
+        .settings(settings)
+        .tokens(&[TOKEN, "fresh-token"])
+        .start()
+        .await;
+    (t.server, t.mailboxes.into_keys().collect())
 }
 
 fn settings(faults: FaultSettings) -> ServerSettings {
     ServerSettings {
-        tokens: vec![
-            TokenSpec::parse(TOKEN).unwrap(),
-            TokenSpec::parse("fresh-token").unwrap(),
-        ],
         faults,
         ..ServerSettings::default()
     }
@@ -394,16 +384,6 @@ fn spawn_batch(url: &str, users_file: &Path, case: &Path, extra: &[&str]) -> std
         .unwrap()
 }
 
-/// Sends `signal` (a name for `kill`, e.g. TERM) to a process.
-fn send_signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-}
-
-/// Waits (up to 30 s) until `ready` holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_checkpoints_exits_128_plus_its_number_and_resume_completes_the_same_case() {
     let slow = FaultSettings {

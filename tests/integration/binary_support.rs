@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use o365_activities::mock::{start, FaultSettings, ServerSettings, TokenSpec};
+use o365_activities::mock::FaultSettings;
 
 use crate::support::*;
 
@@ -52,23 +52,14 @@ pub(crate) fn pull_args(
     args
 }
 
+/// A tenant of one mailbox (`ONLY_MAILBOX`) of 300 activities over 30 days, seed 4.
 pub(crate) async fn tenant(faults: FaultSettings) -> o365_activities::mock::RunningServer {
-    let corpus = o365_activities::mock::corpus_by_mailbox(o365_activities::mock::generate(
-        &o365_activities::mock::CorpusSpec {
-            users: 1,
-            per_user: 300,
-            days: 30,
-            end: now(),
-            seed: 4,
-            scenario: o365_activities::mock::Scenario::None,
-        },
-    ));
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        faults,
-        ..ServerSettings::default()
-    };
-    start(corpus, settings).await.unwrap()
+    Tenant::builder()
+        .seed(4)
+        .faults(faults)
+        .start()
+        .await
+        .server
 }
 
 /// The one mailbox of `tenant`.

@@ -8,12 +8,12 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use base64::Engine;
-use o365_activities::mock::{start, FaultSettings, RunningServer, ServerSettings, TokenSpec};
+use o365_activities::mock::RunningServer;
 use serde_json::Value;
 use ssh_key::rand_core::OsRng;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 
-use crate::support::now;
+use crate::support::Tenant;
 
 const OID: &str = "0d5c1b2a-7f4e-4c3b-9a8d-112233445566";
 const PASSPHRASE: &str = "correct horse battery staple";
@@ -31,28 +31,18 @@ fn jwt() -> String {
     )
 }
 
+/// Two mailboxes of 120 activities over 20 days, accepting the `jwt()`; the first mailbox.
 async fn tenant() -> (RunningServer, String) {
-    let corpus = o365_activities::mock::corpus_by_mailbox(o365_activities::mock::generate(
-        &o365_activities::mock::CorpusSpec {
-            users: 2,
-            per_user: 120,
-            days: 20,
-            end: now(),
-            seed: 28,
-            scenario: o365_activities::mock::Scenario::None,
-        },
-    ));
-    let user = corpus.keys().next().unwrap().clone();
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec {
-            token: jwt(),
-            me: None,
-            withdrawn: false,
-        }],
-        faults: FaultSettings::default(),
-        ..ServerSettings::default()
-    };
-    (start(corpus, settings).await.unwrap(), user)
+    let t = Tenant::builder()
+        .users(2)
+        .per_user(120)
+        .days(20)
+        .seed(28)
+        .tokens(&[&jwt()])
+        .start()
+        .await;
+    let user = t.mailboxes.keys().next().unwrap().clone();
+    (t.server, user)
 }
 
 /// A key made by the crate, written as `ssh-keygen -t ed25519` writes one (encrypted with
@@ -647,27 +637,18 @@ async fn bad_keys_and_allowed_signers_files_fail_at_the_door_with_exit_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_audit_pull_records_its_tenant_app_and_endpoints_and_no_secret() {
-    use o365_activities::mock::{start_with_audit_log, AuditSettings, MOCK_TENANT_ID};
-    let corpus = o365_activities::mock::generate(&o365_activities::mock::CorpusSpec {
-        users: 2,
-        per_user: 60,
-        days: 10,
-        end: now(),
-        seed: 29,
-        scenario: o365_activities::mock::Scenario::None,
-    });
-    let user = corpus.mailboxes[0].0.clone();
-    let (records, _) = o365_activities::mock::audit_log::audit_records(&corpus);
-    let server = start_with_audit_log(
-        o365_activities::mock::corpus_by_mailbox(corpus),
-        records,
-        ServerSettings {
-            audit: AuditSettings::default(),
-            ..ServerSettings::default()
-        },
-    )
-    .await
-    .unwrap();
+    use o365_activities::mock::MOCK_TENANT_ID;
+    let t = Tenant::builder()
+        .users(2)
+        .per_user(60)
+        .days(10)
+        .seed(29)
+        .tokens(&["mock-token"])
+        .audit_log()
+        .without_static_token()
+        .start()
+        .await;
+    let (server, user) = (t.server, t.users[0].clone());
     let dir = tempfile::tempdir().unwrap();
     let (key_path, key) = make_key(dir.path(), "key", false);
     let allowed = allowed_signers(dir.path(), &[&key]);

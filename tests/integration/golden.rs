@@ -10,49 +10,36 @@ use std::path::Path;
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use o365_activities::mock::{
-    generate, start, CorpusSpec, FaultSettings, RunningServer, Scenario, ServerSettings, TokenSpec,
-};
+use o365_activities::mock::{FaultSettings, RunningServer, Scenario};
 use sha2::{Digest, Sha256};
 
-use crate::support::{config, now, run};
+use crate::support::{config, run, Tenant};
 
 const TOKEN: &str = "test-token";
 const VICTIM: &str = "victim@contoso.com";
 
 /// The tenant, and its mailboxes (the victim's first).
 async fn tenant() -> (RunningServer, Vec<String>) {
-    let corpus = generate(&CorpusSpec {
-        users: 3,
-        per_user: 900,
-        days: 90,
-        end: now(),
-        seed: 77,
-        scenario: Scenario::BecSimple,
-    });
-    let mut corpus = o365_activities::mock::corpus_by_mailbox(corpus);
     // The support helpers pull `victim@contoso.com`: serve the scenario's mailbox under it.
-    let first = corpus.keys().next().cloned().unwrap();
-    let planted = corpus.remove(&first).unwrap();
-    corpus.insert(VICTIM.into(), planted);
-    let mut users: Vec<String> = corpus.keys().filter(|u| *u != VICTIM).cloned().collect();
+    let t = Tenant::builder()
+        .users(3)
+        .per_user(900)
+        .days(90)
+        .seed(77)
+        .scenario(Scenario::BecSimple)
+        .first_mailbox_as(VICTIM)
+        .tokens(&[TOKEN])
+        .faults(FaultSettings {
+            fail_rate: 0.08,
+            truncate_rate: 0.05,
+            seed: 5,
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let mut users: Vec<String> = t.mailboxes.into_keys().filter(|u| u != VICTIM).collect();
     users.insert(0, VICTIM.into());
-    let server = start(
-        corpus,
-        ServerSettings {
-            tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-            faults: FaultSettings {
-                fail_rate: 0.08,
-                truncate_rate: 0.05,
-                seed: 5,
-                ..Default::default()
-            },
-            ..ServerSettings::default()
-        },
-    )
-    .await
-    .unwrap();
-    (server, users)
+    (t.server, users)
 }
 
 fn sha256_of(path: &Path) -> String {

@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use o365_activities::error::AppError;
-use o365_activities::mock::store::StoredActivity;
-use o365_activities::mock::{generate, start, CorpusSpec, Scenario, ServerSettings, TokenSpec};
+use o365_activities::mock::ServerSettings;
 use o365_activities::output::{Manifest, PullStatus};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,22 +18,17 @@ use crate::support::*;
 
 /// A tenant whose victim holds about 1,000 activities, and those activities oldest first.
 async fn tenant(settings: ServerSettings) -> (o365_activities::mock::RunningServer, Vec<String>) {
-    let corpus = generate(&CorpusSpec {
-        users: 1,
-        per_user: 1000,
-        days: 60,
-        end: now(),
-        seed: 9,
-        scenario: Scenario::None,
-    });
-    let activities: Vec<StoredActivity> = corpus.mailboxes.into_iter().next().unwrap().1;
-    let ids: Vec<String> = activities.iter().map(|a| a.id.clone()).collect();
-    let corpus = [(USER.to_string(), activities)].into_iter().collect();
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        ..settings
-    };
-    (start(corpus, settings).await.unwrap(), ids)
+    let t = Tenant::builder()
+        .per_user(1000)
+        .days(60)
+        .seed(9)
+        .first_mailbox_as(USER)
+        .settings(settings)
+        .tokens(&[TOKEN])
+        .start()
+        .await;
+    let ids = t.mailboxes[USER].iter().map(|a| a.id.clone()).collect();
+    (t.server, ids)
 }
 
 #[tokio::test]
@@ -210,14 +204,12 @@ fn endless_server(head: &'static str, connections: usize) -> String {
     url
 }
 
-/// Runs the binary's pull against `url`; its exit code, stderr and peak RSS in MiB. The peak
-/// is sampled from `/proc` while it runs: the kernel's account at exit (`wait4`) would include
-/// the memory of this test process, from which the child was spawned. Fails if no sample was
-/// taken, so a peak of 0 never passes for a measurement.
+/// Runs the binary's pull against `url`; its exit code, stderr and peak RSS in MiB (as
+/// `wait_measured` samples it).
 #[cfg(target_os = "linux")]
 fn pull_measured(url: &str, dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, String, f64) {
     let output = dir.join("o.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_o365-activities"))
+    let child = Command::new(env!("CARGO_BIN_EXE_o365-activities"))
         .args(["pull", "--user", USER, "--token", TOKEN, "--base-url", url])
         .arg("--output")
         .arg(&output)
@@ -226,25 +218,8 @@ fn pull_measured(url: &str, dir: &std::path::Path, extra: &[&str]) -> (Option<i3
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reading = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
-    let mut peak: f64 = 0.0;
-    let mut samples = 0u32;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        // Sampled before the exit check, so even a quick pull is measured at least once.
-        if let Some(now) = peak_rss_mib(child.id()) {
-            peak = peak.max(now);
-            samples += 1;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the pull did not stop");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert!(samples > 0, "the pull's memory was never sampled");
-    (status.code(), reading.join().unwrap(), peak)
+    let (status, stderr, peak) = wait_measured(child, "the pull", Duration::from_secs(120));
+    (status.code(), stderr, peak)
 }
 
 #[cfg(target_os = "linux")]

@@ -7,73 +7,42 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use o365_activities::mock::generate::identity::{identity_logs, IdentityLogs};
-use o365_activities::mock::{
-    corpus_by_mailbox, generate, start, AuditSettings, CorpusSpec, EntraSettings, RunningServer,
-    Scenario, ServerSettings, TokenSpec,
-};
+use o365_activities::mock::generate::identity::identity_logs;
+use o365_activities::mock::{AuditSettings, EntraSettings, Scenario};
 use o365_activities::output::Manifest;
 use serde_json::Value;
 
 use o365_activities::http::{Clock, RecordingSleeper};
 
 use crate::audit_support::signed_in;
-use crate::support::{parse_pull_at, run_on, TOKEN};
+use crate::support::{parse_pull_at, run_on, Tenant, TenantBuilder, TOKEN};
 
 const DAYS: u32 = 6;
 
-struct Tenant {
-    server: RunningServer,
-    victim: String,
-    users: Vec<String>,
-    logs: IdentityLogs,
-    entra: EntraSettings,
-    end: DateTime<Utc>,
+/// The compromised tenant of these tests, its logs ending at `end`.
+fn compromised<'a>(end: DateTime<Utc>) -> TenantBuilder<'a> {
+    Tenant::builder()
+        .users(4)
+        .per_user(200)
+        .days(DAYS)
+        .end(end)
+        .seed(25)
+        .scenario(Scenario::Bec)
 }
 
 /// A compromised tenant whose logs end now, served with `entra` and `audit`'s settings (its
 /// logs put in).
 async fn tenant(entra: EntraSettings, audit: AuditSettings) -> Tenant {
-    let end = Utc::now();
-    let corpus = generate(&CorpusSpec {
-        users: 4,
-        per_user: 200,
-        days: DAYS,
-        end,
-        seed: 25,
-        scenario: Scenario::Bec,
-    });
-    let victim = corpus.truth.as_ref().unwrap().mailbox.clone();
-    let users: Vec<String> = corpus.mailboxes.iter().map(|(u, _)| u.clone()).collect();
-    let logs = identity_logs(&corpus, end, DAYS, 25);
-    let entra = EntraSettings {
-        signins: Arc::new(Mutex::new(logs.signins.clone())),
-        directory_audits: Arc::new(Mutex::new(logs.directory_audits.clone())),
-        ..entra
-    };
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-        audit: AuditSettings {
-            static_tokens: vec![TOKEN.into()],
-            entra: entra.clone(),
-            ..audit
-        },
-        ..ServerSettings::default()
-    };
-    let server = start(corpus_by_mailbox(corpus), settings).await.unwrap();
-    Tenant {
-        server,
-        victim,
-        users,
-        logs,
-        entra,
-        end,
-    }
+    compromised(Utc::now())
+        .audit(AuditSettings { entra, ..audit })
+        .identity_logs(25)
+        .start()
+        .await
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -114,7 +83,7 @@ fn pull_words(t: &Tenant, source: &str, output: &Path, extra: &[&str]) -> Vec<St
         "--output",
         &output.display().to_string(),
         "--graph-url",
-        &t.server.url,
+        &t.url,
         "--token",
         TOKEN,
         "--start",
@@ -189,14 +158,14 @@ async fn a_users_sign_ins_come_in_time_order_over_next_links_and_429s_each_once(
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("signins.jsonl");
     let (code, stderr) = binary(
-        pull_words(&t, "signins", &output, &["--user", &t.victim]),
+        pull_words(&t, "signins", &output, &["--user", &t.victim()]),
         &[],
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
     let pulled = keys_in(&output, "createdDateTime");
     let want = expected(&t.logs.signins, "createdDateTime", |r| {
-        of_user(r, &t.victim)
+        of_user(r, &t.victim())
     });
     assert!(want.len() > 20, "{} sign-ins", want.len());
     assert_eq!(pulled, want, "every sign-in once, in (time, id) order");
@@ -220,12 +189,12 @@ async fn graph_v1_sees_interactive_sign_ins_only_and_the_manifest_names_the_miss
         &t,
         "signins",
         &output,
-        &["--user", &t.victim, "--graph-version", "v1.0"],
+        &["--user", &t.victim(), "--graph-version", "v1.0"],
     );
     let (code, stderr) = binary(words, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     let want = expected(&t.logs.signins, "createdDateTime", |r| {
-        of_user(r, &t.victim) && r["isInteractive"] == true
+        of_user(r, &t.victim()) && r["isInteractive"] == true
     });
     assert_eq!(keys_in(&output, "createdDateTime"), want);
     let log = entra_log(&manifest_of(&output));
@@ -236,7 +205,7 @@ async fn graph_v1_sees_interactive_sign_ins_only_and_the_manifest_names_the_miss
     assert!(log.notes.not_seen.as_deref().unwrap().contains("beta"));
     // A range that ended two days ago is not marked as still growing.
     let older = dir.path().join("older.jsonl");
-    let mut words = pull_words(&t, "signins", &older, &["--user", &t.victim]);
+    let mut words = pull_words(&t, "signins", &older, &["--user", &t.victim()]);
     words.extend(["--end".to_string(), time(t.end - TimeDelta::days(2))]);
     let (code, stderr) = binary(words, &[]).await;
     assert_eq!(code, 0, "{stderr}");
@@ -324,7 +293,7 @@ async fn directory_audits_of_a_user_are_those_they_initiated_or_that_target_them
                     .any(|x| x["userPrincipalName"].as_str() == Some(user))
         });
         assert_eq!(keys_in(&output, "activityDateTime"), want, "{user}");
-        if *user == t.victim {
+        if *user == t.victim() {
             let text = std::fs::read_to_string(&output).unwrap();
             assert!(text.contains("User registered security info"));
             assert!(text.contains(t.logs.lookalike_app.as_deref().unwrap()));
@@ -345,7 +314,7 @@ async fn a_re_run_picks_up_late_sign_ins_once() {
     late["id"] = "late-arrival-0001".into();
     late["createdDateTime"] = time(t.end - TimeDelta::hours(1)).into();
     late["signInEventTypes"] = serde_json::json!(["interactiveUser"]);
-    t.entra.signins.lock().unwrap().push(late);
+    t.settings.audit.entra.signins.lock().unwrap().push(late);
     let second = dir.path().join("second.jsonl");
     let mut words = pull_words(&t, "signins", &second, &[]);
     words.extend(["--end".to_string(), time(t.end + TimeDelta::seconds(1))]);
@@ -382,18 +351,18 @@ async fn a_token_that_expires_mid_walk_is_renewed() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("signins.jsonl");
     let mut words = vec!["o365-activities".to_string()];
-    words.extend(pull_words(&t, "signins", &output, &["--user", &t.victim]));
+    words.extend(pull_words(&t, "signins", &output, &["--user", &t.victim()]));
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let sleeper = RecordingSleeper::default();
     let started = sleeper.now();
     let config = signed_in(
         parse_pull_at(&words, started).unwrap(),
-        &t.server.url,
+        &t.url,
         "https://graph.microsoft.com",
     );
     run_on(&config, &sleeper).await.unwrap();
     let want = expected(&t.logs.signins, "createdDateTime", |r| {
-        of_user(r, &t.victim)
+        of_user(r, &t.victim())
     });
     assert_eq!(keys_in(&output, "createdDateTime"), want);
     let counters = t.server.audit_counters();
@@ -436,7 +405,7 @@ async fn a_sign_in_case_killed_and_resumed_equals_an_uninterrupted_one() {
             "--out-dir",
             &case,
             "--graph-url",
-            &t.server.url,
+            &t.url,
             "--token",
             TOKEN,
             "--start",
@@ -508,14 +477,7 @@ async fn a_flag_of_another_source_is_refused() {
 #[test]
 fn the_attackers_mailbox_records_carry_the_stolen_sessions_app_access_context() {
     let end = Utc::now();
-    let corpus = generate(&CorpusSpec {
-        users: 4,
-        per_user: 200,
-        days: DAYS,
-        end,
-        seed: 25,
-        scenario: Scenario::Bec,
-    });
+    let corpus = compromised(end).corpus();
     let truth = corpus.truth.clone().unwrap();
     let logs = identity_logs(&corpus, end, DAYS, 25);
     let (mut records, _) = o365_activities::mock::audit_log::audit_records(&corpus);
@@ -621,7 +583,7 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
     assert_eq!(people.len(), t.users.len());
     let victim = people
         .iter()
-        .find(|m| m["mailbox"] == t.victim.as_str())
+        .find(|m| m["mailbox"] == t.victim().as_str())
         .unwrap();
     assert_eq!(victim["sessions"][0]["severity"], "high", "{victim}");
     let persistence = victim["findings"]
@@ -665,7 +627,7 @@ fn batch_words(t: &Tenant, source: &str, list: &Path, case: &Path) -> Vec<String
         "--out-dir",
         &case.display().to_string(),
         "--graph-url",
-        &t.server.url,
+        &t.url,
         "--token",
         TOKEN,
         "--start",

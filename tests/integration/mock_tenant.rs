@@ -14,27 +14,6 @@ use crate::support::*;
 
 const MAILBOX: &str = "victim@contoso.com";
 
-fn small_corpus(seed: u64) -> BTreeMap<String, Vec<StoredActivity>> {
-    let corpus = generate(&CorpusSpec {
-        users: 2,
-        per_user: 600,
-        days: 30,
-        end: now(),
-        seed,
-        scenario: Scenario::BecSimple,
-    });
-    let mut mailboxes: BTreeMap<String, Vec<StoredActivity>> = BTreeMap::new();
-    for (i, (_, activities)) in corpus.mailboxes.into_iter().enumerate() {
-        let name = if i == 0 {
-            MAILBOX.to_string()
-        } else {
-            format!("other{i}@contoso.com")
-        };
-        mailboxes.insert(name, activities);
-    }
-    mailboxes
-}
-
 fn settings() -> ServerSettings {
     ServerSettings {
         tokens: vec![
@@ -45,10 +24,22 @@ fn settings() -> ServerSettings {
     }
 }
 
+/// Two mailboxes (the scenario's as `MAILBOX`) served with `settings`; the victim's activities.
 async fn serve(settings: ServerSettings) -> (RunningServer, Vec<StoredActivity>) {
-    let corpus = small_corpus(3);
-    let victim = corpus[MAILBOX].clone();
-    (start(corpus, settings).await.unwrap(), victim)
+    let t = Tenant::builder()
+        .users(2)
+        .per_user(600)
+        .seed(3)
+        .scenario(Scenario::BecSimple)
+        .mailbox_names(|i, _| match i {
+            0 => MAILBOX.to_string(),
+            i => format!("other{i}@contoso.com"),
+        })
+        .settings(settings)
+        .start()
+        .await;
+    let victim = t.mailboxes[MAILBOX].clone();
+    (t.server, victim)
 }
 
 async fn get(

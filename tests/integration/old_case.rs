@@ -7,9 +7,8 @@ use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use chrono::{TimeZone, Utc};
-use o365_activities::mock::{
-    corpus_by_mailbox, generate, start, CorpusSpec, Scenario, ServerSettings, TokenSpec,
-};
+
+use crate::support::Tenant;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/old-case");
 
@@ -94,23 +93,16 @@ fn a_complete_case_of_an_earlier_version_verifies_and_resumes_without_a_request(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_case_of_an_earlier_version_resumes_to_the_same_evidence() {
     // The tenant the fixture was pulled from (`fixtures/old-case/README.md`).
-    let corpus = generate(&CorpusSpec {
-        users: 2,
-        per_user: 100,
-        days: 180,
-        end: Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).unwrap(),
-        seed: 5,
-        scenario: Scenario::None,
-    });
-    let server = start(
-        corpus_by_mailbox(corpus),
-        ServerSettings {
-            tokens: vec![TokenSpec::parse("t").unwrap()],
-            ..ServerSettings::default()
-        },
-    )
-    .await
-    .unwrap();
+    let server = Tenant::builder()
+        .users(2)
+        .per_user(100)
+        .days(180)
+        .end(Utc.with_ymd_and_hms(2018, 6, 1, 0, 0, 0).unwrap())
+        .seed(5)
+        .tokens(&["t"])
+        .start()
+        .await
+        .server;
     let dir = tempfile::tempdir().unwrap();
     let case = copy_of("interrupted", dir.path());
     // The case moves to this run's server: its URL is the one parameter that changes.

@@ -2,22 +2,19 @@
 //! back-to-back ranges together hold every record exactly once.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use o365_activities::mock::{generate, start, CorpusSpec, Scenario, ServerSettings, TokenSpec};
 use o365_activities::output::Manifest;
 
 use crate::support::*;
 
 #[tokio::test]
 async fn back_to_back_ranges_lose_no_record_at_a_fraction_of_a_second() {
-    let corpus = generate(&CorpusSpec {
-        users: 1,
-        per_user: 400,
-        days: 30,
-        end: now(),
-        seed: 4,
-        scenario: Scenario::None,
-    });
-    let activities = corpus.mailboxes.into_iter().next().unwrap().1;
+    let tenant = Tenant::builder()
+        .per_user(400)
+        .seed(4)
+        .first_mailbox_as(USER)
+        .start()
+        .await;
+    let activities = &tenant.mailboxes[USER];
     // A record in the middle whose TimeStamp has milliseconds: the range ends at its second.
     let middle = activities
         .iter()
@@ -28,15 +25,7 @@ async fn back_to_back_ranges_lose_no_record_at_a_fraction_of_a_second() {
     let second = DateTime::from_timestamp_nanos(middle.time_nanos).trunc_subsecs(0);
     let next_second = second + chrono::Duration::seconds(1);
     let all: Vec<String> = activities.iter().map(|a| a.id.clone()).collect();
-    let server = start(
-        [(USER.to_string(), activities)].into_iter().collect(),
-        ServerSettings {
-            tokens: vec![TokenSpec::parse(TOKEN).unwrap()],
-            ..ServerSettings::default()
-        },
-    )
-    .await
-    .unwrap();
+    let server = &tenant.server;
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let dir = tempfile::tempdir().unwrap();
     let (first, rest) = (

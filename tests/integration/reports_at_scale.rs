@@ -5,33 +5,24 @@
 
 use std::path::{Path, PathBuf};
 
-use o365_activities::mock::{generate, CorpusSpec, Scenario};
+use o365_activities::mock::Scenario;
 use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
 use o365_activities::triage::report::{Html, HtmlSummary, ReportFormat};
 use o365_activities::triage::{analyze_mailbox, load_inputs, Settings, Severity};
 use serde_json::Value;
 
-use crate::support::{now, triage_output};
+use crate::support::{triage_output, write_pulled, Tenant};
 
 /// A tenant of `users` small mailboxes (the first compromised), each as a pulled JSON Lines
 /// file.
 fn case(users: usize, dir: &Path) -> (Vec<PathBuf>, String) {
-    let corpus = generate(&CorpusSpec {
-        users,
-        per_user: 300,
-        days: 60,
-        end: now(),
-        seed: 27,
-        scenario: Scenario::BecSimple,
-    });
-    let mut paths = Vec::new();
-    for (upn, activities) in &corpus.mailboxes {
-        let path = dir.join(format!("{upn}.jsonl"));
-        let lines: Vec<&str> = activities.iter().map(|a| a.json.as_str()).collect();
-        std::fs::write(&path, lines.join("\n")).unwrap();
-        paths.push(path);
-    }
-    (paths, corpus.truth.unwrap().mailbox)
+    let corpus = Tenant::builder()
+        .users(users)
+        .days(60)
+        .seed(27)
+        .scenario(Scenario::BecSimple)
+        .corpus();
+    (write_pulled(&corpus, dir), corpus.truth.unwrap().mailbox)
 }
 
 fn report(paths: &[PathBuf], format: &str, extra: &[&str], output: &Path) -> String {
@@ -182,21 +173,14 @@ fn a_large_cases_text_report_stays_short() {
 #[test]
 fn a_thousand_mailbox_summary_page_is_under_five_megabytes() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = generate(&CorpusSpec {
-        users: 2,
-        per_user: 5000,
-        days: 180,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::BecSimple,
-    });
-    let mut paths = Vec::new();
-    for (upn, activities) in &corpus.mailboxes {
-        let path = dir.path().join(format!("{upn}.jsonl"));
-        let lines: Vec<&str> = activities.iter().map(|a| a.json.as_str()).collect();
-        std::fs::write(&path, lines.join("\n")).unwrap();
-        paths.push(path);
-    }
+    let corpus = Tenant::builder()
+        .users(2)
+        .per_user(5000)
+        .days(180)
+        .seed(5)
+        .scenario(Scenario::BecSimple)
+        .corpus();
+    let paths = write_pulled(&corpus, dir.path());
     let events = load_inputs(&paths).unwrap();
     let settings = Settings {
         home_countries: vec![],

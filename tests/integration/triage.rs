@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
-use o365_activities::mock::{generate, CorpusSpec, Scenario, Truth};
+use o365_activities::mock::{Scenario, Truth};
 use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
 use o365_activities::triage::category::Category;
 use o365_activities::triage::geo::GeoLookup;
 use o365_activities::triage::{analyze_mailbox, load_inputs, MailboxReport, Settings, Severity};
 
-use crate::support::{now, triage_output};
+use crate::support::{triage_output, write_pulled, Tenant};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,22 +20,14 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Writes each mailbox of a generated tenant as a pulled JSON Lines file; returns paths and truth.
 fn pulled_tenant(seed: u64, dir: &Path) -> (Vec<PathBuf>, Truth) {
-    let corpus = generate(&CorpusSpec {
-        users: 4,
-        per_user: 1500,
-        days: 120,
-        end: now(),
-        seed,
-        scenario: Scenario::BecSimple,
-    });
-    let mut paths = Vec::new();
-    for (upn, activities) in &corpus.mailboxes {
-        let path = dir.join(format!("{upn}.jsonl"));
-        let lines: Vec<&str> = activities.iter().map(|a| a.json.as_str()).collect();
-        std::fs::write(&path, lines.join("\n")).unwrap();
-        paths.push(path);
-    }
-    (paths, corpus.truth.unwrap())
+    let corpus = Tenant::builder()
+        .users(4)
+        .per_user(1500)
+        .days(120)
+        .seed(seed)
+        .scenario(Scenario::BecSimple)
+        .corpus();
+    (write_pulled(&corpus, dir), corpus.truth.unwrap())
 }
 
 fn settings(with_geo: bool) -> Settings {
@@ -248,14 +240,13 @@ fn the_realistic_scenario_meets_the_quality_targets() {
     use o365_activities::triage::evaluate::{evaluate, flagged};
     use o365_activities::triage::MailboxEvents;
     for seed in [2, 7] {
-        let corpus = generate(&CorpusSpec {
-            users: 3,
-            per_user: 2500,
-            days: 120,
-            end: now(),
-            seed,
-            scenario: Scenario::Bec,
-        });
+        let corpus = Tenant::builder()
+            .users(3)
+            .per_user(2500)
+            .days(120)
+            .seed(seed)
+            .scenario(Scenario::Bec)
+            .corpus();
         let truth = corpus.truth.clone().unwrap();
         let events = |upn: &str, skip: &[String]| {
             let (_, records) = corpus.mailboxes.iter().find(|(m, _)| m == upn).unwrap();
@@ -335,14 +326,13 @@ fn the_realistic_scenario_meets_the_quality_targets() {
 #[test]
 fn exports_a_timesketch_timeline_siem_findings_and_indicators() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = generate(&CorpusSpec {
-        users: 2,
-        per_user: 1500,
-        days: 120,
-        end: now(),
-        seed: 3,
-        scenario: Scenario::Bec,
-    });
+    let corpus = Tenant::builder()
+        .users(2)
+        .per_user(1500)
+        .days(120)
+        .seed(3)
+        .scenario(Scenario::Bec)
+        .corpus();
     let truth = corpus.truth.clone().unwrap();
     let (_, records) = corpus
         .mailboxes
@@ -439,14 +429,13 @@ fn exports_a_timesketch_timeline_siem_findings_and_indicators() {
 fn the_case_overview_ranks_shared_flagged_values_first() {
     use o365_activities::triage::case_view::overview;
     use o365_activities::triage::MailboxEvents;
-    let corpus = generate(&CorpusSpec {
-        users: 2,
-        per_user: 1200,
-        days: 120,
-        end: now(),
-        seed: 5,
-        scenario: Scenario::Bec,
-    });
+    let corpus = Tenant::builder()
+        .users(2)
+        .per_user(1200)
+        .days(120)
+        .seed(5)
+        .scenario(Scenario::Bec)
+        .corpus();
     let truth = corpus.truth.clone().unwrap();
     let events = |upn: &str, name: &str| {
         let (_, records) = corpus.mailboxes.iter().find(|(m, _)| m == upn).unwrap();

@@ -5,24 +5,23 @@
 use std::collections::HashSet;
 
 use o365_activities::mock::generate::heldout::{playbook_of, PLAYBOOKS};
-use o365_activities::mock::{generate, Corpus, CorpusSpec, Scenario, Truth};
+use o365_activities::mock::{Corpus, Scenario, Truth};
 use o365_activities::triage::analyze::DEFAULT_KEYWORDS;
 use o365_activities::triage::category::Category;
 use o365_activities::triage::evaluate::evaluate;
 use o365_activities::triage::geo::GeoLookup;
 use o365_activities::triage::{analyze_mailbox, MailboxEvents, MailboxReport, Settings, Severity};
 
-use crate::support::now;
+use crate::support::Tenant;
 
 fn tenant(scenario: Scenario, seed: u64) -> Corpus {
-    generate(&CorpusSpec {
-        users: 3,
-        per_user: 1500,
-        days: 120,
-        end: now(),
-        seed,
-        scenario,
-    })
+    Tenant::builder()
+        .users(3)
+        .per_user(1500)
+        .days(120)
+        .seed(seed)
+        .scenario(scenario)
+        .corpus()
 }
 
 fn victim(corpus: &Corpus) -> (MailboxEvents, Truth) {
