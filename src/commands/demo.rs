@@ -8,17 +8,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::DemoConfig;
 use crate::error::AppError;
 use crate::http::Sleeper;
-use chrono::{DateTime, Utc};
 
-use crate::mock::{
-    corpus_by_mailbox, default_corpus, start_with_audit_log, write_corpus, AuditSettings,
-    FaultSettings, ServerSettings, TokenSpec,
-};
+use crate::mock::demo_tenant::{DemoFaults, DemoTenant, DEMO_FAULTS};
 use crate::output::OutputError;
 use crate::triage::analyze::DEFAULT_KEYWORDS;
 use crate::triage::geo::GeoLookup;
@@ -34,62 +29,22 @@ pub async fn run(
     let (out_dir, quiet) = (&config.out_dir, config.quiet);
     std::fs::create_dir_all(out_dir).map_err(|e| OutputError::io("cannot create", out_dir, e))?;
 
-    let corpus = default_corpus(config.seed);
-    let truth = corpus.truth.clone().unwrap_or_default();
-    let corpus_path = out_dir.join("corpus.jsonl");
-    write_corpus(&corpus, &corpus_path).map_err(|e| AppError::Other(e.to_string()))?;
-    let truth_path = out_dir.join("truth.json");
-    std::fs::write(
-        &truth_path,
-        serde_json::to_vec_pretty(&truth).unwrap_or_default(),
-    )
-    .map_err(|e| OutputError::io("cannot write", &truth_path, e))?;
-    // The tenant's Entra ID logs, over the days its mailboxes span, and its "now": the end of
-    // its records, which the Entra ID pulls run at.
-    let identity = crate::mock::generate::identity::identity_logs_of(&corpus, config.seed);
-    let tenant_now = crate::mock::generate::default_end();
-    // The same tenant as today's Unified Audit Log would hold it, exported from Purview; each
-    // mailbox record names the sign-in session its token came from (`AppAccessContext`).
-    let (mut audit_records, audit_truth) = crate::mock::audit_log::audit_records(&corpus);
-    crate::mock::generate::identity::add_app_access_context(&mut audit_records, &identity);
-    let export_path = out_dir.join("audit-log-export.csv");
-    crate::mock::audit_log::write_export(&audit_records, &export_path)
+    let tenant = DemoTenant::generate(config.seed, DEMO_TOKEN);
+    tenant
+        .write_files(out_dir)
         .map_err(|e| AppError::Other(e.to_string()))?;
-
-    // Faults the demo switches on, and a throttle low enough to be met: pages of 100 make the
-    // pull long enough (a few dozen requests) that they do happen.
-    let (fail_rate, truncate_rate, throttle) = (0.05, 0.03, (20, Duration::from_secs(2)));
-    // The audit log APIs answer 429 now and then, and cap a query at fewer records than the
-    // victim has, so the pull splits its range.
-    let (audit_record_limit, audit_throttle_every) = (400, 7);
-    let settings = ServerSettings {
-        tokens: vec![TokenSpec {
-            token: DEMO_TOKEN.into(),
-            me: None,
-            withdrawn: false,
-        }],
-        throttle: Some(throttle),
-        faults: FaultSettings {
-            fail_rate,
-            truncate_rate,
-            seed: config.seed,
-            ..FaultSettings::default()
-        },
-        audit: AuditSettings {
-            record_limit: audit_record_limit,
-            throttle_every: Some(audit_throttle_every),
-            now: Some(tenant_now),
-            entra: crate::mock::EntraSettings {
-                signins: Arc::new(std::sync::Mutex::new(identity.signins)),
-                directory_audits: Arc::new(std::sync::Mutex::new(identity.directory_audits)),
-                ..crate::mock::EntraSettings::default()
-            },
-            ..AuditSettings::default()
-        },
-        ..ServerSettings::default()
-    };
-    let audit_range = time_span(&audit_records);
-    let server = start_with_audit_log(corpus_by_mailbox(corpus), audit_records, settings)
+    let (truth, audit_truth, tenant_now) =
+        (tenant.truth.clone(), tenant.audit_truth.clone(), tenant.now);
+    let audit_range = tenant.audit_range;
+    let DemoFaults {
+        fail_rate,
+        truncate_rate,
+        throttle,
+        audit_record_limit,
+        audit_throttle_every,
+    } = DEMO_FAULTS;
+    let server = tenant
+        .start()
         .await
         .map_err(|e| AppError::Other(format!("cannot start the mock tenant on loopback: {e}")))?;
     if !quiet {
@@ -288,18 +243,6 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// The first and the last instant of `records` (the end a second later, being exclusive).
-fn time_span(records: &[serde_json::Value]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let times = records
-        .iter()
-        .filter_map(|r| r["CreationTime"].as_str())
-        .filter_map(crate::record::parse_timestamp);
-    let (first, last) = times.fold(None, |span: Option<(DateTime<Utc>, DateTime<Utc>)>, t| {
-        Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))))
-    })?;
-    Some((first, last + chrono::TimeDelta::seconds(1)))
 }
 
 /// One mailbox of audit log records, analysed with the identity evidence among `inputs`.

@@ -5,6 +5,7 @@
 
 pub mod audit_log;
 mod corpus_file;
+pub mod demo_tenant;
 pub mod files;
 pub mod filter;
 pub mod generate;
