@@ -96,7 +96,7 @@ impl BatchConfig {
             api_version: client.api_version.clone(),
             start: args.query.start.clone(),
             end: args.query.end.clone(),
-            resolved_filter: query.filter.expression(None),
+            resolved_filter: query.source.case_filter(&query.filter),
             resolved_end: query.filter.end,
             resolved_start: query.filter.start,
             types: query.filter.types.clone(),

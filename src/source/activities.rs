@@ -360,6 +360,10 @@ fn configure_activities(request: &super::SourceRequest<'_>) -> Result<super::Con
 pub struct ActivitiesSpec;
 
 impl super::SourceSpec for ActivitiesSpec {
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String {
+        filter.expression(None)
+    }
+
     fn descriptor(&self) -> &'static super::SourceDescriptor {
         &ACTIVITIES
     }

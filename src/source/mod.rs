@@ -56,6 +56,11 @@ pub trait SourceSpec: std::fmt::Debug + Send + Sync {
     /// One mailbox's walk over `walk.client`.
     fn open<'a>(&'a self, walk: Walk<'a>) -> Result<Box<dyn Source + 'a>, PagingError>;
 
+    /// A case's range as its manifest records it (`resolved_filter`), in the source's own
+    /// terms: the Activities API's OData filter, another source's time field and range. No
+    /// default, so that a new source never records another's filter.
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String;
+
     /// The filters beyond the time range that a resumed case must ask for again.
     fn filters(&self) -> Vec<String> {
         Vec::new()
@@ -183,6 +188,18 @@ impl SourceClient {
             SourceClient::Api(client) => client.stats(),
         }
     }
+}
+
+/// `filter`'s range in words: `FIELD from START to END (exclusive)`, a range without a start
+/// from the oldest record the service keeps.
+pub(crate) fn range_in_words(field: &str, filter: &crate::odata::ActivityFilter) -> String {
+    let start = filter
+        .start
+        .map_or_else(|| "the oldest record kept".to_string(), manifest_time);
+    format!(
+        "{field} from {start} to {} (exclusive)",
+        manifest_time(filter.end)
+    )
 }
 
 /// A time as manifests write it.

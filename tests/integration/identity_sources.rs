@@ -564,6 +564,19 @@ async fn a_case_of_sign_ins_and_a_case_of_directory_audits_are_triaged_together(
         let case = dir.path().join(source);
         let (code, stderr) = binary(batch_words(&t, source, &list, &case), &[]).await;
         assert_eq!(code, 0, "{stderr}");
+        // The case records its range in its source's terms, not the Activities API's filter.
+        let manifest =
+            o365_activities::case::CaseManifest::read(&case.join("manifest.json")).unwrap();
+        let field = if source == "signins" {
+            "createdDateTime from "
+        } else {
+            "activityDateTime from "
+        };
+        assert!(
+            manifest.parameters.resolved_filter.starts_with(field),
+            "{}",
+            manifest.parameters.resolved_filter
+        );
         cases.push(case.display().to_string());
     }
     // The folder holding both cases is a case of sources: verify checks each, triage reads both.

@@ -314,6 +314,10 @@ fn configure_audit_query(request: &super::SourceRequest<'_>) -> Result<super::Co
 }
 
 impl super::SourceSpec for AuditQueryOptions {
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String {
+        super::range_in_words("createdDateTime", filter)
+    }
+
     fn descriptor(&self) -> &'static super::SourceDescriptor {
         &AUDIT_QUERY
     }

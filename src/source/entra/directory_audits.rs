@@ -125,6 +125,10 @@ fn initiator_or_target(record: &Activity, user: Option<&str>) -> bool {
 }
 
 impl crate::source::SourceSpec for DirectoryAuditsSpec {
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String {
+        crate::source::range_in_words(KIND.time_field, filter)
+    }
+
     fn descriptor(&self) -> &'static crate::source::SourceDescriptor {
         &DIRECTORY_AUDITS
     }

@@ -155,6 +155,10 @@ fn configure(request: &SourceRequest<'_>) -> Result<Configured, String> {
 }
 
 impl crate::source::SourceSpec for SignInsSpec {
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String {
+        crate::source::range_in_words(KIND.time_field, filter)
+    }
+
     fn descriptor(&self) -> &'static crate::source::SourceDescriptor {
         &SIGNINS
     }

@@ -685,6 +685,10 @@ fn configure_feed(request: &super::SourceRequest<'_>) -> Result<super::Configure
 }
 
 impl super::SourceSpec for FeedOptions {
+    fn case_filter(&self, filter: &crate::odata::ActivityFilter) -> String {
+        super::range_in_words("blobs made available (contentCreated)", filter)
+    }
+
     fn descriptor(&self) -> &'static super::SourceDescriptor {
         &FEED
     }
