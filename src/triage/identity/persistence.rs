@@ -35,6 +35,17 @@ pub struct Persistence {
     pub session: Option<(String, Join)>,
 }
 
+/// The value of `name` in an admin record's parameters as triage holds them (`Name=Value;
+/// Name=Value`, `audit_log::parameters_text`).
+pub fn parameter<'a>(parameters: &'a str, name: &str) -> Option<&'a str> {
+    parameters
+        .split("; ")
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
 /// The kind of persistence a directory audit is, if any.
 fn audit_category(activity: &str) -> Option<Category> {
     let lower = activity.to_ascii_lowercase();
@@ -160,11 +171,16 @@ pub fn persistence(
                 ),
                 event.prop("ForwardTo").unwrap_or("").to_string(),
             ),
+            // The grantee is `User` (Add-MailboxPermission) or `Trustee`
+            // (Add-RecipientPermission), as Exchange's cmdlet references name them.
             "Add-MailboxPermission" | "Add-RecipientPermission" => (
                 Category::MailboxPermission,
                 event.kind.to_string(),
                 parameters.to_string(),
-                parameters.to_string(),
+                parameter(parameters, "User")
+                    .or_else(|| parameter(parameters, "Trustee"))
+                    .unwrap_or("")
+                    .to_string(),
             ),
             "Set-AdminAuditLogConfig"
                 if parameters

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::joins::Join;
-use super::persistence::Persistence;
+use super::persistence::{parameter, Persistence};
 use super::records::SignIn;
 use super::sessions::SessionVerdict;
 use crate::triage::analyze::{logon_source, stamp, Row, Table, READ_KINDS};
@@ -155,8 +155,8 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
             "remove the inbox rule".into(),
             format!("{} (record {})", p.object, p.id),
             format!(
-                "Remove-InboxRule -Mailbox {person} -Identity {:?}",
-                p.target
+                "Remove-InboxRule -Mailbox {person} -Identity {}",
+                powershell_string(&p.target)
             ),
         ]);
     }
@@ -170,18 +170,28 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
         ]);
     }
     for p in of(Category::MailboxPermission) {
-        let command = if p.what == "Add-RecipientPermission" {
-            format!(
-                "Remove-RecipientPermission -Identity {person} ({})",
-                p.object
-            )
+        // The mailbox is the record's `Identity` (an attacker grants itself another's), the
+        // grantee its `User` or `Trustee`.
+        let mailbox = parameter(&p.object, "Identity").unwrap_or(person);
+        let grantee = if p.target.is_empty() {
+            "<the grantee: not in the record>"
         } else {
-            format!("Remove-MailboxPermission -Identity {person} ({})", p.object)
+            p.target.as_str()
         };
+        let (cmdlet, grantee_flag, default_rights) = if p.what == "Add-RecipientPermission" {
+            ("Remove-RecipientPermission", "-Trustee", "SendAs")
+        } else {
+            ("Remove-MailboxPermission", "-User", "FullAccess")
+        };
+        let rights = parameter(&p.object, "AccessRights").unwrap_or(default_rights);
         steps.push([
             "remove the permission".into(),
             format!("{} (record {})", p.object, p.id),
-            command,
+            format!(
+                "{cmdlet} -Identity {} {grantee_flag} {} -AccessRights {rights} -Confirm:$false",
+                powershell_string(mailbox),
+                powershell_string(grantee)
+            ),
         ]);
     }
     for p in of(Category::AuditDisabled) {
@@ -209,6 +219,21 @@ pub fn remediation(person: &str, sessions: &[&SessionVerdict], left: &[&Persiste
             })
             .collect(),
     }
+}
+
+/// `text` as a PowerShell string a responder can paste: double-quoted, with the characters
+/// PowerShell expands or ends a string on escaped by its backtick (`about_Quoting_Rules`).
+fn powershell_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    quoted.push('"');
+    for c in text.chars() {
+        if matches!(c, '`' | '$' | '"') {
+            quoted.push('`');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// One incident's timeline across sources: the phish, the sessions' sign-ins, what their
@@ -317,5 +342,58 @@ pub fn timeline(
                 row([stamp(time), source, what, address, session, id])
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn left(what: &str, parameters: &str, target: &str) -> Persistence {
+        Persistence {
+            id: "r1".into(),
+            time: None,
+            category: Category::MailboxPermission,
+            what: what.into(),
+            object: parameters.into(),
+            target: target.into(),
+            log: "audit log",
+            session: None,
+        }
+    }
+
+    #[test]
+    fn a_permission_is_removed_from_the_mailbox_it_was_granted_on_for_its_grantee() {
+        let full = left(
+            "Add-MailboxPermission",
+            "Identity=cfo@contoso.com; User=it@contoso.com; AccessRights=FullAccess",
+            "it@contoso.com",
+        );
+        let send_as = left(
+            "Add-RecipientPermission",
+            "Identity=cfo@contoso.com; Trustee=it@contoso.com; AccessRights=SendAs",
+            "it@contoso.com",
+        );
+        let table = remediation("it@contoso.com", &[], &[&full, &send_as]);
+        let commands: Vec<&str> = table.rows.iter().map(|r| &*r[3]).collect();
+        assert_eq!(
+            commands[1],
+            "Remove-MailboxPermission -Identity \"cfo@contoso.com\" -User \"it@contoso.com\" \
+             -AccessRights FullAccess -Confirm:$false"
+        );
+        assert_eq!(
+            commands[2],
+            "Remove-RecipientPermission -Identity \"cfo@contoso.com\" -Trustee \
+             \"it@contoso.com\" -AccessRights SendAs -Confirm:$false"
+        );
+    }
+
+    #[test]
+    fn a_name_powershell_would_expand_is_escaped() {
+        assert_eq!(powershell_string("."), "\".\"");
+        assert_eq!(
+            powershell_string("pay $ \"now\" `x"),
+            "\"pay `$ `\"now`\" ``x\""
+        );
     }
 }
